@@ -1,0 +1,80 @@
+use std::path::Path;
+
+use super::*;
+
+fn parse(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    Config::parse(
+        Path::new("test.toml"),
+        text,
+        env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+    )
+}
+
+const MINIMAL: &str = "[inventory]\nschools = \"s.csv\"\ndevices = \"d.csv\"\n";
+
+#[test]
+fn minimal_config_gets_defaults() {
+    let c = parse(MINIMAL, &[]).unwrap();
+    assert_eq!(c.mqtt, MqttConfig::default());
+    assert!(c.influx.is_none());
+    assert!(c.routes.is_empty());
+}
+
+#[test]
+fn unknown_keys_are_errors_naming_the_key() {
+    let err = parse(&format!("{MINIMAL}[mqtt]\nurll = \"x\"\n"), &[]).unwrap_err().to_string();
+    assert!(err.contains("urll"), "{err}");
+}
+
+#[test]
+fn env_overrides_apply_with_types() {
+    let c = parse(
+        MINIMAL,
+        &[
+            ("SCHOOLNET_MQTT__URL", "mqtt://broker:1884"),
+            ("SCHOOLNET_MQTT__KEEP_ALIVE_S", "45"),
+            ("SCHOOLNET_MQTT_PASSWORD", "not-an-override"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.mqtt.url, "mqtt://broker:1884");
+    assert_eq!(c.mqtt.keep_alive_s, 45);
+}
+
+#[test]
+fn env_override_with_bad_type_names_the_key() {
+    let err = parse(MINIMAL, &[("SCHOOLNET_MQTT__QOS", "high")]).unwrap_err().to_string();
+    assert!(err.contains("qos"), "{err}");
+}
+
+#[test]
+fn default_routes_compile() {
+    let table = routes::compile(&default_routes()).unwrap();
+    assert!(table.find("collectd/rtr-1/interface-wan/if_octets").is_some());
+    assert!(table.find("tele/rtr-1/LWT").is_some());
+    assert!(table.filters().contains(&"collectd/+/+/+".to_string()));
+}
+
+#[test]
+fn route_errors_name_the_route_key() {
+    let text = format!(
+        "{MINIMAL}[[routes]]\nname = \"x\"\npattern = \"a/{{device}}\"\nformat = \"json\"\nmeasurement = \"optical\"\nfields = {{ rx_power = \"rx\" }}\n"
+    );
+    let c = parse(&text, &[]).unwrap();
+    let err = routes::compile(&c.routes).unwrap_err().to_string();
+    assert!(err.contains("routes[0].fields.rx_power"), "{err}");
+    assert!(err.contains("rx_dbm"), "known fields listed: {err}");
+
+    let text = format!("{MINIMAL}[[routes]]\nname = \"x\"\npattern = \"a/{{dev}}\"\nformat = \"value\"\nfield = \"probe.rtt_s\"\n");
+    let c = parse(&text, &[]).unwrap();
+    let err = routes::compile(&c.routes).unwrap_err().to_string();
+    assert!(err.contains("routes[0].pattern") && err.contains("{device}"), "{err}");
+}
+
+#[test]
+fn validate_names_bad_values() {
+    let mut c = parse(MINIMAL, &[]).unwrap();
+    c.mqtt.url = "broker:1883".into();
+    let err = c.validate().unwrap_err().to_string();
+    assert!(err.contains("mqtt.url"), "{err}");
+}

@@ -1,0 +1,148 @@
+//! Payload decoders: wire formats seen in the field → format-neutral
+//! [`Observation`]s named in canonical fields, still keyed by the device id
+//! as the device reported it (the inventory join happens in `normalize`).
+//!
+//! Decoders are pure functions of (route options, topic variables, payload):
+//! no state, no I/O, no allocation beyond their output, so they can be fuzzed
+//! and property-tested in isolation. Counter state (wraps, resets, rates) is
+//! not their business either: they report raw counters as [`Reading::Counter`]
+//! and device-computed rates as [`Reading::Rate`].
+//!
+//! Formats (see README "Routes and formats"):
+//! - [`collectd`]: OpenWrt `collectd-mod-mqtt`, `<epoch>:<v1>[:<v2>…]`, trailing NUL.
+//! - [`influx`]: Telegraf `outputs.mqtt` line protocol.
+//! - [`telegraf_json`]: Telegraf JSON serializer, single and batch.
+//! - [`json`]: arbitrary JSON with a configured field mapping (MikroTik, ONTs).
+//! - [`value`]: one bare number per topic.
+//! - [`status`]: will / status topics (Tasmota `Online`/`Offline`, Homie `$state`).
+
+pub mod collectd;
+pub mod influx;
+pub mod json;
+pub mod status;
+pub mod telegraf_json;
+pub mod value;
+
+use crate::reject::Reject;
+use crate::route::TopicVars;
+use crate::sample::{Field, Measurement};
+
+pub use json::JsonMapping;
+pub use value::ValueMapping;
+
+/// The declared width of a device's raw counters; decides where a wrap lands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+pub enum CounterWidth {
+    #[serde(rename = "32")]
+    Bits32,
+    #[default]
+    #[serde(rename = "64")]
+    Bits64,
+}
+
+impl CounterWidth {
+    /// 2^width, as u128 so the 64-bit case fits.
+    pub fn modulus(self) -> u128 {
+        match self {
+            CounterWidth::Bits32 => 1u128 << 32,
+            CounterWidth::Bits64 => 1u128 << 64,
+        }
+    }
+}
+
+/// A value as the device reported it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reading {
+    /// A point-in-time value in the field's canonical unit. Always finite.
+    Gauge(f64),
+    /// A raw cumulative counter as the device holds it (may wrap or reset).
+    Counter { raw: u64, width: CounterWidth },
+    /// A per-second rate of a counter field, in the counter's unit per second
+    /// (bytes/s for `rx_bytes`), as sent by collectd with StoreRates on.
+    /// Always finite and non-negative.
+    Rate(f64),
+}
+
+/// One decoded reading set for one device, measurement and key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    /// Device id as reported (topic variable `device` or the payload's host tag).
+    pub device: String,
+    /// Device timestamp in Unix nanoseconds, when the payload carries one.
+    pub time_ns: Option<i64>,
+    pub measurement: Measurement,
+    /// Interface name (interface) or probe target (probe).
+    pub key: Option<String>,
+    /// Non-empty; each field belongs to `measurement`.
+    pub values: Vec<(Field, Reading)>,
+}
+
+/// A device's online/offline announcement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusReport {
+    pub device: String,
+    pub online: bool,
+}
+
+/// What one MQTT message decoded into.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decoded {
+    Observations(Vec<Observation>),
+    Status(StatusReport),
+    /// Valid input that carries nothing schoolnet stores (a collectd plugin we
+    /// do not map, a first `nan` rate sample). Counted as outcome `ignored`,
+    /// with the reason as a short static label for logs.
+    Ignored(&'static str),
+}
+
+/// A route's payload format and its options.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Format {
+    /// collectd `write_mqtt`; `store_rates` mirrors the plugin's `StoreRates`.
+    Collectd { store_rates: bool },
+    /// InfluxDB line protocol as Telegraf publishes it.
+    Influx,
+    /// Telegraf's JSON serializer, single metric or `{"metrics":[…]}`.
+    TelegrafJson,
+    /// JSON with a configured mapping onto canonical fields.
+    Json(JsonMapping),
+    /// One bare number per message.
+    Value(ValueMapping),
+    /// Will / status messages.
+    Status,
+}
+
+impl Format {
+    /// The `format` value in the config.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Format::Collectd { .. } => "collectd",
+            Format::Influx => "influx",
+            Format::TelegrafJson => "telegraf-json",
+            Format::Json(_) => "json",
+            Format::Value(_) => "value",
+            Format::Status => "status",
+        }
+    }
+}
+
+/// Everything a decoder may look at besides the payload.
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeContext<'a> {
+    /// Variables captured from the topic by the route's pattern.
+    pub vars: &'a TopicVars,
+    /// Width of raw counters from this route's devices.
+    pub counter_width: CounterWidth,
+}
+
+/// Decodes one payload according to `format`.
+pub fn decode(format: &Format, ctx: DecodeContext<'_>, payload: &[u8]) -> Result<Decoded, Reject> {
+    match format {
+        Format::Collectd { store_rates } => collectd::decode(ctx, *store_rates, payload),
+        Format::Influx => influx::decode(ctx, payload),
+        Format::TelegrafJson => telegraf_json::decode(ctx, payload),
+        Format::Json(mapping) => json::decode(ctx, mapping, payload),
+        Format::Value(mapping) => value::decode(ctx, mapping, payload),
+        Format::Status => status::decode(ctx, payload),
+    }
+}

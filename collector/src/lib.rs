@@ -1,0 +1,20 @@
+//! The schoolnet collector: everything between the MQTT broker and the sinks.
+//!
+//! `source::mqtt` receives messages, `route` picks a route per topic,
+//! `decode` turns payloads into observations, `normalize` joins them with the
+//! `inventory` and fixes counters and units into canonical [`sample`]s, and
+//! `sink::influx` writes them to InfluxDB. `pipeline` wires these together;
+//! rejects go to `deadletter` and are counted in `metrics`.
+
+pub mod config;
+pub mod deadletter;
+pub mod decode;
+pub mod inventory;
+pub mod metrics;
+pub mod normalize;
+pub mod pipeline;
+pub mod reject;
+pub mod route;
+pub mod sample;
+pub mod sink;
+pub mod source;

@@ -1,0 +1,156 @@
+//! The collector's own metrics (messages, rejects, InfluxDB writes, MQTT
+//! connection), registered in a `prometheus::Registry` that the exporter
+//! renders next to the live school state.
+//!
+//! Label values are bounded: route names come from config, reasons and
+//! outcomes from enums, error classes from a fixed list.
+
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
+
+/// Outcome label of `schoolnet_collector_messages_total`.
+pub mod outcome {
+    /// Decoded and normalized into at least one sample or status event.
+    pub const OK: &str = "ok";
+    /// Valid but nothing to store (unmapped collectd plugin, first `nan`).
+    pub const IGNORED: &str = "ignored";
+    /// Rejected; see `schoolnet_collector_rejected_total`.
+    pub const REJECTED: &str = "rejected";
+}
+
+#[derive(Clone, Debug)]
+pub struct PipelineMetrics {
+    /// Messages received, by route and outcome.
+    pub messages: IntCounterVec,
+    /// Rejects, by route and reason.
+    pub rejected: IntCounterVec,
+    /// Samples produced by normalization, by measurement.
+    pub samples: IntCounterVec,
+    /// Status (LWT) events, by online/offline.
+    pub status_events: IntCounterVec,
+    /// Seconds between device timestamp and receipt.
+    pub lag_seconds: Histogram,
+    /// 1 while connected to the broker.
+    pub mqtt_connected: IntGauge,
+    /// Connection errors, by kind.
+    pub mqtt_connection_errors: IntCounterVec,
+    /// Successful (re)connections.
+    pub mqtt_connections: IntCounter,
+    /// Points written to InfluxDB.
+    pub influx_points_written: IntCounter,
+    /// Write requests, by result class (`ok`, `retryable`, `throttled`, `rejected`, `split`).
+    pub influx_writes: IntCounterVec,
+    /// Points dropped because InfluxDB rejected them (4xx other than 413/429).
+    pub influx_points_rejected: IntCounter,
+    /// Request latency.
+    pub influx_write_duration: HistogramVec,
+    /// Points per batch.
+    pub influx_batch_points: Histogram,
+    /// Batches queued for the writer.
+    pub influx_queue_batches: IntGauge,
+}
+
+impl PipelineMetrics {
+    /// Creates the metrics and registers them in `registry`.
+    pub fn new(registry: &Registry) -> PipelineMetrics {
+        let m = PipelineMetrics {
+            messages: IntCounterVec::new(
+                Opts::new("schoolnet_collector_messages_total", "MQTT messages received, by route and outcome."),
+                &["route", "outcome"],
+            )
+            .expect("valid metric"),
+            rejected: IntCounterVec::new(
+                Opts::new("schoolnet_collector_rejected_total", "Rejected messages, by route and reason."),
+                &["route", "reason"],
+            )
+            .expect("valid metric"),
+            samples: IntCounterVec::new(
+                Opts::new("schoolnet_collector_samples_total", "Normalized samples produced, by measurement."),
+                &["measurement"],
+            )
+            .expect("valid metric"),
+            status_events: IntCounterVec::new(
+                Opts::new("schoolnet_collector_status_events_total", "Device status (will/LWT) messages, by state."),
+                &["state"],
+            )
+            .expect("valid metric"),
+            lag_seconds: Histogram::with_opts(
+                HistogramOpts::new(
+                    "schoolnet_collector_lag_seconds",
+                    "Seconds from the device timestamp to receipt by the collector.",
+                )
+                .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0]),
+            )
+            .expect("valid metric"),
+            mqtt_connected: IntGauge::new("schoolnet_mqtt_connected", "1 while connected to the MQTT broker.")
+                .expect("valid metric"),
+            mqtt_connection_errors: IntCounterVec::new(
+                Opts::new("schoolnet_mqtt_connection_errors_total", "MQTT connection errors, by kind."),
+                &["kind"],
+            )
+            .expect("valid metric"),
+            mqtt_connections: IntCounter::new(
+                "schoolnet_mqtt_connections_total",
+                "Successful MQTT connections (the first and every reconnect).",
+            )
+            .expect("valid metric"),
+            influx_points_written: IntCounter::new(
+                "schoolnet_influx_points_written_total",
+                "Points accepted by InfluxDB.",
+            )
+            .expect("valid metric"),
+            influx_writes: IntCounterVec::new(
+                Opts::new("schoolnet_influx_writes_total", "InfluxDB write requests, by result class."),
+                &["result"],
+            )
+            .expect("valid metric"),
+            influx_points_rejected: IntCounter::new(
+                "schoolnet_influx_points_rejected_total",
+                "Points InfluxDB refused as invalid (dropped after logging).",
+            )
+            .expect("valid metric"),
+            influx_write_duration: HistogramVec::new(
+                HistogramOpts::new("schoolnet_influx_write_duration_seconds", "InfluxDB write request latency.")
+                    .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+                &["result"],
+            )
+            .expect("valid metric"),
+            influx_batch_points: Histogram::with_opts(
+                HistogramOpts::new("schoolnet_influx_batch_points", "Points per InfluxDB write request.")
+                    .buckets(vec![1.0, 10.0, 100.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0]),
+            )
+            .expect("valid metric"),
+            influx_queue_batches: IntGauge::new(
+                "schoolnet_influx_queue_batches",
+                "Batches waiting for the InfluxDB writer.",
+            )
+            .expect("valid metric"),
+        };
+        let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(m.messages.clone()),
+            Box::new(m.rejected.clone()),
+            Box::new(m.samples.clone()),
+            Box::new(m.status_events.clone()),
+            Box::new(m.lag_seconds.clone()),
+            Box::new(m.mqtt_connected.clone()),
+            Box::new(m.mqtt_connection_errors.clone()),
+            Box::new(m.mqtt_connections.clone()),
+            Box::new(m.influx_points_written.clone()),
+            Box::new(m.influx_writes.clone()),
+            Box::new(m.influx_points_rejected.clone()),
+            Box::new(m.influx_write_duration.clone()),
+            Box::new(m.influx_batch_points.clone()),
+            Box::new(m.influx_queue_batches.clone()),
+        ];
+        for c in collectors {
+            registry.register(c).expect("metric registered once");
+        }
+        m
+    }
+
+    /// Metrics registered in a private registry (tests, tools).
+    pub fn unregistered() -> PipelineMetrics {
+        PipelineMetrics::new(&Registry::new())
+    }
+}

@@ -1,0 +1,273 @@
+//! Routes: which topics a route subscribes to, how its topic pattern names the
+//! parts of a topic (`collectd/{device}/{plugin}/{type}`), and which payload
+//! format it decodes.
+//!
+//! A pattern is a `/`-separated list of segments, each either a literal or a
+//! `{name}` variable capturing exactly one topic level. The MQTT subscription
+//! filter defaults to the pattern with every variable replaced by `+`.
+//! Routes are tried in config order; the first whose pattern matches wins.
+
+use std::sync::Arc;
+
+use crate::decode::{CounterWidth, Format};
+
+/// Variables captured from a topic, in pattern order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TopicVars {
+    vars: Vec<(Arc<str>, String)>,
+}
+
+impl TopicVars {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.vars
+            .iter()
+            .find(|(n, _)| &**n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Builds variables directly (tests, simulators).
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> TopicVars {
+        TopicVars {
+            vars: pairs
+                .into_iter()
+                .map(|(n, v)| (Arc::from(n), v.to_string()))
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    Var(Arc<str>),
+}
+
+/// A compiled topic pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicPattern {
+    source: String,
+    segments: Vec<Segment>,
+}
+
+/// Why a pattern or filter is invalid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatternError {
+    #[error("pattern is empty")]
+    Empty,
+    #[error("segment {index} (`{segment}`): {reason}")]
+    BadSegment {
+        index: usize,
+        segment: String,
+        reason: &'static str,
+    },
+    #[error("variable `{0}` appears twice")]
+    DuplicateVar(String),
+}
+
+impl TopicPattern {
+    pub fn parse(pattern: &str) -> Result<TopicPattern, PatternError> {
+        if pattern.is_empty() {
+            return Err(PatternError::Empty);
+        }
+        let mut segments = Vec::new();
+        for (index, seg) in pattern.split('/').enumerate() {
+            let bad = |reason| PatternError::BadSegment {
+                index,
+                segment: seg.to_string(),
+                reason,
+            };
+            if let Some(inner) = seg.strip_prefix('{') {
+                let name = inner.strip_suffix('}').ok_or_else(|| bad("`{` without closing `}`"))?;
+                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    return Err(bad("variable names use letters, digits and `_`"));
+                }
+                if segments.iter().any(|s| matches!(s, Segment::Var(n) if &**n == name)) {
+                    return Err(PatternError::DuplicateVar(name.to_string()));
+                }
+                segments.push(Segment::Var(Arc::from(name)));
+            } else if seg.contains(['{', '}']) {
+                return Err(bad("a variable must be a whole topic level"));
+            } else if seg.contains(['+', '#']) {
+                return Err(bad("wildcards belong in `filter`; use `{name}` in patterns"));
+            } else {
+                segments.push(Segment::Literal(seg.to_string()));
+            }
+        }
+        Ok(TopicPattern {
+            source: pattern.to_string(),
+            segments,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// True if the pattern captures a variable of this name.
+    pub fn has_var(&self, name: &str) -> bool {
+        self.segments
+            .iter()
+            .any(|s| matches!(s, Segment::Var(n) if &**n == name))
+    }
+
+    /// The MQTT filter that subscribes to exactly this pattern's topics.
+    pub fn default_filter(&self) -> String {
+        self.segments
+            .iter()
+            .map(|s| match s {
+                Segment::Literal(l) => l.as_str(),
+                Segment::Var(_) => "+",
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    /// Captures the variables of `topic`, or `None` if it does not match.
+    pub fn matches(&self, topic: &str) -> Option<TopicVars> {
+        let mut vars = Vec::new();
+        let mut levels = topic.split('/');
+        for seg in &self.segments {
+            let level = levels.next()?;
+            match seg {
+                Segment::Literal(l) if l == level => {}
+                Segment::Literal(_) => return None,
+                Segment::Var(_) if level.is_empty() => return None,
+                Segment::Var(name) => vars.push((name.clone(), level.to_string())),
+            }
+        }
+        if levels.next().is_some() {
+            return None;
+        }
+        Some(TopicVars { vars })
+    }
+}
+
+/// Checks an MQTT subscription filter (`+` whole level, `#` last level only).
+pub fn validate_filter(filter: &str) -> Result<(), PatternError> {
+    if filter.is_empty() {
+        return Err(PatternError::Empty);
+    }
+    let levels: Vec<&str> = filter.split('/').collect();
+    for (index, level) in levels.iter().enumerate() {
+        let bad = |reason| PatternError::BadSegment {
+            index,
+            segment: level.to_string(),
+            reason,
+        };
+        if level.contains('#') && (*level != "#" || index + 1 != levels.len()) {
+            return Err(bad("`#` must be the whole last level"));
+        }
+        if level.contains('+') && *level != "+" {
+            return Err(bad("`+` must be a whole level"));
+        }
+    }
+    Ok(())
+}
+
+/// True if `topic` matches the MQTT filter `filter` (shared subscription
+/// prefixes `$share/<group>/` are stripped first).
+pub fn filter_matches(filter: &str, topic: &str) -> bool {
+    let filter = match filter.strip_prefix("$share/") {
+        Some(rest) => rest.split_once('/').map(|(_, f)| f).unwrap_or(""),
+        None => filter,
+    };
+    let mut t = topic.split('/');
+    for f in filter.split('/') {
+        match (f, t.next()) {
+            ("#", _) => return !topic.starts_with('$'),
+            ("+", Some(_)) => {}
+            (lit, Some(level)) if lit == level => {}
+            _ => return false,
+        }
+    }
+    t.next().is_none()
+}
+
+/// A compiled route: everything the pipeline needs to handle one topic family.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Label value for per-route metrics.
+    pub name: Arc<str>,
+    /// MQTT subscription filter.
+    pub filter: String,
+    pub pattern: TopicPattern,
+    pub format: Format,
+    pub counter_width: CounterWidth,
+}
+
+/// The ordered route table.
+#[derive(Debug, Clone, Default)]
+pub struct RouteTable {
+    routes: Vec<Route>,
+}
+
+impl RouteTable {
+    pub fn new(routes: Vec<Route>) -> RouteTable {
+        RouteTable { routes }
+    }
+
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    /// The first route whose pattern matches `topic`, with its variables.
+    pub fn find(&self, topic: &str) -> Option<(&Route, TopicVars)> {
+        self.routes
+            .iter()
+            .find_map(|r| r.pattern.matches(topic).map(|vars| (r, vars)))
+    }
+
+    /// Distinct subscription filters, in route order.
+    pub fn filters(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for r in &self.routes {
+            if !out.contains(&r.filter) {
+                out.push(r.filter.clone());
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pattern_captures_variables() {
+        let p = TopicPattern::parse("collectd/{device}/{plugin}/{type}").unwrap();
+        let vars = p.matches("collectd/rtr-001/interface-wan/if_octets").unwrap();
+        assert_eq!(vars.get("device"), Some("rtr-001"));
+        assert_eq!(vars.get("plugin"), Some("interface-wan"));
+        assert_eq!(vars.get("type"), Some("if_octets"));
+        assert_eq!(p.default_filter(), "collectd/+/+/+");
+        assert!(p.matches("collectd/rtr-001/interface-wan").is_none());
+        assert!(p.matches("collectd/rtr-001/a/b/c").is_none());
+        assert!(p.matches("other/rtr-001/a/b").is_none());
+        assert!(p.matches("collectd//a/b").is_none());
+    }
+
+    #[test]
+    fn bad_patterns_are_explained() {
+        assert!(TopicPattern::parse("a/{dev").unwrap_err().to_string().contains("closing"));
+        assert!(TopicPattern::parse("a/+/b").unwrap_err().to_string().contains("filter"));
+        assert!(TopicPattern::parse("a/x{d}/b").is_err());
+        assert!(matches!(
+            TopicPattern::parse("{d}/{d}"),
+            Err(PatternError::DuplicateVar(_))
+        ));
+    }
+
+    #[test]
+    fn filters_match_like_a_broker() {
+        assert!(filter_matches("a/+/c", "a/b/c"));
+        assert!(!filter_matches("a/+/c", "a/b/d"));
+        assert!(filter_matches("a/#", "a/b/c"));
+        assert!(filter_matches("a/#", "a"));
+        assert!(!filter_matches("#", "$SYS/x"));
+        assert!(filter_matches("$share/g/a/+", "a/b"));
+        assert!(validate_filter("a/#/b").is_err());
+        assert!(validate_filter("a/b+").is_err());
+        assert!(validate_filter("a/+/#").is_ok());
+    }
+}

@@ -1,0 +1,73 @@
+//! `[influx]`: where and how samples are written to InfluxDB.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Environment variable holding the InfluxDB token (v2) or password (v1).
+pub const TOKEN_ENV: &str = "SCHOOLNET_INFLUX_TOKEN";
+
+/// Which write API to use.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum InfluxApi {
+    /// `POST /write?db=&rp=` — InfluxDB 1.x (and 1.x-compatible endpoints).
+    V1,
+    /// `POST /api/v2/write?org=&bucket=` — InfluxDB 2.x/3.x, VictoriaMetrics.
+    #[default]
+    V2,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct InfluxConfig {
+    /// Base URL, e.g. `http://127.0.0.1:8086`.
+    pub url: String,
+    /// `v1` or `v2`.
+    pub api: InfluxApi,
+    /// v1: database name.
+    pub database: String,
+    /// v1: retention policy (empty: the database default).
+    pub retention_policy: String,
+    /// v1: username (password from `SCHOOLNET_INFLUX_TOKEN` or `token_file`).
+    pub username: Option<String>,
+    /// v2: organization.
+    pub org: String,
+    /// v2: bucket.
+    pub bucket: String,
+    /// File holding the token (v2) or password (v1); `SCHOOLNET_INFLUX_TOKEN` wins.
+    pub token_file: Option<PathBuf>,
+    /// A batch is sent when it holds this many points…
+    pub batch_max_points: usize,
+    /// …or when its oldest point has waited this long (milliseconds).
+    pub batch_max_age_ms: u64,
+    /// Compress request bodies with gzip.
+    pub gzip: bool,
+    /// Per-request timeout in seconds.
+    pub timeout_s: f64,
+    /// Longest pause between retries of a failing batch, in seconds.
+    pub max_retry_backoff_s: f64,
+    /// Batches waiting to be written before intake is slowed down.
+    pub queue_batches: usize,
+}
+
+impl Default for InfluxConfig {
+    fn default() -> Self {
+        InfluxConfig {
+            url: "http://127.0.0.1:8086".into(),
+            api: InfluxApi::V2,
+            database: "schoolnet".into(),
+            retention_policy: String::new(),
+            username: None,
+            org: "schoolnet".into(),
+            bucket: "schoolnet".into(),
+            token_file: None,
+            batch_max_points: 5_000,
+            batch_max_age_ms: 1_000,
+            gzip: true,
+            timeout_s: 10.0,
+            max_retry_backoff_s: 30.0,
+            queue_batches: 64,
+        }
+    }
+}

@@ -1,0 +1,2 @@
+//! InfluxDB sink (TODO).
+pub mod config;

@@ -1,0 +1,2 @@
+//! Sinks: where normalized samples go.
+pub mod influx;

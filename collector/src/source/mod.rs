@@ -1,0 +1,2 @@
+//! Sources: where messages come from.
+pub mod mqtt;

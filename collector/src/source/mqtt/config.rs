@@ -1,0 +1,54 @@
+//! `[mqtt]`: how the collector connects to the broker.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Environment variable holding the broker password (preferred over a file).
+pub const PASSWORD_ENV: &str = "SCHOOLNET_MQTT_PASSWORD";
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttConfig {
+    /// Broker address: `mqtt://host:1883` (or `tcp://`); `mqtts://host:8883` for TLS.
+    pub url: String,
+    /// Client id. With `clean_session = false` the broker keeps this id's
+    /// subscriptions and queued QoS 1 messages while the collector is away,
+    /// so it must be stable and unique per collector instance.
+    pub client_id: String,
+    /// Username, if the broker requires authentication. The password comes
+    /// from `SCHOOLNET_MQTT_PASSWORD` or `password_file`, never from this file.
+    pub username: Option<String>,
+    /// File holding the broker password (first line, trailing newline ignored).
+    pub password_file: Option<PathBuf>,
+    /// Keep-alive interval in seconds.
+    pub keep_alive_s: u64,
+    /// `false` (default) keeps a persistent session: no message is lost while
+    /// the collector restarts, within the broker's queue limits.
+    pub clean_session: bool,
+    /// QoS of the subscriptions: 0 (at most once) or 1 (at least once).
+    pub qos: u8,
+    /// Largest reconnect delay in seconds; delays double from 0.5 s up to this.
+    pub max_backoff_s: f64,
+    /// Capacity of the queue between the MQTT event loop and the decoders.
+    pub queue_capacity: usize,
+    /// PEM file with the CA certificates to trust for `mqtts://`.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        MqttConfig {
+            url: "mqtt://127.0.0.1:1883".into(),
+            client_id: "schoolnet-collector".into(),
+            username: None,
+            password_file: None,
+            keep_alive_s: 30,
+            clean_session: false,
+            qos: 1,
+            max_backoff_s: 30.0,
+            queue_capacity: 10_000,
+            ca_file: None,
+        }
+    }
+}

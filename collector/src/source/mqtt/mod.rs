@@ -1,0 +1,2 @@
+//! The MQTT source (TODO).
+pub mod config;
