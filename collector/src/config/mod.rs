@@ -25,7 +25,7 @@ use crate::inventory::{Inventory, InventoryError};
 use crate::route::RouteTable;
 pub use crate::sink::influx::config::{InfluxApi, InfluxConfig};
 pub use crate::source::mqtt::config::MqttConfig;
-pub use routes::{default_routes, FieldSpec, RouteConfig};
+pub use routes::{compile as compile_routes, default_routes, FieldSpec, RouteConfig};
 
 /// The whole `schoolnet run` configuration.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -201,7 +201,7 @@ impl Config {
         if m.client_id.is_empty() {
             return Err(ConfigError::invalid("mqtt.client_id", "must not be empty"));
         }
-        if !(m.max_backoff_s >= 0.5) {
+        if m.max_backoff_s.is_nan() || m.max_backoff_s < 0.5 {
             return Err(ConfigError::invalid("mqtt.max_backoff_s", "must be at least 0.5"));
         }
         if m.keep_alive_s < 5 {
@@ -214,10 +214,10 @@ impl Config {
             validate_influx(influx)?;
         }
         let e = &self.exporter;
-        if !(e.stale_factor >= 1.0) {
+        if e.stale_factor.is_nan() || e.stale_factor < 1.0 {
             return Err(ConfigError::invalid("exporter.stale_factor", "must be at least 1"));
         }
-        if !(e.unknown_grace_s >= 0.0) {
+        if e.unknown_grace_s.is_nan() || e.unknown_grace_s < 0.0 {
             return Err(ConfigError::invalid("exporter.unknown_grace_s", "must not be negative"));
         }
         if self.limits.max_payload_bytes == 0 {
@@ -260,7 +260,7 @@ fn validate_influx(c: &InfluxConfig) -> Result<(), ConfigError> {
     if c.batch_max_age_ms == 0 {
         return Err(ConfigError::invalid("influx.batch_max_age_ms", "must be at least 1"));
     }
-    if !(c.timeout_s > 0.0) {
+    if c.timeout_s.is_nan() || c.timeout_s <= 0.0 {
         return Err(ConfigError::invalid("influx.timeout_s", "must be positive"));
     }
     if c.queue_batches == 0 {

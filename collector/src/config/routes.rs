@@ -69,7 +69,7 @@ pub fn default_routes() -> Vec<RouteConfig> {
         .routes
 }
 
-pub(super) fn compile(configs: &[RouteConfig]) -> Result<RouteTable, ConfigError> {
+pub fn compile(configs: &[RouteConfig]) -> Result<RouteTable, ConfigError> {
     let mut routes = Vec::with_capacity(configs.len());
     for (i, rc) in configs.iter().enumerate() {
         let key = |k: &str| format!("routes[{i}].{k}");

@@ -1,10 +1,33 @@
 //! `json` format: arbitrary JSON objects mapped onto canonical fields by the
 //! route's configuration (MikroTik scripts, ONT/SFP pollers).
 //!
-//! TODO(decoders helper): implement `decode`.
+//! Accepts a JSON object (anything else is a `parse_error`). Each mapped field
+//! is read by its dot-separated path (`stats.rx`; a segment may index an
+//! array, `ports.0.rx`; a key that itself contains dots matches when it is the
+//! whole remaining path). Values may be:
+//!
+//! - JSON numbers; booleans (1/0);
+//! - strings holding numbers (`"-18.52"`, as MikroTik scripts send them),
+//!   `"true"`/`"false"`, or durations in seconds: RouterOS `4d22:16:08`,
+//!   `1w2d03:04:05`, `22:16:08` and unit forms `5m30s`, `4d22h16m8s`, `250ms`;
+//! - `null` or `""`, which count as absent (a sensor the device lacks).
+//!
+//! The value is multiplied by the field's `scale`. Counter fields become
+//! [`Reading::Counter`] (non-negative integers, exact for integer text when
+//! unscaled), others [`Reading::Gauge`]. Absent fields are skipped; if none is
+//! present the message is `no_usable_values`. `"NaN"`/`"inf"` are
+//! `non_finite`, other text or arrays/objects `wrong_type`.
+//!
+//! Device and key come from a topic variable or a JSON path (string or
+//! number); a missing device or configured key is a `parse_error`. The
+//! timestamp, if configured, is a number (or numeric string) in the configured
+//! unit; absent or `null` means receive time.
 
-use crate::decode::{DecodeContext, Decoded};
-use crate::reject::Reject;
+use serde_json::Value;
+
+use super::common::{self, echo, reject};
+use crate::decode::{DecodeContext, Decoded, Observation, Reading};
+use crate::reject::{Reject, RejectReason};
 use crate::sample::{Field, Measurement};
 
 /// Where a value comes from: a topic variable (`{iface}`) or a JSON path
@@ -57,6 +80,258 @@ pub struct JsonMapping {
     pub fields: Vec<FieldMap>,
 }
 
-pub fn decode(_ctx: DecodeContext<'_>, _mapping: &JsonMapping, _payload: &[u8]) -> Result<Decoded, Reject> {
-    todo!("json decoder")
+impl TimeUnit {
+    fn ns_per_unit(self) -> i64 {
+        match self {
+            TimeUnit::S => 1_000_000_000,
+            TimeUnit::Ms => 1_000_000,
+            TimeUnit::Us => 1_000,
+            TimeUnit::Ns => 1,
+        }
+    }
 }
+
+pub fn decode(
+    ctx: DecodeContext<'_>,
+    mapping: &JsonMapping,
+    payload: &[u8],
+) -> Result<Decoded, Reject> {
+    let text = common::text(payload)?;
+    let doc: Value = serde_json::from_str(text).map_err(|e| {
+        reject(
+            RejectReason::ParseError,
+            format!("invalid JSON: {}", echo(&e.to_string())),
+        )
+    })?;
+    if !doc.is_object() {
+        return Err(reject(
+            RejectReason::ParseError,
+            "top level is not a JSON object",
+        ));
+    }
+    let device = resolve(&ctx, &doc, &mapping.device, "device")?;
+    let key = match &mapping.key {
+        Some(source) => Some(resolve(&ctx, &doc, source, "key")?),
+        None => None,
+    };
+    let time_ns = match &mapping.time {
+        Some((path, unit)) => time(&doc, path, *unit)?,
+        None => None,
+    };
+
+    let mut values = Vec::with_capacity(mapping.fields.len());
+    for fm in &mapping.fields {
+        if fm.field.measurement() != mapping.measurement {
+            continue; // config validation prevents this; never emit a foreign field
+        }
+        let Some(v) = lookup(&doc, &fm.path) else {
+            continue;
+        };
+        if let Some(reading) = field_reading(&ctx, fm, v)? {
+            common::put(&mut values, fm.field, reading);
+        }
+    }
+    if values.is_empty() {
+        let paths: Vec<&str> = mapping.fields.iter().map(|f| f.path.as_str()).collect();
+        return Err(reject(
+            RejectReason::NoUsableValues,
+            format!(
+                "none of the mapped paths present ({})",
+                echo(&paths.join(", "))
+            ),
+        ));
+    }
+    Ok(Decoded::Observations(vec![Observation {
+        device,
+        time_ns,
+        measurement: mapping.measurement,
+        key,
+        values,
+    }]))
+}
+
+/// One path segment: an object key or an array index.
+fn child<'a>(v: &'a Value, seg: &str) -> Option<&'a Value> {
+    match v {
+        Value::Object(m) => m.get(seg),
+        Value::Array(a) => a.get(seg.parse::<usize>().ok()?),
+        _ => None,
+    }
+}
+
+/// The value at a dot-separated path.
+fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    if let Some(x) = child(v, path) {
+        return Some(x);
+    }
+    let (head, rest) = path.split_once('.')?;
+    lookup(child(v, head)?, rest)
+}
+
+/// The device id or key from a topic variable or a JSON path.
+fn resolve(
+    ctx: &DecodeContext<'_>,
+    doc: &Value,
+    source: &Source,
+    role: &str,
+) -> Result<String, Reject> {
+    let missing = |what: &str| reject(RejectReason::ParseError, format!("no {role}: {what}"));
+    match source {
+        Source::TopicVar(var) => match ctx.vars.get(var) {
+            Some(v) if !v.is_empty() => Ok(v.to_string()),
+            _ => Err(missing(&format!("topic variable `{}` missing", echo(var)))),
+        },
+        Source::JsonPath(path) => match lookup(doc, path) {
+            Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+            Some(Value::Number(n)) => Ok(n.to_string()),
+            None | Some(Value::Null) | Some(Value::String(_)) => {
+                Err(missing(&format!("`{}` absent or empty", echo(path))))
+            }
+            Some(_) => Err(reject(
+                RejectReason::WrongType,
+                format!("{role} `{}` is not a string", echo(path)),
+            )),
+        },
+    }
+}
+
+fn time(doc: &Value, path: &str, unit: TimeUnit) -> Result<Option<i64>, Reject> {
+    let what = format!("time `{}`", echo(path));
+    let wrong = || reject(RejectReason::WrongType, format!("{what} is not a number"));
+    let (int, float) = match lookup(doc, path) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(n)) => (n.as_i64(), n.as_f64()),
+        Some(Value::String(s)) => {
+            let s = s.trim();
+            (
+                s.parse::<i64>().ok(),
+                Some(s.parse::<f64>().map_err(|_| wrong())?),
+            )
+        }
+        Some(_) => return Err(wrong()),
+    };
+    if let Some(i) = int {
+        return common::int_to_ns(&what, i, unit.ns_per_unit()).map(Some);
+    }
+    let f = float.ok_or_else(wrong)?;
+    common::f64_to_ns(&what, f, unit.ns_per_unit()).map(Some)
+}
+
+/// One mapped field's reading; `None` for `null` / `""` (absent).
+fn field_reading(
+    ctx: &DecodeContext<'_>,
+    fm: &FieldMap,
+    v: &Value,
+) -> Result<Option<Reading>, Reject> {
+    let what = format!("{} (`{}`)", fm.field.key(), echo(&fm.path));
+    let width = ctx.counter_width;
+    let wrong = |detail: String| reject(RejectReason::WrongType, format!("{what}: {detail}"));
+    let x = match v {
+        Value::Null => return Ok(None),
+        Value::Bool(b) => {
+            bool_value(fm.field, *b).ok_or_else(|| wrong("a boolean is not a counter".into()))?
+        }
+        Value::Number(n) => {
+            let exact = n.as_u64().and_then(|u| {
+                common::exact_counter(fm.field, &what, &u.to_string(), fm.scale, width)
+            });
+            if let Some(r) = exact {
+                return r.map(Some);
+            }
+            n.as_f64()
+                .ok_or_else(|| wrong("number out of range".into()))?
+        }
+        Value::String(s) => {
+            let s = s.trim();
+            if s.is_empty() {
+                return Ok(None);
+            }
+            if let Some(r) = common::exact_counter(fm.field, &what, s, fm.scale, width) {
+                return r.map(Some);
+            }
+            match common::bool_word(s) {
+                Some(b) => bool_value(fm.field, b)
+                    .ok_or_else(|| wrong("a boolean is not a counter".into()))?,
+                None => s
+                    .parse::<f64>()
+                    .ok()
+                    .or_else(|| parse_duration(s))
+                    .ok_or_else(|| wrong(format!("`{}` is not a number or duration", echo(s))))?,
+            }
+        }
+        Value::Array(_) => return Err(wrong("an array, expected a number".into())),
+        Value::Object(_) => return Err(wrong("an object, expected a number".into())),
+    };
+    common::scaled(fm.field, &what, x, fm.scale, width).map(Some)
+}
+
+fn bool_value(field: Field, b: bool) -> Option<f64> {
+    (field.kind() == crate::sample::FieldKind::Gauge).then_some(f64::from(u8::from(b)))
+}
+
+/// A duration in seconds: `[<n>w][<n>d][<n>h][<n>m][<n>s][<n>ms][<n>us]`
+/// optionally followed by a clock `H:MM:SS[.frac]` (RouterOS `4d22:16:08`).
+pub(super) fn parse_duration(s: &str) -> Option<f64> {
+    let (units, clock) = match s.find(':') {
+        Some(colon) => {
+            let start = s[..colon]
+                .trim_end_matches(|c: char| c.is_ascii_digit())
+                .len();
+            (&s[..start], Some(&s[start..]))
+        }
+        None => (s, None),
+    };
+    let mut total = 0.0;
+    let mut rest = units;
+    while !rest.is_empty() {
+        let n_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if n_end == 0 || n_end == rest.len() {
+            return None; // a unit without a number, or a number without a unit
+        }
+        let n: f64 = rest[..n_end].parse().ok()?;
+        let after = &rest[n_end..];
+        let (mult, len) = match after.as_bytes() {
+            [b'm', b's', ..] => (0.001, 2),
+            [b'u', b's', ..] => (0.000_001, 2),
+            [b'w', ..] => (604_800.0, 1),
+            [b'd', ..] => (86_400.0, 1),
+            [b'h', ..] => (3_600.0, 1),
+            [b'm', ..] => (60.0, 1),
+            [b's', ..] => (1.0, 1),
+            _ => return None,
+        };
+        total += n * mult;
+        rest = &after[len..];
+    }
+    match clock {
+        Some(clock) => {
+            let mut parts = clock.split(':');
+            let (h, m, sec) = (parts.next()?, parts.next()?, parts.next()?);
+            let digits = |p: &str, max: usize| {
+                !p.is_empty() && p.len() <= max && p.bytes().all(|b| b.is_ascii_digit())
+            };
+            let (sec_int, sec_frac) = sec.split_once('.').unwrap_or((sec, "0"));
+            if parts.next().is_some()
+                || !digits(h, 20)
+                || !digits(m, 2)
+                || !digits(sec_int, 2)
+                || !digits(sec_frac, 9)
+            {
+                return None;
+            }
+            let (m, sec): (f64, f64) = (m.parse().ok()?, sec.parse().ok()?);
+            if m >= 60.0 || sec >= 60.0 {
+                return None;
+            }
+            Some(total + h.parse::<f64>().ok()? * 3600.0 + m * 60.0 + sec)
+        }
+        None if units.is_empty() => None,
+        None => Some(total),
+    }
+}
+
+#[cfg(test)]
+#[path = "json_tests.rs"]
+mod tests;

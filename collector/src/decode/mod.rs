@@ -17,10 +17,12 @@
 //! - [`status`]: will / status topics (Tasmota `Online`/`Offline`, Homie `$state`).
 
 pub mod collectd;
+mod common;
 pub mod influx;
 pub mod json;
 pub mod status;
 pub mod telegraf_json;
+mod telegraf_map;
 pub mod value;
 
 use crate::reject::Reject;

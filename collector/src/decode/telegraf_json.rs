@@ -1,6 +1,172 @@
-//! TODO(decoders helper)
+//! `telegraf-json` format: Telegraf's JSON serializer (`data_format = "json"`).
+//!
+//! Accepts a single metric
+//! `{"fields":{…},"name":"net","tags":{…},"timestamp":1700000000}` or a batch
+//! `{"metrics":[{…},…]}` (`json_batch`). `name` and `fields` (an object) are
+//! required, `tags` (an object of strings; other tag values are ignored) and
+//! `timestamp` (a number) are optional. Telegraf writes seconds by default;
+//! since `json_timestamp_units` may be set to ms/us/ns, the unit is inferred
+//! from the magnitude (< 1e11 s, < 1e14 ms, < 1e17 µs, else ns), which is
+//! unambiguous for any date between 1973 and 5138. Floats keep sub-second
+//! precision.
+//!
+//! Metrics are mapped by `telegraf_map` exactly like the `influx`
+//! format; metrics that do not map are skipped, and a message in which none
+//! maps is ignored. Invalid JSON is a `parse_error`; a mapped field of the
+//! wrong JSON type is `wrong_type` naming the field.
+
+use serde_json::{Map, Value};
+
+use super::common::{self, echo, reject};
+use super::telegraf_map::{map_metric, Metric, Val};
 use crate::decode::{DecodeContext, Decoded};
-use crate::reject::Reject;
-pub fn decode(_ctx: DecodeContext<'_>, _payload: &[u8]) -> Result<Decoded, Reject> {
-    todo!()
+use crate::reject::{Reject, RejectReason};
+
+pub fn decode(ctx: DecodeContext<'_>, payload: &[u8]) -> Result<Decoded, Reject> {
+    let text = common::text(payload)?;
+    let doc: Value = serde_json::from_str(text).map_err(|e| {
+        reject(
+            RejectReason::ParseError,
+            format!("invalid JSON: {}", echo(&e.to_string())),
+        )
+    })?;
+    let Value::Object(top) = &doc else {
+        return Err(reject(
+            RejectReason::ParseError,
+            "top level is not a JSON object",
+        ));
+    };
+    let batch = match top.get("metrics") {
+        Some(Value::Array(metrics)) => Some(metrics),
+        Some(other) => {
+            return Err(reject(
+                RejectReason::WrongType,
+                format!("`metrics` is {}, expected an array", type_name(other)),
+            ))
+        }
+        None => None,
+    };
+
+    let mut observations = Vec::new();
+    let mut one = |m: &Value| -> Result<(), Reject> {
+        observations.extend(map_metric(&ctx, &to_metric(m)?)?);
+        Ok(())
+    };
+    match batch {
+        Some(metrics) => {
+            for (i, m) in metrics.iter().enumerate() {
+                one(m).map_err(|e| Reject::new(e.reason, format!("metrics[{i}]: {}", e.detail)))?;
+            }
+        }
+        None => one(&doc)?,
+    }
+    if observations.is_empty() {
+        return Ok(Decoded::Ignored("unmapped telegraf metric"));
+    }
+    Ok(Decoded::Observations(observations))
 }
+
+fn to_metric(m: &Value) -> Result<Metric<'_>, Reject> {
+    let Value::Object(obj) = m else {
+        return Err(reject(
+            RejectReason::ParseError,
+            "metric is not a JSON object",
+        ));
+    };
+    let name = match obj.get("name") {
+        Some(Value::String(s)) => s.as_str(),
+        Some(other) => return Err(wrong("name", other, "a string")),
+        None => return Err(reject(RejectReason::ParseError, "metric has no `name`")),
+    };
+    let tags = match obj.get("tags") {
+        Some(Value::Object(tags)) => tags
+            .iter()
+            .filter_map(|(k, v)| v.as_str().map(|v| (k.as_str(), v)))
+            .collect(),
+        None | Some(Value::Null) => Vec::new(),
+        Some(other) => return Err(wrong("tags", other, "an object")),
+    };
+    let fields = match obj.get("fields") {
+        Some(Value::Object(fields)) => fields_of(fields),
+        Some(other) => return Err(wrong("fields", other, "an object")),
+        None => {
+            return Err(reject(
+                RejectReason::ParseError,
+                format!("`{}` metric has no `fields`", echo(name)),
+            ))
+        }
+    };
+    let time_ns = match obj.get("timestamp") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => Some(timestamp_ns(n)?),
+        Some(other) => return Err(wrong("timestamp", other, "a number")),
+    };
+    Ok(Metric {
+        name,
+        tags,
+        fields,
+        time_ns,
+    })
+}
+
+fn fields_of(fields: &Map<String, Value>) -> Vec<(&str, Val<'_>)> {
+    fields
+        .iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+                    (Some(u), _, _) => Val::U(u),
+                    (_, Some(i), _) => Val::I(i),
+                    (_, _, Some(f)) => Val::F(f),
+                    _ => Val::Other("a number out of range"),
+                },
+                Value::Bool(b) => Val::Bool(*b),
+                Value::String(s) => Val::Str(s),
+                other => Val::Other(type_name(other)),
+            };
+            (k.as_str(), v)
+        })
+        .collect()
+}
+
+/// A timestamp in s, ms, µs or ns (by magnitude) → ns.
+fn timestamp_ns(n: &serde_json::Number) -> Result<i64, Reject> {
+    const WHAT: &str = "timestamp";
+    let ns_per_unit = |magnitude: f64| match magnitude {
+        m if m < 1e11 => 1_000_000_000,
+        m if m < 1e14 => 1_000_000,
+        m if m < 1e17 => 1_000,
+        _ => 1,
+    };
+    if let Some(i) = n.as_i64() {
+        return common::int_to_ns(WHAT, i, ns_per_unit(i.unsigned_abs() as f64));
+    }
+    // A u64 beyond i64 arrives here as a float and overflows: bad timestamp.
+    let f = n.as_f64().unwrap_or(f64::INFINITY);
+    common::f64_to_ns(WHAT, f, ns_per_unit(f.abs())).map_err(|e| match e.reason {
+        RejectReason::NonFinite => Reject::new(RejectReason::BadTimestamp, e.detail),
+        _ => e,
+    })
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn wrong(key: &str, v: &Value, expected: &str) -> Reject {
+    reject(
+        RejectReason::WrongType,
+        format!("`{key}` is {}, expected {expected}", type_name(v)),
+    )
+}
+
+#[cfg(test)]
+#[path = "telegraf_json_tests.rs"]
+mod tests;

@@ -1,11 +1,21 @@
 //! `value` format: one bare number per topic (`probe/rtr-001/8.8.8.8/rtt` → `0.012`).
 //!
-//! TODO(decoders helper): implement `decode`.
+//! Accepts one ASCII number (`12.5`, `-3`, `1e3`), surrounding whitespace and
+//! trailing NULs trimmed, optionally in double quotes (`"12.5"`); `true` /
+//! `false` read as 1/0 for gauge fields (Homie booleans, `oper_up`). The
+//! number is multiplied by the route's `scale`. A counter field yields
+//! [`Reading::Counter`](crate::decode::Reading::Counter) (non-negative integer; integer text is exact), any
+//! other field [`Reading::Gauge`](crate::decode::Reading::Gauge). The device and key come from topic
+//! variables; there is no device timestamp.
+//!
+//! Empty payload: `parse_error`; `nan`/`inf` or an overflowing scale:
+//! `non_finite`; anything else that is not a number: `wrong_type`.
 
+use super::common::{self, echo, reject};
 use crate::decode::json::Source;
-use crate::decode::{DecodeContext, Decoded};
-use crate::reject::Reject;
-use crate::sample::Field;
+use crate::decode::{DecodeContext, Decoded, Observation};
+use crate::reject::{Reject, RejectReason};
+use crate::sample::{Field, FieldKind};
 
 /// A route's mapping of a bare number onto one canonical field.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,6 +30,71 @@ pub struct ValueMapping {
     pub scale: f64,
 }
 
-pub fn decode(_ctx: DecodeContext<'_>, _mapping: &ValueMapping, _payload: &[u8]) -> Result<Decoded, Reject> {
-    todo!("value decoder")
+pub fn decode(
+    ctx: DecodeContext<'_>,
+    mapping: &ValueMapping,
+    payload: &[u8],
+) -> Result<Decoded, Reject> {
+    let device = topic_source(&ctx, &mapping.device, "device")?;
+    let key = match &mapping.key {
+        Some(source) => Some(topic_source(&ctx, source, "key")?),
+        None => None,
+    };
+    let text = common::text(payload)?;
+    let s = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text)
+        .trim();
+    if s.is_empty() {
+        return Err(reject(RejectReason::ParseError, "empty payload"));
+    }
+    let field = mapping.field;
+    let what = field.key();
+    let reading = match common::exact_counter(field, what, s, mapping.scale, ctx.counter_width) {
+        Some(r) => r?,
+        None => {
+            let x = match common::bool_word(s) {
+                Some(b) if field.kind() == FieldKind::Gauge => f64::from(u8::from(b)),
+                Some(_) => {
+                    return Err(reject(
+                        RejectReason::WrongType,
+                        format!("{what}: a boolean is not a counter"),
+                    ))
+                }
+                None => s.parse::<f64>().map_err(|_| {
+                    reject(
+                        RejectReason::WrongType,
+                        format!("{what}: `{}` is not a number", echo(s)),
+                    )
+                })?,
+            };
+            common::scaled(field, what, x, mapping.scale, ctx.counter_width)?
+        }
+    };
+    Ok(Decoded::Observations(vec![Observation {
+        device,
+        time_ns: None,
+        measurement: field.measurement(),
+        key,
+        values: vec![(field, reading)],
+    }]))
 }
+
+/// Device and key come from topic variables only: a bare number has no paths.
+fn topic_source(ctx: &DecodeContext<'_>, source: &Source, role: &str) -> Result<String, Reject> {
+    match source {
+        Source::TopicVar(var) => common::topic_var(ctx, var, role),
+        Source::JsonPath(path) => Err(reject(
+            RejectReason::ParseError,
+            format!(
+                "no {role}: `{}` is a JSON path, but a value payload has none",
+                echo(path)
+            ),
+        )),
+    }
+}
+
+#[cfg(test)]
+#[path = "value_tests.rs"]
+mod tests;

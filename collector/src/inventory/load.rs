@@ -108,7 +108,7 @@ impl Inventory {
                 )
             })?;
             let interval = row.number(dp, "expected_interval_s")?;
-            if !(interval > 0.0 && interval <= 86_400.0) {
+            if interval <= 0.0 || interval > 86_400.0 {
                 return Err(row.invalid(dp, "expected_interval_s", "must be between 0 and 86400 seconds".into()));
             }
             let parent = row.optional("parent").map(Arc::<str>::from);

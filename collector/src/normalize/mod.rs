@@ -1,1 +1,307 @@
-//! TODO
+//! Normalization: decoded observations → canonical [`Sample`]s.
+//!
+//! Owns the inventory join (device id → school, district, role), timestamp
+//! sanity checks, per-series counter state (wraps, resets, derived rates, see
+//! [`counters`]) and utilization of the contracted uplink. It is the only
+//! stateful step between decode and the sinks, so it runs on one task; a
+//! later scale-out shards it by device.
+
+pub mod counters;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::config::LimitsConfig;
+use crate::decode::{Decoded, Observation, Reading};
+use crate::inventory::{DeviceInfo, Inventory, Role};
+use crate::reject::{Reject, RejectReason};
+use crate::sample::{Field, FieldKind, FieldValue, Measurement, Sample, StatusEvent};
+use counters::{CounterState, IntegratedState, Step};
+
+/// The result of normalizing one message. A message may be partly usable:
+/// `rejects` lists what was dropped (unknown device in a batch, an
+/// out-of-order counter) while `samples` holds the rest.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Normalized {
+    pub samples: Vec<Sample>,
+    pub status: Option<StatusEvent>,
+    pub rejects: Vec<Reject>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SeriesKey {
+    device: Arc<str>,
+    key: Option<Arc<str>>,
+    field: Field,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum SeriesState {
+    Raw(CounterState),
+    Integrated(IntegratedState),
+}
+
+/// Per-device facts that outlive one message.
+#[derive(Debug, Clone, Copy, Default)]
+struct DeviceFacts {
+    last_uptime_s: Option<f64>,
+    /// Device time of the latest sample showing the uptime went down.
+    last_reboot_ns: Option<i64>,
+}
+
+/// Stateful normalizer; one per pipeline (or per shard).
+#[derive(Debug)]
+pub struct Normalizer {
+    inventory: Arc<Inventory>,
+    limits: LimitsConfig,
+    series: HashMap<SeriesKey, SeriesState>,
+    devices: HashMap<Arc<str>, DeviceFacts>,
+}
+
+impl Normalizer {
+    pub fn new(inventory: Arc<Inventory>, limits: LimitsConfig) -> Normalizer {
+        Normalizer {
+            inventory,
+            limits,
+            series: HashMap::new(),
+            devices: HashMap::new(),
+        }
+    }
+
+    /// Swaps in a reloaded inventory; counter state of devices that remain is kept.
+    pub fn set_inventory(&mut self, inventory: Arc<Inventory>) {
+        self.series.retain(|k, _| inventory.device(&k.device).is_some());
+        self.devices.retain(|d, _| inventory.device(d).is_some());
+        self.inventory = inventory;
+    }
+
+    /// Counter series currently tracked (a cardinality indicator).
+    pub fn tracked_series(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Normalizes one decoded message received at `received_ns` (Unix ns).
+    pub fn normalize(&mut self, decoded: Decoded, received_ns: i64) -> Normalized {
+        let mut out = Normalized::default();
+        match decoded {
+            Decoded::Ignored(_) => {}
+            Decoded::Status(report) => match self.inventory.device(&report.device) {
+                Some(device) => {
+                    out.status = Some(StatusEvent {
+                        device: device.clone(),
+                        online: report.online,
+                        time_ns: received_ns,
+                    })
+                }
+                None => out.rejects.push(unknown_device(&report.device)),
+            },
+            Decoded::Observations(observations) => {
+                for obs in observations {
+                    match self.observation(obs, received_ns) {
+                        Ok(Some(sample)) => out.samples.push(sample),
+                        Ok(None) => {}
+                        Err(reject) => out.rejects.push(reject),
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn observation(&mut self, obs: Observation, received_ns: i64) -> Result<Option<Sample>, Reject> {
+        let device = self
+            .inventory
+            .device(&obs.device)
+            .cloned()
+            .ok_or_else(|| unknown_device(&obs.device))?;
+        let time_ns = obs.time_ns.unwrap_or(received_ns);
+        self.check_time(time_ns, received_ns)?;
+        let key: Option<Arc<str>> = obs.key.map(Arc::from);
+        if obs.measurement == Measurement::System {
+            self.note_uptime(&device.id, &obs.values, time_ns);
+        }
+
+        let mut fields: Vec<(Field, FieldValue)> = Vec::with_capacity(obs.values.len() + 3);
+        let mut out_of_order = Vec::new();
+        for (field, reading) in obs.values {
+            match (field.kind(), reading) {
+                (_, Reading::Gauge(v)) | (FieldKind::Gauge, Reading::Rate(v)) if v.is_finite() => {
+                    fields.push((field, FieldValue::Float(v)))
+                }
+                (FieldKind::Counter, Reading::Rate(rate)) if rate.is_finite() && rate >= 0.0 => {
+                    match self.integrate(&device, &key, field, rate, time_ns) {
+                        Some(monotonic) => {
+                            fields.push((field, FieldValue::Counter(monotonic)));
+                            if let Some(rate_field) = field.derived_rate() {
+                                fields.push((rate_field, FieldValue::Float(rate * 8.0)));
+                            }
+                        }
+                        None => out_of_order.push(field.key()),
+                    }
+                }
+                (FieldKind::Counter, Reading::Counter { raw, width }) => {
+                    let max_rate = max_plausible_rate(&device, field);
+                    let facts = self.devices.get(&device.id).copied().unwrap_or_default();
+                    let rebooted_since = |since: i64| facts.last_reboot_ns.is_some_and(|r| r > since);
+                    let skey = series_key(&device, &key, field);
+                    let step = match self.series.get_mut(&skey) {
+                        Some(SeriesState::Raw(state)) => {
+                            state.advance(raw, time_ns, width, max_rate, rebooted_since)
+                        }
+                        _ => {
+                            let (state, step) = CounterState::start(raw, time_ns);
+                            self.series.insert(skey, SeriesState::Raw(state));
+                            step
+                        }
+                    };
+                    match step {
+                        Step::First { monotonic }
+                        | Step::Reset { monotonic }
+                        | Step::Duplicate { monotonic } => {
+                            fields.push((field, FieldValue::Counter(monotonic)))
+                        }
+                        Step::Advanced { monotonic, rate, .. } => {
+                            fields.push((field, FieldValue::Counter(monotonic)));
+                            if let Some(rate_field) = field.derived_rate() {
+                                fields.push((rate_field, FieldValue::Float(rate * 8.0)));
+                            }
+                        }
+                        Step::OutOfOrder => out_of_order.push(field.key()),
+                    }
+                }
+                // Decoders never emit these; dropping them keeps the invariant
+                // that every written value is finite and of the field's kind.
+                _ => {}
+            }
+        }
+        add_utilization(&device, key.as_deref(), &mut fields);
+        fields.sort_by_key(|(f, _)| *f);
+        fields.dedup_by_key(|(f, _)| *f);
+
+        if fields.is_empty() {
+            if !out_of_order.is_empty() {
+                return Err(Reject::new(
+                    RejectReason::OutOfOrder,
+                    format!(
+                        "{} counter(s) {} older than the last sample of device `{}`",
+                        obs.measurement,
+                        out_of_order.join(","),
+                        device.id
+                    ),
+                ));
+            }
+            return Ok(None);
+        }
+        Ok(Some(Sample {
+            measurement: obs.measurement,
+            time_ns,
+            device,
+            key,
+            fields,
+        }))
+    }
+
+    fn check_time(&self, time_ns: i64, received_ns: i64) -> Result<(), Reject> {
+        let future = self.limits.max_future().as_nanos() as i64;
+        let past = self.limits.max_past().as_nanos() as i64;
+        if time_ns > received_ns.saturating_add(future) {
+            return Err(Reject::new(
+                RejectReason::BadTimestamp,
+                format!("timestamp {time_ns} is more than {}s in the future", self.limits.max_future_s),
+            ));
+        }
+        if time_ns < received_ns.saturating_sub(past) {
+            return Err(Reject::new(
+                RejectReason::BadTimestamp,
+                format!("timestamp {time_ns} is more than {}s in the past", self.limits.max_past_s),
+            ));
+        }
+        Ok(())
+    }
+
+    fn note_uptime(&mut self, device: &Arc<str>, values: &[(Field, Reading)], time_ns: i64) {
+        let Some(uptime) = values.iter().find_map(|(f, r)| match (f, r) {
+            (Field::UptimeS, Reading::Gauge(v)) => Some(*v),
+            _ => None,
+        }) else {
+            return;
+        };
+        let facts = self.devices.entry(device.clone()).or_default();
+        if facts.last_uptime_s.is_some_and(|last| uptime < last) {
+            facts.last_reboot_ns = Some(time_ns);
+        }
+        facts.last_uptime_s = Some(uptime);
+    }
+
+    fn integrate(
+        &mut self,
+        device: &Arc<DeviceInfo>,
+        key: &Option<Arc<str>>,
+        field: Field,
+        rate: f64,
+        time_ns: i64,
+    ) -> Option<u64> {
+        let skey = series_key(device, key, field);
+        match self.series.get_mut(&skey) {
+            Some(SeriesState::Integrated(state)) => state.advance(rate, time_ns),
+            _ => {
+                self.series
+                    .insert(skey, SeriesState::Integrated(IntegratedState::start(time_ns)));
+                Some(0)
+            }
+        }
+    }
+}
+
+fn series_key(device: &DeviceInfo, key: &Option<Arc<str>>, field: Field) -> SeriesKey {
+    SeriesKey {
+        device: device.id.clone(),
+        key: key.clone(),
+        field,
+    }
+}
+
+fn unknown_device(id: &str) -> Reject {
+    let shown: String = id.chars().take(64).collect();
+    Reject::new(RejectReason::UnknownDevice, format!("device `{shown}` is not in the inventory"))
+}
+
+/// The largest increase per second a counter can plausibly show: at least a
+/// 10 Gbit/s port (or twice the school's uplink, if larger), in the counter's
+/// unit. Anything faster than that after wrap correction is a reset.
+fn max_plausible_rate(device: &DeviceInfo, field: Field) -> f64 {
+    let bits_per_s = (device.school.uplink_mbps * 2e6).max(10e9);
+    match field {
+        Field::RxBytes | Field::TxBytes => bits_per_s / 8.0,
+        // Minimum-size Ethernet frames at that speed.
+        _ => bits_per_s / (84.0 * 8.0),
+    }
+}
+
+/// Adds `utilization` for the router's WAN interface: the busier direction
+/// over the school's contracted uplink.
+fn add_utilization(device: &DeviceInfo, key: Option<&str>, fields: &mut Vec<(Field, FieldValue)>) {
+    let is_wan = device.role == Role::Router
+        && match (&device.wan_interface, key) {
+            (Some(wan), Some(k)) => &**wan == k,
+            (None, Some(k)) => k == "wan",
+            _ => false,
+        };
+    if !is_wan || device.school.uplink_mbps <= 0.0 {
+        return;
+    }
+    let bps = fields
+        .iter()
+        .filter(|(f, _)| matches!(f, Field::RxBps | Field::TxBps))
+        .map(|(_, v)| v.as_f64())
+        .fold(None, |acc: Option<f64>, v| Some(acc.map_or(v, |a| a.max(v))));
+    if let Some(bps) = bps {
+        fields.push((
+            Field::Utilization,
+            FieldValue::Float(bps / (device.school.uplink_mbps * 1e6)),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests;

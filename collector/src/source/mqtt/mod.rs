@@ -1,2 +1,9 @@
-//! The MQTT source (TODO).
+//! The MQTT source: one task owns the rumqttc event loop, subscribes to the
+//! routes' filters on every (re)connect and forwards each publish to the
+//! pipeline. Split like vector's `sources/mqtt`: [`config`] is the `[mqtt]`
+//! section, [`source`] is the running task.
+
 pub mod config;
+mod source;
+
+pub use source::{MqttMessage, MqttSource, SourceError};

@@ -1,0 +1,423 @@
+use proptest::prelude::*;
+
+use super::*;
+use crate::decode::CounterWidth;
+use crate::route::TopicVars;
+
+const W: CounterWidth = CounterWidth::Bits64;
+
+fn fm(field: Field, path: &str, scale: f64) -> FieldMap {
+    FieldMap {
+        field,
+        path: path.into(),
+        scale,
+    }
+}
+
+fn optical() -> JsonMapping {
+    JsonMapping {
+        measurement: Measurement::Optical,
+        device: Source::parse("{device}"),
+        key: None,
+        time: None,
+        fields: vec![
+            fm(Field::RxDbm, "rxpower", 1.0),
+            fm(Field::TxDbm, "txpower", 1.0),
+            fm(Field::OpticalTemperatureC, "temperature", 1.0),
+            fm(Field::VoltageV, "voltage", 1.0),
+            fm(Field::BiasMa, "bcurr", 1.0),
+        ],
+    }
+}
+
+fn mikrotik() -> JsonMapping {
+    JsonMapping {
+        measurement: Measurement::System,
+        device: Source::parse("{device}"),
+        key: None,
+        time: None,
+        fields: vec![
+            fm(Field::UptimeS, "uptime", 1.0),
+            fm(Field::CpuRatio, "cpu-load", 0.01),
+            fm(Field::MemUsedBytes, "used-memory", 1.0),
+            fm(Field::MemTotalBytes, "total-memory", 1.0),
+            fm(Field::SystemTemperatureC, "temperature", 1.0),
+        ],
+    }
+}
+
+fn counters() -> JsonMapping {
+    JsonMapping {
+        measurement: Measurement::Interface,
+        device: Source::parse("host"),
+        key: Some(Source::parse("{iface}")),
+        time: Some(("ts".into(), TimeUnit::Ms)),
+        fields: vec![
+            fm(Field::RxBytes, "stats.rx", 1.0),
+            fm(Field::TxBytes, "stats.tx", 1.0),
+            fm(Field::OperUp, "stats.up", 1.0),
+            fm(Field::RxPackets, "ports.0.rx_packets", 1.0),
+            fm(Field::TxPackets, "tx.packets", 1.0),
+        ],
+    }
+}
+
+fn run_w(mapping: &JsonMapping, width: CounterWidth, payload: &str) -> Result<Decoded, Reject> {
+    let vars = TopicVars::from_pairs([("device", "ont-001"), ("iface", "sfp1")]);
+    decode(
+        DecodeContext {
+            vars: &vars,
+            counter_width: width,
+        },
+        mapping,
+        payload.as_bytes(),
+    )
+}
+
+fn run(mapping: &JsonMapping, payload: &str) -> Result<Decoded, Reject> {
+    run_w(mapping, W, payload)
+}
+
+fn obs(
+    device: &str,
+    m: Measurement,
+    key: Option<&str>,
+    time_ns: Option<i64>,
+    values: Vec<(Field, Reading)>,
+) -> Decoded {
+    Decoded::Observations(vec![Observation {
+        device: device.into(),
+        time_ns,
+        measurement: m,
+        key: key.map(str::to_string),
+        values,
+    }])
+}
+
+fn g(v: f64) -> Reading {
+    Reading::Gauge(v)
+}
+
+fn err(mapping: &JsonMapping, payload: &str) -> Reject {
+    run(mapping, payload).unwrap_err()
+}
+
+#[test]
+fn ont_optical_strings_are_numbers() {
+    let p = r#"{"rxpower":"-18.52","txpower":"2.31","temperature":"45.5","voltage":"3.29","bcurr":12.5,"serial":"ZTEG1234"}"#;
+    assert_eq!(
+        run(&optical(), p).unwrap(),
+        obs(
+            "ont-001",
+            Measurement::Optical,
+            None,
+            None,
+            vec![
+                (Field::RxDbm, g(-18.52)),
+                (Field::TxDbm, g(2.31)),
+                (Field::OpticalTemperatureC, g(45.5)),
+                (Field::VoltageV, g(3.29)),
+                (Field::BiasMa, g(12.5)),
+            ]
+        )
+    );
+}
+
+#[test]
+fn mikrotik_system_with_uptime_and_scaled_cpu() {
+    let p = r#"{"uptime":"4d22:16:08","cpu-load":"12","used-memory":"52428800","total-memory":134217728,"temperature":null,"board-name":"hAP ac2"}"#;
+    assert_eq!(
+        run(&mikrotik(), p).unwrap(),
+        obs(
+            "ont-001",
+            Measurement::System,
+            None,
+            None,
+            vec![
+                (Field::UptimeS, g(425_768.0)),
+                (Field::CpuRatio, g(12.0 * 0.01)),
+                (Field::MemUsedBytes, g(52_428_800.0)),
+                (Field::MemTotalBytes, g(134_217_728.0)),
+            ]
+        )
+    );
+}
+
+#[test]
+fn durations() {
+    for (s, secs) in [
+        ("4d22:16:08", 425_768.0),
+        ("1w2d03:04:05", 788_645.0),
+        ("22:16:08", 80_168.0),
+        ("100:00:00", 360_000.0),
+        ("00:00:01.5", 1.5),
+        ("5m30s", 330.0),
+        ("4d22h16m8s", 425_768.0),
+        ("250ms", 0.25),
+        ("1w", 604_800.0),
+    ] {
+        assert_eq!(parse_duration(s), Some(secs), "{s}");
+    }
+    for s in [
+        "",
+        "4d",
+        "d",
+        "4x",
+        "22:16",
+        "22:61:00",
+        "1:2:3:4",
+        "4d 22:16:08",
+        "12:00:00x",
+        "1.2.3s",
+        "5",
+        "ms",
+    ] {
+        if s == "4d" {
+            continue;
+        }
+        assert_eq!(parse_duration(s), None, "{s}");
+    }
+    assert_eq!(parse_duration("4d"), Some(345_600.0));
+}
+
+#[test]
+fn counters_keys_paths_and_time() {
+    let p = r#"{"host":"rtr-002","ts":1700000000123,"stats":{"rx":"18446744073709551615","tx":42,"up":true},
+        "ports":[{"rx_packets":7}],"tx.packets":"9"}"#;
+    assert_eq!(
+        run(&counters(), p).unwrap(),
+        obs(
+            "rtr-002",
+            Measurement::Interface,
+            Some("sfp1"),
+            Some(1_700_000_000_123_000_000),
+            vec![
+                (
+                    Field::RxBytes,
+                    Reading::Counter {
+                        raw: u64::MAX,
+                        width: W
+                    }
+                ),
+                (Field::TxBytes, Reading::Counter { raw: 42, width: W }),
+                (Field::OperUp, g(1.0)),
+                (Field::RxPackets, Reading::Counter { raw: 7, width: W }),
+                (Field::TxPackets, Reading::Counter { raw: 9, width: W }),
+            ]
+        )
+    );
+    // Absent, null and "" fields are skipped; numeric device ids and string times work.
+    let p = r#"{"host":12345,"ts":"1700000000000.5","stats":{"rx":"","tx":1.0e3,"up":"false"}}"#;
+    assert_eq!(
+        run(&counters(), p).unwrap(),
+        obs(
+            "12345",
+            Measurement::Interface,
+            Some("sfp1"),
+            Some(1_700_000_000_000_500_000),
+            vec![
+                (
+                    Field::TxBytes,
+                    Reading::Counter {
+                        raw: 1000,
+                        width: W
+                    }
+                ),
+                (Field::OperUp, g(0.0))
+            ]
+        )
+    );
+}
+
+#[test]
+fn nothing_mapped_is_no_usable_values() {
+    let e = err(&optical(), r#"{"serial":"x","rxpower":null}"#);
+    assert_eq!(e.reason, RejectReason::NoUsableValues);
+    assert!(e.detail.contains("rxpower"), "{e}");
+    assert_eq!(err(&optical(), "{}").reason, RejectReason::NoUsableValues);
+}
+
+#[test]
+fn truncated_and_non_object_payloads() {
+    let e = err(&optical(), r#"{"rxpower":"-18.5"#);
+    assert_eq!(e.reason, RejectReason::ParseError);
+    assert!(e.detail.starts_with("invalid JSON"), "{e}");
+    for p in ["[1]", "\"online\"", "-18.52"] {
+        let e = err(&optical(), p);
+        assert_eq!(e.reason, RejectReason::ParseError, "{p}");
+    }
+}
+
+#[test]
+fn wrong_types_name_field_and_value() {
+    let e = err(&optical(), r#"{"rxpower":"-18.52dBm"}"#);
+    assert_eq!(e.reason, RejectReason::WrongType);
+    assert!(
+        e.detail.contains("rx_dbm")
+            && e.detail.contains("`rxpower`")
+            && e.detail.contains("-18.52dBm"),
+        "{e}"
+    );
+    assert_eq!(
+        err(&optical(), r#"{"rxpower":[1]}"#).reason,
+        RejectReason::WrongType
+    );
+    assert_eq!(
+        err(&optical(), r#"{"rxpower":{"v":1}}"#).reason,
+        RejectReason::WrongType
+    );
+    for p in [
+        r#"{"host":"h","stats":{"rx":true}}"#,
+        r#"{"host":"h","stats":{"rx":-1}}"#,
+        r#"{"host":"h","stats":{"rx":"1.5"}}"#,
+        r#"{"host":"h","stats":{"rx":1},"ts":"yesterday"}"#,
+        r#"{"host":["h"],"stats":{"rx":1}}"#,
+    ] {
+        assert_eq!(err(&counters(), p).reason, RejectReason::WrongType, "{p}");
+    }
+}
+
+#[test]
+fn non_finite_values() {
+    for v in ["NaN", "nan", "inf", "-Infinity"] {
+        let e = err(&optical(), &format!(r#"{{"rxpower":"{v}"}}"#));
+        assert_eq!(e.reason, RejectReason::NonFinite, "{v}");
+        assert!(e.detail.contains("rx_dbm"), "{e}");
+    }
+}
+
+#[test]
+fn huge_values() {
+    assert_eq!(
+        err(&optical(), r#"{"rxpower":1e400}"#).reason,
+        RejectReason::ParseError
+    );
+    assert_eq!(
+        err(&optical(), r#"{"rxpower":"1e400"}"#).reason,
+        RejectReason::NonFinite
+    );
+    let e = err(
+        &counters(),
+        r#"{"host":"h","stats":{"rx":"18446744073709551616"}}"#,
+    );
+    assert_eq!(e.reason, RejectReason::WrongType);
+    assert!(e.detail.contains("64 bits"), "{e}");
+    assert_eq!(
+        err(&counters(), r#"{"host":"h","stats":{"rx":1e20}}"#).reason,
+        RejectReason::WrongType
+    );
+    assert_eq!(
+        run_w(
+            &counters(),
+            CounterWidth::Bits32,
+            r#"{"host":"h","stats":{"rx":4294967296}}"#
+        )
+        .unwrap_err()
+        .reason,
+        RejectReason::WrongType
+    );
+    let mut scaled = optical();
+    scaled.fields[0].scale = 1e10;
+    assert_eq!(
+        err(&scaled, r#"{"rxpower":1e300}"#).reason,
+        RejectReason::NonFinite
+    );
+    let e = err(
+        &counters(),
+        r#"{"host":"h","stats":{"rx":1},"ts":9223372036854775807}"#,
+    );
+    assert_eq!(e.reason, RejectReason::BadTimestamp);
+}
+
+#[test]
+fn missing_device_or_key() {
+    let e = err(&counters(), r#"{"stats":{"rx":1}}"#);
+    assert_eq!(e.reason, RejectReason::ParseError);
+    assert!(
+        e.detail.contains("no device") && e.detail.contains("`host`"),
+        "{e}"
+    );
+    let mut m = counters();
+    m.key = Some(Source::parse("{port}"));
+    let e = err(&m, r#"{"host":"h","stats":{"rx":1}}"#);
+    assert!(
+        e.detail.contains("no key") && e.detail.contains("`port`"),
+        "{e}"
+    );
+    let mut m = optical();
+    m.device = Source::parse("{dev}");
+    assert!(err(&m, r#"{"rxpower":1}"#).detail.contains("no device"));
+}
+
+#[test]
+fn empty_and_non_utf8_payloads() {
+    assert_eq!(err(&optical(), "").detail, "empty payload");
+    let vars = TopicVars::from_pairs([("device", "d")]);
+    let ctx = DecodeContext {
+        vars: &vars,
+        counter_width: W,
+    };
+    assert_eq!(
+        decode(ctx, &optical(), b"{\"rxpower\":\"\xff\"}")
+            .unwrap_err()
+            .reason,
+        RejectReason::ParseError
+    );
+}
+
+fn check(r: &Result<Decoded, Reject>) {
+    match r {
+        Ok(Decoded::Observations(obs)) => {
+            assert_eq!(obs.len(), 1);
+            assert!(!obs[0].values.is_empty());
+            assert!(obs[0]
+                .values
+                .iter()
+                .all(|(f, _)| f.measurement() == obs[0].measurement));
+            assert!(obs[0]
+                .values
+                .iter()
+                .all(|(_, v)| !matches!(v, Reading::Gauge(x) if !x.is_finite())));
+        }
+        Ok(other) => panic!("{other:?}"),
+        Err(e) => assert!(e.detail.chars().count() < 250, "{e}"),
+    }
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_bytes_never_panic(payload in proptest::collection::vec(any::<u8>(), 0..256)) {
+        let vars = TopicVars::default();
+        let ctx = DecodeContext { vars: &vars, counter_width: CounterWidth::Bits32 };
+        for m in [optical(), mikrotik(), counters()] {
+            check(&decode(ctx, &m, &payload));
+        }
+    }
+
+    #[test]
+    fn near_valid_objects_never_panic(
+        v in "(\"[-0-9.:dwhmsuNaIfinty ]{0,16}\"|-?[0-9]{1,25}(\\.[0-9]{1,3})?(e-?[0-9]{1,3})?|true|null|\\[\\]|\\{\\})",
+        ts in "(-?[0-9]{1,22}(\\.[0-9])?|\"[0-9.]{0,22}\"|null)",
+    ) {
+        let p = format!(r#"{{"host":"h","ts":{ts},"stats":{{"rx":{v},"tx":{v},"up":{v}}},"uptime":{v},"cpu-load":{v},"rxpower":{v}}}"#);
+        for m in [optical(), mikrotik(), counters()] {
+            check(&run(&m, &p));
+        }
+    }
+}
+
+#[test]
+fn duration_parser_never_panics_on_odd_text() {
+    for s in [
+        ":",
+        "::",
+        "1:",
+        ":1:2",
+        "9999999999999999999999:00:00",
+        "1d:00:00",
+        "\u{e9}:00:00",
+        "1\u{e9}",
+    ] {
+        let _ = parse_duration(s);
+    }
+}

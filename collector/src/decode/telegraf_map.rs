@@ -1,0 +1,234 @@
+//! The Telegraf → canonical mapping shared by [`super::influx`] (line
+//! protocol) and [`super::telegraf_json`] (JSON serializer): both parse into a
+//! format-neutral [`Metric`] and call [`map_metric`].
+//!
+//! | Telegraf metric | key tag | fields → canonical |
+//! |---|---|---|
+//! | `net` (skips `interface=all`) | `interface` | bytes_recv/bytes_sent → rx/tx_bytes, packets_recv/packets_sent → rx/tx_packets, err_in/err_out → rx/tx_errors, drop_in/drop_out → rx/tx_drops (raw counters) |
+//! | `ping` | `url` | average_response_ms → rtt_s (/1000), percent_packet_loss → loss_ratio (/100), standard_deviation_ms → jitter_s (/1000) |
+//! | `system` | – | load1 → load1, uptime → uptime_s (plus the canonical keys) |
+//! | `mem` | – | used → mem_used_bytes, total → mem_total_bytes |
+//! | `cpu` (only `cpu=cpu-total`) | – | usage_idle → cpu_ratio = 1 − idle/100, clamped to 0…1 |
+//! | `temp` | – | temp → system temperature_c |
+//! | `interface`, `optical`, `system`, `probe`, `clients` | `interface` / `target` | canonical field keys, unchanged (canonical line protocol round-trips) |
+//!
+//! The device is the topic variable `device` when the route has one (identity
+//! checks happen in normalize), else tag `host`, else tag `device`.
+//! Counter fields accept integers (`123i`, `123u`) and integral non-negative
+//! floats; gauges accept any finite number, booleans as 1/0. A mapped field of
+//! the wrong type rejects the message; unmapped fields are never looked at.
+
+use super::common::{self, echo, reject};
+use crate::decode::{DecodeContext, Observation, Reading};
+use crate::reject::{Reject, RejectReason};
+use crate::sample::{Field, FieldKind, Measurement};
+
+/// A field value as the wire format typed it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Val<'a> {
+    I(i64),
+    U(u64),
+    F(f64),
+    Bool(bool),
+    Str(&'a str),
+    /// A JSON value of another type (null, array, object), by type name.
+    Other(&'static str),
+}
+
+/// One Telegraf metric, borrowed from the parsed payload.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Metric<'a> {
+    pub name: &'a str,
+    pub tags: Vec<(&'a str, &'a str)>,
+    pub fields: Vec<(&'a str, Val<'a>)>,
+    pub time_ns: Option<i64>,
+}
+
+impl<'a> Metric<'a> {
+    fn tag(&self, key: &str) -> Option<&'a str> {
+        self.tags.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+    }
+
+    fn field(&self, key: &str) -> Option<Val<'a>> {
+        self.fields.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+    }
+}
+
+/// How a Telegraf value becomes the canonical one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Conv {
+    Same,
+    /// Divide (exactly rounded, unlike multiplying by 0.001).
+    Div(f64),
+    /// `cpu` usage_idle percent → busy ratio.
+    IdleToRatio,
+}
+
+/// The mapping of one Telegraf input.
+struct Table {
+    measurement: Measurement,
+    key_tag: Option<&'static str>,
+    /// Also accept the measurement's canonical field keys.
+    canonical: bool,
+    fields: &'static [(&'static str, Field, Conv)],
+}
+
+const NET: &[(&str, Field, Conv)] = &[
+    ("bytes_recv", Field::RxBytes, Conv::Same),
+    ("bytes_sent", Field::TxBytes, Conv::Same),
+    ("packets_recv", Field::RxPackets, Conv::Same),
+    ("packets_sent", Field::TxPackets, Conv::Same),
+    ("err_in", Field::RxErrors, Conv::Same),
+    ("err_out", Field::TxErrors, Conv::Same),
+    ("drop_in", Field::RxDrops, Conv::Same),
+    ("drop_out", Field::TxDrops, Conv::Same),
+];
+const PING: &[(&str, Field, Conv)] = &[
+    ("average_response_ms", Field::RttS, Conv::Div(1000.0)),
+    ("percent_packet_loss", Field::LossRatio, Conv::Div(100.0)),
+    ("standard_deviation_ms", Field::JitterS, Conv::Div(1000.0)),
+];
+const SYSTEM: &[(&str, Field, Conv)] = &[
+    ("load1", Field::Load1, Conv::Same),
+    ("uptime", Field::UptimeS, Conv::Same),
+];
+const MEM: &[(&str, Field, Conv)] = &[
+    ("used", Field::MemUsedBytes, Conv::Same),
+    ("total", Field::MemTotalBytes, Conv::Same),
+];
+const CPU: &[(&str, Field, Conv)] = &[("usage_idle", Field::CpuRatio, Conv::IdleToRatio)];
+const TEMP: &[(&str, Field, Conv)] = &[("temp", Field::SystemTemperatureC, Conv::Same)];
+
+fn table(m: &Metric<'_>) -> Option<Table> {
+    let t = |measurement, key_tag, canonical, fields| Table {
+        measurement,
+        key_tag,
+        canonical,
+        fields,
+    };
+    Some(match m.name {
+        "net" if m.tag("interface") == Some("all") => return None,
+        "net" => t(Measurement::Interface, Some("interface"), false, NET),
+        "ping" => t(Measurement::Probe, Some("url"), false, PING),
+        "system" => t(Measurement::System, None, true, SYSTEM),
+        "mem" => t(Measurement::System, None, false, MEM),
+        "cpu" if m.tag("cpu") == Some("cpu-total") => t(Measurement::System, None, false, CPU),
+        "temp" => t(Measurement::System, None, false, TEMP),
+        name => {
+            let measurement = Measurement::parse(name)?;
+            t(measurement, measurement.key_tag(), true, &[])
+        }
+    })
+}
+
+/// Maps one metric; `Ok(None)` when it is not one schoolnet stores (unknown
+/// input, `net` interface `all`, per-core `cpu`, no mapped field present).
+pub(super) fn map_metric(
+    ctx: &DecodeContext<'_>,
+    m: &Metric<'_>,
+) -> Result<Option<Observation>, Reject> {
+    let Some(table) = table(m) else {
+        return Ok(None);
+    };
+    let mut values = Vec::new();
+    for &(name, field, conv) in table.fields {
+        if let Some(v) = m.field(name) {
+            common::put(
+                &mut values,
+                field,
+                convert(ctx, m.name, name, field, conv, v)?,
+            );
+        }
+    }
+    if table.canonical {
+        for &(name, v) in &m.fields {
+            if let Some(field) = Field::lookup(table.measurement, name) {
+                common::put(
+                    &mut values,
+                    field,
+                    convert(ctx, m.name, name, field, Conv::Same, v)?,
+                );
+            }
+        }
+    }
+    if values.is_empty() {
+        return Ok(None);
+    }
+    let key = match table.key_tag {
+        None => None,
+        Some(tag) => match m.tag(tag) {
+            Some(k) if !k.is_empty() => Some(k.to_string()),
+            _ => {
+                return Err(reject(
+                    RejectReason::ParseError,
+                    format!("`{}` metric without `{tag}` tag", echo(m.name)),
+                ))
+            }
+        },
+    };
+    Ok(Some(Observation {
+        device: device(ctx, m)?,
+        time_ns: m.time_ns,
+        measurement: table.measurement,
+        key,
+        values,
+    }))
+}
+
+fn device(ctx: &DecodeContext<'_>, m: &Metric<'_>) -> Result<String, Reject> {
+    [ctx.vars.get("device"), m.tag("host"), m.tag("device")]
+        .into_iter()
+        .flatten()
+        .find(|d| !d.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            reject(
+                RejectReason::ParseError,
+                format!(
+                    "no device: `{}` metric has no `host` tag and the topic no `device`",
+                    echo(m.name)
+                ),
+            )
+        })
+}
+
+fn convert(
+    ctx: &DecodeContext<'_>,
+    metric: &str,
+    name: &str,
+    field: Field,
+    conv: Conv,
+    v: Val<'_>,
+) -> Result<Reading, Reject> {
+    let what = || format!("{}.{}", echo(metric), echo(name));
+    let wrong = |ty: &str| {
+        reject(
+            RejectReason::WrongType,
+            format!("field `{}` is {ty}, expected a number", what()),
+        )
+    };
+    let x = match v {
+        Val::Str(s) => return Err(wrong(&format!("a string (\"{}\")", echo(s)))),
+        Val::Other(ty) => return Err(wrong(ty)),
+        Val::Bool(_) if field.kind() == FieldKind::Counter => return Err(wrong("a boolean")),
+        Val::Bool(b) => f64::from(u8::from(b)),
+        Val::I(i) if field.kind() == FieldKind::Counter => {
+            return common::counter_i64(&what(), i, ctx.counter_width)
+        }
+        Val::U(u) if field.kind() == FieldKind::Counter => {
+            return common::counter_u64(&what(), u, ctx.counter_width)
+        }
+        Val::F(f) if field.kind() == FieldKind::Counter => {
+            return common::counter_f64(&what(), f, ctx.counter_width)
+        }
+        Val::I(i) => i as f64,
+        Val::U(u) => u as f64,
+        Val::F(f) => common::finite(&what(), f)?,
+    };
+    let x = match conv {
+        Conv::Same => x,
+        Conv::Div(d) => x / d,
+        Conv::IdleToRatio => (1.0 - x / 100.0).clamp(0.0, 1.0),
+    };
+    Ok(Reading::Gauge(x))
+}

@@ -1,0 +1,189 @@
+use super::*;
+use crate::decode::{CounterWidth, StatusReport};
+
+const S: i64 = 1_000_000_000;
+const T0: i64 = 1_700_000_000 * S;
+
+fn inventory() -> Arc<Inventory> {
+    Arc::new(
+        Inventory::from_csv_text(
+            "school_id,name,district,lat,lon,uplink_mbps\nNX-001,One,Babek,39.2,45.4,100\n",
+            "device_id,school_id,role,expected_interval_s,parent,wan_interface\n\
+             rtr-001,NX-001,router,10,,wan\nont-001,NX-001,ont,30,,\n",
+        )
+        .unwrap(),
+    )
+}
+
+fn normalizer() -> Normalizer {
+    Normalizer::new(inventory(), LimitsConfig::default())
+}
+
+fn octets(raw_rx: u64, raw_tx: u64, t: i64, width: CounterWidth) -> Decoded {
+    Decoded::Observations(vec![Observation {
+        device: "rtr-001".into(),
+        time_ns: Some(t),
+        measurement: Measurement::Interface,
+        key: Some("wan".into()),
+        values: vec![
+            (Field::RxBytes, Reading::Counter { raw: raw_rx, width }),
+            (Field::TxBytes, Reading::Counter { raw: raw_tx, width }),
+        ],
+    }])
+}
+
+fn uptime(secs: f64, t: i64) -> Decoded {
+    Decoded::Observations(vec![Observation {
+        device: "rtr-001".into(),
+        time_ns: Some(t),
+        measurement: Measurement::System,
+        key: None,
+        values: vec![(Field::UptimeS, Reading::Gauge(secs))],
+    }])
+}
+
+fn field(sample: &Sample, f: Field) -> Option<FieldValue> {
+    sample.fields.iter().find(|(k, _)| *k == f).map(|(_, v)| *v)
+}
+
+#[test]
+fn joins_inventory_and_derives_rate_and_utilization() {
+    let mut n = normalizer();
+    let first = n.normalize(octets(1_000, 500, T0, CounterWidth::Bits64), T0);
+    let s = &first.samples[0];
+    assert_eq!(s.device.school_id(), "NX-001");
+    assert_eq!(s.device.district(), "Babek");
+    assert_eq!(field(s, Field::RxBytes), Some(FieldValue::Counter(0)));
+    assert_eq!(field(s, Field::RxBps), None, "no rate on the first sample");
+
+    // 12.5 MB in 10 s = 10 Mbit/s on a 100 Mbit/s uplink.
+    let next = n.normalize(octets(12_501_000, 500, T0 + 10 * S, CounterWidth::Bits64), T0 + 10 * S);
+    let s = &next.samples[0];
+    assert_eq!(field(s, Field::RxBytes), Some(FieldValue::Counter(12_500_000)));
+    assert_eq!(field(s, Field::RxBps), Some(FieldValue::Float(10e6)));
+    assert_eq!(field(s, Field::TxBps), Some(FieldValue::Float(0.0)));
+    assert_eq!(field(s, Field::Utilization), Some(FieldValue::Float(0.1)));
+    // Fields come out in canonical order, without duplicates.
+    let order: Vec<Field> = s.fields.iter().map(|(f, _)| *f).collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted);
+}
+
+#[test]
+fn wraps_32_bit_counters_through_the_pipeline() {
+    let mut n = normalizer();
+    let near = u64::from(u32::MAX) - 999;
+    n.normalize(octets(near, 0, T0, CounterWidth::Bits32), T0);
+    let out = n.normalize(octets(1_000, 0, T0 + 10 * S, CounterWidth::Bits32), T0 + 10 * S);
+    let s = &out.samples[0];
+    assert_eq!(field(s, Field::RxBytes), Some(FieldValue::Counter(2_000)));
+    assert_eq!(field(s, Field::RxBps), Some(FieldValue::Float(1_600.0)));
+}
+
+#[test]
+fn wraps_64_bit_counters() {
+    let mut n = normalizer();
+    n.normalize(octets(u64::MAX - 499, 0, T0, CounterWidth::Bits64), T0);
+    let out = n.normalize(octets(500, 0, T0 + 10 * S, CounterWidth::Bits64), T0 + 10 * S);
+    assert_eq!(field(&out.samples[0], Field::RxBytes), Some(FieldValue::Counter(1_000)));
+}
+
+#[test]
+fn reboot_resets_counters_without_a_rate_spike() {
+    let mut n = normalizer();
+    n.normalize(uptime(86_400.0, T0), T0);
+    n.normalize(octets(u64::from(u32::MAX) - 10, 0, T0, CounterWidth::Bits32), T0);
+    // The router rebooted: uptime went down, counter restarted from zero.
+    n.normalize(uptime(5.0, T0 + 9 * S), T0 + 9 * S);
+    let out = n.normalize(octets(300, 0, T0 + 10 * S, CounterWidth::Bits32), T0 + 10 * S);
+    let s = &out.samples[0];
+    assert_eq!(field(s, Field::RxBytes), Some(FieldValue::Counter(300)));
+    assert_eq!(field(s, Field::RxBps), None, "no rate across a reset");
+    let out = n.normalize(octets(1_300, 0, T0 + 20 * S, CounterWidth::Bits32), T0 + 20 * S);
+    assert_eq!(field(&out.samples[0], Field::RxBytes), Some(FieldValue::Counter(1_300)));
+    assert_eq!(field(&out.samples[0], Field::RxBps), Some(FieldValue::Float(800.0)));
+}
+
+#[test]
+fn out_of_order_counter_is_rejected_but_duplicates_are_idempotent() {
+    let mut n = normalizer();
+    n.normalize(octets(1_000, 0, T0 + 10 * S, CounterWidth::Bits64), T0 + 10 * S);
+    let out = n.normalize(octets(900, 0, T0, CounterWidth::Bits64), T0 + 11 * S);
+    assert!(out.samples.is_empty());
+    assert_eq!(out.rejects[0].reason, RejectReason::OutOfOrder);
+    assert!(out.rejects[0].detail.contains("rx_bytes"), "{}", out.rejects[0].detail);
+
+    let dup = n.normalize(octets(1_000, 0, T0 + 10 * S, CounterWidth::Bits64), T0 + 12 * S);
+    assert_eq!(field(&dup.samples[0], Field::RxBytes), Some(FieldValue::Counter(0)));
+    assert!(dup.rejects.is_empty());
+}
+
+#[test]
+fn collectd_rates_are_integrated_into_counters() {
+    let mut n = normalizer();
+    let rates = |rx: f64, t: i64| {
+        Decoded::Observations(vec![Observation {
+            device: "rtr-001".into(),
+            time_ns: Some(t),
+            measurement: Measurement::Interface,
+            key: Some("wan".into()),
+            values: vec![(Field::RxBytes, Reading::Rate(rx))],
+        }])
+    };
+    let first = n.normalize(rates(1_000.0, T0), T0);
+    assert_eq!(field(&first.samples[0], Field::RxBytes), Some(FieldValue::Counter(0)));
+    assert_eq!(field(&first.samples[0], Field::RxBps), Some(FieldValue::Float(8_000.0)));
+    let next = n.normalize(rates(2_000.0, T0 + 10 * S), T0 + 10 * S);
+    assert_eq!(field(&next.samples[0], Field::RxBytes), Some(FieldValue::Counter(20_000)));
+}
+
+#[test]
+fn unknown_devices_and_bad_times_are_rejected() {
+    let mut n = normalizer();
+    let mut d = octets(1, 1, T0, CounterWidth::Bits64);
+    if let Decoded::Observations(obs) = &mut d {
+        obs[0].device = "rtr-999".into();
+    }
+    let out = n.normalize(d, T0);
+    assert_eq!(out.rejects[0].reason, RejectReason::UnknownDevice);
+    assert!(out.rejects[0].detail.contains("rtr-999"));
+
+    let out = n.normalize(octets(1, 1, T0 + 3_600 * S, CounterWidth::Bits64), T0);
+    assert_eq!(out.rejects[0].reason, RejectReason::BadTimestamp);
+    let out = n.normalize(octets(1, 1, T0 - 30 * 86_400 * S, CounterWidth::Bits64), T0);
+    assert_eq!(out.rejects[0].reason, RejectReason::BadTimestamp);
+
+    let out = n.normalize(
+        Decoded::Status(StatusReport {
+            device: "ghost".into(),
+            online: false,
+        }),
+        T0,
+    );
+    assert_eq!(out.rejects[0].reason, RejectReason::UnknownDevice);
+}
+
+#[test]
+fn status_events_carry_the_device() {
+    let mut n = normalizer();
+    let out = n.normalize(
+        Decoded::Status(StatusReport {
+            device: "rtr-001".into(),
+            online: false,
+        }),
+        T0,
+    );
+    let ev = out.status.unwrap();
+    assert_eq!(ev.device.school_id(), "NX-001");
+    assert!(!ev.online);
+}
+
+#[test]
+fn inventory_reload_keeps_state_of_remaining_devices() {
+    let mut n = normalizer();
+    n.normalize(octets(1_000, 0, T0, CounterWidth::Bits64), T0);
+    assert_eq!(n.tracked_series(), 2);
+    n.set_inventory(inventory());
+    assert_eq!(n.tracked_series(), 2);
+}

@@ -1,0 +1,190 @@
+//! The pipeline task: message → route → decode → normalize → sinks.
+//!
+//! One task owns the normalizer's state, so counters need no locks. Every
+//! message ends in exactly one outcome (`ok`, `ignored`, `rejected`) counted
+//! in `schoolnet_collector_messages_total{route,outcome}`; every reject is
+//! also counted by reason, logged (rate-limited) and kept as a dead letter.
+//! Samples go to the live view synchronously and to InfluxDB through a
+//! bounded channel, which is how a slow database slows intake instead of
+//! growing memory.
+
+mod reject_log;
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::config::LimitsConfig;
+use crate::deadletter::DeadLetters;
+use crate::decode::{self, DecodeContext, Decoded};
+use crate::inventory::Inventory;
+use crate::metrics::{outcome, PipelineMetrics};
+use crate::normalize::{Normalized, Normalizer};
+use crate::reject::{Reject, RejectReason};
+use crate::route::RouteTable;
+use crate::sample::{Sample, StatusEvent};
+use crate::source::mqtt::MqttMessage;
+use reject_log::RejectLog;
+
+/// Route label for messages that matched no route.
+pub const NO_ROUTE: &str = "none";
+
+/// Samples handed to InfluxDB in one channel send, at most.
+const SINK_CHUNK: usize = 1_000;
+
+/// Where live (latest-value) state goes: the exporter implements this.
+pub trait LiveView: Send + Sync {
+    fn record(&self, samples: &[Sample], status: Option<&StatusEvent>);
+}
+
+/// The decode/normalize stage and its outputs.
+pub struct Pipeline {
+    routes: RouteTable,
+    normalizer: Normalizer,
+    limits: LimitsConfig,
+    metrics: PipelineMetrics,
+    dead_letters: Arc<DeadLetters>,
+    live: Arc<dyn LiveView>,
+    history: Option<mpsc::Sender<Vec<Sample>>>,
+    reject_log: RejectLog,
+    pending: Vec<Sample>,
+}
+
+impl Pipeline {
+    pub fn new(
+        routes: RouteTable,
+        inventory: Arc<Inventory>,
+        limits: LimitsConfig,
+        metrics: PipelineMetrics,
+        dead_letters: Arc<DeadLetters>,
+        live: Arc<dyn LiveView>,
+        history: Option<mpsc::Sender<Vec<Sample>>>,
+    ) -> Pipeline {
+        Pipeline {
+            routes,
+            normalizer: Normalizer::new(inventory, limits.clone()),
+            limits,
+            metrics,
+            dead_letters,
+            live,
+            history,
+            reject_log: RejectLog::new(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// Processes messages until `rx` closes, then flushes what is pending and
+    /// returns; dropping the history sender lets the writer drain and stop.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<MqttMessage>) {
+        while let Some(msg) = rx.recv().await {
+            self.handle(&msg);
+            // Hand samples over in chunks, but never hold them back while
+            // the input is idle: latency to the database stays low.
+            if self.pending.len() >= SINK_CHUNK || rx.is_empty() {
+                self.flush().await;
+            }
+        }
+        self.flush().await;
+        tracing::info!("pipeline drained");
+    }
+
+    /// Routes, decodes and normalizes one message; live state is updated at
+    /// once, samples for history are queued in `pending`.
+    pub fn handle(&mut self, msg: &MqttMessage) {
+        let payload = &msg.payload[..];
+        let Some((route, vars)) = self.routes.find(&msg.topic) else {
+            let reject = Reject::new(RejectReason::NoRoute, "topic matches no route pattern");
+            self.reject(NO_ROUTE, msg, &reject);
+            self.count(NO_ROUTE, outcome::REJECTED);
+            return;
+        };
+        let route_name = route.name.clone();
+        if payload.len() > self.limits.max_payload_bytes {
+            let reject = Reject::new(
+                RejectReason::TooLarge,
+                format!("{} bytes > limit {}", payload.len(), self.limits.max_payload_bytes),
+            );
+            self.reject(&route_name, msg, &reject);
+            self.count(&route_name, outcome::REJECTED);
+            return;
+        }
+        let ctx = DecodeContext {
+            vars: &vars,
+            counter_width: route.counter_width,
+        };
+        let decoded = match decode::decode(&route.format, ctx, payload) {
+            Ok(d) => d,
+            Err(reject) => {
+                self.reject(&route_name, msg, &reject);
+                self.count(&route_name, outcome::REJECTED);
+                return;
+            }
+        };
+        let ignored = matches!(decoded, Decoded::Ignored(_));
+        let Normalized {
+            samples,
+            status,
+            rejects,
+        } = self.normalizer.normalize(decoded, msg.received_ns);
+        for reject in &rejects {
+            self.reject(&route_name, msg, reject);
+        }
+        let produced = !samples.is_empty() || status.is_some();
+        let result = if produced {
+            outcome::OK
+        } else if ignored || rejects.is_empty() {
+            outcome::IGNORED
+        } else {
+            outcome::REJECTED
+        };
+        self.count(&route_name, result);
+        if !produced {
+            return;
+        }
+        for s in &samples {
+            self.metrics
+                .samples
+                .with_label_values(&[s.measurement.as_str()])
+                .inc();
+            let lag = (msg.received_ns - s.time_ns) as f64 / 1e9;
+            self.metrics.lag_seconds.observe(lag.max(0.0));
+        }
+        if let Some(ev) = &status {
+            let state = if ev.online { "online" } else { "offline" };
+            self.metrics.status_events.with_label_values(&[state]).inc();
+        }
+        self.live.record(&samples, status.as_ref());
+        if self.history.is_some() {
+            self.pending.extend(samples);
+        }
+    }
+
+    async fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.pending);
+        if let Some(tx) = &self.history {
+            if tx.send(batch).await.is_err() {
+                tracing::error!("InfluxDB writer stopped; history is no longer written");
+                self.history = None;
+            }
+        }
+    }
+
+    fn count(&self, route: &str, result: &str) {
+        self.metrics.messages.with_label_values(&[route, result]).inc();
+    }
+
+    fn reject(&mut self, route: &str, msg: &MqttMessage, reject: &Reject) {
+        self.metrics
+            .rejected
+            .with_label_values(&[route, reject.reason.as_str()])
+            .inc();
+        self.dead_letters.push(route, &msg.topic, &msg.payload, reject);
+        self.reject_log.log(route, &msg.topic, reject);
+    }
+}
+
+#[cfg(test)]
+mod tests;
