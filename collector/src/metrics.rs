@@ -39,7 +39,8 @@ pub struct PipelineMetrics {
     pub mqtt_connections: IntCounter,
     /// Points written to InfluxDB.
     pub influx_points_written: IntCounter,
-    /// Write requests, by result class (`ok`, `retryable`, `throttled`, `rejected`, `split`).
+    /// Write requests, by result class (`ok`, `retryable`, `throttled`, `rejected`,
+    /// `misconfigured` (401/403/404: retried, never dropped), `split`).
     pub influx_writes: IntCounterVec,
     /// Points dropped because InfluxDB rejected them (4xx other than 413/429).
     pub influx_points_rejected: IntCounter,

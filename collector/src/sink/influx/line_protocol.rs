@@ -1,0 +1,230 @@
+//! InfluxDB line protocol encoding of canonical [`Sample`]s: one sample is one
+//! line, `measurement,tags fields timestamp_ns\n`.
+//!
+//! # Shape
+//! - Tags in sorted key order (what InfluxDB would sort them into anyway, so
+//!   the server does no extra work): `device, district, [interface], [role],
+//!   school, [target]`. `role` is written for interface/optical/system only; the
+//!   key tag (`interface` / `target`, [`Measurement::key_tag`]) only where the
+//!   measurement has one. Empty tag values are omitted: InfluxDB rejects them.
+//! - Fields in [`Field`] enum order. The *field's* kind decides the line type,
+//!   not the value's variant, so a field key never changes type between points
+//!   (InfluxDB 1.x drops points with a "field type conflict"): counter fields
+//!   are integers (`123i`), gauge fields floats. A value that cannot be written
+//!   (non-finite float, counter above `i64::MAX`, fractional counter) skips
+//!   that field; a sample left without fields writes nothing.
+//! - Floats use the shortest representation that round-trips (Rust's `{}` /
+//!   `{:e}`); a number without `i` suffix is a float, so `5` is fine.
+//!
+//! # Escaping (measurement, tag keys, tag values, field keys)
+//! Servers disagree on backslashes, so the encoder only emits sequences every
+//! parser reads the same way (checked against InfluxDB 1.6, VictoriaMetrics
+//! and the `influxdb_line_protocol` crate used by InfluxDB 3):
+//! 1. `,` `=` and space are escaped with a backslash (`,` and space only in the
+//!    measurement). These round-trip exactly everywhere.
+//! 2. ASCII control characters (`\n`, `\r`, `\t`, NUL, …) become a space (then
+//!    escaped by rule 1): a newline would split the line, and tab is a field
+//!    separator for InfluxDB 3. We chose a space over a textual `\n` because
+//!    no server would unescape it back, and a space reads naturally in Grafana.
+//! 3. A backslash followed by an ordinary character is written as-is (every
+//!    parser keeps it literally). A backslash at the end of the value or before
+//!    another backslash or a character of rule 1 is written as `/`: InfluxDB
+//!    1.x/2.x read `\\` as two backslashes, VictoriaMetrics and InfluxDB 3 as
+//!    one, and a trailing backslash would escape the following delimiter.
+//!
+//! [`stored_value`] gives the value a server stores for a given input, which
+//! is what queries (and the tests) must use.
+
+use std::io::Write as _;
+
+use crate::sample::{Field, FieldKind, FieldValue, Measurement, Sample};
+
+/// Characters escaped in tag keys, tag values and field keys.
+const KEY_SPECIALS: &[char] = &[',', '=', ' '];
+/// Characters escaped in measurement names.
+const MEASUREMENT_SPECIALS: &[char] = &[',', ' '];
+
+/// Appends one line for `sample` to `out`. Returns `false` (and appends
+/// nothing) when no field of the sample can be written.
+pub fn encode_sample(sample: &Sample, out: &mut Vec<u8>) -> bool {
+    let start = out.len();
+    write_escaped(sample.measurement.as_str(), MEASUREMENT_SPECIALS, out);
+
+    let device = &sample.device;
+    let mut tags: [(&str, &str); 5] = [("", ""); 5];
+    tags[0] = ("device", &device.id);
+    tags[1] = ("district", device.district());
+    tags[2] = ("school", device.school_id());
+    let mut n = 3;
+    if has_role_tag(sample.measurement) {
+        tags[n] = ("role", device.role.as_str());
+        n += 1;
+    }
+    if let Some(key_tag) = sample.measurement.key_tag() {
+        tags[n] = (key_tag, sample.key.as_deref().unwrap_or(""));
+        n += 1;
+    }
+    let tags = &mut tags[..n];
+    tags.sort_unstable_by_key(|t| t.0);
+    for &(k, v) in tags.iter() {
+        if v.is_empty() {
+            continue;
+        }
+        out.push(b',');
+        write_escaped(k, KEY_SPECIALS, out);
+        out.push(b'=');
+        write_escaped(v, KEY_SPECIALS, out);
+    }
+
+    let m = sample.measurement;
+    let written = if is_sorted_unique(&sample.fields) {
+        write_fields(m, &sample.fields, out)
+    } else {
+        let mut fields = sample.fields.clone();
+        fields.sort_by_key(|(f, _)| *f);
+        // Duplicates violate the `Sample` contract; keep the first rather
+        // than send a line InfluxDB would resolve arbitrarily.
+        fields.dedup_by_key(|(f, _)| *f);
+        write_fields(m, &fields, out)
+    };
+    if written == 0 {
+        out.truncate(start);
+        return false;
+    }
+    // Writing into a Vec cannot fail.
+    let _ = writeln!(out, " {}", sample.time_ns);
+    true
+}
+
+/// The value a server stores for tag value (or key) `raw` after the escaping
+/// rules above: control characters become spaces, ambiguous backslashes `/`.
+pub fn stored_value(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars().map(sanitize_char).peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' && backslash_is_ambiguous(chars.peek().copied(), KEY_SPECIALS) {
+            out.push('/');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn has_role_tag(m: Measurement) -> bool {
+    matches!(
+        m,
+        Measurement::Interface | Measurement::Optical | Measurement::System
+    )
+}
+
+fn is_sorted_unique(fields: &[(Field, FieldValue)]) -> bool {
+    fields.windows(2).all(|w| w[0].0 < w[1].0)
+}
+
+/// Writes the field set (with its leading space); returns how many fields.
+fn write_fields(m: Measurement, fields: &[(Field, FieldValue)], out: &mut Vec<u8>) -> usize {
+    let mut written = 0;
+    for &(field, value) in fields {
+        if field.measurement() != m {
+            // Violates the `Sample` contract; a stray column would outlive
+            // the bug that wrote it.
+            continue;
+        }
+        let mark = out.len();
+        out.push(if written == 0 { b' ' } else { b',' });
+        write_escaped(field.key(), KEY_SPECIALS, out);
+        out.push(b'=');
+        if write_value(field.kind(), value, out) {
+            written += 1;
+        } else {
+            out.truncate(mark);
+        }
+    }
+    written
+}
+
+/// Writes one field value in the line type of `kind`; `false` if the value
+/// cannot be represented (nothing useful was written; the caller truncates).
+fn write_value(kind: FieldKind, value: FieldValue, out: &mut Vec<u8>) -> bool {
+    match (kind, value) {
+        (FieldKind::Counter, FieldValue::Counter(v)) => match i64::try_from(v) {
+            // Line protocol integers are i64; `u` needs a server flag in 1.x.
+            // 2^63 bytes is not reachable by a real counter, so skipping is
+            // safer than writing a wrong (saturated) number.
+            Ok(v) => write!(out, "{v}i").is_ok(),
+            Err(_) => false,
+        },
+        (FieldKind::Counter, FieldValue::Float(v)) => {
+            // Keep the column an integer column; only exact integers qualify.
+            if v.is_finite() && v.fract() == 0.0 && v >= 0.0 && v < i64::MAX as f64 {
+                write!(out, "{}i", v as i64).is_ok()
+            } else {
+                false
+            }
+        }
+        (FieldKind::Gauge, value) => write_float(value.as_f64(), out),
+    }
+}
+
+/// Shortest round-trip float text; `false` for NaN and infinities, which no
+/// InfluxDB accepts.
+fn write_float(v: f64, out: &mut Vec<u8>) -> bool {
+    if !v.is_finite() {
+        return false;
+    }
+    let a = v.abs();
+    if a == 0.0 {
+        // Also turns -0 into 0, which reads better and compares equal anyway.
+        out.push(b'0');
+        true
+    } else if (1e-5..1e16).contains(&a) {
+        write!(out, "{v}").is_ok()
+    } else {
+        // `{}` never uses an exponent: 1e300 would be 301 digits.
+        write!(out, "{v:e}").is_ok()
+    }
+}
+
+fn sanitize_char(c: char) -> char {
+    if c.is_ascii_control() {
+        ' '
+    } else {
+        c
+    }
+}
+
+fn backslash_is_ambiguous(next: Option<char>, specials: &[char]) -> bool {
+    match next {
+        None | Some('\\') => true,
+        Some(n) => specials.contains(&n),
+    }
+}
+
+/// Appends `s` escaped per the module rules, `specials` being the characters
+/// that need a backslash in this position.
+fn write_escaped(s: &str, specials: &[char], out: &mut Vec<u8>) {
+    let clean = s.bytes().all(|b| {
+        !b.is_ascii_control() && b != b'\\' && !specials.iter().any(|&c| c as u32 == b as u32)
+    });
+    if clean {
+        out.extend_from_slice(s.as_bytes());
+        return;
+    }
+    let mut buf = [0u8; 4];
+    let mut chars = s.chars().map(sanitize_char).peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            let ambiguous = backslash_is_ambiguous(chars.peek().copied(), specials);
+            out.push(if ambiguous { b'/' } else { b'\\' });
+        } else {
+            if specials.contains(&c) {
+                out.push(b'\\');
+            }
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
