@@ -1,1 +1,238 @@
-//! x
+//! The schoolnet exporter: live state of every device, per-school health,
+//! Prometheus exposition rendered at scrape time, and the HTTP server
+//! (`/metrics`, `/healthz`, `/readyz`, `/api/schools`, `/api/dead-letters`,
+//! and a status page at `/`).
+//!
+//! - [`state`]: latest value per series, last seen and last will per device.
+//! - [`health`]: device and school up/down/unknown with a cause.
+//! - [`render`]: the `prometheus` collector over the live state, and encoding.
+//! - [`http`]: the axum router and the JSON views.
+//!
+//! The pipeline calls [`Exporter::record_samples`] / [`Exporter::record_status`]
+//! for every decoded message and runs [`Exporter::serve`].
+
+pub mod health;
+pub mod http;
+pub mod render;
+pub mod state;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use collector::config::ExporterConfig;
+use collector::deadletter::DeadLetters;
+use collector::inventory::Inventory;
+use collector::metrics::PipelineMetrics;
+use collector::sample::{Sample, StatusEvent};
+use prometheus::{Gauge, IntCounterVec, Opts, Registry};
+
+pub use state::clock::{Clock, ManualClock, SystemClock};
+
+use health::HealthPolicy;
+use state::{Dropped, LiveState};
+
+/// What the scrape-time collector and the HTTP views read.
+#[derive(Debug)]
+pub(crate) struct Live {
+    pub(crate) state: LiveState,
+    pub(crate) policy: HealthPolicy,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl Live {
+    pub(crate) fn assess(&self) -> Vec<health::SchoolAssessment> {
+        health::assess(&self.state, &self.policy, self.clock.now())
+    }
+}
+
+/// The exporter: cheap to clone (one `Arc`), shared by the pipeline task
+/// (which records) and the HTTP server (which reads).
+#[derive(Clone)]
+pub struct Exporter {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    live: Arc<Live>,
+    collector: render::LiveCollector,
+    registry: Registry,
+    metrics: PipelineMetrics,
+    dead_letters: Arc<DeadLetters>,
+    scrape_duration: Gauge,
+    dropped: IntCounterVec,
+}
+
+impl Exporter {
+    /// Creates the exporter. In `registry` it registers its own two metrics
+    /// and reserves the names of the live-state families (which are gathered
+    /// next to the registry at scrape time, see [`render`]).
+    ///
+    /// # Panics
+    /// If `registry` already holds an exporter (or metrics with its names):
+    /// a wiring bug, like registering any metric twice.
+    pub fn new(
+        inventory: Arc<Inventory>,
+        registry: prometheus::Registry,
+        metrics: PipelineMetrics,
+        dead_letters: Arc<DeadLetters>,
+        config: ExporterConfig,
+    ) -> Exporter {
+        Exporter::with_clock(
+            inventory,
+            registry,
+            metrics,
+            dead_letters,
+            config,
+            Arc::new(SystemClock),
+        )
+    }
+
+    /// [`Exporter::new`] with a given clock (tests: [`ManualClock`]). The
+    /// clock's "now" at this call is the start of the unknown grace period.
+    pub fn with_clock(
+        inventory: Arc<Inventory>,
+        registry: prometheus::Registry,
+        metrics: PipelineMetrics,
+        dead_letters: Arc<DeadLetters>,
+        config: ExporterConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Exporter {
+        let live = Arc::new(Live {
+            state: LiveState::new(inventory),
+            policy: HealthPolicy::new(&config, clock.now()),
+            clock,
+        });
+        let scrape_duration = Gauge::new(
+            "schoolnet_exporter_scrape_duration_seconds",
+            "Seconds the previous /metrics render took.",
+        )
+        .expect("valid metric");
+        let dropped = IntCounterVec::new(
+            Opts::new(
+                "schoolnet_exporter_dropped_values_total",
+                "Values the exporter's live state did not keep, by reason (unknown_device: not in the exporter's inventory; series_limit: too many series on one device).",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+        let collectors: [Box<dyn prometheus::core::Collector>; 3] = [
+            Box::new(render::LiveCollector::reservation()),
+            Box::new(scrape_duration.clone()),
+            Box::new(dropped.clone()),
+        ];
+        for c in collectors {
+            if let Err(e) = registry.register(c) {
+                panic!("cannot register the exporter's metrics (is an exporter already using this registry?): {e}");
+            }
+        }
+        Exporter {
+            inner: Arc::new(Inner {
+                collector: render::LiveCollector::new(live.clone()),
+                live,
+                registry,
+                metrics,
+                dead_letters,
+                scrape_duration,
+                dropped,
+            }),
+        }
+    }
+
+    /// Stores the samples of one MQTT message. Locks each device touched once.
+    pub fn record_samples(&self, samples: &[Sample]) {
+        let live = &self.inner.live;
+        let dropped = live.state.record_samples(samples, live.clock.now());
+        self.count_dropped(dropped);
+    }
+
+    /// Stores a device's will/status message.
+    pub fn record_status(&self, event: &StatusEvent) {
+        let live = &self.inner.live;
+        if !live.state.record_status(event, live.clock.now()) {
+            self.count_dropped(Dropped {
+                unknown_device: 1,
+                series_limit: 0,
+            });
+        }
+    }
+
+    fn count_dropped(&self, d: Dropped) {
+        if d.unknown_device > 0 {
+            self.inner
+                .dropped
+                .with_label_values(&["unknown_device"])
+                .inc_by(d.unknown_device);
+        }
+        if d.series_limit > 0 {
+            self.inner
+                .dropped
+                .with_label_values(&["series_limit"])
+                .inc_by(d.series_limit);
+        }
+    }
+
+    /// The full `/metrics` text: live state, pipeline metrics and the
+    /// exporter's own. CPU-bound; call from a blocking context at scale.
+    pub fn render(&self) -> String {
+        let started = Instant::now();
+        let text = render::encode(&self.inner.collector, &self.inner.registry);
+        self.inner
+            .scrape_duration
+            .set(started.elapsed().as_secs_f64());
+        text
+    }
+
+    /// Every inventory school with its health, as `/api/schools` serves it.
+    pub fn schools(&self) -> Vec<http::api::SchoolView> {
+        http::api::schools(&self.inner.live)
+    }
+
+    /// `Ok` when the pipeline is connected to the broker, else why not.
+    pub fn readiness(&self) -> Result<(), &'static str> {
+        if self.inner.metrics.mqtt_connected.get() == 1 {
+            Ok(())
+        } else {
+            Err("not connected to the MQTT broker")
+        }
+    }
+
+    pub fn dead_letters(&self) -> &Arc<DeadLetters> {
+        &self.inner.dead_letters
+    }
+
+    /// The HTTP routes; see [`http`].
+    pub fn router(&self) -> axum::Router {
+        http::router(self.clone())
+    }
+
+    /// Serves [`Exporter::router`] on `listener` until `shutdown` resolves,
+    /// then finishes in-flight requests and returns.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, "exporter listening");
+        }
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+impl std::fmt::Debug for Exporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exporter")
+            .field(
+                "schools",
+                &self.inner.live.state.inventory().schools().len(),
+            )
+            .field(
+                "devices",
+                &self.inner.live.state.inventory().devices().len(),
+            )
+            .finish()
+    }
+}

@@ -1,0 +1,91 @@
+//! JSON views served under `/api/`. Field names are part of the HTTP API
+//! (the status page and operators' scripts read them): add, don't rename.
+
+use collector::deadletter::DeadLetter;
+use serde::{Deserialize, Serialize};
+
+use crate::health::Health;
+use crate::Live;
+
+/// One inventory school in `/api/schools`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SchoolView {
+    pub id: String,
+    pub name: String,
+    pub district: String,
+    pub lat: f64,
+    pub lon: f64,
+    pub uplink_mbps: f64,
+    /// `up`, `down` or `unknown`.
+    pub state: String,
+    /// Why it is down (`lwt_offline`, `stale`); null unless down.
+    pub cause: Option<String>,
+    /// Same as `schoolnet_school_up`.
+    pub up: bool,
+    /// Unix seconds of the last telemetry from the school; null before the first.
+    pub last_seen: Option<f64>,
+    pub devices: Vec<DeviceView>,
+}
+
+/// One device of a school in `/api/schools`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceView {
+    pub id: String,
+    pub role: String,
+    pub state: String,
+    pub cause: Option<String>,
+    pub up: bool,
+    pub last_seen: Option<f64>,
+}
+
+/// `/api/dead-letters`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLettersView {
+    pub capacity: usize,
+    /// Dead letters since start, including ones since dropped from the ring.
+    pub total: u64,
+    /// Newest first.
+    pub entries: Vec<DeadLetter>,
+}
+
+pub(crate) fn schools(live: &Live) -> Vec<SchoolView> {
+    let inventory = live.state.inventory();
+    live.assess()
+        .into_iter()
+        .map(|a| {
+            let s = &inventory.schools()[a.school];
+            let h = a.health;
+            SchoolView {
+                id: s.id.to_string(),
+                name: s.name.to_string(),
+                district: s.district.to_string(),
+                lat: s.lat,
+                lon: s.lon,
+                uplink_mbps: s.uplink_mbps,
+                state: h.state.as_str().to_string(),
+                cause: cause(&h),
+                up: h.up,
+                last_seen: h.last_seen,
+                devices: a
+                    .devices
+                    .iter()
+                    .map(|&(slot, dh)| {
+                        let d = live.state.device(slot);
+                        DeviceView {
+                            id: d.id.to_string(),
+                            role: d.role.as_str().to_string(),
+                            state: dh.state.as_str().to_string(),
+                            cause: cause(&dh),
+                            up: dh.up,
+                            last_seen: dh.last_seen,
+                        }
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+fn cause(h: &Health) -> Option<String> {
+    h.cause.map(|c| c.as_str().to_string())
+}

@@ -1,0 +1,95 @@
+//! The HTTP server's routes (axum):
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /metrics` | Prometheus text exposition (`text/plain; version=0.0.4`) |
+//! | `GET /healthz` | 200 `ok` while the process serves requests |
+//! | `GET /readyz` | 200 when connected to the MQTT broker, else 503 with the reason |
+//! | `GET /api/schools` | JSON array of every inventory school with health and devices ([`api::SchoolView`]) |
+//! | `GET /api/dead-letters` | JSON `{capacity, total, entries}` of recent rejects, newest first |
+//! | `GET /` | a self-contained status page polling `/api/schools` |
+//!
+//! Rendering walks the whole live state, so `/metrics` and `/api/schools`
+//! run on the blocking pool instead of stalling the async workers.
+
+pub mod api;
+mod page;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+
+use crate::Exporter;
+
+/// All routes, with `exporter` as state.
+pub fn router(exporter: Exporter) -> Router {
+    Router::new()
+        .route("/", get(status_page))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/api/schools", get(schools))
+        .route("/api/dead-letters", get(dead_letters))
+        .with_state(exporter)
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Response> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        tracing::error!(error = %e, "exporter render task failed");
+        (StatusCode::INTERNAL_SERVER_ERROR, "render failed\n").into_response()
+    })
+}
+
+async fn metrics(State(exporter): State<Exporter>) -> Response {
+    match blocking(move || exporter.render()).await {
+        Ok(text) => (
+            [(header::CONTENT_TYPE, crate::render::content_type())],
+            text,
+        )
+            .into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(exporter): State<Exporter>) -> Response {
+    match exporter.readiness() {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {reason}\n"),
+        )
+            .into_response(),
+    }
+}
+
+async fn schools(State(exporter): State<Exporter>) -> Response {
+    match blocking(move || exporter.schools()).await {
+        Ok(schools) => no_store(Json(schools)),
+        Err(r) => r,
+    }
+}
+
+async fn dead_letters(State(exporter): State<Exporter>) -> Response {
+    let dl = exporter.dead_letters();
+    no_store(Json(api::DeadLettersView {
+        capacity: dl.capacity(),
+        total: dl.total(),
+        entries: dl.snapshot(),
+    }))
+}
+
+async fn status_page() -> Html<&'static str> {
+    Html(page::STATUS_PAGE)
+}
+
+fn no_store(body: impl IntoResponse) -> Response {
+    ([(header::CACHE_CONTROL, "no-store")], body).into_response()
+}

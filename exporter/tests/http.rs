@@ -1,0 +1,194 @@
+//! The HTTP server on a real socket: every endpoint, status codes, content
+//! types, JSON shape, and graceful shutdown.
+
+mod common;
+
+use std::time::Duration;
+
+use collector::reject::{Reject, RejectReason};
+use serde_json::Value;
+
+struct Server {
+    base: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn start(f: &common::Fixture) -> Server {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(f.exporter.clone().serve(listener, async move {
+        let _ = stopped.await;
+    }));
+    Server {
+        base,
+        stop: Some(stop),
+        task,
+    }
+}
+
+async fn get(client: &reqwest::Client, url: String) -> (u16, String, String) {
+    let r = client
+        .get(&url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = r.status().as_u16();
+    let ct = r
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, ct, r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn every_endpoint_answers() {
+    let f = common::isolated();
+    f.feed();
+    f.dead_letters.push(
+        "collectd",
+        "collectd/ghost/interface-wan/if_octets",
+        b"1700000000.000:1:2\0",
+        &Reject::new(
+            RejectReason::UnknownDevice,
+            "device `ghost` is not in the inventory",
+        ),
+    );
+    let mut server = start(&f).await;
+    let client = reqwest::Client::new();
+    let base = server.base.clone();
+
+    let (status, ct, body) = get(&client, format!("{base}/healthz")).await;
+    assert_eq!((status, body.trim()), (200, "ok"), "{ct}");
+
+    // Not connected to the broker yet.
+    let (status, _, body) = get(&client, format!("{base}/readyz")).await;
+    assert_eq!(status, 503);
+    assert!(body.contains("MQTT"), "{body}");
+    f.metrics.mqtt_connected.set(1);
+    let (status, _, _) = get(&client, format!("{base}/readyz")).await;
+    assert_eq!(status, 200);
+
+    let (status, ct, body) = get(&client, format!("{base}/metrics")).await;
+    assert_eq!(status, 200);
+    assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
+    assert!(
+        body.contains("schoolnet_school_up{school=\"NX-001\",district=\"Babek\"} 1\n"),
+        "{body}"
+    );
+
+    let (status, ct, body) = get(&client, format!("{base}/api/schools")).await;
+    assert_eq!(status, 200);
+    assert!(ct.starts_with("application/json"), "{ct}");
+    let schools: Value = serde_json::from_str(&body).unwrap();
+    let schools = schools.as_array().expect("array");
+    let ids: Vec<&str> = schools.iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["NX-001", "NX-002", "NX-003"], "inventory order");
+    let s1 = &schools[0];
+    for key in [
+        "id",
+        "name",
+        "district",
+        "lat",
+        "lon",
+        "uplink_mbps",
+        "state",
+        "up",
+        "last_seen",
+        "devices",
+    ] {
+        assert!(s1.get(key).is_some(), "missing {key} in {s1}");
+    }
+    assert_eq!(s1["state"], "up");
+    assert_eq!(s1["up"], true);
+    assert_eq!(s1["last_seen"], common::T0 + 5.0);
+    assert_eq!(s1["uplink_mbps"], 100.0);
+    let devices = s1["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 2);
+    assert_eq!(devices[0]["id"], "ont-001");
+    assert_eq!(devices[1]["role"], "router");
+    for key in ["id", "role", "up", "last_seen"] {
+        assert!(
+            devices[0].get(key).is_some(),
+            "missing {key} in {}",
+            devices[0]
+        );
+    }
+    assert_eq!(schools[1]["name"], "Julfa \"Star\" School \\ East");
+    assert_eq!(schools[1]["state"], "down");
+    assert_eq!(schools[1]["cause"], "lwt_offline");
+    assert_eq!(schools[1]["up"], false);
+    assert_eq!(schools[2]["state"], "unknown");
+    assert_eq!(schools[2]["last_seen"], Value::Null);
+    assert_eq!(schools[2]["devices"][0]["last_seen"], Value::Null);
+
+    let (status, ct, body) = get(&client, format!("{base}/api/dead-letters")).await;
+    assert_eq!(status, 200);
+    assert!(ct.starts_with("application/json"), "{ct}");
+    let dl: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(dl["capacity"], 3);
+    assert_eq!(dl["total"], 1);
+    let entries = dl["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["reason"], "unknown_device");
+    assert_eq!(entries[0]["payload_excerpt"], "1700000000.000:1:2\\0");
+
+    let (status, ct, body) = get(&client, format!("{base}/")).await;
+    assert_eq!(status, 200);
+    assert!(ct.starts_with("text/html"), "{ct}");
+    assert!(body.contains("api/schools"));
+
+    let (status, _, _) = get(&client, format!("{base}/no-such-page")).await;
+    assert_eq!(status, 404);
+    let status = client
+        .post(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 405);
+
+    // Graceful shutdown: serve() returns Ok once the future resolves.
+    server.stop.take().unwrap().send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), &mut server.task)
+        .await
+        .expect("server stops")
+        .unwrap()
+        .expect("serve returns Ok");
+    assert!(
+        client.get(format!("{base}/healthz")).send().await.is_err(),
+        "listener closed"
+    );
+}
+
+#[tokio::test]
+async fn dead_letters_are_newest_first() {
+    let f = common::isolated();
+    for i in 0..5 {
+        f.dead_letters.push(
+            "r",
+            &format!("t/{i}"),
+            b"x",
+            &Reject::new(RejectReason::ParseError, "bad"),
+        );
+    }
+    let mut server = start(&f).await;
+    let dl: Value = reqwest::get(format!("{}/api/dead-letters", server.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(dl["total"], 5);
+    let topics: Vec<&str> = dl["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["topic"].as_str().unwrap())
+        .collect();
+    assert_eq!(topics, ["t/4", "t/3", "t/2"]);
+    server.stop.take().unwrap().send(()).unwrap();
+    server.task.await.unwrap().unwrap();
+}
