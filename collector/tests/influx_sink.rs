@@ -242,6 +242,7 @@ fn device(school: &str, role: Role) -> Arc<DeviceInfo> {
         expected_interval: Duration::from_secs(10),
         parent: None,
         wan_interface: None,
+        counter_width: None,
     })
 }
 

@@ -1,7 +1,7 @@
 //! CSV loading and validation for the inventory.
 //!
 //! `schools.csv`: `school_id,name,district,lat,lon,uplink_mbps`
-//! `devices.csv`: `device_id,school_id,role,expected_interval_s,parent[,wan_interface]`
+//! `devices.csv`: `device_id,school_id,role,expected_interval_s,parent[,wan_interface][,counter_bits]`
 //! Lines starting with `#` are comments. Every error names file, line and column.
 
 use std::collections::HashSet;
@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{DeviceInfo, Inventory, Role, School};
+use crate::decode::CounterWidth;
 
 /// Why an inventory could not be loaded. Always names the file and, for
 /// content errors, the 1-based line and the column.
@@ -113,6 +114,14 @@ impl Inventory {
             }
             let parent = row.optional("parent").map(Arc::<str>::from);
             let wan_interface = row.optional("wan_interface").map(Arc::<str>::from);
+            let counter_width = match row.optional("counter_bits") {
+                None => None,
+                Some("32") => Some(CounterWidth::Bits32),
+                Some("64") => Some(CounterWidth::Bits64),
+                Some(other) => {
+                    return Err(row.invalid(dp, "counter_bits", format!("`{other}`: must be 32, 64 or empty")))
+                }
+            };
             devices.push((row.line, DeviceInfo {
                 id: id.into(),
                 school: Arc::new((*school).clone()),
@@ -120,6 +129,7 @@ impl Inventory {
                 expected_interval: Duration::from_secs_f64(interval),
                 parent,
                 wan_interface,
+                counter_width,
             }));
         }
         for (line, d) in &devices {

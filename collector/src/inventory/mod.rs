@@ -15,6 +15,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::decode::CounterWidth;
+
 pub use load::InventoryError;
 
 /// What a device is in the network.
@@ -85,6 +87,9 @@ pub struct DeviceInfo {
     /// The interface whose traffic counts against the school's uplink
     /// (routers only; e.g. `wan`, `eth0.2`, `pppoe-wan`).
     pub wan_interface: Option<Arc<str>>,
+    /// Width of this device's raw counters when it differs from its route's
+    /// `counter_bits` (a 32-bit router among 64-bit ones on one Telegraf topic).
+    pub counter_width: Option<CounterWidth>,
 }
 
 impl DeviceInfo {

@@ -140,6 +140,8 @@ impl Normalizer {
                     }
                 }
                 (FieldKind::Counter, Reading::Counter { raw, width }) => {
+                    // The inventory knows a device's counter width better than its route.
+                    let width = device.counter_width.unwrap_or(width);
                     let max_rate = max_plausible_rate(&device, field);
                     let facts = self.devices.get(&device.id).copied().unwrap_or_default();
                     let rebooted_since = |since: i64| facts.last_reboot_ns.is_some_and(|r| r > since);

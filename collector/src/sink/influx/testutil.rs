@@ -21,6 +21,7 @@ pub fn device(id: &str, school: &str, district: &str, role: Role) -> Arc<DeviceI
         expected_interval: Duration::from_secs(10),
         parent: None,
         wan_interface: None,
+        counter_width: None,
     })
 }
 

@@ -1,0 +1,51 @@
+//! The `run`, `check-config` and `simulate` subcommands (`demo` has its own
+//! module because it also embeds a broker).
+
+mod simulate;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use collector::config::Config;
+
+use crate::cli::{CheckConfigArgs, RunArgs};
+pub use simulate::simulate;
+
+/// `schoolnet run --config FILE`
+pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let validated = Config::load(&args.config)
+        .and_then(Config::validate)
+        .with_context(|| format!("config {}", args.config.display()))?;
+    let shutdown = crate::shutdown::on_signals();
+    crate::app::run(validated, shutdown, None).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `schoolnet check-config FILE`: everything `run` checks before connecting.
+pub fn check_config(args: CheckConfigArgs) -> anyhow::Result<ExitCode> {
+    let validated = match Config::load(&args.config).and_then(Config::validate) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("{}: INVALID\n  {e}", args.config.display());
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let c = &validated.config;
+    println!("{}: OK", args.config.display());
+    println!(
+        "  inventory: {} schools in {} districts, {} devices",
+        validated.inventory.schools().len(),
+        validated.inventory.districts().len(),
+        validated.inventory.devices().len()
+    );
+    println!("  mqtt: {} as `{}` (QoS {}, persistent session: {})", c.mqtt.url, c.mqtt.client_id, c.mqtt.qos, !c.mqtt.clean_session);
+    for r in validated.routes.routes() {
+        println!("  route {:<16} {:<14} filter {:<28} pattern {}", r.name, r.format.name(), r.filter, r.pattern.as_str());
+    }
+    match &c.influx {
+        Some(i) => println!("  influx: {} ({:?}, batches of ≤{} points / ≤{} ms)", i.url, i.api, i.batch_max_points, i.batch_max_age_ms),
+        None => println!("  influx: not configured — history will NOT be stored"),
+    }
+    println!("  exporter: http://{}/metrics", c.exporter.listen);
+    Ok(ExitCode::SUCCESS)
+}
