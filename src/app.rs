@@ -130,7 +130,8 @@ pub async fn run(
         // retries (and logs what it could not write); a request in flight may
         // add one timeout. Waiting that long lets it report before we exit.
         let request_timeout = config.influx.as_ref().map_or(0.0, |i| i.timeout_s);
-        let drain_timeout = SHUTDOWN_BUDGET + Duration::from_secs_f64(request_timeout) + DRAIN_SLACK;
+        let drain_timeout =
+            SHUTDOWN_BUDGET + Duration::from_secs_f64(request_timeout) + DRAIN_SLACK;
         match tokio::time::timeout(drain_timeout, writer).await {
             Ok(joined) => joined.context("InfluxDB writer task panicked")?,
             Err(_) => warn!(

@@ -26,7 +26,17 @@ fn every_subcommand_has_help_that_explains_its_flags() {
     let expectations: &[(&str, &[&str])] = &[
         ("run", &["--config"]),
         ("demo", &["--listen", "--mqtt-listen", "--influx-url"]),
-        ("simulate", &["--broker", "--inventory", "--schools", "--rate", "--duration", "--count"]),
+        (
+            "simulate",
+            &[
+                "--broker",
+                "--inventory",
+                "--schools",
+                "--rate",
+                "--duration",
+                "--count",
+            ],
+        ),
         ("check-config", &["FILE"]),
     ];
     for (cmd, flags) in expectations {
@@ -34,7 +44,10 @@ fn every_subcommand_has_help_that_explains_its_flags() {
         assert!(out.status.success(), "{cmd} --help failed: {}", text(&out));
         let help = text(&out);
         for flag in *flags {
-            assert!(help.contains(flag), "`{cmd} --help` does not mention {flag}:\n{help}");
+            assert!(
+                help.contains(flag),
+                "`{cmd} --help` does not mention {flag}:\n{help}"
+            );
         }
     }
     let top = text(&schoolnet(&["--help"]));
@@ -54,7 +67,10 @@ fn the_example_config_is_valid() {
 
 #[test]
 fn the_example_config_routes_are_the_built_in_routes() {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/schoolnet.example.toml")).unwrap();
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/schoolnet.example.toml"),
+    )
+    .unwrap();
     let config = collector::config::Config::parse(Path::new("example"), &text, Vec::new()).unwrap();
     assert_eq!(config.routes, collector::config::default_routes());
 }
@@ -81,19 +97,37 @@ fn bad_configs_are_rejected_naming_the_key_or_line() {
         let out = schoolnet(&["check-config", path.to_str().unwrap()]);
         let t = text(&out);
         assert_eq!(out.status.code(), Some(2), "case {i} should fail: {t}");
-        assert!(t.contains(expected), "case {i}: expected `{expected}` in:\n{t}");
+        assert!(
+            t.contains(expected),
+            "case {i}: expected `{expected}` in:\n{t}"
+        );
     }
 }
 
 #[test]
 fn inventory_errors_name_file_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("schools.csv"), "school_id,name,district,lat,lon,uplink_mbps\nA,School A,North,39,45,fast\n").unwrap();
-    std::fs::write(dir.path().join("devices.csv"), "device_id,school_id,role,expected_interval_s,parent\n").unwrap();
+    std::fs::write(
+        dir.path().join("schools.csv"),
+        "school_id,name,district,lat,lon,uplink_mbps\nA,School A,North,39,45,fast\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("devices.csv"),
+        "device_id,school_id,role,expected_interval_s,parent\n",
+    )
+    .unwrap();
     let cfg = dir.path().join("c.toml");
-    std::fs::write(&cfg, "[inventory]\nschools = \"schools.csv\"\ndevices = \"devices.csv\"\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "[inventory]\nschools = \"schools.csv\"\ndevices = \"devices.csv\"\n",
+    )
+    .unwrap();
     let out = schoolnet(&["check-config", cfg.to_str().unwrap()]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(2), "{t}");
-    assert!(t.contains("schools.csv:2") && t.contains("uplink_mbps") && t.contains("fast"), "{t}");
+    assert!(
+        t.contains("schools.csv:2") && t.contains("uplink_mbps") && t.contains("fast"),
+        "{t}"
+    );
 }

@@ -57,22 +57,34 @@ impl PipelineMetrics {
     pub fn new(registry: &Registry) -> PipelineMetrics {
         let m = PipelineMetrics {
             messages: IntCounterVec::new(
-                Opts::new("schoolnet_collector_messages_total", "MQTT messages received, by route and outcome."),
+                Opts::new(
+                    "schoolnet_collector_messages_total",
+                    "MQTT messages received, by route and outcome.",
+                ),
                 &["route", "outcome"],
             )
             .expect("valid metric"),
             rejected: IntCounterVec::new(
-                Opts::new("schoolnet_collector_rejected_total", "Rejected messages, by route and reason."),
+                Opts::new(
+                    "schoolnet_collector_rejected_total",
+                    "Rejected messages, by route and reason.",
+                ),
                 &["route", "reason"],
             )
             .expect("valid metric"),
             samples: IntCounterVec::new(
-                Opts::new("schoolnet_collector_samples_total", "Normalized samples produced, by measurement."),
+                Opts::new(
+                    "schoolnet_collector_samples_total",
+                    "Normalized samples produced, by measurement.",
+                ),
                 &["measurement"],
             )
             .expect("valid metric"),
             status_events: IntCounterVec::new(
-                Opts::new("schoolnet_collector_status_events_total", "Device status (will/LWT) messages, by state."),
+                Opts::new(
+                    "schoolnet_collector_status_events_total",
+                    "Device status (will/LWT) messages, by state.",
+                ),
                 &["state"],
             )
             .expect("valid metric"),
@@ -81,13 +93,21 @@ impl PipelineMetrics {
                     "schoolnet_collector_lag_seconds",
                     "Seconds from the device timestamp to receipt by the collector.",
                 )
-                .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0]),
+                .buckets(vec![
+                    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+                ]),
             )
             .expect("valid metric"),
-            mqtt_connected: IntGauge::new("schoolnet_mqtt_connected", "1 while connected to the MQTT broker.")
-                .expect("valid metric"),
+            mqtt_connected: IntGauge::new(
+                "schoolnet_mqtt_connected",
+                "1 while connected to the MQTT broker.",
+            )
+            .expect("valid metric"),
             mqtt_connection_errors: IntCounterVec::new(
-                Opts::new("schoolnet_mqtt_connection_errors_total", "MQTT connection errors, by kind."),
+                Opts::new(
+                    "schoolnet_mqtt_connection_errors_total",
+                    "MQTT connection errors, by kind.",
+                ),
                 &["kind"],
             )
             .expect("valid metric"),
@@ -102,7 +122,10 @@ impl PipelineMetrics {
             )
             .expect("valid metric"),
             influx_writes: IntCounterVec::new(
-                Opts::new("schoolnet_influx_writes_total", "InfluxDB write requests, by result class."),
+                Opts::new(
+                    "schoolnet_influx_writes_total",
+                    "InfluxDB write requests, by result class.",
+                ),
                 &["result"],
             )
             .expect("valid metric"),
@@ -112,14 +135,24 @@ impl PipelineMetrics {
             )
             .expect("valid metric"),
             influx_write_duration: HistogramVec::new(
-                HistogramOpts::new("schoolnet_influx_write_duration_seconds", "InfluxDB write request latency.")
-                    .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+                HistogramOpts::new(
+                    "schoolnet_influx_write_duration_seconds",
+                    "InfluxDB write request latency.",
+                )
+                .buckets(vec![
+                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ]),
                 &["result"],
             )
             .expect("valid metric"),
             influx_batch_points: Histogram::with_opts(
-                HistogramOpts::new("schoolnet_influx_batch_points", "Points per InfluxDB write request.")
-                    .buckets(vec![1.0, 10.0, 100.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0]),
+                HistogramOpts::new(
+                    "schoolnet_influx_batch_points",
+                    "Points per InfluxDB write request.",
+                )
+                .buckets(vec![
+                    1.0, 10.0, 100.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
+                ]),
             )
             .expect("valid metric"),
             influx_queue_batches: IntGauge::new(

@@ -38,12 +38,24 @@ pub fn check_config(args: CheckConfigArgs) -> anyhow::Result<ExitCode> {
         validated.inventory.districts().len(),
         validated.inventory.devices().len()
     );
-    println!("  mqtt: {} as `{}` (QoS {}, persistent session: {})", c.mqtt.url, c.mqtt.client_id, c.mqtt.qos, !c.mqtt.clean_session);
+    println!(
+        "  mqtt: {} as `{}` (QoS {}, persistent session: {})",
+        c.mqtt.url, c.mqtt.client_id, c.mqtt.qos, !c.mqtt.clean_session
+    );
     for r in validated.routes.routes() {
-        println!("  route {:<16} {:<14} filter {:<28} pattern {}", r.name, r.format.name(), r.filter, r.pattern.as_str());
+        println!(
+            "  route {:<16} {:<14} filter {:<28} pattern {}",
+            r.name,
+            r.format.name(),
+            r.filter,
+            r.pattern.as_str()
+        );
     }
     match &c.influx {
-        Some(i) => println!("  influx: {} ({:?}, batches of ≤{} points / ≤{} ms)", i.url, i.api, i.batch_max_points, i.batch_max_age_ms),
+        Some(i) => println!(
+            "  influx: {} ({:?}, batches of ≤{} points / ≤{} ms)",
+            i.url, i.api, i.batch_max_points, i.batch_max_age_ms
+        ),
         None => println!("  influx: not configured — history will NOT be stored"),
     }
     println!("  exporter: http://{}/metrics", c.exporter.listen);

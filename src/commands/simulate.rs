@@ -35,13 +35,17 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         .print_table(&mut std::io::stdout().lock())
         .context("cannot print the report")?;
     if let Some(path) = &args.report_json {
-        let file = std::fs::File::create(path).with_context(|| format!("--report-json {}", path.display()))?;
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("--report-json {}", path.display()))?;
         serde_json::to_writer_pretty(file, &report).context("cannot write the JSON report")?;
     }
     Ok(if report.errors == 0 {
         ExitCode::SUCCESS
     } else {
-        eprintln!("{} message(s) were not confirmed by the broker", report.errors);
+        eprintln!(
+            "{} message(s) were not confirmed by the broker",
+            report.errors
+        );
         ExitCode::FAILURE
     })
 }
@@ -52,7 +56,8 @@ fn load_inventory(path: &Path) -> anyhow::Result<Inventory> {
     let (schools, devices) = if path.is_dir() {
         (path.join("schools.csv"), path.join("devices.csv"))
     } else if path.extension().is_some_and(|e| e == "toml") {
-        let config = Config::load(path).with_context(|| format!("--inventory {}", path.display()))?;
+        let config =
+            Config::load(path).with_context(|| format!("--inventory {}", path.display()))?;
         (config.inventory.schools, config.inventory.devices)
     } else {
         let dir = path.parent().unwrap_or(Path::new("."));

@@ -33,8 +33,7 @@ next_connection_delay_ms = 1
     dynamic_filters = true
 "#
     );
-    let config: rumqttd::Config =
-        toml::from_str(&config_text).context("embedded broker config")?;
+    let config: rumqttd::Config = toml::from_str(&config_text).context("embedded broker config")?;
     let mut broker = rumqttd::Broker::new(config);
     std::thread::Builder::new()
         .name("demo-broker".into())

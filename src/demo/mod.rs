@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use collector::config::{
-    compile_routes, default_routes, Config, ExporterConfig, InfluxApi, InfluxConfig, InventoryConfig,
-    LimitsConfig, MqttConfig, Validated,
+    compile_routes, default_routes, Config, ExporterConfig, InfluxApi, InfluxConfig,
+    InventoryConfig, LimitsConfig, MqttConfig, Validated,
 };
 use tokio::sync::oneshot;
 
@@ -62,14 +62,21 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
     let shutdown = crate::shutdown::on_signals();
     let (started_tx, started_rx) = oneshot::channel();
-    let app = tokio::spawn(crate::app::run(validated, shutdown.clone(), Some(started_tx)));
+    let app = tokio::spawn(crate::app::run(
+        validated,
+        shutdown.clone(),
+        Some(started_tx),
+    ));
     let started = match started_rx.await {
         Ok(s) => s,
         // The pipeline failed before listening: report its error.
         Err(_) => return app.await?.map(|()| ExitCode::FAILURE),
     };
 
-    let schools = args.schools.unwrap_or(inventory.schools().len()).min(inventory.schools().len());
+    let schools = args
+        .schools
+        .unwrap_or(inventory.schools().len())
+        .min(inventory.schools().len());
     let addr = started.exporter_addr;
     println!("schoolnet demo is running:");
     println!("  embedded MQTT broker   {broker_url}  (publish your own devices here too)");
@@ -79,8 +86,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     println!("  school states (JSON)   http://{addr}/api/schools");
     println!("  rejected messages      http://{addr}/api/dead-letters");
     match &args.influx_url {
-        Some(url) => println!("  history                writing to InfluxDB at {url} ({:?})", args.influx_api),
-        None => println!("  history                NOT stored (no --influx-url): only live metrics are served"),
+        Some(url) => println!(
+            "  history                writing to InfluxDB at {url} ({:?})",
+            args.influx_api
+        ),
+        None => println!(
+            "  history                NOT stored (no --influx-url): only live metrics are served"
+        ),
     }
     println!("Press Ctrl-C to stop.");
 

@@ -373,9 +373,9 @@ impl Fleet {
         // Counter width is a fact of the inventory, so the simulator and the
         // collector agree on which routers wrap at 2^32.
         for profile in &mut profiles {
-            let bits32 = inventory.devices_of(&profile.school.id).any(|d| {
-                d.role == Role::Router && d.counter_width == Some(CounterWidth::Bits32)
-            });
+            let bits32 = inventory
+                .devices_of(&profile.school.id)
+                .any(|d| d.role == Role::Router && d.counter_width == Some(CounterWidth::Bits32));
             profile.counter_bits = if bits32 { 32 } else { 64 };
         }
 

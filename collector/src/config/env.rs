@@ -53,7 +53,9 @@ fn scalar(text: &str) -> toml::Value {
     let wrapped = format!("v = {text}");
     match toml::from_str::<toml::Table>(&wrapped) {
         Ok(mut t) => match t.remove("v") {
-            Some(v @ (toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_))) => v,
+            Some(
+                v @ (toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_)),
+            ) => v,
             _ => toml::Value::String(text.to_string()),
         },
         Err(_) => toml::Value::String(text.to_string()),

@@ -192,7 +192,10 @@ impl Config {
         if !m.url.contains("://") || !matches!(scheme, "mqtt" | "tcp" | "mqtts" | "ssl") {
             return Err(ConfigError::invalid(
                 "mqtt.url",
-                format!("`{}` must look like mqtt://host:1883 or mqtts://host:8883", m.url),
+                format!(
+                    "`{}` must look like mqtt://host:1883 or mqtts://host:8883",
+                    m.url
+                ),
             ));
         }
         if m.qos > 1 {
@@ -202,26 +205,44 @@ impl Config {
             return Err(ConfigError::invalid("mqtt.client_id", "must not be empty"));
         }
         if m.max_backoff_s.is_nan() || m.max_backoff_s < 0.5 {
-            return Err(ConfigError::invalid("mqtt.max_backoff_s", "must be at least 0.5"));
+            return Err(ConfigError::invalid(
+                "mqtt.max_backoff_s",
+                "must be at least 0.5",
+            ));
         }
         if m.keep_alive_s < 5 {
-            return Err(ConfigError::invalid("mqtt.keep_alive_s", "must be at least 5 seconds"));
+            return Err(ConfigError::invalid(
+                "mqtt.keep_alive_s",
+                "must be at least 5 seconds",
+            ));
         }
         if m.queue_capacity == 0 {
-            return Err(ConfigError::invalid("mqtt.queue_capacity", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "mqtt.queue_capacity",
+                "must be at least 1",
+            ));
         }
         if let Some(influx) = &self.influx {
             validate_influx(influx)?;
         }
         let e = &self.exporter;
         if e.stale_factor.is_nan() || e.stale_factor < 1.0 {
-            return Err(ConfigError::invalid("exporter.stale_factor", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "exporter.stale_factor",
+                "must be at least 1",
+            ));
         }
         if e.unknown_grace_s.is_nan() || e.unknown_grace_s < 0.0 {
-            return Err(ConfigError::invalid("exporter.unknown_grace_s", "must not be negative"));
+            return Err(ConfigError::invalid(
+                "exporter.unknown_grace_s",
+                "must not be negative",
+            ));
         }
         if self.limits.max_payload_bytes == 0 {
-            return Err(ConfigError::invalid("limits.max_payload_bytes", "must be positive"));
+            return Err(ConfigError::invalid(
+                "limits.max_payload_bytes",
+                "must be positive",
+            ));
         }
         let route_configs = if self.routes.is_empty() {
             default_routes()
@@ -247,24 +268,39 @@ fn validate_influx(c: &InfluxConfig) -> Result<(), ConfigError> {
     }
     match c.api {
         InfluxApi::V1 if c.database.is_empty() => {
-            return Err(ConfigError::invalid("influx.database", "required for api = \"v1\""))
+            return Err(ConfigError::invalid(
+                "influx.database",
+                "required for api = \"v1\"",
+            ))
         }
         InfluxApi::V2 if c.org.is_empty() || c.bucket.is_empty() => {
-            return Err(ConfigError::invalid("influx.bucket", "org and bucket are required for api = \"v2\""))
+            return Err(ConfigError::invalid(
+                "influx.bucket",
+                "org and bucket are required for api = \"v2\"",
+            ))
         }
         _ => {}
     }
     if c.batch_max_points == 0 {
-        return Err(ConfigError::invalid("influx.batch_max_points", "must be at least 1"));
+        return Err(ConfigError::invalid(
+            "influx.batch_max_points",
+            "must be at least 1",
+        ));
     }
     if c.batch_max_age_ms == 0 {
-        return Err(ConfigError::invalid("influx.batch_max_age_ms", "must be at least 1"));
+        return Err(ConfigError::invalid(
+            "influx.batch_max_age_ms",
+            "must be at least 1",
+        ));
     }
     if c.timeout_s.is_nan() || c.timeout_s <= 0.0 {
         return Err(ConfigError::invalid("influx.timeout_s", "must be positive"));
     }
     if c.queue_batches == 0 {
-        return Err(ConfigError::invalid("influx.queue_batches", "must be at least 1"));
+        return Err(ConfigError::invalid(
+            "influx.queue_batches",
+            "must be at least 1",
+        ));
     }
     Ok(())
 }

@@ -77,16 +77,27 @@ pub fn compile(configs: &[RouteConfig]) -> Result<RouteTable, ConfigError> {
             return Err(ConfigError::invalid(key("name"), "must not be empty"));
         }
         if configs[..i].iter().any(|o| o.name == rc.name) {
-            return Err(ConfigError::invalid(key("name"), format!("`{}` is used twice", rc.name)));
+            return Err(ConfigError::invalid(
+                key("name"),
+                format!("`{}` is used twice", rc.name),
+            ));
         }
         let pattern = TopicPattern::parse(&rc.pattern)
             .map_err(|e| ConfigError::invalid(key("pattern"), e.to_string()))?;
-        let filter = rc.filter.clone().unwrap_or_else(|| pattern.default_filter());
+        let filter = rc
+            .filter
+            .clone()
+            .unwrap_or_else(|| pattern.default_filter());
         validate_filter(&filter).map_err(|e| ConfigError::invalid(key("filter"), e.to_string()))?;
         let counter_width = match rc.counter_bits {
             None | Some(64) => CounterWidth::Bits64,
             Some(32) => CounterWidth::Bits32,
-            Some(n) => return Err(ConfigError::invalid(key("counter_bits"), format!("{n}: must be 32 or 64"))),
+            Some(n) => {
+                return Err(ConfigError::invalid(
+                    key("counter_bits"),
+                    format!("{n}: must be 32 or 64"),
+                ))
+            }
         };
         let format = compile_format(rc, &pattern, &key)?;
         routes.push(Route {
@@ -117,7 +128,10 @@ fn compile_format(
     let key_source = rc.key.as_deref().map(Source::parse);
     if let Some(Source::TopicVar(v)) = &key_source {
         if !pattern.has_var(v) {
-            return Err(ConfigError::invalid(key("key"), format!("pattern has no `{{{v}}}` variable")));
+            return Err(ConfigError::invalid(
+                key("key"),
+                format!("pattern has no `{{{v}}}` variable"),
+            ));
         }
     }
     Ok(match rc.format.as_str() {
@@ -128,15 +142,20 @@ fn compile_format(
         "telegraf-json" => Format::TelegrafJson,
         "status" => Format::Status,
         "json" => {
-            let m = rc
-                .measurement
-                .as_deref()
-                .ok_or_else(|| ConfigError::invalid(key("measurement"), "required for format = \"json\""))?;
+            let m = rc.measurement.as_deref().ok_or_else(|| {
+                ConfigError::invalid(key("measurement"), "required for format = \"json\"")
+            })?;
             let measurement = Measurement::parse(m).ok_or_else(|| {
-                ConfigError::invalid(key("measurement"), format!("`{m}`: expected interface, optical, system, probe or clients"))
+                ConfigError::invalid(
+                    key("measurement"),
+                    format!("`{m}`: expected interface, optical, system, probe or clients"),
+                )
             })?;
             if rc.fields.is_empty() {
-                return Err(ConfigError::invalid(key("fields"), "map at least one field for format = \"json\""));
+                return Err(ConfigError::invalid(
+                    key("fields"),
+                    "map at least one field for format = \"json\"",
+                ));
             }
             let mut fields = Vec::new();
             for (name, spec) in &rc.fields {
@@ -161,19 +180,29 @@ fn compile_format(
                 measurement,
                 device,
                 key: key_source,
-                time: rc.time.clone().map(|t| (t, rc.time_unit.unwrap_or(TimeUnit::S))),
+                time: rc
+                    .time
+                    .clone()
+                    .map(|t| (t, rc.time_unit.unwrap_or(TimeUnit::S))),
                 fields,
             })
         }
         "value" => {
-            let spec = rc
-                .field
-                .as_deref()
-                .ok_or_else(|| ConfigError::invalid(key("field"), "required for format = \"value\" (e.g. \"probe.rtt_s\")"))?;
+            let spec = rc.field.as_deref().ok_or_else(|| {
+                ConfigError::invalid(
+                    key("field"),
+                    "required for format = \"value\" (e.g. \"probe.rtt_s\")",
+                )
+            })?;
             let field = spec
                 .split_once('.')
                 .and_then(|(m, f)| Field::lookup(Measurement::parse(m)?, f))
-                .ok_or_else(|| ConfigError::invalid(key("field"), format!("`{spec}` is not `measurement.field`")))?;
+                .ok_or_else(|| {
+                    ConfigError::invalid(
+                        key("field"),
+                        format!("`{spec}` is not `measurement.field`"),
+                    )
+                })?;
             Format::Value(ValueMapping {
                 field,
                 device,
@@ -184,7 +213,9 @@ fn compile_format(
         other => {
             return Err(ConfigError::invalid(
                 key("format"),
-                format!("`{other}`: expected collectd, influx, telegraf-json, json, value or status"),
+                format!(
+                    "`{other}`: expected collectd, influx, telegraf-json, json, value or status"
+                ),
             ))
         }
     })

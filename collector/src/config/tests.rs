@@ -22,7 +22,9 @@ fn minimal_config_gets_defaults() {
 
 #[test]
 fn unknown_keys_are_errors_naming_the_key() {
-    let err = parse(&format!("{MINIMAL}[mqtt]\nurll = \"x\"\n"), &[]).unwrap_err().to_string();
+    let err = parse(&format!("{MINIMAL}[mqtt]\nurll = \"x\"\n"), &[])
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("urll"), "{err}");
 }
 
@@ -43,14 +45,18 @@ fn env_overrides_apply_with_types() {
 
 #[test]
 fn env_override_with_bad_type_names_the_key() {
-    let err = parse(MINIMAL, &[("SCHOOLNET_MQTT__QOS", "high")]).unwrap_err().to_string();
+    let err = parse(MINIMAL, &[("SCHOOLNET_MQTT__QOS", "high")])
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("qos"), "{err}");
 }
 
 #[test]
 fn default_routes_compile() {
     let table = routes::compile(&default_routes()).unwrap();
-    assert!(table.find("collectd/rtr-1/interface-wan/if_octets").is_some());
+    assert!(table
+        .find("collectd/rtr-1/interface-wan/if_octets")
+        .is_some());
     assert!(table.find("tele/rtr-1/LWT").is_some());
     assert!(table.filters().contains(&"collectd/+/+/+".to_string()));
 }
@@ -68,7 +74,10 @@ fn route_errors_name_the_route_key() {
     let text = format!("{MINIMAL}[[routes]]\nname = \"x\"\npattern = \"a/{{dev}}\"\nformat = \"value\"\nfield = \"probe.rtt_s\"\n");
     let c = parse(&text, &[]).unwrap();
     let err = routes::compile(&c.routes).unwrap_err().to_string();
-    assert!(err.contains("routes[0].pattern") && err.contains("{device}"), "{err}");
+    assert!(
+        err.contains("routes[0].pattern") && err.contains("{device}"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -33,7 +33,13 @@ pub enum InventoryError {
 }
 
 const SCHOOL_COLUMNS: [&str; 6] = ["school_id", "name", "district", "lat", "lon", "uplink_mbps"];
-const DEVICE_COLUMNS: [&str; 5] = ["device_id", "school_id", "role", "expected_interval_s", "parent"];
+const DEVICE_COLUMNS: [&str; 5] = [
+    "device_id",
+    "school_id",
+    "role",
+    "expected_interval_s",
+    "parent",
+];
 
 impl Inventory {
     /// Loads and cross-checks `schools.csv` and `devices.csv`.
@@ -44,7 +50,10 @@ impl Inventory {
     }
 
     /// Parses inventory CSV text held in memory (the embedded sample, tests).
-    pub fn from_csv_text(schools_csv: &str, devices_csv: &str) -> Result<Inventory, InventoryError> {
+    pub fn from_csv_text(
+        schools_csv: &str,
+        devices_csv: &str,
+    ) -> Result<Inventory, InventoryError> {
         let sp = Path::new("schools.csv");
         let dp = Path::new("devices.csv");
         let schools = parse_csv(sp, schools_csv.as_bytes(), &SCHOOL_COLUMNS)?;
@@ -71,11 +80,19 @@ impl Inventory {
                 return Err(row.invalid(sp, "lat", format!("{lat} is not a latitude (-90..90)")));
             }
             if !(-180.0..=180.0).contains(&lon) {
-                return Err(row.invalid(sp, "lon", format!("{lon} is not a longitude (-180..180)")));
+                return Err(row.invalid(
+                    sp,
+                    "lon",
+                    format!("{lon} is not a longitude (-180..180)"),
+                ));
             }
             let uplink_mbps = row.number(sp, "uplink_mbps")?;
             if uplink_mbps <= 0.0 {
-                return Err(row.invalid(sp, "uplink_mbps", "must be a positive number of Mbit/s".into()));
+                return Err(row.invalid(
+                    sp,
+                    "uplink_mbps",
+                    "must be a positive number of Mbit/s".into(),
+                ));
             }
             schools.push(School {
                 id: id.into(),
@@ -98,7 +115,11 @@ impl Inventory {
             }
             let school_id = row.text(dp, "school_id")?;
             let school = by_id.get(school_id).ok_or_else(|| {
-                row.invalid(dp, "school_id", format!("school `{school_id}` is not in {}", sp.display()))
+                row.invalid(
+                    dp,
+                    "school_id",
+                    format!("school `{school_id}` is not in {}", sp.display()),
+                )
             })?;
             let role_text = row.text(dp, "role")?;
             let role = Role::parse(role_text).ok_or_else(|| {
@@ -110,7 +131,11 @@ impl Inventory {
             })?;
             let interval = row.number(dp, "expected_interval_s")?;
             if interval <= 0.0 || interval > 86_400.0 {
-                return Err(row.invalid(dp, "expected_interval_s", "must be between 0 and 86400 seconds".into()));
+                return Err(row.invalid(
+                    dp,
+                    "expected_interval_s",
+                    "must be between 0 and 86400 seconds".into(),
+                ));
             }
             let parent = row.optional("parent").map(Arc::<str>::from);
             let wan_interface = row.optional("wan_interface").map(Arc::<str>::from);
@@ -119,18 +144,25 @@ impl Inventory {
                 Some("32") => Some(CounterWidth::Bits32),
                 Some("64") => Some(CounterWidth::Bits64),
                 Some(other) => {
-                    return Err(row.invalid(dp, "counter_bits", format!("`{other}`: must be 32, 64 or empty")))
+                    return Err(row.invalid(
+                        dp,
+                        "counter_bits",
+                        format!("`{other}`: must be 32, 64 or empty"),
+                    ))
                 }
             };
-            devices.push((row.line, DeviceInfo {
-                id: id.into(),
-                school: Arc::new((*school).clone()),
-                role,
-                expected_interval: Duration::from_secs_f64(interval),
-                parent,
-                wan_interface,
-                counter_width,
-            }));
+            devices.push((
+                row.line,
+                DeviceInfo {
+                    id: id.into(),
+                    school: Arc::new((*school).clone()),
+                    role,
+                    expected_interval: Duration::from_secs_f64(interval),
+                    parent,
+                    wan_interface,
+                    counter_width,
+                },
+            ));
         }
         for (line, d) in &devices {
             if let Some(p) = &d.parent {
@@ -225,7 +257,10 @@ fn parse_csv(path: &Path, bytes: &[u8], required: &[&str]) -> Result<Vec<Row>, I
         if !headers.iter().any(|h| h == col) {
             return Err(InventoryError::Malformed {
                 path: path.to_path_buf(),
-                reason: format!("missing column `{col}` in header (expected {})", required.join(",")),
+                reason: format!(
+                    "missing column `{col}` in header (expected {})",
+                    required.join(",")
+                ),
             });
         }
     }
@@ -277,21 +312,32 @@ mod tests {
     #[test]
     fn errors_name_line_and_column() {
         let bad = DEVICES.replace("rtr-002,NX-002,router", "rtr-002,NX-002,modem");
-        let err = Inventory::from_csv_text(SCHOOLS, &bad).unwrap_err().to_string();
+        let err = Inventory::from_csv_text(SCHOOLS, &bad)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("devices.csv:5"), "{err}");
         assert!(err.contains("`role`"), "{err}");
         assert!(err.contains("modem"), "{err}");
 
         let bad = DEVICES.replace("olt-babek,\n", "olt-nowhere,\n");
-        let err = Inventory::from_csv_text(SCHOOLS, &bad).unwrap_err().to_string();
+        let err = Inventory::from_csv_text(SCHOOLS, &bad)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("parent"), "{err}");
 
         let bad = SCHOOLS.replace("38.9", "north");
-        let err = Inventory::from_csv_text(&bad, DEVICES).unwrap_err().to_string();
-        assert!(err.contains("schools.csv:4") && err.contains("`lat`"), "{err}");
+        let err = Inventory::from_csv_text(&bad, DEVICES)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("schools.csv:4") && err.contains("`lat`"),
+            "{err}"
+        );
 
         let bad = DEVICES.replace("rtr-002,NX-002", "rtr-002,NX-999");
-        let err = Inventory::from_csv_text(SCHOOLS, &bad).unwrap_err().to_string();
+        let err = Inventory::from_csv_text(SCHOOLS, &bad)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("NX-999"), "{err}");
     }
 

@@ -20,7 +20,11 @@ pub enum Step {
     /// First sample of the series: counter 0, no rate.
     First { monotonic: u64 },
     /// Normal increase (including a corrected wrap), with the rate per second.
-    Advanced { monotonic: u64, rate: f64, wrapped: bool },
+    Advanced {
+        monotonic: u64,
+        rate: f64,
+        wrapped: bool,
+    },
     /// The device reset its counter; no rate for this interval.
     Reset { monotonic: u64 },
     /// Same timestamp and value as the previous sample (an MQTT redelivery):
@@ -184,7 +188,13 @@ mod tests {
         );
         // And the series goes on from the new raw value.
         let step = c.advance(1400, 20 * S, CounterWidth::Bits32, GBIT_BYTES, never);
-        assert!(matches!(step, Step::Advanced { monotonic: 1500, .. }));
+        assert!(matches!(
+            step,
+            Step::Advanced {
+                monotonic: 1500,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -70,7 +70,8 @@ impl Normalizer {
 
     /// Swaps in a reloaded inventory; counter state of devices that remain is kept.
     pub fn set_inventory(&mut self, inventory: Arc<Inventory>) {
-        self.series.retain(|k, _| inventory.device(&k.device).is_some());
+        self.series
+            .retain(|k, _| inventory.device(&k.device).is_some());
         self.devices.retain(|d, _| inventory.device(d).is_some());
         self.inventory = inventory;
     }
@@ -108,7 +109,11 @@ impl Normalizer {
         out
     }
 
-    fn observation(&mut self, obs: Observation, received_ns: i64) -> Result<Option<Sample>, Reject> {
+    fn observation(
+        &mut self,
+        obs: Observation,
+        received_ns: i64,
+    ) -> Result<Option<Sample>, Reject> {
         let device = self
             .inventory
             .device(&obs.device)
@@ -144,7 +149,8 @@ impl Normalizer {
                     let width = device.counter_width.unwrap_or(width);
                     let max_rate = max_plausible_rate(&device, field);
                     let facts = self.devices.get(&device.id).copied().unwrap_or_default();
-                    let rebooted_since = |since: i64| facts.last_reboot_ns.is_some_and(|r| r > since);
+                    let rebooted_since =
+                        |since: i64| facts.last_reboot_ns.is_some_and(|r| r > since);
                     let skey = series_key(&device, &key, field);
                     let step = match self.series.get_mut(&skey) {
                         Some(SeriesState::Raw(state)) => {
@@ -162,7 +168,9 @@ impl Normalizer {
                         | Step::Duplicate { monotonic } => {
                             fields.push((field, FieldValue::Counter(monotonic)))
                         }
-                        Step::Advanced { monotonic, rate, .. } => {
+                        Step::Advanced {
+                            monotonic, rate, ..
+                        } => {
                             fields.push((field, FieldValue::Counter(monotonic)));
                             if let Some(rate_field) = field.derived_rate() {
                                 fields.push((rate_field, FieldValue::Float(rate * 8.0)));
@@ -209,13 +217,19 @@ impl Normalizer {
         if time_ns > received_ns.saturating_add(future) {
             return Err(Reject::new(
                 RejectReason::BadTimestamp,
-                format!("timestamp {time_ns} is more than {}s in the future", self.limits.max_future_s),
+                format!(
+                    "timestamp {time_ns} is more than {}s in the future",
+                    self.limits.max_future_s
+                ),
             ));
         }
         if time_ns < received_ns.saturating_sub(past) {
             return Err(Reject::new(
                 RejectReason::BadTimestamp,
-                format!("timestamp {time_ns} is more than {}s in the past", self.limits.max_past_s),
+                format!(
+                    "timestamp {time_ns} is more than {}s in the past",
+                    self.limits.max_past_s
+                ),
             ));
         }
         Ok(())
@@ -247,8 +261,10 @@ impl Normalizer {
         match self.series.get_mut(&skey) {
             Some(SeriesState::Integrated(state)) => state.advance(rate, time_ns),
             _ => {
-                self.series
-                    .insert(skey, SeriesState::Integrated(IntegratedState::start(time_ns)));
+                self.series.insert(
+                    skey,
+                    SeriesState::Integrated(IntegratedState::start(time_ns)),
+                );
                 Some(0)
             }
         }
@@ -265,7 +281,10 @@ fn series_key(device: &DeviceInfo, key: &Option<Arc<str>>, field: Field) -> Seri
 
 fn unknown_device(id: &str) -> Reject {
     let shown: String = id.chars().take(64).collect();
-    Reject::new(RejectReason::UnknownDevice, format!("device `{shown}` is not in the inventory"))
+    Reject::new(
+        RejectReason::UnknownDevice,
+        format!("device `{shown}` is not in the inventory"),
+    )
 }
 
 /// The largest increase per second a counter can plausibly show: at least a
@@ -296,7 +315,9 @@ fn add_utilization(device: &DeviceInfo, key: Option<&str>, fields: &mut Vec<(Fie
         .iter()
         .filter(|(f, _)| matches!(f, Field::RxBps | Field::TxBps))
         .map(|(_, v)| v.as_f64())
-        .fold(None, |acc: Option<f64>, v| Some(acc.map_or(v, |a| a.max(v))));
+        .fold(None, |acc: Option<f64>, v| {
+            Some(acc.map_or(v, |a| a.max(v)))
+        });
     if let Some(bps) = bps {
         fields.push((
             Field::Utilization,

@@ -57,9 +57,15 @@ fn joins_inventory_and_derives_rate_and_utilization() {
     assert_eq!(field(s, Field::RxBps), None, "no rate on the first sample");
 
     // 12.5 MB in 10 s = 10 Mbit/s on a 100 Mbit/s uplink.
-    let next = n.normalize(octets(12_501_000, 500, T0 + 10 * S, CounterWidth::Bits64), T0 + 10 * S);
+    let next = n.normalize(
+        octets(12_501_000, 500, T0 + 10 * S, CounterWidth::Bits64),
+        T0 + 10 * S,
+    );
     let s = &next.samples[0];
-    assert_eq!(field(s, Field::RxBytes), Some(FieldValue::Counter(12_500_000)));
+    assert_eq!(
+        field(s, Field::RxBytes),
+        Some(FieldValue::Counter(12_500_000))
+    );
     assert_eq!(field(s, Field::RxBps), Some(FieldValue::Float(10e6)));
     assert_eq!(field(s, Field::TxBps), Some(FieldValue::Float(0.0)));
     assert_eq!(field(s, Field::Utilization), Some(FieldValue::Float(0.1)));
@@ -75,7 +81,10 @@ fn wraps_32_bit_counters_through_the_pipeline() {
     let mut n = normalizer();
     let near = u64::from(u32::MAX) - 999;
     n.normalize(octets(near, 0, T0, CounterWidth::Bits32), T0);
-    let out = n.normalize(octets(1_000, 0, T0 + 10 * S, CounterWidth::Bits32), T0 + 10 * S);
+    let out = n.normalize(
+        octets(1_000, 0, T0 + 10 * S, CounterWidth::Bits32),
+        T0 + 10 * S,
+    );
     let s = &out.samples[0];
     assert_eq!(field(s, Field::RxBytes), Some(FieldValue::Counter(2_000)));
     assert_eq!(field(s, Field::RxBps), Some(FieldValue::Float(1_600.0)));
@@ -85,37 +94,71 @@ fn wraps_32_bit_counters_through_the_pipeline() {
 fn wraps_64_bit_counters() {
     let mut n = normalizer();
     n.normalize(octets(u64::MAX - 499, 0, T0, CounterWidth::Bits64), T0);
-    let out = n.normalize(octets(500, 0, T0 + 10 * S, CounterWidth::Bits64), T0 + 10 * S);
-    assert_eq!(field(&out.samples[0], Field::RxBytes), Some(FieldValue::Counter(1_000)));
+    let out = n.normalize(
+        octets(500, 0, T0 + 10 * S, CounterWidth::Bits64),
+        T0 + 10 * S,
+    );
+    assert_eq!(
+        field(&out.samples[0], Field::RxBytes),
+        Some(FieldValue::Counter(1_000))
+    );
 }
 
 #[test]
 fn reboot_resets_counters_without_a_rate_spike() {
     let mut n = normalizer();
     n.normalize(uptime(86_400.0, T0), T0);
-    n.normalize(octets(u64::from(u32::MAX) - 10, 0, T0, CounterWidth::Bits32), T0);
+    n.normalize(
+        octets(u64::from(u32::MAX) - 10, 0, T0, CounterWidth::Bits32),
+        T0,
+    );
     // The router rebooted: uptime went down, counter restarted from zero.
     n.normalize(uptime(5.0, T0 + 9 * S), T0 + 9 * S);
-    let out = n.normalize(octets(300, 0, T0 + 10 * S, CounterWidth::Bits32), T0 + 10 * S);
+    let out = n.normalize(
+        octets(300, 0, T0 + 10 * S, CounterWidth::Bits32),
+        T0 + 10 * S,
+    );
     let s = &out.samples[0];
     assert_eq!(field(s, Field::RxBytes), Some(FieldValue::Counter(300)));
     assert_eq!(field(s, Field::RxBps), None, "no rate across a reset");
-    let out = n.normalize(octets(1_300, 0, T0 + 20 * S, CounterWidth::Bits32), T0 + 20 * S);
-    assert_eq!(field(&out.samples[0], Field::RxBytes), Some(FieldValue::Counter(1_300)));
-    assert_eq!(field(&out.samples[0], Field::RxBps), Some(FieldValue::Float(800.0)));
+    let out = n.normalize(
+        octets(1_300, 0, T0 + 20 * S, CounterWidth::Bits32),
+        T0 + 20 * S,
+    );
+    assert_eq!(
+        field(&out.samples[0], Field::RxBytes),
+        Some(FieldValue::Counter(1_300))
+    );
+    assert_eq!(
+        field(&out.samples[0], Field::RxBps),
+        Some(FieldValue::Float(800.0))
+    );
 }
 
 #[test]
 fn out_of_order_counter_is_rejected_but_duplicates_are_idempotent() {
     let mut n = normalizer();
-    n.normalize(octets(1_000, 0, T0 + 10 * S, CounterWidth::Bits64), T0 + 10 * S);
+    n.normalize(
+        octets(1_000, 0, T0 + 10 * S, CounterWidth::Bits64),
+        T0 + 10 * S,
+    );
     let out = n.normalize(octets(900, 0, T0, CounterWidth::Bits64), T0 + 11 * S);
     assert!(out.samples.is_empty());
     assert_eq!(out.rejects[0].reason, RejectReason::OutOfOrder);
-    assert!(out.rejects[0].detail.contains("rx_bytes"), "{}", out.rejects[0].detail);
+    assert!(
+        out.rejects[0].detail.contains("rx_bytes"),
+        "{}",
+        out.rejects[0].detail
+    );
 
-    let dup = n.normalize(octets(1_000, 0, T0 + 10 * S, CounterWidth::Bits64), T0 + 12 * S);
-    assert_eq!(field(&dup.samples[0], Field::RxBytes), Some(FieldValue::Counter(0)));
+    let dup = n.normalize(
+        octets(1_000, 0, T0 + 10 * S, CounterWidth::Bits64),
+        T0 + 12 * S,
+    );
+    assert_eq!(
+        field(&dup.samples[0], Field::RxBytes),
+        Some(FieldValue::Counter(0))
+    );
     assert!(dup.rejects.is_empty());
 }
 
@@ -132,10 +175,19 @@ fn collectd_rates_are_integrated_into_counters() {
         }])
     };
     let first = n.normalize(rates(1_000.0, T0), T0);
-    assert_eq!(field(&first.samples[0], Field::RxBytes), Some(FieldValue::Counter(0)));
-    assert_eq!(field(&first.samples[0], Field::RxBps), Some(FieldValue::Float(8_000.0)));
+    assert_eq!(
+        field(&first.samples[0], Field::RxBytes),
+        Some(FieldValue::Counter(0))
+    );
+    assert_eq!(
+        field(&first.samples[0], Field::RxBps),
+        Some(FieldValue::Float(8_000.0))
+    );
     let next = n.normalize(rates(2_000.0, T0 + 10 * S), T0 + 10 * S);
-    assert_eq!(field(&next.samples[0], Field::RxBytes), Some(FieldValue::Counter(20_000)));
+    assert_eq!(
+        field(&next.samples[0], Field::RxBytes),
+        Some(FieldValue::Counter(20_000))
+    );
 }
 
 #[test]

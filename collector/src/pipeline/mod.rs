@@ -102,7 +102,11 @@ impl Pipeline {
         if payload.len() > self.limits.max_payload_bytes {
             let reject = Reject::new(
                 RejectReason::TooLarge,
-                format!("{} bytes > limit {}", payload.len(), self.limits.max_payload_bytes),
+                format!(
+                    "{} bytes > limit {}",
+                    payload.len(),
+                    self.limits.max_payload_bytes
+                ),
             );
             self.reject(&route_name, msg, &reject);
             self.count(&route_name, outcome::REJECTED);
@@ -173,7 +177,10 @@ impl Pipeline {
     }
 
     fn count(&self, route: &str, result: &str) {
-        self.metrics.messages.with_label_values(&[route, result]).inc();
+        self.metrics
+            .messages
+            .with_label_values(&[route, result])
+            .inc();
     }
 
     fn reject(&mut self, route: &str, msg: &MqttMessage, reject: &Reject) {
@@ -181,7 +188,8 @@ impl Pipeline {
             .rejected
             .with_label_values(&[route, reject.reason.as_str()])
             .inc();
-        self.dead_letters.push(route, &msg.topic, &msg.payload, reject);
+        self.dead_letters
+            .push(route, &msg.topic, &msg.payload, reject);
         self.reject_log.log(route, &msg.topic, reject);
     }
 }

@@ -70,7 +70,10 @@ impl Harness {
     }
 
     fn outcome(&self, route: &str, outcome: &str) -> u64 {
-        self.metrics.messages.with_label_values(&[route, outcome]).get()
+        self.metrics
+            .messages
+            .with_label_values(&[route, outcome])
+            .get()
     }
 
     fn rejected(&self, route: &str, reason: RejectReason) -> u64 {
@@ -84,9 +87,15 @@ impl Harness {
 #[test]
 fn good_messages_reach_the_live_view() {
     let mut h = harness();
-    h.send("collectd/rtr-001/interface-wan/if_octets", b"1700000000.000:1250000:250000\0");
+    h.send(
+        "collectd/rtr-001/interface-wan/if_octets",
+        b"1700000000.000:1250000:250000\0",
+    );
     h.send("tele/rtr-001/LWT", b"Offline");
-    h.send("ont/ont-001/optical", br#"{"rxpower":"-18.5","txpower":"2.1"}"#);
+    h.send(
+        "ont/ont-001/optical",
+        br#"{"rxpower":"-18.5","txpower":"2.1"}"#,
+    );
     assert_eq!(h.outcome("collectd", "ok"), 1);
     assert_eq!(h.outcome("lwt", "ok"), 1);
     assert_eq!(h.outcome("ont-optical", "ok"), 1);
@@ -105,30 +114,94 @@ fn good_messages_reach_the_live_view() {
 #[test]
 fn every_malformed_class_is_counted_dead_lettered_and_survived() {
     let cases: &[(&str, &[u8], &str, RejectReason)] = &[
-        ("collectd/rtr-001/interface-wan/if_octets", b"1700000000.000:12", "collectd", RejectReason::WrongArity),
-        ("collectd/rtr-001/interface-wan/if_octets", b"1700000000.000:abc:1", "collectd", RejectReason::WrongType),
-        ("collectd/rtr-001/interface-wan/if_octets", b"17000", "collectd", RejectReason::ParseError),
-        ("collectd/rtr-001/interface-wan/if_octets", b"1700000000.000:inf:1", "collectd", RejectReason::NonFinite),
-        ("collectd/rtr-999/interface-wan/if_octets", b"1700000000.000:1:1", "collectd", RejectReason::UnknownDevice),
-        ("telegraf/rtr-001/net", b"net,host=rtr-001,interface=wan bytes_recv=", "telegraf", RejectReason::ParseError),
-        ("ont/ont-001/optical", br#"{"rxpower":"low"}"#, "ont-optical", RejectReason::WrongType),
-        ("ont/ont-001/optical", br#"{"rxpower":"#, "ont-optical", RejectReason::ParseError),
-        ("ont/ont-001/optical", br#"{"rxpower":"NaN"}"#, "ont-optical", RejectReason::NonFinite),
-        ("probe/rtr-001/8.8.8.8/rtt_ms", b"fast", "probe-rtt", RejectReason::WrongType),
-        ("tele/rtr-001/LWT", b"maybe", "lwt", RejectReason::ParseError),
+        (
+            "collectd/rtr-001/interface-wan/if_octets",
+            b"1700000000.000:12",
+            "collectd",
+            RejectReason::WrongArity,
+        ),
+        (
+            "collectd/rtr-001/interface-wan/if_octets",
+            b"1700000000.000:abc:1",
+            "collectd",
+            RejectReason::WrongType,
+        ),
+        (
+            "collectd/rtr-001/interface-wan/if_octets",
+            b"17000",
+            "collectd",
+            RejectReason::ParseError,
+        ),
+        (
+            "collectd/rtr-001/interface-wan/if_octets",
+            b"1700000000.000:inf:1",
+            "collectd",
+            RejectReason::NonFinite,
+        ),
+        (
+            "collectd/rtr-999/interface-wan/if_octets",
+            b"1700000000.000:1:1",
+            "collectd",
+            RejectReason::UnknownDevice,
+        ),
+        (
+            "telegraf/rtr-001/net",
+            b"net,host=rtr-001,interface=wan bytes_recv=",
+            "telegraf",
+            RejectReason::ParseError,
+        ),
+        (
+            "ont/ont-001/optical",
+            br#"{"rxpower":"low"}"#,
+            "ont-optical",
+            RejectReason::WrongType,
+        ),
+        (
+            "ont/ont-001/optical",
+            br#"{"rxpower":"#,
+            "ont-optical",
+            RejectReason::ParseError,
+        ),
+        (
+            "ont/ont-001/optical",
+            br#"{"rxpower":"NaN"}"#,
+            "ont-optical",
+            RejectReason::NonFinite,
+        ),
+        (
+            "probe/rtr-001/8.8.8.8/rtt_ms",
+            b"fast",
+            "probe-rtt",
+            RejectReason::WrongType,
+        ),
+        (
+            "tele/rtr-001/LWT",
+            b"maybe",
+            "lwt",
+            RejectReason::ParseError,
+        ),
         ("unknown/topic", b"1", NO_ROUTE, RejectReason::NoRoute),
     ];
     let mut h = harness();
     for (i, (topic, payload, route, reason)) in cases.iter().enumerate() {
         h.send(topic, payload);
-        assert_eq!(h.rejected(route, *reason), 1, "case {i}: {topic} {:?}", String::from_utf8_lossy(payload));
+        assert_eq!(
+            h.rejected(route, *reason),
+            1,
+            "case {i}: {topic} {:?}",
+            String::from_utf8_lossy(payload)
+        );
         let newest = &h.dead.snapshot()[0];
         assert_eq!(newest.topic, *topic, "case {i}");
         assert_eq!(newest.reason, reason.as_str(), "case {i}");
         // The pipeline keeps going: a good message right after is accepted.
         let before = h.outcome("lwt", "ok");
         h.send("tele/rtr-001/LWT", b"Online");
-        assert_eq!(h.outcome("lwt", "ok"), before + 1, "case {i}: pipeline stalled");
+        assert_eq!(
+            h.outcome("lwt", "ok"),
+            before + 1,
+            "case {i}: pipeline stalled"
+        );
     }
     assert_eq!(h.dead.total(), cases.len() as u64);
 }
@@ -147,7 +220,10 @@ fn huge_payloads_are_rejected_before_decoding() {
 #[test]
 fn first_nan_sample_is_ignored_not_rejected() {
     let mut h = harness();
-    h.send("collectd/rtr-001/interface-wan/if_octets", b"1700000000.000:nan:nan\0");
+    h.send(
+        "collectd/rtr-001/interface-wan/if_octets",
+        b"1700000000.000:nan:nan\0",
+    );
     assert_eq!(h.outcome("collectd", "ignored"), 1);
     assert_eq!(h.dead.total(), 0);
 }

@@ -77,18 +77,25 @@ impl TopicPattern {
                 reason,
             };
             if let Some(inner) = seg.strip_prefix('{') {
-                let name = inner.strip_suffix('}').ok_or_else(|| bad("`{` without closing `}`"))?;
+                let name = inner
+                    .strip_suffix('}')
+                    .ok_or_else(|| bad("`{` without closing `}`"))?;
                 if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                     return Err(bad("variable names use letters, digits and `_`"));
                 }
-                if segments.iter().any(|s| matches!(s, Segment::Var(n) if &**n == name)) {
+                if segments
+                    .iter()
+                    .any(|s| matches!(s, Segment::Var(n) if &**n == name))
+                {
                     return Err(PatternError::DuplicateVar(name.to_string()));
                 }
                 segments.push(Segment::Var(Arc::from(name)));
             } else if seg.contains(['{', '}']) {
                 return Err(bad("a variable must be a whole topic level"));
             } else if seg.contains(['+', '#']) {
-                return Err(bad("wildcards belong in `filter`; use `{name}` in patterns"));
+                return Err(bad(
+                    "wildcards belong in `filter`; use `{name}` in patterns",
+                ));
             } else {
                 segments.push(Segment::Literal(seg.to_string()));
             }
@@ -236,7 +243,9 @@ mod tests {
     #[test]
     fn pattern_captures_variables() {
         let p = TopicPattern::parse("collectd/{device}/{plugin}/{type}").unwrap();
-        let vars = p.matches("collectd/rtr-001/interface-wan/if_octets").unwrap();
+        let vars = p
+            .matches("collectd/rtr-001/interface-wan/if_octets")
+            .unwrap();
         assert_eq!(vars.get("device"), Some("rtr-001"));
         assert_eq!(vars.get("plugin"), Some("interface-wan"));
         assert_eq!(vars.get("type"), Some("if_octets"));
@@ -249,8 +258,14 @@ mod tests {
 
     #[test]
     fn bad_patterns_are_explained() {
-        assert!(TopicPattern::parse("a/{dev").unwrap_err().to_string().contains("closing"));
-        assert!(TopicPattern::parse("a/+/b").unwrap_err().to_string().contains("filter"));
+        assert!(TopicPattern::parse("a/{dev")
+            .unwrap_err()
+            .to_string()
+            .contains("closing"));
+        assert!(TopicPattern::parse("a/+/b")
+            .unwrap_err()
+            .to_string()
+            .contains("filter"));
         assert!(TopicPattern::parse("a/x{d}/b").is_err());
         assert!(matches!(
             TopicPattern::parse("{d}/{d}"),

@@ -9,7 +9,9 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS, Transport};
+use rumqttc::{
+    AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS, Transport,
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
@@ -125,7 +127,10 @@ impl MqttSource {
                     backoff.reset();
                     self.metrics.mqtt_connected.set(1);
                     self.metrics.mqtt_connections.inc();
-                    info!(session_present = ack.session_present, "connected to MQTT broker");
+                    info!(
+                        session_present = ack.session_present,
+                        "connected to MQTT broker"
+                    );
                     self.subscribe(&client).await;
                 }
                 Ok(Event::Incoming(Packet::SubAck(ack))) => {
@@ -264,9 +269,18 @@ mod tests {
 
     #[test]
     fn urls_parse_with_default_ports() {
-        assert_eq!(parse_url("mqtt://broker").unwrap(), (false, "broker".into(), 1883));
-        assert_eq!(parse_url("mqtts://broker").unwrap(), (true, "broker".into(), 8883));
-        assert_eq!(parse_url("tcp://127.0.0.1:18830").unwrap(), (false, "127.0.0.1".into(), 18830));
+        assert_eq!(
+            parse_url("mqtt://broker").unwrap(),
+            (false, "broker".into(), 1883)
+        );
+        assert_eq!(
+            parse_url("mqtts://broker").unwrap(),
+            (true, "broker".into(), 8883)
+        );
+        assert_eq!(
+            parse_url("tcp://127.0.0.1:18830").unwrap(),
+            (false, "127.0.0.1".into(), 18830)
+        );
         assert!(parse_url("http://x").is_err());
         assert!(parse_url("mqtt://:1883").is_err());
         assert!(parse_url("mqtt://h:port").is_err());

@@ -1,0 +1,340 @@
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use reqwest::{Client, Method};
+use serde_json::Value;
+
+use crate::http::{self, truncate};
+use crate::server::{
+    boot, quoted, quoted_path, Core, LaunchSpec, Launchable, Probe, DEFAULT_STARTUP_TIMEOUT,
+};
+use crate::{free_port, require_binary, LOCALHOST};
+
+/// The server binary (Debian package `influxdb`, 1.6.x).
+pub const INFLUXD_BIN: &str = "/usr/bin/influxd";
+
+/// A real InfluxDB 1.x (`influxd`) with a generated config, data/meta/wal
+/// in its temp dir, HTTP on `127.0.0.1:<port>`. Killed on drop.
+///
+/// ```no_run
+/// # async fn example() {
+/// use testkit::InfluxDb1;
+/// let influx = InfluxDb1::start().await;
+/// influx.create_database("schoolnet").await;
+/// influx.write("schoolnet", "m,a=b v=1").await;
+/// assert_eq!(influx.count("schoolnet", "SELECT count(v) FROM m").await, 1);
+/// # }
+/// ```
+pub struct InfluxDb1 {
+    /// HTTP API port.
+    pub port: u16,
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    rpc_port: u16,
+    opts: InfluxDb1Builder,
+    client: Client,
+    core: Core,
+}
+
+/// Options for [`InfluxDb1`]; from [`InfluxDb1::builder`].
+#[derive(Clone, Debug)]
+pub struct InfluxDb1Builder {
+    continuous_queries: bool,
+    max_body_size: Option<u64>,
+    auth_enabled: bool,
+    extra_config: Vec<String>,
+    startup_timeout: Duration,
+}
+
+impl Default for InfluxDb1Builder {
+    fn default() -> Self {
+        InfluxDb1Builder {
+            continuous_queries: false,
+            max_body_size: None,
+            auth_enabled: false,
+            extra_config: Vec::new(),
+            startup_timeout: DEFAULT_STARTUP_TIMEOUT,
+        }
+    }
+}
+
+impl InfluxDb1Builder {
+    /// `[continuous_queries] enabled` (default here: false).
+    pub fn continuous_queries(mut self, on: bool) -> Self {
+        self.continuous_queries = on;
+        self
+    }
+
+    /// `[http] max-body-size` in bytes (InfluxDB's default: 25,000,000;
+    /// larger writes get HTTP 413).
+    pub fn max_body_size(mut self, bytes: u64) -> Self {
+        self.max_body_size = Some(bytes);
+        self
+    }
+
+    /// `[http] auth-enabled` (default false). With auth, create an admin
+    /// user first (`CREATE USER ... WITH ALL PRIVILEGES` works unauthenticated
+    /// while no user exists).
+    pub fn auth_enabled(mut self, on: bool) -> Self {
+        self.auth_enabled = on;
+        self
+    }
+
+    /// Extra TOML appended at the end of the config. It follows the last
+    /// section, so start it with a `[section]` header.
+    pub fn extra_config(mut self, toml: impl Into<String>) -> Self {
+        self.extra_config.push(toml.into());
+        self
+    }
+
+    /// How long to wait for readiness (default 60 s).
+    pub fn startup_timeout(mut self, timeout: Duration) -> Self {
+        self.startup_timeout = timeout;
+        self
+    }
+
+    /// Starts influxd and waits until `GET /ping` answers 204.
+    pub async fn start(self) -> InfluxDb1 {
+        require_binary(INFLUXD_BIN, "influxdb");
+        let mut db = InfluxDb1 {
+            port: free_port(),
+            rpc_port: free_port(),
+            url: String::new(),
+            client: http::client(),
+            core: Core::new("influxd", self.startup_timeout),
+            opts: self,
+        };
+        boot(&mut db, false).await;
+        db.url = format!("http://{LOCALHOST}:{}", db.port);
+        db
+    }
+}
+
+impl InfluxDb1 {
+    /// A server with default options.
+    pub async fn start() -> InfluxDb1 {
+        Self::builder().start().await
+    }
+
+    pub fn builder() -> InfluxDb1Builder {
+        InfluxDb1Builder::default()
+    }
+
+    /// The write endpoint for `db`: `<url>/write?db=<db>`.
+    pub fn write_url(&self, db: &str) -> String {
+        http::url(&self.base(), "/write", &[("db", db)]).to_string()
+    }
+
+    /// The temp dir (config, meta, data, wal, logs).
+    pub fn dir(&self) -> &Path {
+        self.core.path()
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir().join("influxdb.conf")
+    }
+
+    /// Last lines of influxd's stderr (its log) and stdout.
+    pub fn log_tail(&self) -> String {
+        self.core.log_tail()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.core.pid()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.core.is_running()
+    }
+
+    /// SIGTERM, SIGKILL after a grace period.
+    pub fn stop(&mut self) {
+        self.core.stop();
+    }
+
+    /// SIGKILL: a crash.
+    pub fn kill(&mut self) {
+        self.core.kill();
+    }
+
+    /// Starts again after [`Self::stop`] / [`Self::kill`]: same ports, same data.
+    pub async fn start_again(&mut self) {
+        boot(self, true).await;
+    }
+
+    /// [`Self::stop`] then [`Self::start_again`].
+    pub async fn restart(&mut self) {
+        self.stop();
+        self.start_again().await;
+    }
+
+    fn base(&self) -> String {
+        format!("http://{LOCALHOST}:{}", self.port)
+    }
+
+    /// `CREATE DATABASE <name>`; panics on error.
+    pub async fn create_database(&self, name: &str) {
+        let q = format!("CREATE DATABASE {}", quoted(name));
+        self.query("", &q).await;
+    }
+
+    /// Writes line protocol (`precision` ns) to `db`; panics unless 204.
+    pub async fn write(&self, db: &str, lines: &str) {
+        let url = http::url(&self.base(), "/write", &[("db", db)]);
+        let (status, body) = http::send(&self.client, Method::POST, url, Some(lines.to_string()))
+            .await
+            .unwrap_or_else(|e| panic!("testkit: influxdb write: {e:#}"));
+        assert_eq!(
+            status, 204,
+            "testkit: influxdb write to {db}: HTTP {status}: {body}"
+        );
+    }
+
+    /// Runs InfluxQL (POST /query, `epoch=ns`) and returns the whole JSON
+    /// response. Errors on a non-2xx status or on any statement error.
+    pub async fn try_query(&self, db: &str, influxql: &str) -> anyhow::Result<Value> {
+        let mut params = vec![("q", influxql), ("epoch", "ns")];
+        if !db.is_empty() {
+            params.push(("db", db));
+        }
+        let url = http::url(&self.base(), "/query", &params);
+        let (status, text) = http::send(&self.client, Method::POST, url, None).await?;
+        let body: Value = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "influxdb query {influxql:?}: HTTP {status}: {}",
+                truncate(&text)
+            )
+        })?;
+        if !(200..300).contains(&status) || body.get("error").is_some() {
+            bail!(
+                "influxdb query {influxql:?}: HTTP {status}: {}",
+                truncate(&text)
+            );
+        }
+        for result in body["results"].as_array().into_iter().flatten() {
+            if let Some(err) = result.get("error") {
+                bail!("influxdb query {influxql:?} failed: {err}");
+            }
+        }
+        Ok(body)
+    }
+
+    /// [`Self::try_query`], panicking on error.
+    pub async fn query(&self, db: &str, influxql: &str) -> Value {
+        self.try_query(db, influxql)
+            .await
+            .unwrap_or_else(|e| panic!("testkit: {e:#}"))
+    }
+
+    /// For `SELECT count(...) ...`-style queries: the sum over all series of
+    /// the first non-time column of every row; 0 when there are no series.
+    pub async fn count(&self, db: &str, influxql: &str) -> u64 {
+        let body = self.query(db, influxql).await;
+        count_of(&body)
+    }
+}
+
+/// See [`InfluxDb1::count`].
+fn count_of(body: &Value) -> u64 {
+    let mut total = 0u64;
+    for result in body["results"].as_array().into_iter().flatten() {
+        for series in result["series"].as_array().into_iter().flatten() {
+            let columns = series["columns"].as_array().cloned().unwrap_or_default();
+            let col = columns.iter().position(|c| c != "time").unwrap_or(0);
+            for row in series["values"].as_array().into_iter().flatten() {
+                total += row.get(col).and_then(Value::as_u64).unwrap_or(0);
+            }
+        }
+    }
+    total
+}
+
+impl Launchable for InfluxDb1 {
+    fn core(&mut self) -> &mut Core {
+        &mut self.core
+    }
+
+    fn pick_ports(&mut self) {
+        self.port = free_port();
+        self.rpc_port = free_port();
+    }
+
+    fn prepare(&mut self) -> LaunchSpec {
+        let dir = self.dir().to_path_buf();
+        let mut c = String::from("# generated by testkit\n");
+        // Upstream's key is reporting-disabled; Debian's build renamed it to
+        // reporting-enabled (default false). Unknown keys are ignored.
+        c.push_str("reporting-disabled = true\nreporting-enabled = false\n");
+        c.push_str(&format!(
+            "bind-address = \"{LOCALHOST}:{}\"\n",
+            self.rpc_port
+        ));
+        c.push_str(&format!(
+            "\n[meta]\n  dir = {}\n",
+            quoted_path(&dir.join("meta"))
+        ));
+        c.push_str(&format!(
+            "\n[data]\n  dir = {}\n  wal-dir = {}\n  query-log-enabled = false\n  wal-fsync-delay = \"0s\"\n",
+            quoted_path(&dir.join("data")),
+            quoted_path(&dir.join("wal"))
+        ));
+        c.push_str("\n[monitor]\n  store-enabled = false\n");
+        c.push_str(&format!(
+            "\n[continuous_queries]\n  enabled = {}\n  log-enabled = true\n",
+            self.opts.continuous_queries
+        ));
+        c.push_str(&format!(
+            "\n[http]\n  enabled = true\n  bind-address = \"{LOCALHOST}:{}\"\n  log-enabled = false\n  auth-enabled = {}\n",
+            self.port, self.opts.auth_enabled
+        ));
+        if let Some(max) = self.opts.max_body_size {
+            c.push_str(&format!("  max-body-size = {max}\n"));
+        }
+        c.push_str("\n[logging]\n  suppress-logo = true\n");
+        for extra in &self.opts.extra_config {
+            c.push('\n');
+            c.push_str(extra);
+            c.push('\n');
+        }
+        let config = self.config_path();
+        std::fs::write(&config, c)
+            .unwrap_or_else(|e| panic!("testkit: write {}: {e}", config.display()));
+        LaunchSpec {
+            program: INFLUXD_BIN,
+            args: vec!["run".into(), "-config".into(), config.display().to_string()],
+            extra_logs: Vec::new(),
+            ready_line: None,
+        }
+    }
+
+    fn probe(&self) -> Probe {
+        let client = self.client.clone();
+        let url = http::url(&self.base(), "/ping", &[]);
+        Box::pin(async move {
+            match client.get(url).send().await {
+                Ok(resp) => {
+                    resp.status().as_u16() == 204
+                        && resp.headers().contains_key("x-influxdb-version")
+                }
+                Err(_) => false,
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn count_sums_first_value_column_over_series() {
+        let body = json!({"results": [{"statement_id": 0, "series": [
+            {"name": "m", "tags": {"a": "1"}, "columns": ["time", "count"], "values": [[0, 3]]},
+            {"name": "m", "tags": {"a": "2"}, "columns": ["time", "count"], "values": [[0, 4]]}
+        ]}]});
+        assert_eq!(count_of(&body), 7);
+        assert_eq!(count_of(&json!({"results": [{"statement_id": 0}]})), 0);
+    }
+}
