@@ -109,98 +109,81 @@ fn good_messages_reach_the_live_view() {
     assert!(!h.live.statuses.lock().unwrap()[0].online);
 }
 
-/// Each malformed class is counted by reason, dead-lettered with the topic,
-/// and the next good message still goes through.
+/// The malformed-input matrix: every decoder × every class that applies to
+/// it (truncated, wrong type, NaN/non-finite, huge value, wrong arity,
+/// unknown device). Each case is counted by route and reason, dead-lettered
+/// with its topic, and the next good message still goes through.
 #[test]
 fn every_malformed_class_is_counted_dead_lettered_and_survived() {
-    let cases: &[(&str, &[u8], &str, RejectReason)] = &[
-        (
-            "collectd/rtr-001/interface-wan/if_octets",
-            b"1700000000.000:12",
-            "collectd",
-            RejectReason::WrongArity,
-        ),
-        (
-            "collectd/rtr-001/interface-wan/if_octets",
-            b"1700000000.000:abc:1",
-            "collectd",
-            RejectReason::WrongType,
-        ),
-        (
-            "collectd/rtr-001/interface-wan/if_octets",
-            b"17000",
-            "collectd",
-            RejectReason::ParseError,
-        ),
-        (
-            "collectd/rtr-001/interface-wan/if_octets",
-            b"1700000000.000:inf:1",
-            "collectd",
-            RejectReason::NonFinite,
-        ),
-        (
-            "collectd/rtr-999/interface-wan/if_octets",
-            b"1700000000.000:1:1",
-            "collectd",
-            RejectReason::UnknownDevice,
-        ),
-        (
-            "telegraf/rtr-001/net",
-            b"net,host=rtr-001,interface=wan bytes_recv=",
-            "telegraf",
-            RejectReason::ParseError,
-        ),
-        (
-            "ont/ont-001/optical",
-            br#"{"rxpower":"low"}"#,
-            "ont-optical",
-            RejectReason::WrongType,
-        ),
-        (
-            "ont/ont-001/optical",
-            br#"{"rxpower":"#,
-            "ont-optical",
-            RejectReason::ParseError,
-        ),
-        (
-            "ont/ont-001/optical",
-            br#"{"rxpower":"NaN"}"#,
-            "ont-optical",
-            RejectReason::NonFinite,
-        ),
-        (
-            "probe/rtr-001/8.8.8.8/rtt_ms",
-            b"fast",
-            "probe-rtt",
-            RejectReason::WrongType,
-        ),
-        (
-            "tele/rtr-001/LWT",
-            b"maybe",
-            "lwt",
-            RejectReason::ParseError,
-        ),
-        ("unknown/topic", b"1", NO_ROUTE, RejectReason::NoRoute),
+    use RejectReason::*;
+    const IF: &str = "collectd/rtr-001/interface-wan/if_octets";
+    const NET: &str = "telegraf/rtr-001/net";
+    const TJ: &str = "telegraf-json/rtr-001/net";
+    const ONT: &str = "ont/ont-001/optical";
+    const RTT: &str = "probe/rtr-001/8.8.8.8/rtt_ms";
+    let cases: &[(&str, &str, &[u8], &str, RejectReason)] = &[
+        ("truncated", IF, b"1700000000.000:12", "collectd", WrongArity),
+        ("truncated", IF, b"17000", "collectd", ParseError),
+        ("wrong type", IF, b"1700000000.000:abc:1", "collectd", WrongType),
+        ("non-finite", IF, b"1700000000.000:inf:1", "collectd", NonFinite),
+        ("huge", IF, b"1700000000.000:1e400:1", "collectd", NonFinite),
+        ("wrong arity", IF, b"1700000000.000:1:2:3", "collectd", WrongArity),
+        ("unknown device", "collectd/rtr-999/interface-wan/if_octets", b"1700000000.000:1:1", "collectd", UnknownDevice),
+        ("truncated", NET, b"net,host=rtr-001,interface=wan bytes_recv=", "telegraf", ParseError),
+        ("wrong type", NET, b"net,host=rtr-001,interface=wan bytes_recv=\"lots\"", "telegraf", WrongType),
+        ("non-finite", "telegraf/rtr-001/ping", b"ping,host=rtr-001,url=x average_response_ms=NaN", "telegraf", ParseError),
+        ("huge", NET, b"net,host=rtr-001,interface=wan bytes_recv=99999999999999999999999i", "telegraf", ParseError),
+        ("wrong arity", NET, b"net,host=rtr-001 bytes_recv=1i", "telegraf", ParseError),
+        ("unknown device", "telegraf/rtr-999/net", b"net,host=rtr-999,interface=wan bytes_recv=1i", "telegraf", UnknownDevice),
+        ("truncated", TJ, br#"{"name":"net","fields":{"#, "telegraf-json", ParseError),
+        ("wrong type", TJ, br#"{"name":"net","tags":{"interface":"wan"},"fields":{"bytes_recv":"x"},"timestamp":1700000000}"#, "telegraf-json", WrongType),
+        ("huge", TJ, br#"{"name":"net","tags":{"interface":"wan"},"fields":{"bytes_recv":1e400},"timestamp":1700000000}"#, "telegraf-json", ParseError),
+        ("unknown device", "telegraf-json/rtr-999/net", br#"{"name":"net","tags":{"interface":"wan"},"fields":{"bytes_recv":1},"timestamp":1700000000}"#, "telegraf-json", UnknownDevice),
+        ("truncated", ONT, br#"{"rxpower":"#, "ont-optical", ParseError),
+        ("wrong type", ONT, br#"{"rxpower":"low"}"#, "ont-optical", WrongType),
+        ("non-finite", ONT, br#"{"rxpower":"NaN"}"#, "ont-optical", NonFinite),
+        ("huge", ONT, br#"{"rxpower":"1e400"}"#, "ont-optical", NonFinite),
+        ("unknown device", "ont/ont-999/optical", br#"{"rxpower":"-18"}"#, "ont-optical", UnknownDevice),
+        ("truncated", RTT, b"", "probe-rtt", ParseError),
+        ("wrong type", RTT, b"fast", "probe-rtt", WrongType),
+        ("non-finite", RTT, b"NaN", "probe-rtt", NonFinite),
+        ("huge", RTT, b"1e400", "probe-rtt", NonFinite),
+        ("unknown device", "probe/rtr-999/8.8.8.8/rtt_ms", b"12", "probe-rtt", UnknownDevice),
+        ("truncated", "tele/rtr-001/LWT", b"", "lwt", ParseError),
+        ("wrong type", "tele/rtr-001/LWT", b"maybe", "lwt", ParseError),
+        ("unknown device", "tele/ghost/LWT", b"Offline", "lwt", UnknownDevice),
+        ("no route", "unknown/topic", b"1", NO_ROUTE, NoRoute),
     ];
     let mut h = harness();
-    for (i, (topic, payload, route, reason)) in cases.iter().enumerate() {
-        h.send(topic, payload);
-        assert_eq!(
-            h.rejected(route, *reason),
-            1,
-            "case {i}: {topic} {:?}",
+    let mut expected_per_key: std::collections::HashMap<(&str, RejectReason), u64> =
+        Default::default();
+    for (class, topic, payload, route, reason) in cases {
+        let what = format!(
+            "{class} on {route}: {topic} {:?}",
             String::from_utf8_lossy(payload)
         );
+        h.send(topic, payload);
+        let n = expected_per_key.entry((route, *reason)).or_insert(0);
+        *n += 1;
+        assert_eq!(
+            h.rejected(route, *reason),
+            *n,
+            "{what}: counted as {reason}"
+        );
         let newest = &h.dead.snapshot()[0];
-        assert_eq!(newest.topic, *topic, "case {i}");
-        assert_eq!(newest.reason, reason.as_str(), "case {i}");
+        assert_eq!(newest.topic, *topic, "{what}: dead-lettered");
+        assert_eq!(newest.reason, reason.as_str(), "{what}");
+        assert!(
+            !newest.detail.is_empty(),
+            "{what}: detail explains the reject"
+        );
         // The pipeline keeps going: a good message right after is accepted.
         let before = h.outcome("lwt", "ok");
         h.send("tele/rtr-001/LWT", b"Online");
         assert_eq!(
             h.outcome("lwt", "ok"),
             before + 1,
-            "case {i}: pipeline stalled"
+            "{what}: pipeline stalled"
         );
     }
     assert_eq!(h.dead.total(), cases.len() as u64);
