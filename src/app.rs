@@ -25,6 +25,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+/// How often health is re-assessed for outage tracking.
+const OUTAGE_TICK: Duration = Duration::from_secs(1);
+
 /// Slack on top of the writer's own shutdown budget and request timeout.
 const DRAIN_SLACK: Duration = Duration::from_secs(2);
 
@@ -108,9 +111,16 @@ pub async fn run(
         metrics,
         dead_letters,
         Arc::new(ExporterView(exporter.clone())),
-        history_tx,
+        history_tx.clone(),
     );
 
+    // Health is re-assessed every second so outages open and close (and are
+    // written to InfluxDB) even when nobody scrapes.
+    let outages = tokio::spawn(exporter.clone().track_outages(
+        OUTAGE_TICK,
+        history_tx,
+        shutdown.clone().cancelled_owned(),
+    ));
     let http_stop = CancellationToken::new();
     let http = tokio::spawn(exporter.serve(listener, http_stop.clone().cancelled_owned()));
     let source = tokio::spawn(source.run(msg_tx, shutdown.clone()));
@@ -125,6 +135,7 @@ pub async fn run(
     shutdown.cancelled().await;
     source.await.context("MQTT source task panicked")?;
     pipeline.await.context("pipeline task panicked")?;
+    outages.await.context("outage tracker task panicked")?;
     if let Some(writer) = writer {
         // The writer gives up on its own after SHUTDOWN_BUDGET of failing
         // retries (and logs what it could not write); a request in flight may

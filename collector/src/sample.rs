@@ -186,6 +186,34 @@ pub struct StatusEvent {
     pub time_ns: i64,
 }
 
+/// One outage of a school, as written to the `outage` measurement: one point
+/// per outage, timestamped at its start, so the point written when it opens
+/// (`open = true`) is overwritten by the one written when it closes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutageRecord {
+    pub school: Arc<crate::inventory::School>,
+    /// `lwt_offline`, `stale`, `link_down`, `upstream_down` or `unknown`.
+    pub cause: &'static str,
+    /// Unix nanoseconds when the outage started.
+    pub started_ns: i64,
+    /// Seconds down so far (open) or in total (closed).
+    pub duration_s: f64,
+    pub open: bool,
+}
+
+/// What the InfluxDB writer accepts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Sample(Sample),
+    Outage(OutageRecord),
+}
+
+impl From<Sample> for Record {
+    fn from(s: Sample) -> Record {
+        Record::Sample(s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,8 @@
 //! and a status page at `/`).
 //!
 //! - [`state`]: latest value per series, last seen and last will per device.
-//! - [`health`]: device and school up/down/unknown with a cause.
+//! - [`health`]: device and school up/degraded/down/unknown with a cause.
+//! - [`outage`]: outage history per school (for InfluxDB and `/api/outages`).
 //! - [`render`]: the `prometheus` collector over the live state, and encoding.
 //! - [`http`]: the axum router and the JSON views.
 //!
@@ -13,23 +14,25 @@
 
 pub mod health;
 pub mod http;
+pub mod outage;
 pub mod render;
 pub mod state;
 
 use std::future::Future;
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use collector::config::ExporterConfig;
 use collector::deadletter::DeadLetters;
 use collector::inventory::Inventory;
 use collector::metrics::PipelineMetrics;
-use collector::sample::{Sample, StatusEvent};
+use collector::sample::{Record, Sample, StatusEvent};
 use prometheus::{Gauge, IntCounterVec, Opts, Registry};
 
 pub use state::clock::{Clock, ManualClock, SystemClock};
 
 use health::HealthPolicy;
+use outage::OutageTracker;
 use state::{Dropped, LiveState};
 
 /// What the scrape-time collector and the HTTP views read.
@@ -38,11 +41,25 @@ pub(crate) struct Live {
     pub(crate) state: LiveState,
     pub(crate) policy: HealthPolicy,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) outages: Mutex<OutageTracker>,
 }
 
 impl Live {
     pub(crate) fn assess(&self) -> Vec<health::SchoolAssessment> {
-        health::assess(&self.state, &self.policy, self.clock.now())
+        self.assess_at(self.clock.now())
+    }
+
+    /// Assesses every school and feeds the outage tracker, so a scrape and
+    /// the outage history never disagree for longer than one assessment.
+    pub(crate) fn assess_at(&self, now: f64) -> Vec<health::SchoolAssessment> {
+        let assessments = health::assess(&self.state, &self.policy, now);
+        self.outages().update(&assessments, &self.policy, now);
+        assessments
+    }
+
+    pub(crate) fn outages(&self) -> MutexGuard<'_, OutageTracker> {
+        // Plain data: a panic elsewhere mid-update leaves it usable.
+        self.outages.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -99,9 +116,10 @@ impl Exporter {
         clock: Arc<dyn Clock>,
     ) -> Exporter {
         let live = Arc::new(Live {
-            state: LiveState::new(inventory),
+            state: LiveState::new(inventory.clone()),
             policy: HealthPolicy::new(&config, clock.now()),
             clock,
+            outages: Mutex::new(OutageTracker::new(inventory)),
         });
         let scrape_duration = Gauge::new(
             "schoolnet_exporter_scrape_duration_seconds",
@@ -199,6 +217,53 @@ impl Exporter {
 
     pub fn dead_letters(&self) -> &Arc<DeadLetters> {
         &self.inner.dead_letters
+    }
+
+    /// Open outages and recently closed ones, as `/api/outages` serves them.
+    pub fn outages(&self) -> (Vec<outage::Outage>, Vec<outage::Outage>) {
+        let live = &self.inner.live;
+        live.assess();
+        let now = live.clock.now();
+        let snapshot = live.outages().snapshot(now);
+        snapshot
+    }
+
+    /// Re-assesses health every `period` until `shutdown`, so outages open
+    /// and close even when nobody scrapes, and sends outage records to
+    /// `history` (InfluxDB). Records still pending at shutdown are sent
+    /// before returning; dropping `history` then lets the writer drain.
+    pub async fn track_outages(
+        self,
+        period: Duration,
+        history: Option<tokio::sync::mpsc::Sender<Vec<Record>>>,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        loop {
+            let stopping = tokio::select! {
+                _ = &mut shutdown => true,
+                _ = tick.tick() => false,
+            };
+            let live = self.inner.live.clone();
+            let records = tokio::task::spawn_blocking(move || {
+                live.assess();
+                let records = live.outages().take_records();
+                records
+            })
+            .await
+            .unwrap_or_default();
+            if let (Some(tx), false) = (&history, records.is_empty()) {
+                let batch = records.into_iter().map(Record::Outage).collect();
+                if tx.send(batch).await.is_err() {
+                    tracing::warn!("InfluxDB writer stopped; outage records are no longer stored");
+                }
+            }
+            if stopping {
+                return;
+            }
+        }
     }
 
     /// The HTTP routes; see [`http`].

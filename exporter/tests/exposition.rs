@@ -70,8 +70,14 @@ fn rendering_is_deterministic_and_keeps_series_of_silent_devices() {
     assert_eq!(series(&a), series(&later));
     assert!(later.contains("schoolnet_school_up{school=\"NX-001\",district=\"Babek\"} 0\n"));
     assert!(later.contains(
-        "schoolnet_school_state{school=\"NX-001\",district=\"Babek\",state=\"down\"} 1\n"
+        "schoolnet_school_state{school=\"NX-001\",district=\"Babek\",state=\"down\",cause=\"stale\"} 1\n"
     ));
+    assert!(later.contains(
+        "schoolnet_school_outage_started_timestamp_seconds{school=\"NX-001\",district=\"Babek\"} "
+    ));
+    assert!(
+        later.contains("schoolnet_school_outages_total{school=\"NX-001\",district=\"Babek\"} 1\n")
+    );
     assert!(later.contains("schoolnet_interface_receive_bytes_total{school=\"NX-001\",district=\"Babek\",device=\"rtr-001\",interface=\"wan\"} 123456789012\n"));
 }
 
@@ -114,7 +120,7 @@ fn every_school_is_exported_before_any_message() {
     let text = f.exporter.render();
     assert!(text.contains("schoolnet_school_up{school=\"NX-003\",district=\"Ordubad\"} 0\n"));
     assert!(text.contains(
-        "schoolnet_school_state{school=\"NX-003\",district=\"Ordubad\",state=\"unknown\"} 1\n"
+        "schoolnet_school_state{school=\"NX-003\",district=\"Ordubad\",state=\"unknown\",cause=\"\"} 1\n"
     ));
 }
 

@@ -70,6 +70,14 @@ pub struct ExporterConfig {
     pub unknown_grace_s: f64,
     /// A device is stale after this many times its `expected_interval_s`.
     pub stale_factor: f64,
+    /// A school is degraded while a probe's loss ratio is above this (0–1).
+    pub degraded_loss_ratio: f64,
+    /// … or its ONT receives less than this many dBm (GPON B+ warning: −25)…
+    pub optical_low_dbm: f64,
+    /// … or more than this (B+ overload: −8)…
+    pub optical_high_dbm: f64,
+    /// … or its WAN interface counts more errors per second than this.
+    pub degraded_error_rate: f64,
 }
 
 impl Default for ExporterConfig {
@@ -79,6 +87,10 @@ impl Default for ExporterConfig {
             dead_letters: 1_000,
             unknown_grace_s: 120.0,
             stale_factor: 3.0,
+            degraded_loss_ratio: 0.05,
+            optical_low_dbm: -25.0,
+            optical_high_dbm: -8.0,
+            degraded_error_rate: 1.0,
         }
     }
 }
@@ -230,6 +242,27 @@ impl Config {
             return Err(ConfigError::invalid(
                 "exporter.stale_factor",
                 "must be at least 1",
+            ));
+        }
+        if !(0.0..=1.0).contains(&e.degraded_loss_ratio) {
+            return Err(ConfigError::invalid(
+                "exporter.degraded_loss_ratio",
+                "must be between 0 and 1",
+            ));
+        }
+        if e.optical_low_dbm.is_nan()
+            || e.optical_high_dbm.is_nan()
+            || e.optical_low_dbm >= e.optical_high_dbm
+        {
+            return Err(ConfigError::invalid(
+                "exporter.optical_low_dbm",
+                "must be below optical_high_dbm",
+            ));
+        }
+        if e.degraded_error_rate.is_nan() || e.degraded_error_rate < 0.0 {
+            return Err(ConfigError::invalid(
+                "exporter.degraded_error_rate",
+                "must not be negative",
             ));
         }
         if e.unknown_grace_s.is_nan() || e.unknown_grace_s < 0.0 {

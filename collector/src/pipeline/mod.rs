@@ -22,7 +22,7 @@ use crate::metrics::{outcome, PipelineMetrics};
 use crate::normalize::{Normalized, Normalizer};
 use crate::reject::{Reject, RejectReason};
 use crate::route::RouteTable;
-use crate::sample::{Sample, StatusEvent};
+use crate::sample::{Record, Sample, StatusEvent};
 use crate::source::mqtt::MqttMessage;
 use reject_log::RejectLog;
 
@@ -45,9 +45,9 @@ pub struct Pipeline {
     metrics: PipelineMetrics,
     dead_letters: Arc<DeadLetters>,
     live: Arc<dyn LiveView>,
-    history: Option<mpsc::Sender<Vec<Sample>>>,
+    history: Option<mpsc::Sender<Vec<Record>>>,
     reject_log: RejectLog,
-    pending: Vec<Sample>,
+    pending: Vec<Record>,
 }
 
 impl Pipeline {
@@ -58,7 +58,7 @@ impl Pipeline {
         metrics: PipelineMetrics,
         dead_letters: Arc<DeadLetters>,
         live: Arc<dyn LiveView>,
-        history: Option<mpsc::Sender<Vec<Sample>>>,
+        history: Option<mpsc::Sender<Vec<Record>>>,
     ) -> Pipeline {
         Pipeline {
             routes,
@@ -159,7 +159,7 @@ impl Pipeline {
         }
         self.live.record(&samples, status.as_ref());
         if self.history.is_some() {
-            self.pending.extend(samples);
+            self.pending.extend(samples.into_iter().map(Record::Sample));
         }
     }
 

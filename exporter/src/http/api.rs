@@ -89,3 +89,11 @@ pub(crate) fn schools(live: &Live) -> Vec<SchoolView> {
 fn cause(h: &Health) -> Option<String> {
     h.cause.map(|c| c.as_str().to_string())
 }
+
+/// `/api/outages`: open outages (inventory order) and recently closed ones
+/// (newest first, bounded).
+#[derive(Debug, Serialize)]
+pub struct OutagesView {
+    pub open: Vec<crate::outage::Outage>,
+    pub recent: Vec<crate::outage::Outage>,
+}

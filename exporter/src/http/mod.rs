@@ -32,6 +32,7 @@ pub fn router(exporter: Exporter) -> Router {
         .route("/readyz", get(readyz))
         .route("/api/schools", get(schools))
         .route("/api/dead-letters", get(dead_letters))
+        .route("/api/outages", get(outages))
         .with_state(exporter)
 }
 
@@ -84,6 +85,13 @@ async fn dead_letters(State(exporter): State<Exporter>) -> Response {
         total: dl.total(),
         entries: dl.snapshot(),
     }))
+}
+
+async fn outages(State(exporter): State<Exporter>) -> Response {
+    match blocking(move || exporter.outages()).await {
+        Ok((open, recent)) => no_store(Json(api::OutagesView { open, recent })),
+        Err(r) => r,
+    }
 }
 
 async fn status_page() -> Html<&'static str> {

@@ -24,7 +24,7 @@ use prometheus::core::{Collector, Desc};
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
 use prometheus::{Registry, TextEncoder};
 
-use crate::health::{self, State};
+use crate::health::STATE_SERIES;
 use crate::Live;
 use collector::sample::Field;
 use spec::{Kind, Spec};
@@ -109,10 +109,14 @@ impl Collector for LiveCollector {
         // Index = position in all_specs(): FIXED, then Field::ALL order.
         let mut fams: Vec<MetricFamily> = all_specs().map(family).collect();
         let (fixed, field_fams) = fams.split_at_mut(spec::FIXED.len());
-        let [info, school_up, school_state, school_seen, device_up, device_seen] = fixed else {
-            unreachable!("FIXED has six families");
+        let [info, school_up, school_state, school_seen, outage_started, outages, device_up, device_seen] =
+            fixed
+        else {
+            unreachable!("FIXED has eight families");
         };
-        for assessment in health::assess(&live.state, &live.policy, now) {
+        let assessments = live.assess_at(now);
+        let tracker = live.outages();
+        for assessment in assessments {
             let school = &inventory.schools()[assessment.school];
             let (id, district) = (&*school.id, &*school.district);
             let school_labels = || vec![label("school", id), label("district", district)];
@@ -131,13 +135,23 @@ impl Collector for LiveCollector {
             school_up
                 .mut_metric()
                 .push(gauge_metric(school_labels(), bool01(h.up)));
-            for state in State::ALL {
+            for (state, cause) in STATE_SERIES {
                 let mut labels = school_labels();
                 labels.push(label("state", state.as_str()));
+                labels.push(label("cause", cause.map_or("", |c| c.as_str())));
+                let on = h.state == state && h.cause == cause;
                 school_state
                     .mut_metric()
-                    .push(gauge_metric(labels, bool01(h.state == state)));
+                    .push(gauge_metric(labels, bool01(on)));
             }
+            let since = tracker.open_since(assessment.school).unwrap_or(0.0);
+            outage_started
+                .mut_metric()
+                .push(gauge_metric(school_labels(), since));
+            let total = tracker.total(assessment.school) as f64;
+            outages
+                .mut_metric()
+                .push(counter_metric(school_labels(), total));
             if let Some(t) = h.last_seen {
                 school_seen
                     .mut_metric()

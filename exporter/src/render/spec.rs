@@ -51,13 +51,23 @@ pub const SCHOOL_INFO: Spec = gauge(
 );
 pub const SCHOOL_UP: Spec = gauge(
     "schoolnet_school_up",
-    "1 if the school is up (its router reports and is not offline), or unknown within the start-up grace period; 0 otherwise.",
+    "1 if the school is up or degraded (its router reports and is not offline), or unknown within the start-up grace period; 0 otherwise.",
     SCHOOL,
 );
 pub const SCHOOL_STATE: Spec = gauge(
     "schoolnet_school_state",
-    "Health state of the school, one-hot over up, down and unknown (no message yet).",
-    &["school", "district", "state"],
+    "Health state of the school with its cause, one-hot: up; degraded (probe_loss, interface_errors, optical_power); down (lwt_offline, stale, link_down, upstream_down); unknown (no message yet).",
+    &["school", "district", "state", "cause"],
+);
+pub const SCHOOL_OUTAGE_STARTED: Spec = gauge(
+    "schoolnet_school_outage_started_timestamp_seconds",
+    "Unix time the school's current outage started; 0 while it is not in an outage.",
+    SCHOOL,
+);
+pub const SCHOOL_OUTAGES: Spec = counter(
+    "schoolnet_school_outages_total",
+    "Outages the school has had since the exporter started (for flapping alerts).",
+    SCHOOL,
 );
 pub const SCHOOL_LAST_SEEN: Spec = gauge(
     "schoolnet_school_last_seen_timestamp_seconds",
@@ -76,11 +86,13 @@ pub const DEVICE_LAST_SEEN: Spec = gauge(
 );
 
 /// The school- and device-level families, in the order the collector builds them.
-pub const FIXED: [Spec; 6] = [
+pub const FIXED: [Spec; 8] = [
     SCHOOL_INFO,
     SCHOOL_UP,
     SCHOOL_STATE,
     SCHOOL_LAST_SEEN,
+    SCHOOL_OUTAGE_STARTED,
+    SCHOOL_OUTAGES,
     DEVICE_UP,
     DEVICE_LAST_SEEN,
 ];

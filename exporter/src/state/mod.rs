@@ -49,6 +49,79 @@ pub struct Observation {
     /// Receive time of the last telemetry or `online` status, Unix seconds.
     pub last_seen: Option<f64>,
     pub status: Option<LwtStatus>,
+    pub signals: Signals,
+}
+
+/// The latest readings health judges a device by, kept up to date as samples
+/// arrive so an assessment never scans series.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Signals {
+    /// Worst probe loss ratio over the device's probe targets (latest values).
+    pub loss_ratio: Option<f64>,
+    /// Latest optical receive power, dBm.
+    pub rx_dbm: Option<f64>,
+    /// Latest operational status of the WAN interface (routers).
+    pub wan_oper_up: Option<bool>,
+    /// WAN errors (rx + tx) per second between the last two samples.
+    pub wan_error_rate: Option<f64>,
+    /// Device time (ns) and total of the last WAN error counter sample.
+    wan_errors: Option<(i64, u64)>,
+}
+
+impl Signals {
+    fn note(&mut self, sample: &Sample, probe_loss: impl Fn() -> Option<f64>) {
+        match sample.measurement {
+            Measurement::Probe => {
+                if sample.fields.iter().any(|(f, _)| *f == Field::LossRatio) {
+                    self.loss_ratio = probe_loss();
+                }
+            }
+            Measurement::Optical => {
+                if let Some(v) = value_of(sample, Field::RxDbm) {
+                    self.rx_dbm = Some(v);
+                }
+            }
+            Measurement::Interface if is_wan(sample) => {
+                if let Some(v) = value_of(sample, Field::OperUp) {
+                    self.wan_oper_up = Some(v >= 0.5);
+                }
+                let errors = [Field::RxErrors, Field::TxErrors]
+                    .iter()
+                    .filter_map(|f| match sample.fields.iter().find(|(k, _)| k == f) {
+                        Some((_, FieldValue::Counter(c))) => Some(*c),
+                        _ => None,
+                    })
+                    .reduce(|a, b| a + b);
+                if let Some(total) = errors {
+                    if let Some((t0, e0)) = self.wan_errors {
+                        let dt = (sample.time_ns - t0) as f64 / 1e9;
+                        if dt > 0.0 && total >= e0 {
+                            self.wan_error_rate = Some((total - e0) as f64 / dt);
+                        }
+                    }
+                    self.wan_errors = Some((sample.time_ns, total));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn value_of(sample: &Sample, field: Field) -> Option<f64> {
+    sample
+        .fields
+        .iter()
+        .find(|(f, _)| *f == field)
+        .map(|(_, v)| v.as_f64())
+}
+
+/// The router's WAN interface: the inventory's `wan_interface`, else `wan`.
+fn is_wan(sample: &Sample) -> bool {
+    match (&sample.device.wan_interface, &sample.key) {
+        (Some(wan), Some(key)) => wan == key,
+        (None, Some(key)) => &**key == "wan",
+        _ => false,
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -203,6 +276,11 @@ impl LiveState {
             if let Some((_, state)) = current.as_mut() {
                 state.observation.last_seen = Some(now);
                 state.record(sample, &mut dropped);
+                let DeviceState {
+                    observation,
+                    series,
+                } = &mut **state;
+                observation.signals.note(sample, || worst_loss(series));
             }
         }
         dropped
@@ -225,6 +303,15 @@ impl LiveState {
         }
         true
     }
+}
+
+/// The worst latest loss ratio over all probe targets of a device.
+fn worst_loss(series: &BTreeMap<SeriesKey, Point>) -> Option<f64> {
+    series
+        .iter()
+        .filter(|(k, _)| k.measurement == Measurement::Probe && k.field == Field::LossRatio)
+        .map(|(_, p)| p.value.as_f64())
+        .reduce(f64::max)
 }
 
 /// A poisoned slot only means a panic elsewhere mid-update of plain data;
@@ -389,7 +476,8 @@ mod tests {
                 status: Some(LwtStatus {
                     online: false,
                     at: 5.0
-                })
+                }),
+                signals: Signals::default(),
             }
         );
         s.record_status(

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::line_protocol::encode_sample;
-use crate::sample::Sample;
+use super::line_protocol::encode_record;
+use crate::sample::Record;
 
 /// Encoded lines plus bookkeeping for the age-based flush.
 #[derive(Debug, Default)]
@@ -31,8 +31,8 @@ impl Batch {
 
     /// Encodes `sample` into the batch. `false` if it had nothing writable
     /// (see [`encode_sample`]); the batch is then unchanged.
-    pub fn push(&mut self, sample: &Sample, now: Instant) -> bool {
-        if !encode_sample(sample, &mut self.body) {
+    pub fn push(&mut self, record: &Record, now: Instant) -> bool {
+        if !encode_record(record, &mut self.body) {
             return false;
         }
         self.line_ends.push(self.body.len());
@@ -82,14 +82,14 @@ impl Batch {
     }
 }
 
-/// Encodes samples into one line protocol body; returns it with the number of
+/// Encodes records into one line protocol body; returns it with the number of
 /// lines (samples without writable fields are skipped). For benchmarks and
 /// tools; the sink itself encodes incrementally into a [`Batch`].
-pub fn encode_batch(samples: &[Sample]) -> (Vec<u8>, usize) {
-    let mut body = Vec::with_capacity(samples.len() * 160);
-    let points = samples
+pub fn encode_batch(records: &[Record]) -> (Vec<u8>, usize) {
+    let mut body = Vec::with_capacity(records.len() * 160);
+    let points = records
         .iter()
-        .filter(|s| encode_sample(s, &mut body))
+        .filter(|r| encode_record(r, &mut body))
         .count();
     (body, points)
 }
@@ -218,7 +218,7 @@ mod tests {
     #[test]
     fn lines_are_contiguous_slices() {
         use crate::sink::influx::testutil::clients;
-        let s = |v: f64| clients("s1", v, 1);
+        let s = |v: f64| Record::Sample(clients("s1", v, 1));
         let samples = [s(1.0), s(f64::NAN), s(2.0), s(3.0)];
         let now = Instant::now();
         let mut b = Batch::new();

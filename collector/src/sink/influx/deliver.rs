@@ -25,7 +25,7 @@ use super::error::WriteError;
 use super::retry::Backoff;
 use super::writer::InfluxWriter;
 use crate::metrics::PipelineMetrics;
-use crate::sample::Sample;
+use crate::sample::Record;
 
 /// How long failing writes are retried once shutdown has begun.
 pub const SHUTDOWN_BUDGET: Duration = Duration::from_secs(10);
@@ -95,7 +95,7 @@ impl<T: Transport> Deliverer<T> {
         }
     }
 
-    pub async fn run(mut self, mut rx: Receiver<Vec<Sample>>) {
+    pub async fn run(mut self, mut rx: Receiver<Vec<Record>>) {
         let mut batch = Batch::new();
         loop {
             let deadline = batch.deadline(self.limits.max_age);
@@ -140,7 +140,7 @@ impl<T: Transport> Deliverer<T> {
 
     /// Writes the whole batch (in pieces after a 413) and empties it. Only
     /// returns `Err` during shutdown, when the retry budget is spent.
-    async fn flush(&mut self, batch: &mut Batch, rx: &Receiver<Vec<Sample>>) -> Result<(), GaveUp> {
+    async fn flush(&mut self, batch: &mut Batch, rx: &Receiver<Vec<Record>>) -> Result<(), GaveUp> {
         let mut plan = SplitPlan::new(batch.len());
         let result = loop {
             let Some(range) = plan.next() else {
@@ -218,7 +218,7 @@ impl<T: Transport> Deliverer<T> {
         &mut self,
         e: &WriteError,
         pending: usize,
-        rx: &Receiver<Vec<Sample>>,
+        rx: &Receiver<Vec<Record>>,
     ) -> Result<(), GaveUp> {
         if rx.is_closed() {
             self.begin_shutdown();
@@ -268,7 +268,7 @@ impl<T: Transport> Deliverer<T> {
     }
 
     /// Gives up during shutdown: counts what will not be written, logs it.
-    fn abandon(self, unwritten: usize, rx: &mut Receiver<Vec<Sample>>) {
+    fn abandon(self, unwritten: usize, rx: &mut Receiver<Vec<Record>>) {
         let mut unwritten = unwritten;
         while let Ok(samples) = rx.try_recv() {
             unwritten += samples.len();

@@ -37,7 +37,7 @@
 
 use std::io::Write as _;
 
-use crate::sample::{Field, FieldKind, FieldValue, Measurement, Sample};
+use crate::sample::{Field, FieldKind, FieldValue, Measurement, OutageRecord, Record, Sample};
 
 /// Characters escaped in tag keys, tag values and field keys.
 const KEY_SPECIALS: &[char] = &[',', '=', ' '];
@@ -93,6 +93,42 @@ pub fn encode_sample(sample: &Sample, out: &mut Vec<u8>) -> bool {
     }
     // Writing into a Vec cannot fail.
     let _ = writeln!(out, " {}", sample.time_ns);
+    true
+}
+
+/// Appends the line for any [`Record`]; `false` if nothing could be written.
+pub fn encode_record(record: &Record, out: &mut Vec<u8>) -> bool {
+    match record {
+        Record::Sample(s) => encode_sample(s, out),
+        Record::Outage(o) => encode_outage(o, out),
+    }
+}
+
+/// `outage,cause=…,district=…,school=… duration_s=…,open=…,started_at=… <start ns>`
+pub fn encode_outage(outage: &OutageRecord, out: &mut Vec<u8>) -> bool {
+    if !outage.duration_s.is_finite() {
+        return false;
+    }
+    out.extend_from_slice(b"outage");
+    for (k, v) in [
+        ("cause", outage.cause),
+        ("district", &*outage.school.district),
+        ("school", &*outage.school.id),
+    ] {
+        if v.is_empty() {
+            continue;
+        }
+        out.push(b',');
+        write_escaped(k, KEY_SPECIALS, out);
+        out.push(b'=');
+        write_escaped(v, KEY_SPECIALS, out);
+    }
+    out.extend_from_slice(b" duration_s=");
+    write_float(outage.duration_s.max(0.0), out);
+    let _ = write!(out, ",open={}", outage.open);
+    out.extend_from_slice(b",started_at=");
+    write_float(outage.started_ns as f64 / 1e9, out);
+    let _ = writeln!(out, " {}", outage.started_ns);
     true
 }
 

@@ -35,7 +35,7 @@ pub use line_protocol::{encode_sample, stored_value};
 pub use writer::InfluxWriter;
 
 use crate::metrics::PipelineMetrics;
-use crate::sample::Sample;
+use crate::sample::Record;
 use deliver::{Deliverer, Limits};
 
 /// Writes samples to InfluxDB. Build with [`InfluxSink::new`], then spawn
@@ -94,7 +94,7 @@ impl InfluxSink {
     /// shutdown, for at most about [`SHUTDOWN_BUDGET`] longer (the loss is
     /// logged). Never returns early otherwise: write failures are retried,
     /// and while they are, `rx` is not read (backpressure).
-    pub async fn run(self, rx: Receiver<Vec<Sample>>) {
+    pub async fn run(self, rx: Receiver<Vec<Record>>) {
         info!(
             url = %self.writer.url(),
             max_points = self.limits.max_points,

@@ -1,5 +1,6 @@
 //! The loop on a paused clock against a scripted transport.
 
+use crate::sample::Record;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
@@ -96,15 +97,17 @@ fn start(
     mock: &Mock,
     limits: Limits,
     capacity: usize,
-) -> (Sender<Vec<Sample>>, JoinHandle<()>, PipelineMetrics) {
+) -> (Sender<Vec<Record>>, JoinHandle<()>, PipelineMetrics) {
     let (tx, rx) = mpsc::channel(capacity);
     let metrics = PipelineMetrics::unregistered();
     let task = Deliverer::new(mock.clone(), limits, metrics.clone()).run(rx);
     (tx, tokio::spawn(task), metrics)
 }
 
-fn samples(n: usize) -> Vec<Sample> {
-    (0..n).map(|i| clients("s1", i as f64, i as i64)).collect()
+fn samples(n: usize) -> Vec<Record> {
+    (0..n)
+        .map(|i| clients("s1", i as f64, i as i64).into())
+        .collect()
 }
 
 async fn settle() {
@@ -145,7 +148,7 @@ async fn the_age_limit_holds_under_a_steady_stream() {
     let mock = Mock::default();
     let (tx, task, _) = start(&mock, limits(10_000, 1000), 4);
     for i in 0..50 {
-        tx.send(vec![clients("s1", 1.0, i)]).await.unwrap();
+        tx.send(vec![clients("s1", 1.0, i).into()]).await.unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let reqs = mock.requests();
