@@ -135,6 +135,18 @@ async fn every_endpoint_answers() {
     assert_eq!(entries[0]["reason"], "unknown_device");
     assert_eq!(entries[0]["payload_excerpt"], "1700000000.000:1:2\\0");
 
+    // School 2 is down (LWT offline): an open outage with its cause.
+    let (status, ct, body) = get(&client, format!("{base}/api/outages")).await;
+    assert_eq!(status, 200);
+    assert!(ct.starts_with("application/json"), "{ct}");
+    let outages: Value = serde_json::from_str(&body).unwrap();
+    let open = outages["open"].as_array().unwrap();
+    assert_eq!(open.len(), 1, "{outages}");
+    assert_eq!(open[0]["school"], schools[1]["id"]);
+    assert_eq!(open[0]["cause"], "lwt_offline");
+    assert_eq!(open[0]["ended_at"], Value::Null);
+    assert_eq!(outages["recent"].as_array().unwrap().len(), 0);
+
     let (status, ct, body) = get(&client, format!("{base}/")).await;
     assert_eq!(status, 200);
     assert!(ct.starts_with("text/html"), "{ct}");
