@@ -29,6 +29,7 @@ PACKAGES=(
   influxdb             # InfluxDB 1.6: /usr/bin/influxd
   victoria-metrics     # /usr/bin/victoria-metrics (v2 write target, PromQL)
   prometheus           # /usr/bin/prometheus, /usr/bin/promtool
+  prometheus-alertmanager # /usr/bin/prometheus-alertmanager, /usr/bin/amtool
   collectd-core        # /usr/sbin/collectd + /usr/lib/collectd/mqtt.so
 )
 REQUIRED_FILES=(
@@ -39,10 +40,12 @@ REQUIRED_FILES=(
   /usr/bin/victoria-metrics
   /usr/bin/prometheus
   /usr/bin/promtool
+  /usr/bin/prometheus-alertmanager
+  /usr/bin/amtool
   /usr/sbin/collectd
   /usr/lib/collectd/mqtt.so
 )
-SERVICES=(mosquitto influxdb victoria-metrics prometheus collectd)
+SERVICES=(mosquitto influxdb victoria-metrics prometheus prometheus-alertmanager collectd)
 
 log() { printf 'setup-test-deps: %s\n' "$*"; }
 
@@ -115,7 +118,7 @@ fi
 # Nothing from these packages should hold their default ports (the tests do
 # not use them, but a running daemon wastes the machine).
 if command -v ss >/dev/null 2>&1; then
-  busy=$(ss -ltnH 2>/dev/null | awk '{print $4}' | grep -E ':(1883|8086|8088|8428|9090|25826)$' || true)
+  busy=$(ss -ltnH 2>/dev/null | awk '{print $4}' | grep -E ':(1883|8086|8088|8428|9090|9093|9094|25826)$' || true)
   if [ -n "$busy" ]; then
     log "note: default server ports in use (not needed by the tests): $(echo "$busy" | tr '\n' ' ')"
   fi
@@ -125,6 +128,7 @@ log "versions: mosquitto $(dpkg-query -W -f='${Version}' mosquitto)," \
   "influxdb $(dpkg-query -W -f='${Version}' influxdb)," \
   "victoria-metrics $(dpkg-query -W -f='${Version}' victoria-metrics)," \
   "prometheus $(dpkg-query -W -f='${Version}' prometheus)," \
+  "prometheus-alertmanager $(dpkg-query -W -f='${Version}' prometheus-alertmanager)," \
   "collectd-core $(dpkg-query -W -f='${Version}' collectd-core)"
 
 # cargo-nextest: for the invoking user's cargo; only when missing.

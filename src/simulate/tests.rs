@@ -5,6 +5,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use collector::config::{compile_routes, default_routes};
 use collector::inventory::{Inventory, Role};
 use collector::sample::Measurement;
+use influxdb_line_protocol::{FieldValue, ParsedLine};
 
 use super::fleet::counter_add;
 use super::model::{activity, unix_ms};
@@ -32,8 +33,23 @@ fn fleet(schools: Option<usize>, seed: u64, start: SystemTime) -> Fleet {
     )
 }
 
+/// Drains the natural schedule from `start` for `secs` seconds, in 1 s steps.
+fn drain(fleet: &mut Fleet, start: SystemTime, secs: u64) -> Vec<SimMessage> {
+    drain_every(
+        fleet,
+        start,
+        Duration::from_secs(secs),
+        Duration::from_secs(1),
+    )
+}
+
 /// Drains the natural schedule from `start` for `span`, in `step`s.
-fn drain(fleet: &mut Fleet, start: SystemTime, span: Duration, step: Duration) -> Vec<SimMessage> {
+fn drain_every(
+    fleet: &mut Fleet,
+    start: SystemTime,
+    span: Duration,
+    step: Duration,
+) -> Vec<SimMessage> {
     let mut out = fleet.start_messages(start);
     let mut t = start;
     while t <= start + span {
@@ -122,7 +138,7 @@ fn every_payload_is_well_formed_and_routed() {
     let routes = compile_routes(&default_routes()).unwrap();
     let start = monday_10am();
     let mut f = fleet(None, 7, start);
-    let msgs = drain(
+    let msgs = drain_every(
         &mut f,
         start,
         Duration::from_secs(120),
@@ -182,25 +198,29 @@ fn check_collectd(m: &SimMessage) {
     assert_eq!(values.len(), arity, "{}: {text}", m.topic);
 }
 
-fn check_line(m: &SimMessage) {
+/// The one line-protocol metric of an `influx` message.
+fn parse_line(m: &SimMessage) -> ParsedLine<'_> {
     let text = std::str::from_utf8(&m.payload).unwrap();
     assert!(text.ends_with('\n'));
-    let lines: Vec<_> = influxdb_line_protocol::parse_lines(text)
+    let mut lines: Vec<_> = influxdb_line_protocol::parse_lines(text)
         .collect::<Result<Vec<_>, _>>()
         .unwrap_or_else(|e| panic!("{text}: {e}"));
     assert_eq!(lines.len(), 1, "one metric per message: {text}");
-    let l = &lines[0];
+    lines.pop().unwrap()
+}
+
+fn check_line(m: &SimMessage) {
+    let l = parse_line(m);
     assert_eq!(l.timestamp, Some(unix_ms(m.time) * 1_000_000));
     let name = l.series.measurement.as_str();
     assert_eq!(m.topic.rsplit('/').next().unwrap(), name);
-    let tags: HashMap<&str, &str> = l
+    let host = l
         .series
         .tag_set
         .iter()
         .flatten()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    assert_eq!(tags.get("host").copied(), Some(&*m.device));
+        .find(|(k, _)| k.as_str() == "host");
+    assert_eq!(host.map(|(_, v)| v.as_str()), Some(&*m.device));
     let expected = match name {
         "net" => Measurement::Interface,
         "ping" => Measurement::Probe,
@@ -253,12 +273,7 @@ fn check_json(m: &SimMessage) {
 fn device_timestamps_are_strictly_increasing() {
     let start = monday_10am();
     let mut f = fleet(Some(30), 3, start);
-    let msgs = drain(
-        &mut f,
-        start,
-        Duration::from_secs(300),
-        Duration::from_secs(1),
-    );
+    let msgs = drain(&mut f, start, 300);
     let mut last: HashMap<&str, i64> = HashMap::new();
     for m in msgs.iter().filter(|m| m.expected.is_some()) {
         let t = unix_ms(m.time);
@@ -283,12 +298,7 @@ fn device_timestamps_are_strictly_increasing() {
 fn router_styles_rotate_by_school_index() {
     let start = monday_10am();
     let mut f = fleet(Some(6), 11, start);
-    let msgs = drain(
-        &mut f,
-        start,
-        Duration::from_secs(30),
-        Duration::from_secs(1),
-    );
+    let msgs = drain(&mut f, start, 30);
     let topics_of = |dev: &str| -> Vec<&str> {
         msgs.iter()
             .filter(|m| &*m.device == dev && m.expected.is_some())
@@ -317,17 +327,13 @@ fn net_counters(msgs: &[SimMessage], device: &str) -> Vec<(i64, u64)> {
     msgs.iter()
         .filter(|m| &*m.device == device && m.topic.ends_with("/net"))
         .map(|m| {
-            let text = std::str::from_utf8(&m.payload).unwrap();
-            let line = influxdb_line_protocol::parse_lines(text)
-                .next()
-                .unwrap()
-                .unwrap();
+            let line = parse_line(m);
             let rx = line
                 .field_set
                 .iter()
                 .find(|(k, _)| k.as_str() == "bytes_recv")
                 .map(|(_, v)| match v {
-                    influxdb_line_protocol::FieldValue::I64(i) => *i as u64,
+                    FieldValue::I64(i) => *i as u64,
                     other => panic!("bytes_recv is {other:?}"),
                 })
                 .unwrap();
@@ -360,7 +366,7 @@ fn thirty_two_bit_counters_wrap_with_u32_arithmetic() {
         .find(|p| p.counter_bits == 64 && p.style == RouterStyle::Telegraf)
         .unwrap()
         .clone();
-    let msgs = drain(
+    let msgs = drain_every(
         &mut f,
         start,
         Duration::from_secs(3600),
@@ -399,12 +405,7 @@ fn thirty_two_bit_counters_wrap_with_u32_arithmetic() {
 fn reboot_resets_counters_and_uptime() {
     let start = monday_10am();
     let mut f = fleet(Some(3), 9, start);
-    let mut msgs = drain(
-        &mut f,
-        start,
-        Duration::from_secs(60),
-        Duration::from_secs(1),
-    );
+    let mut msgs = drain(&mut f, start, 60);
     let before = *net_counters(&msgs, "rtr-nx-002").last().unwrap();
     assert!(f.reboot("rtr-nx-002"));
     assert!(!f.reboot("rtr-nx-999"));
@@ -440,12 +441,7 @@ fn control_offline_silent_and_back() {
     let start = monday_10am();
     let mut f = fleet(Some(3), 2, start);
     let ctl = f.control();
-    drain(
-        &mut f,
-        start,
-        Duration::from_secs(30),
-        Duration::from_secs(1),
-    );
+    drain(&mut f, start, 30);
     assert!(ctl.publish_offline("rtr-nx-001"));
     assert!(ctl.set_silent("rtr-nx-002", true));
     assert!(!ctl.set_silent("nope", true));
@@ -487,24 +483,8 @@ fn control_offline_silent_and_back() {
 #[test]
 fn same_seed_same_messages() {
     let start = monday_10am();
-    let a = drain(
-        &mut fleet(Some(12), 77, start),
-        start,
-        Duration::from_secs(60),
-        Duration::from_secs(1),
-    );
-    let b = drain(
-        &mut fleet(Some(12), 77, start),
-        start,
-        Duration::from_secs(60),
-        Duration::from_secs(1),
-    );
-    let c = drain(
-        &mut fleet(Some(12), 78, start),
-        start,
-        Duration::from_secs(60),
-        Duration::from_secs(1),
-    );
+    let run = |seed| drain(&mut fleet(Some(12), seed, start), start, 60);
+    let (a, b, c) = (run(77), run(77), run(78));
     assert_eq!(a, b);
     assert_ne!(a, c);
 }
@@ -520,19 +500,14 @@ fn school_hours_drive_traffic_and_clients() {
 
     let sum_rx = |start: SystemTime| -> f64 {
         let mut f = fleet(Some(9), 4, start);
-        drain(
-            &mut f,
-            start,
-            Duration::from_secs(60),
-            Duration::from_secs(1),
-        )
-        .iter()
-        .filter(|m| m.topic.ends_with("/if_octets"))
-        .map(|m| {
-            let text = std::str::from_utf8(&m.payload[..m.payload.len() - 1]).unwrap();
-            text.split(':').nth(1).unwrap().parse::<f64>().unwrap()
-        })
-        .sum()
+        drain(&mut f, start, 60)
+            .iter()
+            .filter(|m| m.topic.ends_with("/if_octets"))
+            .map(|m| {
+                let text = std::str::from_utf8(&m.payload[..m.payload.len() - 1]).unwrap();
+                text.split(':').nth(1).unwrap().parse::<f64>().unwrap()
+            })
+            .sum()
     };
     let day = sum_rx(monday);
     let night = sum_rx(monday - Duration::from_secs(7 * 3600));
@@ -594,37 +569,24 @@ fn pacer_spaces_messages() {
 
 #[test]
 fn broker_urls() {
-    assert_eq!(
-        parse_broker("mqtt://127.0.0.1:1884").unwrap(),
-        ("127.0.0.1".into(), 1884)
-    );
-    assert_eq!(
-        parse_broker("tcp://broker").unwrap(),
-        ("broker".into(), 1883)
-    );
-    assert_eq!(
-        parse_broker("localhost:2000").unwrap(),
-        ("localhost".into(), 2000)
-    );
-    assert_eq!(
-        parse_broker("mqtt://[::1]:1885/").unwrap(),
-        ("::1".into(), 1885)
-    );
-    assert!(parse_broker("mqtts://x:8883").is_err());
-    assert!(parse_broker("mqtt://x:http").is_err());
-    assert!(parse_broker("mqtt://:1883").is_err());
+    for (url, host, port) in [
+        ("mqtt://127.0.0.1:1884", "127.0.0.1", 1884),
+        ("tcp://broker", "broker", 1883),
+        ("localhost:2000", "localhost", 2000),
+        ("mqtt://[::1]:1885/", "::1", 1885),
+    ] {
+        assert_eq!(parse_broker(url).unwrap(), (host.into(), port), "{url}");
+    }
+    for bad in ["mqtts://x:8883", "mqtt://x:http", "mqtt://:1883"] {
+        assert!(parse_broker(bad).is_err(), "{bad}");
+    }
 }
 
 #[test]
 fn report_counts_points_per_measurement_and_school() {
     let start = monday_10am();
     let mut f = fleet(Some(4), 1, start);
-    let msgs = drain(
-        &mut f,
-        start,
-        Duration::from_secs(60),
-        Duration::from_secs(1),
-    );
+    let msgs = drain(&mut f, start, 60);
     let mut r = SimulateReport::default();
     for m in &msgs {
         r.record(m);
@@ -677,20 +639,8 @@ fn every_message_normalizes_to_exactly_the_expected_point() {
     let routes = compile_routes(&default_routes()).unwrap();
     let mut normalizer = Normalizer::new(inv.clone(), LimitsConfig::default());
     let start = monday_10am();
-    let mut f = Fleet::new(
-        &inv,
-        FleetOptions {
-            schools: None,
-            seed: 42,
-            start,
-        },
-    );
-    let mut msgs = drain(
-        &mut f,
-        start,
-        Duration::from_secs(300),
-        Duration::from_secs(1),
-    );
+    let mut f = fleet(None, 42, start);
+    let mut msgs = drain(&mut f, start, 300);
     // Reboots, an LWT offline and a paced burst at one instant.
     f.reboot("rtr-nx-002");
     f.reboot("rtr-nx-001");

@@ -71,10 +71,8 @@ pub struct Signals {
 impl Signals {
     fn note(&mut self, sample: &Sample, probe_loss: impl Fn() -> Option<f64>) {
         match sample.measurement {
-            Measurement::Probe => {
-                if sample.fields.iter().any(|(f, _)| *f == Field::LossRatio) {
-                    self.loss_ratio = probe_loss();
-                }
+            Measurement::Probe if sample.fields.iter().any(|(f, _)| *f == Field::LossRatio) => {
+                self.loss_ratio = probe_loss();
             }
             Measurement::Optical => {
                 if let Some(v) = value_of(sample, Field::RxDbm) {
