@@ -1,8 +1,8 @@
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::server::{
-    boot, quoted, quoted_path, Core, LaunchSpec, Launchable, Probe, DEFAULT_STARTUP_TIMEOUT,
+    self, quoted, quoted_path, server_methods, Core, LaunchSpec, Launchable, Probe,
 };
 use crate::{require_binary, Mosquitto, LOCALHOST};
 
@@ -57,7 +57,7 @@ impl Default for CollectdBuilder {
             plugins: vec!["interface".into(), "load".into(), "memory".into()],
             interfaces: Vec::new(),
             extra_config: Vec::new(),
-            startup_timeout: DEFAULT_STARTUP_TIMEOUT,
+            startup_timeout: server::DEFAULT_STARTUP_TIMEOUT,
         }
     }
 }
@@ -149,12 +149,6 @@ impl CollectdBuilder {
         self
     }
 
-    /// How long to wait for readiness (default 60 s).
-    pub fn startup_timeout(mut self, timeout: Duration) -> Self {
-        self.startup_timeout = timeout;
-        self
-    }
-
     /// Starts collectd and waits until it entered its read loop.
     pub async fn start(self) -> Collectd {
         require_binary(COLLECTD_BIN, "collectd-core");
@@ -167,19 +161,18 @@ impl CollectdBuilder {
             core: Core::new("collectd", self.startup_timeout),
             opts: self,
         };
-        boot(&mut c, true).await;
+        // No ports to pick: like a restart, retry as is.
+        server::boot(&mut c, true).await;
         c
     }
 }
+
+server_methods!(Collectd, CollectdBuilder);
 
 impl Collectd {
     /// collectd with default options publishing to `broker`.
     pub async fn start(broker: &Mosquitto) -> Collectd {
         Self::builder().mqtt(broker).start().await
-    }
-
-    pub fn builder() -> CollectdBuilder {
-        CollectdBuilder::default()
     }
 
     /// The configured `Hostname`.
@@ -192,10 +185,6 @@ impl Collectd {
         format!("{}/{}", self.opts.prefix, self.opts.hostname)
     }
 
-    pub fn dir(&self) -> &Path {
-        self.core.path()
-    }
-
     pub fn config_path(&self) -> PathBuf {
         self.dir().join("collectd.conf")
     }
@@ -203,34 +192,6 @@ impl Collectd {
     /// collectd's own log (logfile plugin).
     pub fn log_path(&self) -> PathBuf {
         self.dir().join("collectd.log")
-    }
-
-    /// Last lines of the logfile, stdout and stderr.
-    pub fn log_tail(&self) -> String {
-        self.core.log_tail()
-    }
-
-    pub fn pid(&self) -> Option<u32> {
-        self.core.pid()
-    }
-
-    pub fn is_running(&mut self) -> bool {
-        self.core.is_running()
-    }
-
-    /// SIGTERM, SIGKILL after a grace period.
-    pub fn stop(&mut self) {
-        self.core.stop();
-    }
-
-    /// SIGKILL.
-    pub fn kill(&mut self) {
-        self.core.kill();
-    }
-
-    /// Starts again after [`Self::stop`] / [`Self::kill`].
-    pub async fn start_again(&mut self) {
-        boot(self, true).await;
     }
 
     fn config_text(&self) -> String {
@@ -293,22 +254,15 @@ impl Collectd {
 }
 
 impl Launchable for Collectd {
-    fn core(&mut self) -> &mut Core {
-        &mut self.core
-    }
-
     fn pick_ports(&mut self) {}
 
     fn prepare(&mut self) -> LaunchSpec {
         let config = self.config_path();
-        std::fs::write(&config, self.config_text())
-            .unwrap_or_else(|e| panic!("testkit: write {}: {e}", config.display()));
-        LaunchSpec {
-            program: COLLECTD_BIN,
-            args: vec!["-f".into(), "-C".into(), config.display().to_string()],
-            extra_logs: vec![self.log_path()],
-            ready_line: Some("Initialization complete, entering read-loop"),
-        }
+        server::write_file(&config, self.config_text());
+        let args = vec!["-f".into(), "-C".into(), config.display().to_string()];
+        LaunchSpec::new(COLLECTD_BIN, args)
+            .extra_log(self.log_path())
+            .ready_line("Initialization complete, entering read-loop")
     }
 
     fn probe(&self) -> Probe {

@@ -4,6 +4,8 @@ use anyhow::{bail, Context};
 use reqwest::{Client, Method, Url};
 use serde_json::Value;
 
+use crate::server::Probe;
+
 /// An HTTP client for loopback servers: no proxy, bounded timeouts.
 pub(crate) fn client() -> Client {
     Client::builder()
@@ -39,6 +41,20 @@ pub(crate) async fn send(
     Ok((status, text))
 }
 
+/// [`send`] for a request that must get through: panics with
+/// `testkit: <what>: <error>` on a transport failure.
+pub(crate) async fn must_send(
+    client: &Client,
+    method: Method,
+    url: Url,
+    body: Option<String>,
+    what: &str,
+) -> (u16, String) {
+    send(client, method, url, body)
+        .await
+        .unwrap_or_else(|e| panic!("testkit: {what}: {e:#}"))
+}
+
 /// Prometheus-style API (`{"status":"success","data":...}`): returns `data`.
 pub(crate) async fn prom_api(client: &Client, url: Url) -> anyhow::Result<Value> {
     let what = url.to_string();
@@ -54,6 +70,45 @@ pub(crate) async fn prom_api(client: &Client, url: Url) -> anyhow::Result<Value>
     }
     Ok(body["data"].clone())
 }
+
+/// A readiness probe: `GET url` answers 200 with a body that passes `ok`.
+pub(crate) fn probe_body(client: &Client, url: Url, ok: fn(&str) -> bool) -> Probe {
+    let client = client.clone();
+    Box::pin(async move {
+        match client.get(url).send().await {
+            Ok(resp) if resp.status().as_u16() == 200 => resp.text().await.is_ok_and(|t| ok(&t)),
+            _ => false,
+        }
+    })
+}
+
+/// `try_query`, `query` and `query_f64` for a server with `client` and `url`
+/// fields that answers the Prometheus query API (Prometheus itself and
+/// VictoriaMetrics), written once.
+macro_rules! prom_query_methods {
+    ($server:ident, $what:literal) => {
+        impl $server {
+            /// Instant PromQL query; returns `data.result`.
+            pub async fn try_query(&self, promql: &str) -> anyhow::Result<serde_json::Value> {
+                let url = $crate::http::url(&self.url, "/api/v1/query", &[("query", promql)]);
+                Ok($crate::http::prom_api(&self.client, url).await?["result"].clone())
+            }
+
+            /// [`Self::try_query`], panicking on error.
+            pub async fn query(&self, promql: &str) -> serde_json::Value {
+                self.try_query(promql)
+                    .await
+                    .unwrap_or_else(|e| panic!("testkit: {} query: {e:#}", $what))
+            }
+
+            /// The first sample's value of [`Self::query`], if any.
+            pub async fn query_f64(&self, promql: &str) -> Option<f64> {
+                $crate::http::first_value(&self.query(promql).await)
+            }
+        }
+    };
+}
+pub(crate) use prom_query_methods;
 
 /// The first sample's value of a Prometheus/VictoriaMetrics query result
 /// (`data.result`, as returned by `query`): for vector and scalar results,

@@ -1,4 +1,4 @@
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::http::{self, truncate};
 use crate::server::{
-    boot, quoted, quoted_path, Core, LaunchSpec, Launchable, Probe, DEFAULT_STARTUP_TIMEOUT,
+    self, quoted, quoted_path, server_methods, Core, LaunchSpec, Launchable, Probe,
 };
 use crate::{free_port, require_binary, LOCALHOST};
 
@@ -54,7 +54,7 @@ impl Default for InfluxDb1Builder {
             max_body_size: None,
             auth_enabled: false,
             extra_config: Vec::new(),
-            startup_timeout: DEFAULT_STARTUP_TIMEOUT,
+            startup_timeout: server::DEFAULT_STARTUP_TIMEOUT,
         }
     }
 }
@@ -88,89 +88,31 @@ impl InfluxDb1Builder {
         self
     }
 
-    /// How long to wait for readiness (default 60 s).
-    pub fn startup_timeout(mut self, timeout: Duration) -> Self {
-        self.startup_timeout = timeout;
-        self
-    }
-
     /// Starts influxd and waits until `GET /ping` answers 204.
     pub async fn start(self) -> InfluxDb1 {
         require_binary(INFLUXD_BIN, "influxdb");
-        let mut db = InfluxDb1 {
-            port: free_port(),
-            rpc_port: free_port(),
+        server::start_new(InfluxDb1 {
+            port: 0,
             url: String::new(),
+            rpc_port: 0,
             client: http::client(),
             core: Core::new("influxd", self.startup_timeout),
             opts: self,
-        };
-        boot(&mut db, false).await;
-        db.url = format!("http://{LOCALHOST}:{}", db.port);
-        db
+        })
+        .await
     }
 }
 
+server_methods!(InfluxDb1, InfluxDb1Builder, start_with_defaults);
+
 impl InfluxDb1 {
-    /// A server with default options.
-    pub async fn start() -> InfluxDb1 {
-        Self::builder().start().await
-    }
-
-    pub fn builder() -> InfluxDb1Builder {
-        InfluxDb1Builder::default()
-    }
-
     /// The write endpoint for `db`: `<url>/write?db=<db>`.
     pub fn write_url(&self, db: &str) -> String {
-        http::url(&self.base(), "/write", &[("db", db)]).to_string()
-    }
-
-    /// The temp dir (config, meta, data, wal, logs).
-    pub fn dir(&self) -> &Path {
-        self.core.path()
+        http::url(&self.url, "/write", &[("db", db)]).to_string()
     }
 
     pub fn config_path(&self) -> PathBuf {
         self.dir().join("influxdb.conf")
-    }
-
-    /// Last lines of influxd's stderr (its log) and stdout.
-    pub fn log_tail(&self) -> String {
-        self.core.log_tail()
-    }
-
-    pub fn pid(&self) -> Option<u32> {
-        self.core.pid()
-    }
-
-    pub fn is_running(&mut self) -> bool {
-        self.core.is_running()
-    }
-
-    /// SIGTERM, SIGKILL after a grace period.
-    pub fn stop(&mut self) {
-        self.core.stop();
-    }
-
-    /// SIGKILL: a crash.
-    pub fn kill(&mut self) {
-        self.core.kill();
-    }
-
-    /// Starts again after [`Self::stop`] / [`Self::kill`]: same ports, same data.
-    pub async fn start_again(&mut self) {
-        boot(self, true).await;
-    }
-
-    /// [`Self::stop`] then [`Self::start_again`].
-    pub async fn restart(&mut self) {
-        self.stop();
-        self.start_again().await;
-    }
-
-    fn base(&self) -> String {
-        format!("http://{LOCALHOST}:{}", self.port)
     }
 
     /// `CREATE DATABASE <name>`; panics on error.
@@ -181,10 +123,10 @@ impl InfluxDb1 {
 
     /// Writes line protocol (`precision` ns) to `db`; panics unless 204.
     pub async fn write(&self, db: &str, lines: &str) {
-        let url = http::url(&self.base(), "/write", &[("db", db)]);
-        let (status, body) = http::send(&self.client, Method::POST, url, Some(lines.to_string()))
-            .await
-            .unwrap_or_else(|e| panic!("testkit: influxdb write: {e:#}"));
+        let url = http::url(&self.url, "/write", &[("db", db)]);
+        let body = Some(lines.to_string());
+        let what = "influxdb write";
+        let (status, body) = http::must_send(&self.client, Method::POST, url, body, what).await;
         assert_eq!(
             status, 204,
             "testkit: influxdb write to {db}: HTTP {status}: {body}"
@@ -198,7 +140,7 @@ impl InfluxDb1 {
         if !db.is_empty() {
             params.push(("db", db));
         }
-        let url = http::url(&self.base(), "/query", &params);
+        let url = http::url(&self.url, "/query", &params);
         let (status, text) = http::send(&self.client, Method::POST, url, None).await?;
         let body: Value = serde_json::from_str(&text).with_context(|| {
             format!(
@@ -251,13 +193,10 @@ fn count_of(body: &Value) -> u64 {
 }
 
 impl Launchable for InfluxDb1 {
-    fn core(&mut self) -> &mut Core {
-        &mut self.core
-    }
-
     fn pick_ports(&mut self) {
         self.port = free_port();
         self.rpc_port = free_port();
+        self.url = server::http_url(self.port);
     }
 
     fn prepare(&mut self) -> LaunchSpec {
@@ -298,19 +237,14 @@ impl Launchable for InfluxDb1 {
             c.push('\n');
         }
         let config = self.config_path();
-        std::fs::write(&config, c)
-            .unwrap_or_else(|e| panic!("testkit: write {}: {e}", config.display()));
-        LaunchSpec {
-            program: INFLUXD_BIN,
-            args: vec!["run".into(), "-config".into(), config.display().to_string()],
-            extra_logs: Vec::new(),
-            ready_line: None,
-        }
+        server::write_file(&config, c);
+        let args = vec!["run".into(), "-config".into(), config.display().to_string()];
+        LaunchSpec::new(INFLUXD_BIN, args)
     }
 
     fn probe(&self) -> Probe {
         let client = self.client.clone();
-        let url = http::url(&self.base(), "/ping", &[]);
+        let url = http::url(&self.url, "/ping", &[]);
         Box::pin(async move {
             match client.get(url).send().await {
                 Ok(resp) => {

@@ -1,8 +1,8 @@
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::server::{boot, Core, LaunchSpec, Launchable, Probe, DEFAULT_STARTUP_TIMEOUT};
+use crate::server::{self, server_methods, Core, LaunchSpec, Launchable, Probe};
 use crate::{free_port, require_binary, LOCALHOST};
 
 /// The broker binary (Debian package `mosquitto`, 2.0.x).
@@ -10,6 +10,9 @@ pub const MOSQUITTO_BIN: &str = "/usr/sbin/mosquitto";
 
 /// A real mosquitto broker on `127.0.0.1:<port>`, anonymous access, logging
 /// to `mosquitto.log` in its temp dir. Killed on drop.
+///
+/// [`Self::stop`] is a clean shutdown (mosquitto saves its persistence
+/// file); [`Self::kill`] a crash (it does not).
 ///
 /// ```no_run
 /// # async fn example() {
@@ -45,7 +48,7 @@ impl Default for MosquittoBuilder {
             autosave_interval: None,
             max_queued_messages: 1_000_000,
             extra_config: Vec::new(),
-            startup_timeout: DEFAULT_STARTUP_TIMEOUT,
+            startup_timeout: server::DEFAULT_STARTUP_TIMEOUT,
         }
     }
 }
@@ -80,46 +83,25 @@ impl MosquittoBuilder {
         self
     }
 
-    /// How long to wait for readiness (default 60 s).
-    pub fn startup_timeout(mut self, timeout: Duration) -> Self {
-        self.startup_timeout = timeout;
-        self
-    }
-
     /// Starts the broker and waits until it accepts TCP connections.
     pub async fn start(self) -> Mosquitto {
         require_binary(MOSQUITTO_BIN, "mosquitto");
-        let port = free_port();
-        let mut m = Mosquitto {
-            port,
+        server::start_new(Mosquitto {
+            port: 0,
             url: String::new(),
             core: Core::new("mosquitto", self.startup_timeout),
             opts: self,
-        };
-        boot(&mut m, false).await;
-        m.url = format!("mqtt://{LOCALHOST}:{}", m.port);
-        m
+        })
+        .await
     }
 }
 
+server_methods!(Mosquitto, MosquittoBuilder, start_with_defaults);
+
 impl Mosquitto {
-    /// A broker with default options.
-    pub async fn start() -> Mosquitto {
-        Self::builder().start().await
-    }
-
-    pub fn builder() -> MosquittoBuilder {
-        MosquittoBuilder::default()
-    }
-
     /// Always `127.0.0.1`.
     pub fn host(&self) -> &'static str {
         LOCALHOST
-    }
-
-    /// The temp dir (config, logs, persistence).
-    pub fn dir(&self) -> &Path {
-        self.core.path()
     }
 
     /// The generated config file.
@@ -130,42 +112,6 @@ impl Mosquitto {
     /// mosquitto's own log file.
     pub fn log_path(&self) -> PathBuf {
         self.dir().join("mosquitto.log")
-    }
-
-    /// Last lines of the broker's log, stdout and stderr.
-    pub fn log_tail(&self) -> String {
-        self.core.log_tail()
-    }
-
-    pub fn pid(&self) -> Option<u32> {
-        self.core.pid()
-    }
-
-    pub fn is_running(&mut self) -> bool {
-        self.core.is_running()
-    }
-
-    /// Clean shutdown (SIGTERM; mosquitto saves persistence), SIGKILL after
-    /// a grace period.
-    pub fn stop(&mut self) {
-        self.core.stop();
-    }
-
-    /// SIGKILL: a crash (persistence is not saved).
-    pub fn kill(&mut self) {
-        self.core.kill();
-    }
-
-    /// Starts the broker again after [`Self::stop`] / [`Self::kill`], on the
-    /// same port with the same config and persistence dir.
-    pub async fn start_again(&mut self) {
-        boot(self, true).await;
-    }
-
-    /// [`Self::stop`] then [`Self::start_again`].
-    pub async fn restart(&mut self) {
-        self.stop();
-        self.start_again().await;
     }
 
     fn config_text(&self) -> String {
@@ -214,12 +160,9 @@ impl Mosquitto {
 }
 
 impl Launchable for Mosquitto {
-    fn core(&mut self) -> &mut Core {
-        &mut self.core
-    }
-
     fn pick_ports(&mut self) {
         self.port = free_port();
+        self.url = format!("mqtt://{LOCALHOST}:{}", self.port);
     }
 
     fn prepare(&mut self) -> LaunchSpec {
@@ -228,15 +171,12 @@ impl Launchable for Mosquitto {
                 .expect("testkit: persistence dir");
         }
         let config = self.config_path();
-        std::fs::write(&config, self.config_text())
-            .unwrap_or_else(|e| panic!("testkit: write {}: {e}", config.display()));
-        LaunchSpec {
-            program: MOSQUITTO_BIN,
-            args: vec!["-c".into(), config.display().to_string()],
-            extra_logs: vec![self.log_path()],
+        server::write_file(&config, self.config_text());
+        let args = vec!["-c".into(), config.display().to_string()];
+        LaunchSpec::new(MOSQUITTO_BIN, args)
+            .extra_log(self.log_path())
             // Logged once the listeners are open.
-            ready_line: Some(" running"),
-        }
+            .ready_line(" running")
     }
 
     fn probe(&self) -> Probe {

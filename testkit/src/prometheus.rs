@@ -1,12 +1,13 @@
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::{Client, Method};
 use serde_json::{json, Value};
 
-use crate::http::{self, truncate};
-use crate::server::{boot, Core, LaunchSpec, Launchable, Probe, DEFAULT_STARTUP_TIMEOUT};
-use crate::{free_port, require_binary, wait_until, LOCALHOST};
+use crate::http::{self, prom_query_methods, truncate};
+use crate::server::{self, server_methods, Core, LaunchSpec, Launchable, Probe};
+use crate::wait::wait_for_match;
+use crate::{free_port, require_binary, LOCALHOST};
 
 /// The server binary (Debian package `prometheus`, 2.42.x).
 pub const PROMETHEUS_BIN: &str = "/usr/bin/prometheus";
@@ -55,7 +56,7 @@ impl Default for PrometheusBuilder {
             scrape_configs: Vec::new(),
             rule_files: Vec::new(),
             extra_args: Vec::new(),
-            startup_timeout: DEFAULT_STARTUP_TIMEOUT,
+            startup_timeout: server::DEFAULT_STARTUP_TIMEOUT,
         }
     }
 }
@@ -112,86 +113,35 @@ impl PrometheusBuilder {
         self
     }
 
-    /// How long to wait for readiness (default 60 s).
-    pub fn startup_timeout(mut self, timeout: Duration) -> Self {
-        self.startup_timeout = timeout;
-        self
-    }
-
     /// Starts Prometheus and waits until `GET /-/ready` answers 200.
     pub async fn start(self) -> Prometheus {
         require_binary(PROMETHEUS_BIN, "prometheus");
-        let mut p = Prometheus {
-            port: free_port(),
+        server::start_new(Prometheus {
+            port: 0,
             url: String::new(),
             client: http::client(),
             core: Core::new("prometheus", self.startup_timeout),
             opts: self,
-        };
-        boot(&mut p, false).await;
-        p.url = format!("http://{LOCALHOST}:{}", p.port);
-        p
+        })
+        .await
     }
 }
 
+server_methods!(Prometheus, PrometheusBuilder, start_with_defaults);
+prom_query_methods!(Prometheus, "prometheus");
+
 impl Prometheus {
-    /// A server with default options and no scrape jobs.
-    pub async fn start() -> Prometheus {
-        Self::builder().start().await
-    }
-
-    pub fn builder() -> PrometheusBuilder {
-        PrometheusBuilder::default()
-    }
-
-    pub fn dir(&self) -> &Path {
-        self.core.path()
-    }
-
     /// The generated `prometheus.yml` (JSON, which is valid YAML). Rewrite
     /// it and call [`Self::reload`] to change targets.
     pub fn config_path(&self) -> PathBuf {
         self.dir().join("prometheus.yml")
     }
 
-    /// Last lines of Prometheus's stderr (its log) and stdout.
-    pub fn log_tail(&self) -> String {
-        self.core.log_tail()
-    }
-
-    pub fn pid(&self) -> Option<u32> {
-        self.core.pid()
-    }
-
-    pub fn is_running(&mut self) -> bool {
-        self.core.is_running()
-    }
-
-    /// SIGTERM, SIGKILL after a grace period.
-    pub fn stop(&mut self) {
-        self.core.stop();
-    }
-
-    /// SIGKILL: a crash.
-    pub fn kill(&mut self) {
-        self.core.kill();
-    }
-
-    /// Starts again after [`Self::stop`] / [`Self::kill`]: same port, same TSDB.
-    pub async fn start_again(&mut self) {
-        boot(self, true).await;
-    }
-
-    fn base(&self) -> String {
-        format!("http://{LOCALHOST}:{}", self.port)
-    }
-
     /// `POST /-/reload` (re-reads [`Self::config_path`] and rule files).
     pub async fn reload(&self) {
-        let url = http::url(&self.base(), "/-/reload", &[]);
-        let (status, body) = http::send(&self.client, Method::POST, url, None)
-            .await
-            .unwrap_or_else(|e| panic!("testkit: prometheus reload: {e:#}"));
+        let url = http::url(&self.url, "/-/reload", &[]);
+        let what = "prometheus reload";
+        let (status, body) = http::must_send(&self.client, Method::POST, url, None, what).await;
         assert_eq!(
             status,
             200,
@@ -200,27 +150,9 @@ impl Prometheus {
         );
     }
 
-    /// Instant query; returns `data.result`.
-    pub async fn try_query(&self, promql: &str) -> anyhow::Result<Value> {
-        let url = http::url(&self.base(), "/api/v1/query", &[("query", promql)]);
-        Ok(http::prom_api(&self.client, url).await?["result"].clone())
-    }
-
-    /// [`Self::try_query`], panicking on error.
-    pub async fn query(&self, promql: &str) -> Value {
-        self.try_query(promql)
-            .await
-            .unwrap_or_else(|e| panic!("testkit: prometheus query: {e:#}"))
-    }
-
-    /// The first sample's value of [`Self::query`], if any.
-    pub async fn query_f64(&self, promql: &str) -> Option<f64> {
-        http::first_value(&self.query(promql).await)
-    }
-
     /// `GET /api/v1/targets` `data` (active/dropped targets, last errors).
     pub async fn targets(&self) -> Value {
-        let url = http::url(&self.base(), "/api/v1/targets", &[]);
+        let url = http::url(&self.url, "/api/v1/targets", &[]);
         http::prom_api(&self.client, url)
             .await
             .unwrap_or_else(|e| panic!("testkit: prometheus targets: {e:#}"))
@@ -228,7 +160,7 @@ impl Prometheus {
 
     /// `GET /api/v1/rules` `data` (groups, rules, health, last errors).
     pub async fn rules(&self) -> Value {
-        let url = http::url(&self.base(), "/api/v1/rules", &[]);
+        let url = http::url(&self.url, "/api/v1/rules", &[]);
         http::prom_api(&self.client, url)
             .await
             .unwrap_or_else(|e| panic!("testkit: prometheus rules: {e:#}"))
@@ -242,16 +174,13 @@ impl Prometheus {
         pred: impl Fn(&Value) -> bool,
         timeout: Duration,
     ) -> Value {
-        let what = format!("prometheus query {promql:?} to match");
-        let pred = &pred;
-        wait_until(&what, timeout, || async move {
-            let result = self.try_query(promql).await?;
-            if pred(&result) {
-                Ok(result)
-            } else {
-                Err(anyhow::anyhow!("result {}", truncate(&result.to_string())))
-            }
-        })
+        wait_for_match(
+            &format!("prometheus query {promql:?} to match"),
+            timeout,
+            || self.try_query(promql),
+            pred,
+            |result| format!("result {}", truncate(&result.to_string())),
+        )
         .await
     }
 
@@ -281,24 +210,19 @@ impl Prometheus {
 }
 
 impl Launchable for Prometheus {
-    fn core(&mut self) -> &mut Core {
-        &mut self.core
-    }
-
     fn pick_ports(&mut self) {
         self.port = free_port();
+        self.url = server::http_url(self.port);
     }
 
     fn prepare(&mut self) -> LaunchSpec {
         for (name, yaml) in &self.opts.rule_files {
             let path = self.dir().join(name);
-            std::fs::write(&path, yaml)
-                .unwrap_or_else(|e| panic!("testkit: write {}: {e}", path.display()));
+            server::write_file(&path, yaml);
         }
         let config = self.config_path();
         let text = serde_json::to_string_pretty(&self.config_json()).expect("config json");
-        std::fs::write(&config, text)
-            .unwrap_or_else(|e| panic!("testkit: write {}: {e}", config.display()));
+        server::write_file(&config, text);
         let mut args = vec![
             format!("--config.file={}", config.display()),
             format!("--storage.tsdb.path={}", self.dir().join("data").display()),
@@ -307,24 +231,11 @@ impl Launchable for Prometheus {
             "--web.enable-admin-api".into(),
         ];
         args.extend(self.opts.extra_args.iter().cloned());
-        LaunchSpec {
-            program: PROMETHEUS_BIN,
-            args,
-            extra_logs: Vec::new(),
-            ready_line: None,
-        }
+        LaunchSpec::new(PROMETHEUS_BIN, args)
     }
 
     fn probe(&self) -> Probe {
-        let client = self.client.clone();
-        let url = http::url(&self.base(), "/-/ready", &[]);
-        Box::pin(async move {
-            match client.get(url).send().await {
-                Ok(resp) if resp.status().as_u16() == 200 => {
-                    resp.text().await.is_ok_and(|t| t.contains("Ready"))
-                }
-                _ => false,
-            }
-        })
+        let url = http::url(&self.url, "/-/ready", &[]);
+        http::probe_body(&self.client, url, |t| t.contains("Ready"))
     }
 }

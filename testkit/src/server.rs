@@ -1,5 +1,7 @@
-//! Shared plumbing of the server helpers: temp dir, child, readiness, retry
-//! on a lost port race.
+//! Shared plumbing of the server helpers: the temp dir and child ([`Core`]),
+//! the start loop (readiness, retry on a lost port race), config-file
+//! helpers, and `server_methods!`, the accessors and lifecycle methods
+//! (`log_tail`, `stop`, `start_again`, ...) every helper shares.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -109,10 +111,39 @@ pub(crate) struct LaunchSpec {
     pub ready_line: Option<&'static str>,
 }
 
-/// A server helper the generic start loop can drive.
-pub(crate) trait Launchable {
+impl LaunchSpec {
+    /// `program args`, ready once the probe answers.
+    pub fn new(program: &'static str, args: Vec<String>) -> LaunchSpec {
+        LaunchSpec {
+            program,
+            args,
+            extra_logs: Vec::new(),
+            ready_line: None,
+        }
+    }
+
+    /// A log file the server writes itself.
+    pub fn extra_log(mut self, path: PathBuf) -> LaunchSpec {
+        self.extra_logs.push(path);
+        self
+    }
+
+    /// Waits for a log line containing `line` before probing.
+    pub fn ready_line(mut self, line: &'static str) -> LaunchSpec {
+        self.ready_line = Some(line);
+        self
+    }
+}
+
+/// Access to a server helper's [`Core`]; implemented by [`server_methods`].
+pub(crate) trait HasCore {
     fn core(&mut self) -> &mut Core;
-    /// Chooses new free ports after a lost port race.
+}
+
+/// A server helper the generic start loop can drive.
+pub(crate) trait Launchable: HasCore {
+    /// Chooses free ports (and sets the URL): before the first start and
+    /// after a lost port race.
     fn pick_ports(&mut self);
     /// Writes the config files for the current ports and returns the command.
     fn prepare(&mut self) -> LaunchSpec;
@@ -123,6 +154,13 @@ pub(crate) trait Launchable {
 enum LaunchError {
     PortInUse(String),
     Failed(String),
+}
+
+/// First start of a new server helper: picks its ports, then [`boot`]s it.
+pub(crate) async fn start_new<T: Launchable>(mut server: T) -> T {
+    server.pick_ports();
+    boot(&mut server, false).await;
+    server
 }
 
 /// Starts the server and waits until it is ready. With `fixed_ports` (a
@@ -212,6 +250,17 @@ async fn launch<T: Launchable>(server: &mut T) -> Result<ChildProcess, LaunchErr
     }
 }
 
+/// Writes a config file; panics on error.
+pub(crate) fn write_file(path: &Path, contents: impl AsRef<[u8]>) {
+    std::fs::write(path, contents)
+        .unwrap_or_else(|e| panic!("testkit: write {}: {e}", path.display()));
+}
+
+/// `http://127.0.0.1:<port>`.
+pub(crate) fn http_url(port: u16) -> String {
+    format!("http://{}:{port}", crate::LOCALHOST)
+}
+
 /// Config-file string literal with `"` and `\` escaped.
 pub(crate) fn quoted(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
@@ -221,3 +270,90 @@ pub(crate) fn quoted(s: &str) -> String {
 pub(crate) fn quoted_path(p: &Path) -> String {
     quoted(&p.to_string_lossy())
 }
+
+/// The accessors and lifecycle methods every server helper shares, written
+/// once. `$server` has a `core: Core` field and implements [`Launchable`];
+/// `$builder` implements `Default` and has a `startup_timeout` field.
+/// They are inherent methods, so tests need no trait import. With
+/// `start_with_defaults`, also `$server::start()`: `builder().start()`.
+macro_rules! server_methods {
+    ($server:ident, $builder:ident, start_with_defaults) => {
+        impl $server {
+            /// Starts one with default options (see [`Self::builder`]).
+            pub async fn start() -> $server {
+                Self::builder().start().await
+            }
+        }
+
+        $crate::server::server_methods!($server, $builder);
+    };
+    ($server:ident, $builder:ident) => {
+        impl $builder {
+            /// How long to wait for readiness (default 60 s).
+            pub fn startup_timeout(mut self, timeout: std::time::Duration) -> Self {
+                self.startup_timeout = timeout;
+                self
+            }
+        }
+
+        impl $crate::server::HasCore for $server {
+            fn core(&mut self) -> &mut $crate::server::Core {
+                &mut self.core
+            }
+        }
+
+        impl $server {
+            #[doc = concat!("Options for a new [`", stringify!($server), "`]; then `.start().await`.")]
+            pub fn builder() -> $builder {
+                $builder::default()
+            }
+
+            /// The temp dir (config, data, logs); removed on drop unless
+            /// `TESTKIT_KEEP_DIRS=1`.
+            pub fn dir(&self) -> &std::path::Path {
+                self.core.path()
+            }
+
+            /// The last lines of the server's stderr, stdout and own log
+            /// files, labelled, plus its exit status once it has exited.
+            pub fn log_tail(&self) -> String {
+                self.core.log_tail()
+            }
+
+            /// The process id of the last start.
+            pub fn pid(&self) -> Option<u32> {
+                self.core.pid()
+            }
+
+            /// Whether the process is still running (reaps it once exited).
+            pub fn is_running(&mut self) -> bool {
+                self.core.is_running()
+            }
+
+            /// Clean shutdown: SIGTERM, then SIGKILL after a grace period
+            /// (15 s). Blocks the calling thread meanwhile.
+            pub fn stop(&mut self) {
+                self.core.stop();
+            }
+
+            /// SIGKILL: a crash.
+            pub fn kill(&mut self) {
+                self.core.kill();
+            }
+
+            /// Starts the server again after [`Self::stop`] / [`Self::kill`]:
+            /// same ports (a port still in use is waited for), same config
+            /// and data. Returns once it is ready.
+            pub async fn start_again(&mut self) {
+                $crate::server::boot(self, true).await;
+            }
+
+            /// [`Self::stop`] then [`Self::start_again`].
+            pub async fn restart(&mut self) {
+                self.stop();
+                self.start_again().await;
+            }
+        }
+    };
+}
+pub(crate) use server_methods;

@@ -85,6 +85,35 @@ where
     }
 }
 
+/// [`wait_until`] for the servers' `wait_for*` methods: polls `fetch` until
+/// its value passes `pred` and returns that value. On timeout the panic
+/// shows the last fetch error or the last value (as `describe` puts it).
+pub(crate) async fn wait_for_match<T, F, Fut>(
+    what: &str,
+    timeout: Duration,
+    mut fetch: F,
+    pred: impl Fn(&T) -> bool,
+    describe: impl Fn(&T) -> String,
+) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    let (pred, describe) = (&pred, &describe);
+    wait_until(what, timeout, || {
+        let fetched = fetch();
+        async move {
+            let value = fetched.await?;
+            if pred(&value) {
+                Ok(value)
+            } else {
+                Err(anyhow::anyhow!("{}", describe(&value)))
+            }
+        }
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
