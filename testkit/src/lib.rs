@@ -19,6 +19,7 @@
 
 #![cfg(target_os = "linux")]
 
+mod alertmanager;
 mod collectd;
 mod http;
 mod influxdb;
@@ -32,6 +33,7 @@ mod wait;
 
 use std::path::{Path, PathBuf};
 
+pub use alertmanager::{Alertmanager, AlertmanagerBuilder, ALERTMANAGER_BIN, AMTOOL_BIN};
 pub use collectd::{Collectd, CollectdBuilder, COLLECTD_BIN, COLLECTD_MQTT_PLUGIN};
 pub use http::first_value;
 pub use influxdb::{InfluxDb1, InfluxDb1Builder, INFLUXD_BIN};

@@ -44,6 +44,7 @@ pub struct PrometheusBuilder {
     evaluation_interval: Duration,
     scrape_configs: Vec<Value>,
     rule_files: Vec<(String, String)>,
+    alertmanagers: Vec<String>,
     extra_args: Vec<String>,
     startup_timeout: Duration,
 }
@@ -55,6 +56,7 @@ impl Default for PrometheusBuilder {
             evaluation_interval: Duration::from_secs(1),
             scrape_configs: Vec::new(),
             rule_files: Vec::new(),
+            alertmanagers: Vec::new(),
             extra_args: Vec::new(),
             startup_timeout: server::DEFAULT_STARTUP_TIMEOUT,
         }
@@ -90,6 +92,12 @@ impl PrometheusBuilder {
             "job_name": job,
             "static_configs": [{"targets": targets}],
         }));
+        self
+    }
+
+    /// Sends alerts to the Alertmanager at `host:port`.
+    pub fn alertmanager(mut self, target: impl Into<String>) -> Self {
+        self.alertmanagers.push(target.into());
         self
     }
 
@@ -205,6 +213,9 @@ impl Prometheus {
             },
             "rule_files": rule_files,
             "scrape_configs": self.opts.scrape_configs,
+            "alerting": {
+                "alertmanagers": [{ "static_configs": [{ "targets": self.opts.alertmanagers }] }]
+            },
         })
     }
 }

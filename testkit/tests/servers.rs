@@ -242,3 +242,12 @@ async fn a_server_that_cannot_start_fails_with_its_log() {
         .start()
         .await;
 }
+
+#[tokio::test]
+async fn alertmanager_accepts_its_config_and_answers() {
+    let am = testkit::Alertmanager::builder()
+        .config("route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n")
+        .start()
+        .await;
+    assert!(am.alerts().await.is_empty());
+}

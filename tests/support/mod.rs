@@ -45,16 +45,30 @@ pub fn config(
 impl Collector {
     /// Starts `schoolnet run` and waits until it is connected to the broker.
     pub async fn start(broker_url: &str, inventory: Option<&Path>, extra: &str) -> Collector {
+        Collector::start_with_env(broker_url, inventory, extra, &[]).await
+    }
+
+    /// [`Collector::start`] with extra environment (`SCHOOLNET_SECTION__KEY`
+    /// overrides, secrets).
+    pub async fn start_with_env(
+        broker_url: &str,
+        inventory: Option<&Path>,
+        extra: &str,
+        env: &[(&str, &str)],
+    ) -> Collector {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let path = dir.path().join("schoolnet.toml");
         std::fs::write(&path, config(broker_url, inventory, port, extra)).unwrap();
-        let process = ChildProcess::builder(BIN)
+        let mut builder = ChildProcess::builder(BIN)
             .name("schoolnet-run")
             .args(["run", "--config", path.to_str().unwrap()])
             .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .spawn();
+            .env("NO_COLOR", "1");
+        for (k, v) in env {
+            builder = builder.env(k, v);
+        }
+        let process = builder.spawn();
         let exporter = format!("http://127.0.0.1:{port}");
         let collector = Collector {
             process,
