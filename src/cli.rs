@@ -46,6 +46,15 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Validate a config file and its inventory without connecting anywhere.
     CheckConfig(CheckConfigArgs),
+    /// Availability report: uptime %, outages, downtime and MTTR per school and district over a window.
+    ///
+    /// Reads the `outage` measurement that `schoolnet run` writes to InfluxDB and prints, for
+    /// every school of the inventory (also those without any outage, at 100 %): availability
+    /// over the window, number of outages, total downtime and MTTR; then per district (schools,
+    /// mean and minimum availability, outages, downtime) and a total.
+    ///
+    /// Example: schoolnet availability --month 2026-01 --config /etc/schoolnet/schoolnet.toml
+    Availability(AvailabilityArgs),
 }
 
 #[derive(Debug, Args)]
@@ -88,6 +97,80 @@ pub struct DemoArgs {
 pub enum ApiArg {
     V1,
     V2,
+}
+
+/// How `schoolnet availability` counts; shown by `schoolnet availability --help`.
+pub const AVAILABILITY_HELP: &str = "\
+Window: [--from, --to) in UTC; --to is exclusive (--from 2026-01-01 --to 2026-02-01 is January).
+DATE is YYYY-MM-DD (00:00 UTC) or RFC 3339 (2026-01-15T08:00:00+04:00). --month 2026-01 sets
+both. --to defaults to now; a window reaching past now ends now.
+
+Counting:
+  - an outage counts with the part inside the window (clipped at both ends);
+  - an open outage lasts until now (or the window's end); if schoolnet stopped while it was
+    open and the school has a later outage, it ends where that one starts;
+  - overlapping outages of one school count once (union of the intervals);
+  - availability = 1 - downtime / window length; a school without outages has 100 %;
+  - MTTR = mean full duration of the outages restored (closed) within the window, so every
+    outage is in the MTTR of exactly one window (one still open at the end counts later);
+  - outages that started more than 370 days before --from are not read.
+
+Schools and districts come from the inventory of --config; without --config, from the
+built-in sample inventory (a note says so). Outages of schools not in the inventory are
+named in a note and not counted.
+
+Data: InfluxQL over GET <url>/query (InfluxDB 1.x, or the v1-compatible endpoint of InfluxDB
+2.x/3.x, where the database name is the bucket's DBRP mapping). The token (or the v1 password
+of --influx-username / influx.username) comes from SCHOOLNET_INFLUX_TOKEN or influx.token_file,
+never from the command line.
+
+Output: table (durations like 3h 12m, percentages truncated to 3 decimals so 100.000 % means
+no downtime at all); csv (one row per school) and json (also districts, total and downtime by
+cause) with exact numbers: seconds and ratios 0-1. Notes go to stderr with csv and json.
+Exit status: 0 with a report, 1 on any error (InfluxDB unreachable or answering an error,
+bad dates, unknown district).";
+
+#[derive(Debug, Args)]
+#[command(after_long_help = AVAILABILITY_HELP)]
+pub struct AvailabilityArgs {
+    /// Start of the window (inclusive): YYYY-MM-DD (00:00 UTC) or RFC 3339.
+    #[arg(long, value_name = "DATE", required_unless_present = "month")]
+    pub from: Option<String>,
+    /// End of the window (exclusive): YYYY-MM-DD (00:00 UTC) or RFC 3339. Default: now.
+    #[arg(long, value_name = "DATE")]
+    pub to: Option<String>,
+    /// A calendar month (UTC) instead of --from/--to: 2026-01 = 2026-01-01 to 2026-02-01.
+    #[arg(long, value_name = "YYYY-MM", conflicts_with_all = ["from", "to"])]
+    pub month: Option<String>,
+    /// Only this district's schools (as spelled in the inventory; case does not matter).
+    #[arg(long, value_name = "NAME")]
+    pub district: Option<String>,
+    /// table: aligned, for people; csv: one row per school; json: everything.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+    /// Config file: InfluxDB from its [influx] section (url, api, database or bucket,
+    /// username, token_file), schools and districts from its inventory.
+    #[arg(long, short, value_name = "FILE", conflicts_with_all = ["influx_url", "influx_api", "influx_db", "influx_username"])]
+    pub config: Option<PathBuf>,
+    /// InfluxDB base URL, e.g. http://127.0.0.1:8086 (without --config; the sample inventory is used).
+    #[arg(long, value_name = "URL", required_unless_present = "config")]
+    pub influx_url: Option<String>,
+    /// v1: with --influx-username, Basic auth; v2: the token as `Authorization: Token`.
+    #[arg(long, value_enum, default_value_t = ApiArg::V2)]
+    pub influx_api: ApiArg,
+    /// v1 database, or the v2 bucket (queried through its v1 DBRP mapping).
+    #[arg(long, default_value = "schoolnet", value_name = "NAME")]
+    pub influx_db: String,
+    /// v1 username; the password comes from SCHOOLNET_INFLUX_TOKEN.
+    #[arg(long, value_name = "NAME")]
+    pub influx_username: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Csv,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -149,6 +232,7 @@ pub fn main() -> ExitCode {
             Command::Demo(args) => crate::demo::run(args).await,
             Command::Simulate(args) => commands::simulate(args).await,
             Command::CheckConfig(args) => commands::check_config(args),
+            Command::Availability(args) => commands::availability(args).await,
         }
     });
     match result {

@@ -38,6 +38,18 @@ fn every_subcommand_has_help_that_explains_its_flags() {
             ],
         ),
         ("check-config", &["FILE"]),
+        (
+            "availability",
+            &[
+                "--from",
+                "--to",
+                "--month",
+                "--district",
+                "--format",
+                "--config",
+                "--influx-url",
+            ],
+        ),
     ];
     for (cmd, flags) in expectations {
         let out = schoolnet(&[cmd, "--help"]);
@@ -51,7 +63,7 @@ fn every_subcommand_has_help_that_explains_its_flags() {
         }
     }
     let top = text(&schoolnet(&["--help"]));
-    for cmd in ["run", "demo", "simulate", "check-config"] {
+    for cmd in ["run", "demo", "simulate", "check-config", "availability"] {
         assert!(top.contains(cmd), "top-level help lacks {cmd}:\n{top}");
     }
 }

@@ -1,6 +1,7 @@
-//! The `run`, `check-config` and `simulate` subcommands (`demo` has its own
-//! module because it also embeds a broker).
+//! The `run`, `check-config`, `simulate` and `availability` subcommands
+//! (`demo` has its own module because it also embeds a broker).
 
+mod availability;
 mod simulate;
 
 use std::process::ExitCode;
@@ -9,6 +10,7 @@ use anyhow::Context;
 use collector::config::Config;
 
 use crate::cli::{CheckConfigArgs, RunArgs};
+pub use availability::availability;
 pub use simulate::simulate;
 
 /// `schoolnet run --config FILE`

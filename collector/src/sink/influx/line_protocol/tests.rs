@@ -36,7 +36,9 @@ fn router() -> Arc<DeviceInfo> {
 
 #[test]
 fn golden_outage() {
-    let school = device("r-s001", "s 001", "Babek", Role::Router).school.clone();
+    let school = device("r-s001", "s 001", "Babek", Role::Router)
+        .school
+        .clone();
     let outage = |open, duration_s| OutageRecord {
         school: school.clone(),
         cause: "upstream_down",
@@ -47,7 +49,10 @@ fn golden_outage() {
     let mut out = Vec::new();
     assert!(encode_record(&Record::Outage(outage(true, 12.5)), &mut out));
     assert!(encode_outage(&outage(false, 3600.0), &mut out));
-    assert!(!encode_outage(&outage(false, f64::NAN), &mut out), "never NaN");
+    assert!(
+        !encode_outage(&outage(false, f64::NAN), &mut out),
+        "never NaN"
+    );
     assert_eq!(
         String::from_utf8(out).unwrap(),
         "outage,cause=upstream_down,district=Babek,school=s\\ 001 duration_s=12.5,open=true,started_at=1700000000.1234567 1700000000123456789\n\

@@ -1,0 +1,347 @@
+//! `schoolnet availability`: uptime per school and district over a window,
+//! from the `outage` measurement the exporter writes to InfluxDB.
+//!
+//! - this module: arguments → window, data source, inventory; prints;
+//! - [`query`]: InfluxQL over `GET /query` (HTTP, auth, error messages);
+//! - [`report`]: the computation (pure: clipping, union, MTTR, summaries);
+//! - [`format`]: table, CSV and JSON.
+//!
+//! The semantics operators rely on are in `schoolnet availability --help`
+//! (`cli::AVAILABILITY_HELP`) and the README section "Availability".
+
+mod format;
+mod query;
+mod report;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use chrono::{DateTime, Months, NaiveDate, Utc};
+use collector::config::{read_secret, Config, InfluxApi};
+use collector::inventory::Inventory;
+use collector::sink::influx::TOKEN_ENV;
+
+use crate::cli::{ApiArg, AvailabilityArgs, ReportFormat};
+use format::Meta;
+use query::Source;
+use report::Window;
+
+/// Outages that started this long before `--from` are still looked at;
+/// older ones are not (keeps the query bounded).
+pub const LOOKBACK_DAYS: u32 = 370;
+
+/// Timeout of the query without a config (`influx.timeout_s` with one).
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `schoolnet availability …`
+pub async fn availability(args: AvailabilityArgs) -> anyhow::Result<ExitCode> {
+    let now = Utc::now();
+    let mut notes = Vec::new();
+    let (from, to) = window(&args, now, &mut notes)?;
+    let (source, inventory, inventory_name) = resolve(&args, &mut notes)?;
+    let district = match &args.district {
+        None => None,
+        Some(d) => Some(known_district(&inventory, d)?),
+    };
+    let from_ns = nanos(from)?;
+    let to_ns = nanos(to)?;
+    let since_ns = from_ns.saturating_sub(i64::from(LOOKBACK_DAYS) * 86_400 * 1_000_000_000);
+    let points = query::fetch(&source, since_ns, to_ns).await?;
+
+    let w = Window {
+        from_s: from_ns as f64 / 1e9,
+        to_s: to_ns as f64 / 1e9,
+    };
+    // The same conversion as `to`: when `to` is capped at now, an open
+    // outage must reach it exactly (down at the end).
+    let now_s = nanos(now)? as f64 / 1e9;
+    let report = report::compute(&inventory, district.as_deref(), &points, w, now_s);
+    if points.is_empty() {
+        notes.push(format!(
+            "no `outage` points in `{}` since {}: every school counts as 100 % available \
+             (is `schoolnet run` storing history there?)",
+            source.db,
+            (from - chrono::Duration::days(i64::from(LOOKBACK_DAYS))).format("%Y-%m-%d")
+        ));
+    }
+    if !report.unknown_schools.is_empty() {
+        notes.push(format!(
+            "outages of {} school(s) not in the inventory are not counted: {}",
+            report.unknown_schools.len(),
+            list(&report.unknown_schools, 10)
+        ));
+    }
+    let meta = Meta {
+        from,
+        to,
+        influx_url: source.url.clone(),
+        database: source.db.clone(),
+        inventory: inventory_name,
+        district,
+        lookback_days: LOOKBACK_DAYS,
+        notes,
+    };
+    let text = match args.format {
+        ReportFormat::Table => format::table(&report, &meta),
+        ReportFormat::Csv => format::csv(&report)?,
+        ReportFormat::Json => format::json(&report, &meta)?,
+    };
+    if !matches!(args.format, ReportFormat::Table) {
+        // The table prints its notes; keep CSV/JSON on stdout clean.
+        for note in &meta.notes {
+            eprintln!("note: {note}");
+        }
+    }
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .context("cannot write the report")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `[from, to)` from `--month` or `--from`/`--to`; `to` is capped at `now`.
+fn window(
+    args: &AvailabilityArgs,
+    now: DateTime<Utc>,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<(DateTime<Utc>, DateTime<Utc>)> {
+    let (from, to) = match (&args.month, &args.from) {
+        (Some(m), _) => month(m)?,
+        (None, Some(f)) => {
+            let from = instant(f).with_context(|| format!("--from `{f}`"))?;
+            let to = match &args.to {
+                Some(t) => instant(t).with_context(|| format!("--to `{t}`"))?,
+                None => now,
+            };
+            (from, to)
+        }
+        (None, None) => bail!("give --from DATE (and optionally --to DATE) or --month YYYY-MM"),
+    };
+    if from >= to {
+        bail!(
+            "the window is empty: --from {} is not before --to {} (--to is exclusive)",
+            from.to_rfc3339(),
+            to.to_rfc3339()
+        );
+    }
+    if from >= now {
+        bail!(
+            "the window starts in the future ({}); nothing to report yet",
+            from.to_rfc3339()
+        );
+    }
+    if to > now {
+        notes.push(format!(
+            "the window ends in the future; counted up to now ({})",
+            now.format("%Y-%m-%d %H:%M:%S UTC")
+        ));
+        return Ok((from, now));
+    }
+    Ok((from, to))
+}
+
+/// `YYYY-MM-DD` (00:00 UTC) or RFC 3339.
+fn instant(s: &str) -> anyhow::Result<DateTime<Utc>> {
+    let s = s.trim();
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_time(chrono::NaiveTime::MIN).and_utc());
+    }
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{e}: expected YYYY-MM-DD (midnight UTC) or RFC 3339 like 2026-01-15T08:00:00Z"
+            )
+        })
+}
+
+/// `YYYY-MM` → the first instants of that month and the next (UTC).
+fn month(s: &str) -> anyhow::Result<(DateTime<Utc>, DateTime<Utc>)> {
+    let first = NaiveDate::parse_from_str(&format!("{}-01", s.trim()), "%Y-%m-%d")
+        .with_context(|| format!("--month `{s}`: expected YYYY-MM, e.g. 2026-01"))?;
+    let next = first
+        .checked_add_months(Months::new(1))
+        .context("--month: out of range")?;
+    let at = |d: NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
+    Ok((at(first), at(next)))
+}
+
+fn nanos(t: DateTime<Utc>) -> anyhow::Result<i64> {
+    t.timestamp_nanos_opt()
+        .with_context(|| format!("{} is outside the years 1677–2262", t.to_rfc3339()))
+}
+
+/// The InfluxDB to read and the inventory (with a label for the report),
+/// from `--config` or from the `--influx-*` flags and the sample inventory.
+fn resolve(
+    args: &AvailabilityArgs,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<(Source, Inventory, String)> {
+    if let Some(path) = &args.config {
+        // ConfigError's message already carries its cause: no context chain.
+        let config = Config::load(path).map_err(|e| anyhow::anyhow!("config: {e}"))?;
+        let Some(influx) = &config.influx else {
+            bail!(
+                "config {}: no [influx] section, so there is no outage history to read",
+                path.display()
+            );
+        };
+        let token = read_secret(TOKEN_ENV, influx.token_file.as_deref())
+            .map_err(|e| anyhow::anyhow!("config {}: influx.token_file: {e}", path.display()))?;
+        let (db, retention_policy, username) = match influx.api {
+            InfluxApi::V1 => (
+                influx.database.clone(),
+                influx.retention_policy.clone(),
+                influx.username.clone(),
+            ),
+            InfluxApi::V2 => (influx.bucket.clone(), String::new(), None),
+        };
+        let timeout = Duration::try_from_secs_f64(influx.timeout_s)
+            .ok()
+            .filter(|t| !t.is_zero())
+            .unwrap_or(DEFAULT_TIMEOUT);
+        let source = Source {
+            url: influx.url.clone(),
+            db,
+            retention_policy,
+            username,
+            token,
+            timeout,
+        };
+        // Only the inventory is needed: MQTT and route settings are not checked.
+        let inventory = Inventory::load(&config.inventory.schools, &config.inventory.devices)
+            .with_context(|| format!("inventory of config {}", path.display()))?;
+        return Ok((source, inventory, path.display().to_string()));
+    }
+    let Some(url) = &args.influx_url else {
+        bail!("give --config FILE or --influx-url URL");
+    };
+    let token = read_secret(TOKEN_ENV, None)?;
+    let username = match args.influx_api {
+        ApiArg::V1 => args.influx_username.clone(),
+        ApiArg::V2 => None,
+    };
+    let source = Source {
+        url: url.clone(),
+        db: args.influx_db.clone(),
+        retention_policy: String::new(),
+        username,
+        token,
+        timeout: DEFAULT_TIMEOUT,
+    };
+    let inventory = crate::simulate::sample_inventory().context("built-in sample inventory")?;
+    notes.push(format!(
+        "no --config: schools and districts are those of the built-in sample inventory ({} schools); \
+         pass --config FILE to use yours",
+        inventory.schools().len()
+    ));
+    Ok((source, inventory, "built-in sample".into()))
+}
+
+/// The inventory's spelling of `wanted` (matched ignoring case), or an error
+/// listing the districts there are.
+fn known_district(inventory: &Inventory, wanted: &str) -> anyhow::Result<String> {
+    let districts = inventory.districts();
+    districts
+        .iter()
+        .find(|d| d.eq_ignore_ascii_case(wanted.trim()))
+        .map(|d| d.to_string())
+        .with_context(|| {
+            let known: Vec<String> = districts.iter().map(|d| d.to_string()).collect();
+            format!(
+                "unknown --district `{wanted}`; known districts: {}",
+                known.join(", ")
+            )
+        })
+}
+
+fn list(items: &[String], max: usize) -> String {
+    let mut s = items
+        .iter()
+        .take(max)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > max {
+        s.push_str(&format!(" and {} more", items.len() - max));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(from: Option<&str>, to: Option<&str>, month: Option<&str>) -> AvailabilityArgs {
+        AvailabilityArgs {
+            from: from.map(Into::into),
+            to: to.map(Into::into),
+            month: month.map(Into::into),
+            district: None,
+            format: ReportFormat::Table,
+            config: None,
+            influx_url: Some("http://127.0.0.1:8086".into()),
+            influx_api: ApiArg::V1,
+            influx_db: "schoolnet".into(),
+            influx_username: None,
+        }
+    }
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn dates_are_utc_midnight_or_rfc3339() {
+        assert_eq!(instant("2026-01-15").unwrap(), utc("2026-01-15T00:00:00Z"));
+        assert_eq!(
+            instant("2026-01-15T08:00:00+04:00").unwrap(),
+            utc("2026-01-15T04:00:00Z")
+        );
+        let e = instant("2026-13-01").unwrap_err().to_string();
+        assert!(e.contains("YYYY-MM-DD"), "{e}");
+    }
+
+    #[test]
+    fn month_sets_both_ends_and_to_is_capped_at_now() {
+        let now = utc("2026-03-10T12:00:00Z");
+        let mut notes = Vec::new();
+        let (f, t) = window(&args(None, None, Some("2025-12")), now, &mut notes).unwrap();
+        assert_eq!(
+            (f, t),
+            (utc("2025-12-01T00:00:00Z"), utc("2026-01-01T00:00:00Z"))
+        );
+        assert!(notes.is_empty());
+        let (f, t) = window(&args(None, None, Some("2026-03")), now, &mut notes).unwrap();
+        assert_eq!((f, t), (utc("2026-03-01T00:00:00Z"), now));
+        assert_eq!(notes.len(), 1);
+        let (_, t) = window(&args(Some("2026-03-01"), None, None), now, &mut notes).unwrap();
+        assert_eq!(t, now);
+    }
+
+    #[test]
+    fn an_empty_or_future_window_is_an_error() {
+        let now = utc("2026-03-10T12:00:00Z");
+        let mut notes = Vec::new();
+        let e = window(
+            &args(Some("2026-02-01"), Some("2026-01-01"), None),
+            now,
+            &mut notes,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("not before --to"), "{e}");
+        assert!(window(&args(Some("2026-04-01"), None, None), now, &mut notes).is_err());
+    }
+
+    #[test]
+    fn districts_match_ignoring_case_and_unknown_ones_are_listed() {
+        let inv = crate::simulate::sample_inventory().unwrap();
+        assert_eq!(known_district(&inv, "julfa").unwrap(), "Julfa");
+        let e = known_district(&inv, "Atlantis").unwrap_err().to_string();
+        assert!(e.contains("Atlantis") && e.contains("Babek, Julfa"), "{e}");
+    }
+}
