@@ -25,6 +25,9 @@ impl Gen<'_> {
             ("temperature", payload::fixed(temp, 1)),
             ("voltage", payload::fixed(volt, 3)),
             ("bcurr", payload::fixed(bias, 2)),
+            // Device time in ms: a redelivered message rewrites the same
+            // point instead of adding one (idempotent replay).
+            ("ts", t.to_string()),
         ]);
         let topic = format!("ont/{}/optical", self.dev.info.id);
         self.push(topic, body, payload::JSON, t, Measurement::Optical);

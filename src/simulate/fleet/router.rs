@@ -203,6 +203,7 @@ impl Gen<'_> {
             ("used-memory", r.mem_used.to_string()),
             ("temperature", format!("{}", temp.round() as i32)),
             ("board-name", "hAP ac^2".to_string()),
+            ("ts", t.to_string()),
         ]);
         self.push(
             format!("mikrotik/{id}/system"),
