@@ -50,6 +50,14 @@ pub struct PipelineMetrics {
     pub influx_batch_points: Histogram,
     /// Batches queued for the writer.
     pub influx_queue_batches: IntGauge,
+    /// Distinct (device, measurement, key, field) series the normalizer
+    /// tracks. Deliberately not per device: that label would be as large as
+    /// the inventory; `/api/dead-letters` names a device at its budget.
+    pub series: IntGauge,
+    /// New series refused because their device reached its budget.
+    pub series_limit_hits: IntCounter,
+    /// The configured `limits.max_series_per_device`.
+    pub series_budget_per_device: IntGauge,
 }
 
 impl PipelineMetrics {
@@ -160,6 +168,21 @@ impl PipelineMetrics {
                 "Batches waiting for the InfluxDB writer.",
             )
             .expect("valid metric"),
+            series: IntGauge::new(
+                "schoolnet_collector_series",
+                "Distinct (device, measurement, key, field) series tracked by the normalizer.",
+            )
+            .expect("valid metric"),
+            series_limit_hits: IntCounter::new(
+                "schoolnet_collector_series_limit_hits_total",
+                "New series refused because their device reached limits.max_series_per_device.",
+            )
+            .expect("valid metric"),
+            series_budget_per_device: IntGauge::new(
+                "schoolnet_collector_series_budget_per_device",
+                "Configured limits.max_series_per_device: distinct series one device may create.",
+            )
+            .expect("valid metric"),
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(m.messages.clone()),
@@ -176,6 +199,9 @@ impl PipelineMetrics {
             Box::new(m.influx_write_duration.clone()),
             Box::new(m.influx_batch_points.clone()),
             Box::new(m.influx_queue_batches.clone()),
+            Box::new(m.series.clone()),
+            Box::new(m.series_limit_hits.clone()),
+            Box::new(m.series_budget_per_device.clone()),
         ];
         for c in collectors {
             registry.register(c).expect("metric registered once");

@@ -4,6 +4,24 @@
 //! (`schoolnet_collector_rejected_total{route,reason}`), logged at a
 //! rate-limited level and kept in the dead-letter list. The reason strings are
 //! a stable interface: alert rules and dashboards select on them.
+//!
+//! # Limits and identity
+//!
+//! Hostile or broken input is bounded before it can cost memory or reach
+//! storage; each bound is a `[limits]` key (see `config::LimitsConfig`):
+//! payload size (`too_large`), values per message (`too_many_fields`), length
+//! of every value that becomes a tag or a lookup key (`tag_too_long`), device
+//! clock skew (`bad_timestamp`) and distinct series per device
+//! (`series_limit`).
+//!
+//! A device may only report for itself: where a payload names its device
+//! (Telegraf's `host` tag, a canonical line's `device` tag, a `json` route's
+//! `device` path) and the topic names one too (`{device}`), both must be the
+//! same id, else the whole message is rejected as `identity_mismatch`.
+//! Which client may publish on which topic is the broker's business (its
+//! ACL): MQTT 3.1.1 does not tell a subscriber the publisher's client id or
+//! username, so the collector can only compare the payload with the topic.
+//! (MQTT 5 user properties could carry the publisher's identity; not used.)
 
 use std::fmt;
 
@@ -29,10 +47,24 @@ pub enum RejectReason {
     OutOfOrder,
     /// The message decoded but carried no value schoolnet knows how to use.
     NoUsableValues,
+    /// The message carries more values than `limits.max_fields_per_message`
+    /// (mapped values, counted over all its lines / metrics); nothing of it
+    /// is used.
+    TooManyFields,
+    /// A device id, interface name, probe target or topic variable is longer
+    /// than `limits.max_tag_value_bytes`; checked before any lookup.
+    TagTooLong,
+    /// The device already has `limits.max_series_per_device` distinct
+    /// (measurement, key, field) series; the new ones are dropped (its known
+    /// series keep being written).
+    SeriesLimit,
+    /// The payload names another device than the topic (`host` tag ≠
+    /// `{device}`); the whole message is dropped.
+    IdentityMismatch,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 10] = [
+    pub const ALL: [RejectReason; 14] = [
         RejectReason::NoRoute,
         RejectReason::ParseError,
         RejectReason::WrongType,
@@ -43,6 +75,10 @@ impl RejectReason {
         RejectReason::BadTimestamp,
         RejectReason::OutOfOrder,
         RejectReason::NoUsableValues,
+        RejectReason::TooManyFields,
+        RejectReason::TagTooLong,
+        RejectReason::SeriesLimit,
+        RejectReason::IdentityMismatch,
     ];
 
     /// The `reason` label value.
@@ -58,6 +94,10 @@ impl RejectReason {
             RejectReason::BadTimestamp => "bad_timestamp",
             RejectReason::OutOfOrder => "out_of_order",
             RejectReason::NoUsableValues => "no_usable_values",
+            RejectReason::TooManyFields => "too_many_fields",
+            RejectReason::TagTooLong => "tag_too_long",
+            RejectReason::SeriesLimit => "series_limit",
+            RejectReason::IdentityMismatch => "identity_mismatch",
         }
     }
 }
@@ -81,6 +121,24 @@ impl Reject {
         Reject {
             reason,
             detail: detail.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_unique_snake_case() {
+        let mut seen = std::collections::HashSet::new();
+        for r in RejectReason::ALL {
+            let s = r.as_str();
+            assert!(
+                s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{s}"
+            );
+            assert!(seen.insert(s), "{s} twice");
         }
     }
 }

@@ -233,6 +233,28 @@ pub(super) fn topic_var(ctx: &DecodeContext<'_>, name: &str, role: &str) -> Resu
     }
 }
 
+/// The topic's `{device}` variable, when the route has one and it is set.
+pub(super) fn topic_device<'a>(ctx: &DecodeContext<'a>) -> Option<&'a str> {
+    ctx.vars.get("device").filter(|d| !d.is_empty())
+}
+
+/// `Ok` unless the payload names (`claimed`, read from `source`) another
+/// device than the topic (`topic`): a device may only report for itself.
+/// Both ids are echoed bounded, so a hostile id cannot flood the logs.
+pub(super) fn same_device(topic: &str, claimed: &str, source: &str) -> Result<(), Reject> {
+    if claimed == topic {
+        return Ok(());
+    }
+    Err(reject(
+        RejectReason::IdentityMismatch,
+        format!(
+            "payload names device `{}` ({source}) but the topic names `{}`",
+            echo(claimed),
+            echo(topic)
+        ),
+    ))
+}
+
 /// Pushes `(field, reading)`, replacing an earlier reading of the same field
 /// (observations never carry duplicate fields).
 pub(super) fn put(values: &mut Vec<(Field, Reading)>, field: Field, reading: Reading) {

@@ -12,6 +12,11 @@
 //! Any line that does not parse rejects the whole message as `parse_error`
 //! naming the (1-based, physical) line number and the parser's message, so a
 //! half-applied batch never happens.
+//!
+//! Identity: on a route with a `{device}` topic variable, a line whose `host`
+//! tag (or, for schoolnet's own measurements, `device` tag) names another
+//! device rejects the whole message as `identity_mismatch` rather than
+//! being silently overridden by the topic. See `telegraf_map`.
 
 use influxdb_line_protocol::{parse_lines, split_lines, FieldValue};
 

@@ -231,17 +231,29 @@ system,device=rtr-001 cpu_ratio=0.125,mem_used_bytes=1024i,mem_total_bytes=4096i
 }
 
 #[test]
-fn device_prefers_topic_then_host_then_device_tag() {
+fn device_is_topic_then_host_then_device_tag() {
     let line = "system,host=from-host,device=from-tag load1=1";
     let dev = |r: Result<Decoded, Reject>| match r.unwrap() {
         Decoded::Observations(o) => o[0].device.clone(),
         other => panic!("{other:?}"),
     };
     assert_eq!(
-        dev(run_with(&[("device", "from-topic")], W, line)),
+        dev(run_with(&[("device", "from-topic")], W, "system load1=1")),
         "from-topic"
     );
+    assert_eq!(
+        dev(run_with(
+            &[("device", "d")],
+            W,
+            "system,host=d,device=d load1=1"
+        )),
+        "d"
+    );
     assert_eq!(dev(run_with(&[], W, line)), "from-host");
+    assert_eq!(
+        dev(run_with(&[], W, "system,device=from-tag load1=1")),
+        "from-tag"
+    );
     let e = err(run_with(&[], W, "system load1=1"));
     assert_eq!(e.reason, RejectReason::ParseError);
     assert!(e.detail.contains("no device"), "{e}");
@@ -288,7 +300,7 @@ fn wrong_types_name_the_field() {
     }
     // Wrong-typed fields that are not mapped do not matter.
     assert!(run("ping,url=x percent_packet_loss=0,errors=\"timeout\"").is_ok());
-    let e = err(run("system load1=1\nnet,host=h bytes_recv=1i"));
+    let e = err(run("system load1=1\nnet,host=rtr-001 bytes_recv=1i"));
     assert_eq!(e.reason, RejectReason::ParseError);
     assert!(
         e.detail.contains("line 2") && e.detail.contains("`interface` tag"),
@@ -390,4 +402,49 @@ proptest! {
     ) {
         check(&run(&format!("{name}{tags} {fields}{rest}")));
     }
+}
+
+/// A device may only report for itself: a `host` tag (on any line, mapped or
+/// not) or a canonical `device` tag naming another device than the topic
+/// rejects the whole message, naming both ids.
+#[test]
+fn payload_device_must_match_the_topic() {
+    let on_topic = |payload: &str| run_with(&[("device", "rtr-001"), ("name", "net")], W, payload);
+    let mismatch = |payload: &str| {
+        let e = err(on_topic(payload));
+        assert_eq!(e.reason, RejectReason::IdentityMismatch, "{payload}: {e}");
+        e
+    };
+    let e = mismatch("net,host=rtr-002,interface=wan bytes_recv=1i 1700000000000000000");
+    assert!(
+        e.detail.contains("`rtr-002`")
+            && e.detail.contains("`rtr-001`")
+            && e.detail.contains("`host`"),
+        "{e}"
+    );
+    // The second line claims another host: nothing of the message is used.
+    mismatch(
+        "net,host=rtr-001,interface=wan bytes_recv=1i\nnet,host=rtr-002,interface=wan bytes_recv=1i",
+    );
+    // Also on a line schoolnet does not map.
+    mismatch("net,host=rtr-001,interface=wan bytes_recv=1i\ndiskio,host=evil reads=1i");
+    // Duplicate host tags: every one must match.
+    mismatch("net,host=rtr-001,host=evil,interface=wan bytes_recv=1i");
+    // The canonical `device` tag names the device too.
+    let e = mismatch("interface,device=rtr-002,interface=wan rx_bytes=1i");
+    assert!(e.detail.contains("`device`"), "{e}");
+    // A hostile id is echoed bounded.
+    let long = format!("net,host={},interface=wan bytes_recv=1i", "x".repeat(5_000));
+    assert!(mismatch(&long).detail.len() < 300);
+
+    // Same device, a Telegraf `device` tag naming a disk, no host tag: fine.
+    assert!(on_topic("net,host=rtr-001,interface=wan bytes_recv=1i").is_ok());
+    assert!(on_topic("interface,device=rtr-001,interface=wan rx_bytes=1i").is_ok());
+    assert!(on_topic("net,interface=wan bytes_recv=1i").is_ok());
+    assert!(on_topic(
+        "net,host=rtr-001,interface=wan bytes_recv=1i\ndisk,host=rtr-001,device=sda1 used=1i"
+    )
+    .is_ok());
+    // Without a `{device}` in the topic the payload names the device.
+    assert!(run_with(&[], W, "net,host=rtr-002,interface=wan bytes_recv=1i").is_ok());
 }

@@ -19,7 +19,11 @@
 //! `non_finite`, other text or arrays/objects `wrong_type`.
 //!
 //! Device and key come from a topic variable or a JSON path (string or
-//! number); a missing device or configured key is a `parse_error`. The
+//! number); a missing device or configured key is a `parse_error`. When the
+//! device comes from a JSON path and the topic also has a `{device}`
+//! variable, both must name the same device, else the message is rejected as
+//! `identity_mismatch` (a device may only report for itself; MQTT 3.1.1
+//! does not tell us the publisher, see [`crate::reject`]). The
 //! timestamp, if configured, is a number (or numeric string) in the configured
 //! unit; absent or `null` means receive time.
 
@@ -110,6 +114,9 @@ pub fn decode(
         ));
     }
     let device = resolve(&ctx, &doc, &mapping.device, "device")?;
+    if let (Source::JsonPath(path), Some(topic)) = (&mapping.device, common::topic_device(&ctx)) {
+        common::same_device(topic, &device, &format!("path `{}`", echo(path)))?;
+    }
     let key = match &mapping.key {
         Some(source) => Some(resolve(&ctx, &doc, source, "key")?),
         None => None,

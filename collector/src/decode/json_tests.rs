@@ -62,8 +62,14 @@ fn counters() -> JsonMapping {
     }
 }
 
+/// Topic `…/ont-001/sfp1`; a mapping that reads the device from the payload
+/// runs on a topic without `{device}` (with one, identity is checked: see
+/// `payload_device_must_match_the_topic`).
 fn run_w(mapping: &JsonMapping, width: CounterWidth, payload: &str) -> Result<Decoded, Reject> {
-    let vars = TopicVars::from_pairs([("device", "ont-001"), ("iface", "sfp1")]);
+    let vars = match mapping.device {
+        Source::TopicVar(_) => TopicVars::from_pairs([("device", "ont-001"), ("iface", "sfp1")]),
+        Source::JsonPath(_) => TopicVars::from_pairs([("iface", "sfp1")]),
+    };
     decode(
         DecodeContext {
             vars: &vars,
@@ -420,4 +426,37 @@ fn duration_parser_never_panics_on_odd_text() {
     ] {
         let _ = parse_duration(s);
     }
+}
+
+#[test]
+fn payload_device_must_match_the_topic() {
+    let vars = TopicVars::from_pairs([("device", "rtr-001"), ("iface", "sfp1")]);
+    let ctx = DecodeContext {
+        vars: &vars,
+        counter_width: W,
+    };
+    let m = counters();
+    // Same device in topic and payload: accepted.
+    let ok = decode(ctx, &m, br#"{"host":"rtr-001","stats":{"rx":1}}"#).unwrap();
+    assert!(matches!(&ok, Decoded::Observations(o) if o[0].device == "rtr-001"));
+    // Another device on this device's topic: the whole message is refused,
+    // naming both ids.
+    let e = decode(ctx, &m, br#"{"host":"rtr-002","stats":{"rx":1}}"#).unwrap_err();
+    assert_eq!(e.reason, RejectReason::IdentityMismatch);
+    assert!(
+        e.detail.contains("`rtr-002`")
+            && e.detail.contains("`rtr-001`")
+            && e.detail.contains("host"),
+        "{e}"
+    );
+    // Numeric ids compare as their text; hostile ids are echoed bounded.
+    let e = decode(ctx, &m, br#"{"host":7,"stats":{"rx":1}}"#).unwrap_err();
+    assert_eq!(e.reason, RejectReason::IdentityMismatch);
+    let long = format!(r#"{{"host":"{}","stats":{{"rx":1}}}}"#, "x".repeat(10_000));
+    let e = decode(ctx, &m, long.as_bytes()).unwrap_err();
+    assert_eq!(e.reason, RejectReason::IdentityMismatch);
+    assert!(e.detail.len() < 300, "{e}");
+    // A device taken from the topic has nothing to compare with.
+    let ok = decode(ctx, &optical(), br#"{"rxpower":-18}"#).unwrap();
+    assert!(matches!(&ok, Decoded::Observations(o) if o[0].device == "rtr-001"));
 }

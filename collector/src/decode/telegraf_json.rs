@@ -13,7 +13,9 @@
 //! Metrics are mapped by `telegraf_map` exactly like the `influx`
 //! format; metrics that do not map are skipped, and a message in which none
 //! maps is ignored. Invalid JSON is a `parse_error`; a mapped field of the
-//! wrong JSON type is `wrong_type` naming the field.
+//! wrong JSON type is `wrong_type` naming the field. A `host` tag naming
+//! another device than the topic's `{device}` rejects the whole message
+//! (`identity_mismatch`, see `telegraf_map`).
 
 use serde_json::{Map, Value};
 

@@ -297,3 +297,25 @@ proptest! {
         check(&run(&p));
     }
 }
+
+/// A device may only report for itself: a `host` tag naming another device
+/// than the topic rejects the whole message, also from inside a batch.
+#[test]
+fn payload_device_must_match_the_topic() {
+    let e = err(&NET.replace(r#""host":"rtr-001""#, r#""host":"rtr-002""#));
+    assert_eq!(e.reason, RejectReason::IdentityMismatch);
+    assert!(
+        e.detail.contains("`rtr-002`") && e.detail.contains("`rtr-001`"),
+        "{e}"
+    );
+    let batch = format!(
+        r#"{{"metrics":[{NET},{{"name":"cpu","tags":{{"cpu":"cpu-total","host":"evil"}},"fields":{{"usage_idle":1}}}}]}}"#
+    );
+    let e = err(&batch);
+    assert_eq!(e.reason, RejectReason::IdentityMismatch);
+    assert!(e.detail.starts_with("metrics[1]"), "{e}");
+    // Matching, absent or empty host tags are fine.
+    assert!(run(NET).is_ok());
+    assert!(run(&NET.replace(r#""host":"rtr-001","#, "")).is_ok());
+    assert!(run(&NET.replace(r#""host":"rtr-001""#, r#""host":"""#)).is_ok());
+}

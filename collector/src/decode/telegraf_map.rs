@@ -12,8 +12,14 @@
 //! | `temp` | – | temp → system temperature_c |
 //! | `interface`, `optical`, `system`, `probe`, `clients` | `interface` / `target` | canonical field keys, unchanged (canonical line protocol round-trips) |
 //!
-//! The device is the topic variable `device` when the route has one (identity
-//! checks happen in normalize), else tag `host`, else tag `device`.
+//! The device is the topic variable `device` when the route has one, else
+//! tag `host`, else tag `device`. Identity: when the topic names the device,
+//! every `host` tag of every metric (mapped or not: Telegraf sets it agent-wide)
+//! and the `device` tag of a canonical measurement must name the same device,
+//! else the message is rejected as `identity_mismatch` (an empty tag names
+//! nothing). Telegraf agents whose hostname is not the inventory id need
+//! `[agent] hostname = "<device id>"` (or `omit_hostname = true`). Nothing in
+//! MQTT 3.1.1 tells us which client published; see [`crate::reject`].
 //! Counter fields accept integers (`123i`, `123u`) and integral non-negative
 //! floats; gauges accept any finite number, booleans as 1/0. A mapped field of
 //! the wrong type rejects the message; unmapped fields are never looked at.
@@ -127,6 +133,7 @@ pub(super) fn map_metric(
     ctx: &DecodeContext<'_>,
     m: &Metric<'_>,
 ) -> Result<Option<Observation>, Reject> {
+    check_identity(ctx, m)?;
     let Some(table) = table(m) else {
         return Ok(None);
     };
@@ -173,6 +180,22 @@ pub(super) fn map_metric(
         key,
         values,
     }))
+}
+
+/// Every tag by which `m` names its device must name the topic's device.
+fn check_identity(ctx: &DecodeContext<'_>, m: &Metric<'_>) -> Result<(), Reject> {
+    let Some(topic) = common::topic_device(ctx) else {
+        return Ok(());
+    };
+    // `device` is schoolnet's own tag; in Telegraf inputs (`disk`, `diskio`)
+    // it names a disk, not the host.
+    let canonical = Measurement::parse(m.name).is_some();
+    for &(k, v) in &m.tags {
+        if !v.is_empty() && (k == "host" || (canonical && k == "device")) {
+            common::same_device(topic, v, &format!("tag `{k}`"))?;
+        }
+    }
+    Ok(())
 }
 
 fn device(ctx: &DecodeContext<'_>, m: &Metric<'_>) -> Result<String, Reject> {

@@ -5,6 +5,20 @@
 //! [`counters`]) and utilization of the contracted uplink. It is the only
 //! stateful step between decode and the sinks, so it runs on one task; a
 //! later scale-out shards it by device.
+//!
+//! It also enforces the input limits that need no payload parsing
+//! (`[limits]`, see [`LimitsConfig`]), in this order per message:
+//! 1. values per message (`too_many_fields`, the whole message);
+//! 2. per observation, device id and key length (`tag_too_long`), checked
+//!    before the inventory lookup so an oversized id never reaches a map;
+//! 3. the inventory join (`unknown_device`) and the timestamp (`bad_timestamp`);
+//! 4. the per-device series budget (`series_limit`): a device may create at
+//!    most `max_series_per_device` distinct (measurement, key, field) series,
+//!    counted on the fields it reports (derived rates and utilization ride on
+//!    their source field). Known series are always accepted; new ones beyond
+//!    the budget are dropped and named in the reject, the rest of the
+//!    observation is kept. The budget is held since start (or the device's
+//!    last inventory reload), so it bounds memory, not just churn.
 
 pub mod counters;
 
@@ -49,6 +63,21 @@ struct DeviceFacts {
     last_reboot_ns: Option<i64>,
 }
 
+/// The series one device has created, for the `max_series_per_device` budget:
+/// per (measurement, key) the set of its fields as a bit mask.
+#[derive(Debug, Default)]
+struct DeviceSeries {
+    fields: HashMap<(Measurement, Option<Arc<str>>), u64>,
+    count: usize,
+}
+
+// One bit per field in `DeviceSeries::fields`.
+const _: () = assert!(Field::ALL.len() <= 64);
+
+fn field_bit(field: Field) -> u64 {
+    1 << (field as u32)
+}
+
 /// Stateful normalizer; one per pipeline (or per shard).
 #[derive(Debug)]
 pub struct Normalizer {
@@ -56,6 +85,12 @@ pub struct Normalizer {
     limits: LimitsConfig,
     series: HashMap<SeriesKey, SeriesState>,
     devices: HashMap<Arc<str>, DeviceFacts>,
+    /// Series admitted per device (the cardinality budget).
+    budget: HashMap<Arc<str>, DeviceSeries>,
+    /// Sum of `budget[..].count`.
+    budget_series: usize,
+    /// Series refused by the budget, not yet taken.
+    series_limit_hits: u64,
 }
 
 impl Normalizer {
@@ -65,6 +100,9 @@ impl Normalizer {
             limits,
             series: HashMap::new(),
             devices: HashMap::new(),
+            budget: HashMap::new(),
+            budget_series: 0,
+            series_limit_hits: 0,
         }
     }
 
@@ -73,12 +111,21 @@ impl Normalizer {
         self.series
             .retain(|k, _| inventory.device(&k.device).is_some());
         self.devices.retain(|d, _| inventory.device(d).is_some());
+        self.budget.retain(|d, _| inventory.device(d).is_some());
+        self.budget_series = self.budget.values().map(|d| d.count).sum();
         self.inventory = inventory;
     }
 
-    /// Counter series currently tracked (a cardinality indicator).
+    /// Distinct (device, measurement, key, field) series seen and admitted,
+    /// over all devices: the cardinality the collector writes and tracks.
     pub fn tracked_series(&self) -> usize {
-        self.series.len()
+        self.budget_series
+    }
+
+    /// Series refused by the per-device budget since the last call (each new
+    /// series counts once per message that tried to create it); resets.
+    pub fn take_series_limit_hits(&mut self) -> u64 {
+        std::mem::take(&mut self.series_limit_hits)
     }
 
     /// Normalizes one decoded message received at `received_ns` (Unix ns).
@@ -86,19 +133,38 @@ impl Normalizer {
         let mut out = Normalized::default();
         match decoded {
             Decoded::Ignored(_) => {}
-            Decoded::Status(report) => match self.inventory.device(&report.device) {
-                Some(device) => {
-                    out.status = Some(StatusEvent {
-                        device: device.clone(),
-                        online: report.online,
-                        time_ns: received_ns,
-                    })
+            Decoded::Status(report) => {
+                let found = self.check_tag("device id", &report.device).and_then(|()| {
+                    self.inventory
+                        .device(&report.device)
+                        .ok_or_else(|| unknown_device(&report.device))
+                });
+                match found {
+                    Ok(device) => {
+                        out.status = Some(StatusEvent {
+                            device: device.clone(),
+                            online: report.online,
+                            time_ns: received_ns,
+                        })
+                    }
+                    Err(reject) => out.rejects.push(reject),
                 }
-                None => out.rejects.push(unknown_device(&report.device)),
-            },
+            }
             Decoded::Observations(observations) => {
+                let values: usize = observations.iter().map(|o| o.values.len()).sum();
+                if values > self.limits.max_fields_per_message {
+                    out.rejects.push(Reject::new(
+                        RejectReason::TooManyFields,
+                        format!(
+                            "{values} values in {} observation(s) > limit {}",
+                            observations.len(),
+                            self.limits.max_fields_per_message
+                        ),
+                    ));
+                    return out;
+                }
                 for obs in observations {
-                    match self.observation(obs, received_ns) {
+                    match self.observation(obs, received_ns, &mut out.rejects) {
                         Ok(Some(sample)) => out.samples.push(sample),
                         Ok(None) => {}
                         Err(reject) => out.rejects.push(reject),
@@ -109,11 +175,20 @@ impl Normalizer {
         out
     }
 
+    /// One observation → at most one sample. A reject that drops only part
+    /// of it (the series budget) goes to `partial`.
     fn observation(
         &mut self,
-        obs: Observation,
+        mut obs: Observation,
         received_ns: i64,
+        partial: &mut Vec<Reject>,
     ) -> Result<Option<Sample>, Reject> {
+        // Lengths first: nothing oversized is hashed, looked up or stored.
+        self.check_tag("device id", &obs.device)?;
+        if let Some(k) = &obs.key {
+            let what = obs.measurement.key_tag().unwrap_or("key");
+            self.check_tag(what, k)?;
+        }
         let device = self
             .inventory
             .device(&obs.device)
@@ -121,7 +196,14 @@ impl Normalizer {
             .ok_or_else(|| unknown_device(&obs.device))?;
         let time_ns = obs.time_ns.unwrap_or(received_ns);
         self.check_time(time_ns, received_ns)?;
-        let key: Option<Arc<str>> = obs.key.map(Arc::from);
+        let key: Option<Arc<str>> = obs.key.take().map(Arc::from);
+        if let Some(reject) = self.admit_series(&device.id, obs.measurement, &key, &mut obs.values)
+        {
+            partial.push(reject);
+            if obs.values.is_empty() {
+                return Ok(None);
+            }
+        }
         if obs.measurement == Measurement::System {
             self.note_uptime(&device.id, &obs.values, time_ns);
         }
@@ -209,6 +291,78 @@ impl Normalizer {
             key,
             fields,
         }))
+    }
+
+    /// `tag_too_long` if `value` (a device id, interface or probe target)
+    /// exceeds `limits.max_tag_value_bytes`.
+    fn check_tag(&self, what: &str, value: &str) -> Result<(), Reject> {
+        let max = self.limits.max_tag_value_bytes;
+        if value.len() <= max {
+            return Ok(());
+        }
+        let shown: String = value
+            .chars()
+            .take(32)
+            .flat_map(char::escape_debug)
+            .collect();
+        Err(Reject::new(
+            RejectReason::TagTooLong,
+            format!("{what} `{shown}…` is {} bytes > limit {max}", value.len()),
+        ))
+    }
+
+    /// Applies the device's series budget to `values`: known series pass,
+    /// new ones are admitted while the budget lasts, the rest are removed
+    /// from `values` and named in the returned `series_limit` reject.
+    fn admit_series(
+        &mut self,
+        device: &Arc<str>,
+        measurement: Measurement,
+        key: &Option<Arc<str>>,
+        values: &mut Vec<(Field, Reading)>,
+    ) -> Option<Reject> {
+        let budget = self.limits.max_series_per_device;
+        let dev = self.budget.entry(device.clone()).or_default();
+        let known = dev
+            .fields
+            .get(&(measurement, key.clone()))
+            .copied()
+            .unwrap_or(0);
+        let mut admitted = known;
+        let mut refused: Vec<&'static str> = Vec::new();
+        values.retain(|(field, _)| {
+            let bit = field_bit(*field);
+            if admitted & bit != 0 {
+                return true;
+            }
+            if dev.count < budget {
+                admitted |= bit;
+                dev.count += 1;
+                self.budget_series += 1;
+                true
+            } else {
+                refused.push(field.key());
+                false
+            }
+        });
+        if admitted != known {
+            dev.fields.insert((measurement, key.clone()), admitted);
+        }
+        if refused.is_empty() {
+            return None;
+        }
+        self.series_limit_hits += refused.len() as u64;
+        let shown_key = key
+            .as_deref()
+            .map(|k| format!(" `{}`", k.escape_debug()))
+            .unwrap_or_default();
+        Some(Reject::new(
+            RejectReason::SeriesLimit,
+            format!(
+                "device `{device}` reached its budget of {budget} series: new {measurement}{shown_key} series {} dropped",
+                refused.join(",")
+            ),
+        ))
     }
 
     fn check_time(&self, time_ns: i64, received_ns: i64) -> Result<(), Reject> {

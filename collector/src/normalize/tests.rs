@@ -239,3 +239,150 @@ fn inventory_reload_keeps_state_of_remaining_devices() {
     n.set_inventory(inventory());
     assert_eq!(n.tracked_series(), 2);
 }
+
+fn limited(f: impl FnOnce(&mut LimitsConfig)) -> Normalizer {
+    let mut limits = LimitsConfig::default();
+    f(&mut limits);
+    Normalizer::new(inventory(), limits)
+}
+
+fn iface(device: &str, key: &str, fields: &[Field]) -> Observation {
+    Observation {
+        device: device.into(),
+        time_ns: Some(T0),
+        measurement: Measurement::Interface,
+        key: Some(key.into()),
+        values: fields
+            .iter()
+            .map(|f| (*f, Reading::Gauge(1.0)))
+            .map(|(f, r)| match f.kind() {
+                FieldKind::Counter => (
+                    f,
+                    Reading::Counter {
+                        raw: 1,
+                        width: CounterWidth::Bits64,
+                    },
+                ),
+                FieldKind::Gauge => (f, r),
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn too_many_values_reject_the_whole_message() {
+    let mut n = limited(|l| l.max_fields_per_message = 3);
+    let two = || iface("rtr-001", "wan", &[Field::RxBytes, Field::TxBytes]);
+    let out = n.normalize(Decoded::Observations(vec![two(), two()]), T0);
+    assert!(out.samples.is_empty());
+    assert_eq!(out.rejects.len(), 1);
+    assert_eq!(out.rejects[0].reason, RejectReason::TooManyFields);
+    assert!(
+        out.rejects[0].detail.contains("4 values"),
+        "{:?}",
+        out.rejects
+    );
+    assert_eq!(n.tracked_series(), 0, "nothing of it was looked at");
+    let out = n.normalize(Decoded::Observations(vec![two()]), T0);
+    assert_eq!(out.samples.len(), 1);
+}
+
+#[test]
+fn long_ids_and_keys_are_rejected_before_lookup() {
+    let mut n = limited(|l| l.max_tag_value_bytes = 16);
+    let long = "x".repeat(17);
+    let out = n.normalize(
+        Decoded::Observations(vec![
+            iface(&long, "wan", &[Field::RxBytes]),
+            iface("rtr-001", &long, &[Field::RxBytes]),
+            iface("rtr-001", &"y".repeat(16), &[Field::RxBytes]),
+        ]),
+        T0,
+    );
+    let reasons: Vec<_> = out.rejects.iter().map(|r| r.reason).collect();
+    assert_eq!(reasons, [RejectReason::TagTooLong; 2], "{:?}", out.rejects);
+    assert!(out.rejects[0].detail.contains("device id"));
+    assert!(out.rejects[1].detail.contains("interface"));
+    assert!(out.rejects[1].detail.contains("17 bytes > limit 16"));
+    assert_eq!(out.samples.len(), 1, "the 16-byte key is fine");
+    let out = n.normalize(
+        Decoded::Status(StatusReport {
+            device: "z".repeat(1 << 20),
+            online: true,
+        }),
+        T0,
+    );
+    assert_eq!(out.rejects[0].reason, RejectReason::TagTooLong);
+    assert!(out.rejects[0].detail.len() < 200);
+}
+
+#[test]
+fn series_budget_keeps_known_series_and_drops_new_ones() {
+    let mut n = limited(|l| l.max_series_per_device = 3);
+    let out = n.normalize(
+        Decoded::Observations(vec![iface(
+            "rtr-001",
+            "wan",
+            &[Field::RxBytes, Field::TxBytes],
+        )]),
+        T0,
+    );
+    assert!(out.rejects.is_empty());
+    assert_eq!(n.tracked_series(), 2);
+    // One more fits; the fourth and fifth are dropped, the rest written.
+    let out = n.normalize(
+        Decoded::Observations(vec![iface(
+            "rtr-001",
+            "lan",
+            &[Field::RxBytes, Field::TxBytes, Field::OperUp],
+        )]),
+        T0,
+    );
+    assert_eq!(out.rejects.len(), 1);
+    let r = &out.rejects[0];
+    assert_eq!(r.reason, RejectReason::SeriesLimit);
+    assert!(
+        r.detail.contains("rtr-001")
+            && r.detail.contains("`lan`")
+            && r.detail.contains("tx_bytes,oper_up"),
+        "{r:?}"
+    );
+    let fields: Vec<Field> = out.samples[0].fields.iter().map(|(f, _)| *f).collect();
+    assert_eq!(fields, [Field::RxBytes]);
+    assert_eq!(n.tracked_series(), 3);
+    assert_eq!(n.take_series_limit_hits(), 2);
+    assert_eq!(n.take_series_limit_hits(), 0, "taken");
+    // Known series keep flowing; an observation of only new ones is dropped.
+    let out = n.normalize(
+        Decoded::Observations(vec![
+            iface("rtr-001", "wan", &[Field::RxBytes, Field::TxBytes]),
+            iface("rtr-001", "eth9", &[Field::RxBytes]),
+        ]),
+        T0 + S,
+    );
+    assert_eq!(out.samples.len(), 1);
+    assert_eq!(out.samples[0].key.as_deref(), Some("wan"));
+    assert_eq!(out.rejects[0].reason, RejectReason::SeriesLimit);
+    // The budget is per device.
+    let out = n.normalize(
+        Decoded::Observations(vec![Observation {
+            device: "ont-001".into(),
+            time_ns: Some(T0),
+            measurement: Measurement::Optical,
+            key: None,
+            values: vec![(Field::RxDbm, Reading::Gauge(-18.0))],
+        }]),
+        T0,
+    );
+    assert!(out.rejects.is_empty());
+    assert_eq!(n.tracked_series(), 4);
+    // Devices that leave the inventory free their series.
+    n.set_inventory(Arc::new(
+        Inventory::from_csv_text(
+            "school_id,name,district,lat,lon,uplink_mbps\nNX-001,One,Babek,39.2,45.4,100\n",
+            "device_id,school_id,role,expected_interval_s,parent\nont-001,NX-001,ont,30,\n",
+        )
+        .unwrap(),
+    ));
+    assert_eq!(n.tracked_series(), 1);
+}

@@ -60,6 +60,9 @@ impl Pipeline {
         live: Arc<dyn LiveView>,
         history: Option<mpsc::Sender<Vec<Record>>>,
     ) -> Pipeline {
+        metrics
+            .series_budget_per_device
+            .set(i64::try_from(limits.max_series_per_device).unwrap_or(i64::MAX));
         Pipeline {
             routes,
             normalizer: Normalizer::new(inventory, limits.clone()),
@@ -112,6 +115,11 @@ impl Pipeline {
             self.count(&route_name, outcome::REJECTED);
             return;
         }
+        if let Some(reject) = long_topic_var(route.pattern.as_str(), &msg.topic, &self.limits) {
+            self.reject(&route_name, msg, &reject);
+            self.count(&route_name, outcome::REJECTED);
+            return;
+        }
         let ctx = DecodeContext {
             vars: &vars,
             counter_width: route.counter_width,
@@ -133,6 +141,7 @@ impl Pipeline {
         for reject in &rejects {
             self.reject(&route_name, msg, reject);
         }
+        self.note_series();
         let produced = !samples.is_empty() || status.is_some();
         let result = if produced {
             outcome::OK
@@ -176,6 +185,15 @@ impl Pipeline {
         }
     }
 
+    /// Brings the series metrics up to date with the normalizer.
+    fn note_series(&mut self) {
+        let m = &self.metrics;
+        m.series
+            .set(i64::try_from(self.normalizer.tracked_series()).unwrap_or(i64::MAX));
+        m.series_limit_hits
+            .inc_by(self.normalizer.take_series_limit_hits());
+    }
+
     fn count(&self, route: &str, result: &str) {
         self.metrics
             .messages
@@ -192,6 +210,32 @@ impl Pipeline {
             .push(route, &msg.topic, &msg.payload, reject);
         self.reject_log.log(route, &msg.topic, reject);
     }
+}
+
+/// `tag_too_long` if a topic level captured by a `{variable}` of `pattern`
+/// exceeds `limits.max_tag_value_bytes` (MQTT allows 64 KiB topics, and the
+/// payload size limit does not cover them). Checked before decoding, so an
+/// oversized device id or interface never reaches a decoder or a map.
+fn long_topic_var(pattern: &str, topic: &str, limits: &LimitsConfig) -> Option<Reject> {
+    let max = limits.max_tag_value_bytes;
+    pattern
+        .split('/')
+        .zip(topic.split('/'))
+        .find(|(seg, level)| seg.starts_with('{') && level.len() > max)
+        .map(|(seg, level)| {
+            let shown: String = level
+                .chars()
+                .take(32)
+                .flat_map(char::escape_debug)
+                .collect();
+            Reject::new(
+                RejectReason::TagTooLong,
+                format!(
+                    "topic variable {seg} `{shown}…` is {} bytes > limit {max}",
+                    level.len()
+                ),
+            )
+        })
 }
 
 #[cfg(test)]

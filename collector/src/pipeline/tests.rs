@@ -34,6 +34,33 @@ struct Harness {
 const NOW_NS: i64 = 1_700_000_000_000_000_000;
 
 fn harness() -> Harness {
+    harness_with(LimitsConfig::default())
+}
+
+/// The built-in routes plus two `json` routes that read the device from the
+/// payload (`dev`): `sw-port` on a topic that names it too, `gw-port` on a
+/// topic that does not (a gateway publishing for many devices).
+fn harness_with(limits: LimitsConfig) -> Harness {
+    let mut routes = default_routes();
+    for (name, pattern) in [
+        ("sw-port", "sw/{device}/port/{port}"),
+        ("gw-port", "gw/port/{port}"),
+    ] {
+        routes.push(
+            toml::from_str(&format!(
+                r#"
+                name = "{name}"
+                pattern = "{pattern}"
+                format = "json"
+                measurement = "interface"
+                device = "dev"
+                key = "{{port}}"
+                fields = {{ rx_bytes = "rx", tx_bytes = "tx" }}
+                "#
+            ))
+            .unwrap(),
+        );
+    }
     let inventory = Inventory::from_csv_text(
         "school_id,name,district,lat,lon,uplink_mbps\nNX-001,One,Babek,39.2,45.4,100\n",
         "device_id,school_id,role,expected_interval_s,parent,wan_interface\n\
@@ -44,9 +71,9 @@ fn harness() -> Harness {
     let metrics = PipelineMetrics::unregistered();
     let dead = Arc::new(DeadLetters::new(100));
     let pipeline = Pipeline::new(
-        compile_routes(&default_routes()).unwrap(),
+        compile_routes(&routes).unwrap(),
         Arc::new(inventory),
-        LimitsConfig::default(),
+        limits,
         metrics.clone(),
         dead.clone(),
         live.clone(),
@@ -187,6 +214,120 @@ fn every_malformed_class_is_counted_dead_lettered_and_survived() {
         );
     }
     assert_eq!(h.dead.total(), cases.len() as u64);
+}
+
+/// Every limit and identity reject: counted by route and reason,
+/// dead-lettered with a detail, and the pipeline goes on (a good message
+/// right after is accepted).
+#[test]
+fn every_limit_and_identity_reject_is_counted_dead_lettered_and_survived() {
+    use RejectReason::*;
+    let long = "x".repeat(300);
+    let net_lines = (0..3)
+        .map(|i| format!("net,host=rtr-001,interface=e{i} bytes_recv=1i,bytes_sent=2i\n"))
+        .collect::<String>();
+    let cases: Vec<(&str, String, Vec<u8>, &str, RejectReason)> = vec![
+        ("6 values > 5", "telegraf/rtr-001/net".into(), net_lines.into_bytes(), "telegraf", TooManyFields),
+        ("long interface in the topic", format!("collectd/rtr-001/interface-{long}/if_octets"), b"1700000000:1:2".to_vec(), "collectd", TagTooLong),
+        ("long device in the topic", format!("tele/{long}/LWT"), b"Online".to_vec(), "lwt", TagTooLong),
+        ("long interface in the payload", "telegraf-json/rtr-001/net".into(),
+            format!(r#"{{"name":"net","tags":{{"interface":"{long}"}},"fields":{{"bytes_recv":1}},"timestamp":1700000000}}"#).into_bytes(),
+            "telegraf-json", TagTooLong),
+        ("long device in the payload", "gw/port/1".into(), format!(r#"{{"dev":"{long}","rx":1}}"#).into_bytes(), "gw-port", TagTooLong),
+        ("host tag of another device", "telegraf/rtr-001/net".into(),
+            b"net,host=ont-001,interface=wan bytes_recv=1i 1700000000000000000".to_vec(), "telegraf", IdentityMismatch),
+        ("telegraf-json host of another device", "telegraf-json/rtr-001/net".into(),
+            br#"{"name":"net","tags":{"host":"ont-001","interface":"wan"},"fields":{"bytes_recv":1},"timestamp":1700000000}"#.to_vec(),
+            "telegraf-json", IdentityMismatch),
+        ("json device of another device", "sw/rtr-001/port/1".into(), br#"{"dev":"ont-001","rx":1,"tx":2}"#.to_vec(), "sw-port", IdentityMismatch),
+        ("fifth series", "collectd/rtr-001/interface-lan3/if_octets".into(), b"1700000000:1:2".to_vec(), "collectd", SeriesLimit),
+    ];
+    let mut h = harness_with(LimitsConfig {
+        max_fields_per_message: 5,
+        max_series_per_device: 4,
+        ..LimitsConfig::default()
+    });
+    // Use up rtr-001's series budget: 2 interfaces × rx/tx_bytes.
+    for lan in ["lan1", "lan2"] {
+        h.send(
+            &format!("collectd/rtr-001/interface-{lan}/if_octets"),
+            b"1700000000:1:2",
+        );
+    }
+    assert_eq!(h.outcome("collectd", "ok"), 2);
+    for (class, topic, payload, route, reason) in &cases {
+        let what = format!(
+            "{class} on {route}: {:.80} {:.80?}",
+            topic,
+            String::from_utf8_lossy(payload)
+        );
+        let before = h.rejected(route, *reason);
+        let rejected_msgs = h.outcome(route, "rejected");
+        h.send(topic, payload);
+        assert_eq!(
+            h.rejected(route, *reason),
+            before + 1,
+            "{what}: counted as {reason}"
+        );
+        assert_eq!(
+            h.outcome(route, "rejected"),
+            rejected_msgs + 1,
+            "{what}: outcome"
+        );
+        let newest = &h.dead.snapshot()[0];
+        assert_eq!(newest.topic, *topic, "{what}: dead-lettered");
+        assert_eq!(newest.reason, reason.as_str(), "{what}");
+        assert!(
+            !newest.detail.is_empty() && newest.detail.len() < 300,
+            "{what}: {}",
+            newest.detail
+        );
+        if *reason == IdentityMismatch {
+            assert!(
+                newest.detail.contains("ont-001") && newest.detail.contains("rtr-001"),
+                "{what}: names both ids: {}",
+                newest.detail
+            );
+        }
+        let before = h.outcome("lwt", "ok");
+        h.send("tele/rtr-001/LWT", b"Online");
+        assert_eq!(
+            h.outcome("lwt", "ok"),
+            before + 1,
+            "{what}: pipeline stalled"
+        );
+    }
+    assert_eq!(h.dead.total(), cases.len() as u64);
+
+    // The series gauges: 4 admitted, 2 refused (rx and tx of lan3), budget 4.
+    assert_eq!(h.metrics.series.get(), 4);
+    assert_eq!(h.metrics.series_limit_hits.get(), 2);
+    assert_eq!(h.metrics.series_budget_per_device.get(), 4);
+
+    // Legitimate messages still pass, known series included.
+    let samples_before = h.live.samples.lock().unwrap().len();
+    h.send(
+        "collectd/rtr-001/interface-lan1/if_octets",
+        b"1700000010:1:2",
+    );
+    h.send(
+        "telegraf/ont-001/net",
+        b"net,host=ont-001,interface=wan bytes_recv=1i 1700000000000000000",
+    );
+    h.send(
+        "telegraf-json/ont-001/net",
+        br#"{"name":"net","tags":{"host":"ont-001","interface":"wan"},"fields":{"bytes_sent":1},"timestamp":1700000000}"#,
+    );
+    h.send("sw/ont-001/port/1", br#"{"dev":"ont-001","rx":1,"tx":2}"#);
+    // ont-001 has used its 4 series; port 1 is one of them.
+    h.send("gw/port/1", br#"{"dev":"ont-001","rx":1,"tx":2}"#);
+    assert_eq!(h.outcome("collectd", "ok"), 3);
+    assert_eq!(h.outcome("gw-port", "ok"), 1);
+    assert_eq!(h.outcome("telegraf", "ok"), 1);
+    assert_eq!(h.outcome("telegraf-json", "ok"), 1);
+    assert_eq!(h.outcome("sw-port", "ok"), 1);
+    assert_eq!(h.live.samples.lock().unwrap().len(), samples_before + 5);
+    assert_eq!(h.dead.total(), cases.len() as u64, "nothing else rejected");
 }
 
 #[test]
