@@ -18,3 +18,4 @@ pub mod route;
 pub mod sample;
 pub mod sink;
 pub mod source;
+pub mod spool;

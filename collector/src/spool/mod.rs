@@ -1,0 +1,447 @@
+//! The spool: a write-ahead log on disk between intake and the sinks, so
+//! that nothing accepted from MQTT is lost when InfluxDB, the broker or
+//! schoolnet itself fails.
+//!
+//! Intake [`append`](Spool::append)s a record (opaque bytes: the line
+//! protocol of one MQTT message) and calls [`sync`](Spool::sync) before it
+//! acknowledges the message to the broker. Each sink has a [`Reader`] and
+//! [`ack`](Spool::ack)s what it has written. Segments every sink has passed
+//! are deleted.
+//!
+//! # On-disk format
+//!
+//! ```text
+//! <dir>/LOCK                       flock(LOCK_EX) of the owning process; holds its pid
+//! <dir>/<first_id:020>.seg         segments, oldest first; the last one is appended to
+//! <dir>/cursors/<sink>             last id the sink acknowledged, decimal text + "\n"
+//! ```
+//!
+//! A segment is a sequence of records with consecutive ids starting at the id
+//! in its name, no file header, no padding. A record (see [`record`]) is a
+//! 25-byte header — magic `0xA7`, payload length (u32 LE), CRC-32 (u32 LE)
+//! of length ‖ id ‖ time ‖ payload, id (u64 LE), append time in unix ns
+//! (i64 LE) — and the payload. A new segment is started when the next record
+//! would make the current one larger than `segment_bytes`.
+//!
+//! # Invariants
+//!
+//! 1. Ids are global, start at 1 and strictly increase, across segments and
+//!    across restarts (a reopened spool continues after the highest id in a
+//!    segment or a cursor).
+//! 2. A record is visible to readers only once it is durable: `sync` has
+//!    flushed and fsynced it (with `fsync = false`: flushed to the kernel).
+//! 3. A segment is deleted only when every sink's *persisted* cursor is at or
+//!    past its last id — or by `overflow = drop_oldest`, which first moves
+//!    the lagging cursors past it (persisted) and counts the unacknowledged
+//!    records as dropped for each of those sinks.
+//! 4. Cursors never move backwards, in memory or on disk, and never past the
+//!    durable id.
+//! 5. After a crash at most the records appended after the last `sync` are
+//!    lost (intake acknowledges MQTT only after `sync`, so nothing the broker
+//!    considers delivered is lost), and at most the records acknowledged
+//!    since the last cursor persist (`cursor_persist_ms`, sooner when an ack
+//!    frees a segment, always on [`close`](Spool::close)) are replayed:
+//!    duplicates, harmless because points carry device timestamps.
+//! 6. A reader never returns a record whose checksum or id does not match.
+//!
+//! # Recovery ([`Spool::open`])
+//!
+//! Every segment is read and verified (a sequential read of the spool:
+//! about a second per GiB). The last segment is cut at the first record
+//! that is torn (the file ends inside it), has a bad magic byte, a bad
+//! checksum or an unexpected id: those bytes were being written when the
+//! process or machine died. In an older segment such a record means damage:
+//! the rest of that segment is skipped (the file is kept for `inspect`) and
+//! the ids up to the next segment are reported as lost. Everything is
+//! reported in [`Recovery`]. A sink whose cursor is behind the oldest
+//! retained record starts there (reported as missing); a sink without a
+//! cursor file starts at the oldest retained record.
+//!
+//! # Costs
+//!
+//! `append` copies the record into a 256 KiB buffer (a `write` per 256 KiB,
+//! no fsync); `sync` is a group commit: one flush and one `fdatasync` for
+//! everything appended so far, concurrent callers wait for and share it, and
+//! appends continue while it runs. Starting a segment fsyncs the previous one.
+//! Readers use their own file handles and do not block appends. Blocking
+//! calls (`try_append`, `sync`, `ack`) do file I/O: from async code, use
+//! [`commit`](Spool::commit) or `spawn_blocking` for `sync`.
+//!
+//! A failed write, flush or fsync leaves the spool failed: every later
+//! append or sync returns [`SpoolError::Failed`] (after a failed fsync the
+//! page cache cannot be trusted); reopening recovers from what is on disk.
+
+mod config;
+mod cursor;
+mod inspect;
+mod open;
+mod reader;
+pub mod record;
+mod retention;
+mod segment;
+mod status;
+#[cfg(test)]
+mod tests;
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use tokio::sync::watch;
+
+pub use config::{Overflow, SpoolConfig};
+pub use inspect::{inspect, Inspection, SegmentReport};
+pub use open::{Corruption, Recovery, Truncation};
+pub use reader::Reader;
+pub use record::{ProblemKind, Record, RecordId};
+pub use segment::Problem;
+pub use status::{SinkStatus, SpoolStatus};
+
+use crate::config::ConfigError;
+use segment::SegmentMeta;
+
+const WRITE_BUFFER: usize = 256 * 1024;
+
+/// Why a spool operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    /// (`error` is part of the message, not a `source`: no repetition
+    /// when printed as a chain.)
+    #[error("spool {}: {error}", path.display())]
+    Io { path: PathBuf, error: io::Error },
+    #[error(
+        "spool is full ({bytes} of {max_bytes} bytes, overflow = block): the sinks are behind"
+    )]
+    Full { bytes: u64, max_bytes: u64 },
+    #[error("a record of {len} bytes does not fit in a segment of {segment_bytes} bytes")]
+    TooLarge { len: u64, segment_bytes: u64 },
+    #[error("unknown sink `{0}`")]
+    UnknownSink(String),
+    #[error("bad sink list: {0}")]
+    Sinks(String),
+    #[error("sink `{sink}` acknowledged record {upto}, beyond the last durable record {durable}")]
+    AckBeyondDurable {
+        sink: String,
+        upto: RecordId,
+        durable: RecordId,
+    },
+    #[error("spool {} is in use by another process{}", dir.display(), pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    Locked { dir: PathBuf, pid: Option<u32> },
+    #[error("spool failed and must be reopened: {0}")]
+    Failed(String),
+    #[error("{} is not a spool directory (no segment files)", .0.display())]
+    NotASpool(PathBuf),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SpoolError + '_ {
+    move |error| SpoolError::Io {
+        path: path.to_path_buf(),
+        error,
+    }
+}
+
+/// A write-ahead log shared by intake and the sinks' readers (cheap to
+/// clone; `Send + Sync`).
+#[derive(Clone)]
+pub struct Spool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: SpoolConfig,
+    cursors_dir: PathBuf,
+    state: Mutex<State>,
+    /// Signalled when a group commit ends.
+    synced: Condvar,
+    /// The durable id, for readers waiting for more.
+    durable_tx: watch::Sender<RecordId>,
+    /// Bumped whenever segments are deleted, for appenders waiting for room.
+    space_tx: watch::Sender<u64>,
+    _lock: File,
+}
+
+struct State {
+    /// Oldest first, never empty; the last one is the active segment.
+    segments: Vec<SegmentMeta>,
+    writer: BufWriter<File>,
+    /// A second handle on the active segment, fsynced outside the lock.
+    sync_file: Arc<File>,
+    next_id: RecordId,
+    durable: RecordId,
+    /// All segment files (the active one including buffered bytes).
+    bytes: u64,
+    syncing: bool,
+    /// A segment was created since the directory was last fsynced.
+    dir_dirty: bool,
+    failed: Option<String>,
+    sinks: Vec<SinkState>,
+    corrupt_skipped: u64,
+}
+
+struct SinkState {
+    name: String,
+    acked: RecordId,
+    persisted: RecordId,
+    last_persist: Option<Instant>,
+    dropped: u64,
+}
+
+impl State {
+    fn check(&self) -> Result<(), SpoolError> {
+        match &self.failed {
+            Some(why) => Err(SpoolError::Failed(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Marks the spool failed (see the module docs) and returns the error.
+    fn fail(&mut self, path: &Path, error: io::Error) -> SpoolError {
+        self.failed = Some(format!("{}: {error}", path.display()));
+        tracing::error!(path = %path.display(), %error, "spool write failed; reopen to recover");
+        SpoolError::Io {
+            path: path.to_path_buf(),
+            error,
+        }
+    }
+
+    fn active(&self) -> &SegmentMeta {
+        self.segments.last().expect("never empty")
+    }
+
+    fn sink(&self, name: &str) -> Result<usize, SpoolError> {
+        self.sinks
+            .iter()
+            .position(|s| s.name == name)
+            .ok_or_else(|| SpoolError::UnknownSink(name.to_owned()))
+    }
+
+    /// The last id of the oldest segment, if it is not the active one.
+    fn oldest_sealed_last_id(&self) -> Option<RecordId> {
+        self.segments.get(1).map(|s| s.first_id - 1)
+    }
+}
+
+impl std::fmt::Debug for Spool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spool")
+            .field("dir", &self.inner.config.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Spool {
+    /// Opens (or creates) the spool in `config.dir` for these sinks, recovering
+    /// from whatever a previous process left; see the module docs.
+    pub fn open(config: &SpoolConfig, sinks: &[&str]) -> Result<(Spool, Recovery), SpoolError> {
+        open::open(config, sinks)
+    }
+
+    /// Appends a record (buffered: durable only after [`sync`](Self::sync)).
+    /// When the spool is full: `overflow = block` returns
+    /// [`SpoolError::Full`]; `drop_oldest` deletes the oldest segments first.
+    pub fn try_append(&self, time_ns: i64, payload: &[u8]) -> Result<RecordId, SpoolError> {
+        let inner = &*self.inner;
+        let cfg = &inner.config;
+        let len = segment::record_len(payload.len());
+        if len > cfg.segment_bytes {
+            return Err(SpoolError::TooLarge {
+                len,
+                segment_bytes: cfg.segment_bytes,
+            });
+        }
+        let mut guard = inner.lock();
+        let st = &mut *guard;
+        st.check()?;
+        if st.bytes + len > cfg.max_bytes
+            && (cfg.overflow == Overflow::Block || !inner.drop_oldest(st, len)?)
+        {
+            return Err(SpoolError::Full {
+                bytes: st.bytes,
+                max_bytes: cfg.max_bytes,
+            });
+        }
+        if st.active().records() > 0 && st.active().file_bytes + len > cfg.segment_bytes {
+            inner.rotate(st)?;
+        }
+        let id = st.next_id;
+        if let Err(e) = record::write(&mut st.writer, id, time_ns, payload) {
+            let path = st.active().path.clone();
+            return Err(st.fail(&path, e));
+        }
+        st.segments
+            .last_mut()
+            .expect("never empty")
+            .push(id, time_ns, len);
+        st.bytes += len;
+        st.next_id += 1;
+        Ok(id)
+    }
+
+    /// [`try_append`](Self::try_append), waiting while the spool is full.
+    /// Before waiting it commits what is appended (sinks can only read and
+    /// acknowledge durable records, so an unsynced full spool would never
+    /// drain).
+    pub async fn append(&self, time_ns: i64, payload: &[u8]) -> Result<RecordId, SpoolError> {
+        loop {
+            let mut freed = self.inner.space_tx.subscribe();
+            match self.try_append(time_ns, payload) {
+                Err(SpoolError::Full { .. }) => {
+                    if self.durable_id() < self.inner.lock().next_id - 1 {
+                        self.commit().await?;
+                        continue;
+                    }
+                    // The sender lives in `inner`, which `self` keeps alive.
+                    let _ = freed.changed().await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Group commit: makes every record appended so far durable and visible
+    /// to readers; returns the highest durable id. Blocks for the fsync.
+    pub fn sync(&self) -> Result<RecordId, SpoolError> {
+        let inner = &*self.inner;
+        let mut st = inner.lock();
+        loop {
+            st.check()?;
+            let target = st.next_id - 1;
+            if st.durable >= target {
+                break;
+            }
+            if st.syncing {
+                st = inner
+                    .synced
+                    .wait(st)
+                    .unwrap_or_else(PoisonError::into_inner);
+                continue;
+            }
+            st.syncing = true;
+            let path = st.active().path.clone();
+            let flushed = st.writer.flush();
+            let file = Arc::clone(&st.sync_file);
+            let dir_dirty = std::mem::take(&mut st.dir_dirty);
+            drop(st);
+            let fsync = inner.config.fsync;
+            let result = flushed.and_then(|()| {
+                if fsync {
+                    file.sync_data()?;
+                    if dir_dirty {
+                        cursor::sync_dir(&inner.config.dir)?;
+                    }
+                }
+                Ok(())
+            });
+            st = inner.lock();
+            st.syncing = false;
+            inner.synced.notify_all();
+            if let Err(e) = result {
+                return Err(st.fail(&path, e));
+            }
+            st.durable = st.durable.max(target);
+            inner.durable_tx.send_replace(st.durable);
+        }
+        inner.persist_due(&mut st, false)?;
+        Ok(st.durable)
+    }
+
+    /// [`sync`](Self::sync) on tokio's blocking pool.
+    pub async fn commit(&self) -> Result<RecordId, SpoolError> {
+        let spool = self.clone();
+        match tokio::task::spawn_blocking(move || spool.sync()).await {
+            Ok(r) => r,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+
+    /// A reader for `sink`, starting after its acknowledged cursor.
+    pub fn reader(&self, sink: &str) -> Result<Reader, SpoolError> {
+        let st = self.inner.lock();
+        let i = st.sink(sink)?;
+        let next = st.sinks[i].acked + 1;
+        drop(st);
+        Ok(Reader::new(
+            Arc::clone(&self.inner),
+            i,
+            sink.to_owned(),
+            next,
+        ))
+    }
+
+    /// `sink` has written every record up to `upto`. Persists the cursor
+    /// when `cursor_persist_ms` has passed since the last persist or when
+    /// it lets a segment be deleted, then deletes what every sink passed.
+    pub fn ack(&self, sink: &str, upto: RecordId) -> Result<(), SpoolError> {
+        let inner = &*self.inner;
+        let mut guard = inner.lock();
+        let st = &mut *guard;
+        let i = st.sink(sink)?;
+        if upto > st.durable {
+            return Err(SpoolError::AckBeyondDurable {
+                sink: sink.to_owned(),
+                upto,
+                durable: st.durable,
+            });
+        }
+        if upto <= st.sinks[i].acked {
+            return Ok(());
+        }
+        st.sinks[i].acked = upto;
+        let min_acked = st.sinks.iter().map(|s| s.acked).min().unwrap_or(upto);
+        let frees = st.oldest_sealed_last_id().is_some_and(|l| l <= min_acked);
+        inner.persist_due(st, frees)
+    }
+
+    /// Syncs and persists every cursor: call on shutdown.
+    pub fn close(&self) -> Result<(), SpoolError> {
+        self.sync()?;
+        let mut st = self.inner.lock();
+        self.inner.persist_due(&mut st, true)
+    }
+
+    /// Sizes, backlogs and counters. Flushes the append buffer (no fsync) so
+    /// the oldest unsent record can be read.
+    pub fn status(&self) -> Result<SpoolStatus, SpoolError> {
+        let mut guard = self.inner.lock();
+        let st = &mut *guard;
+        if st.failed.is_none() {
+            if let Err(e) = st.writer.flush() {
+                let path = st.active().path.clone();
+                return Err(st.fail(&path, e));
+            }
+        }
+        status::live(&self.inner.config, st)
+    }
+
+    /// The highest durable id (0: none yet).
+    pub fn durable_id(&self) -> RecordId {
+        *self.inner.durable_tx.borrow()
+    }
+
+    /// Test helper: the id the next append gets (without flushing, unlike
+    /// `status`).
+    #[cfg(test)]
+    fn next_id(&self) -> RecordId {
+        self.inner.lock().next_id
+    }
+
+    /// Test helper: "kill -9": buffered, unflushed bytes are lost and
+    /// nothing is persisted on the way out.
+    #[cfg(test)]
+    fn crash(self) {
+        let mut st = self.inner.lock();
+        let file = st.sync_file.try_clone().expect("dup");
+        let old = std::mem::replace(&mut st.writer, BufWriter::new(file));
+        drop(old.into_parts());
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}

@@ -1,0 +1,413 @@
+//! `schoolnet spool status|inspect --dir DIR`: what the spool (the
+//! write-ahead log between MQTT and the sinks) holds, read from its files.
+//! Read-only: works on the spool of a running, stopped or crashed
+//! `schoolnet run` (see `collector::spool` for the format).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use chrono::{DateTime, SecondsFormat, Utc};
+use clap::{Args, Subcommand, ValueEnum};
+use collector::spool::{self, Inspection, Record, SegmentReport};
+use serde::Serialize;
+
+/// Shown by `schoolnet spool --help`.
+const SPOOL_HELP: &str = "\
+Both subcommands scan every segment file (a sequential read of the spool) and change nothing:
+they take no lock and cut no torn tail, so they are safe next to a running `schoolnet run`.
+On a running spool the numbers move and the last segment may end in a record that is still
+being written (shown as a torn tail); a crashed process's torn tail is cut when it restarts.
+
+Exit status: 0; 3 when a segment other than the last one is damaged (records were lost:
+see the warnings); 1 on errors (no such directory, no segment files, unreadable files).";
+
+#[derive(Debug, Args)]
+#[command(after_long_help = SPOOL_HELP)]
+pub struct SpoolArgs {
+    #[command(subcommand)]
+    pub command: SpoolCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SpoolCommand {
+    /// Per sink: cursor, backlog (records, bytes) and the oldest unsent record; spool size.
+    Status(StatusArgs),
+    /// Every segment (first/last record id, records, bytes, torn or damaged records) and
+    /// optionally the first records of a sink's backlog.
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The spool directory (`[spool] dir` of the config).
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
+    /// text: for people; json: every number, times in unix nanoseconds.
+    #[arg(long, value_enum, default_value_t = SpoolFormat::Text)]
+    pub format: SpoolFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The spool directory (`[spool] dir` of the config).
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
+    /// text: for people; json: every number, times in unix nanoseconds.
+    #[arg(long, value_enum, default_value_t = SpoolFormat::Text)]
+    pub format: SpoolFormat,
+    /// Also print the first N records of a sink's backlog (payloads as text).
+    #[arg(long, value_name = "N")]
+    pub records: Option<usize>,
+    /// The sink whose backlog --records prints (needed when the spool has several).
+    #[arg(long, value_name = "NAME", requires = "records")]
+    pub sink: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SpoolFormat {
+    Text,
+    Json,
+}
+
+/// `schoolnet spool …`
+pub fn run(args: SpoolArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        SpoolCommand::Status(a) => status(&a.dir, a.format),
+        SpoolCommand::Inspect(a) => inspect(&a.dir, a.format, a.sink.as_deref(), a.records),
+    }
+}
+
+/// `schoolnet spool status --dir DIR`
+pub fn status(dir: &Path, format: SpoolFormat) -> anyhow::Result<ExitCode> {
+    let i = scan(dir)?;
+    match format {
+        SpoolFormat::Json => {
+            #[derive(Serialize)]
+            struct Status<'a> {
+                dir: &'a Path,
+                in_use: bool,
+                pid: Option<u32>,
+                bytes: u64,
+                segments: usize,
+                first_id: Option<u64>,
+                last_id: Option<u64>,
+                damaged_segments: usize,
+                sinks: &'a [spool::SinkStatus],
+            }
+            let s = Status {
+                dir: &i.dir,
+                in_use: i.in_use.is_some(),
+                pid: i.in_use.flatten(),
+                bytes: i.bytes,
+                segments: i.segments.len(),
+                first_id: i.segments.iter().find_map(|s| s.first_record),
+                last_id: i.segments.iter().rev().find_map(|s| s.last_record),
+                damaged_segments: i.damaged_segments(),
+                sinks: &i.sinks,
+            };
+            println!("{}", serde_json::to_string_pretty(&s)?);
+        }
+        SpoolFormat::Text => print!("{}", status_text(&i, Utc::now())),
+    }
+    Ok(exit(&i))
+}
+
+/// `schoolnet spool inspect --dir DIR [--records N [--sink NAME]]`
+pub fn inspect(
+    dir: &Path,
+    format: SpoolFormat,
+    sink: Option<&str>,
+    records: Option<usize>,
+) -> anyhow::Result<ExitCode> {
+    let i = scan(dir)?;
+    let backlog = match records {
+        None => None,
+        Some(n) => {
+            let sink = pick_sink(&i, sink)?;
+            let records = i
+                .records(&sink, n)
+                .with_context(|| format!("spool {}", dir.display()))?;
+            Some((sink, records))
+        }
+    };
+    match format {
+        SpoolFormat::Json => {
+            #[derive(Serialize)]
+            struct JsonRecord {
+                id: u64,
+                time_ns: i64,
+                payload: String,
+            }
+            #[derive(Serialize)]
+            struct Out<'a> {
+                #[serde(flatten)]
+                inspection: &'a Inspection,
+                damaged_segments: usize,
+                backlog_sink: Option<&'a str>,
+                records: Option<Vec<JsonRecord>>,
+            }
+            let out = Out {
+                inspection: &i,
+                damaged_segments: i.damaged_segments(),
+                backlog_sink: backlog.as_ref().map(|b| b.0.as_str()),
+                records: backlog.as_ref().map(|(_, rs)| {
+                    rs.iter()
+                        .map(|r| JsonRecord {
+                            id: r.id,
+                            time_ns: r.time_ns,
+                            payload: String::from_utf8_lossy(&r.payload).into_owned(),
+                        })
+                        .collect()
+                }),
+            };
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        SpoolFormat::Text => {
+            let now = Utc::now();
+            print!("{}", status_text(&i, now));
+            println!("\n{}", segments_text(&i.segments));
+            if let Some((sink, records)) = &backlog {
+                print!("{}", records_text(&i, sink, records));
+            }
+        }
+    }
+    Ok(exit(&i))
+}
+
+fn scan(dir: &Path) -> anyhow::Result<Inspection> {
+    spool::inspect(dir).with_context(|| format!("cannot inspect spool {}", dir.display()))
+}
+
+fn exit(i: &Inspection) -> ExitCode {
+    if i.damaged_segments() > 0 {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn pick_sink(i: &Inspection, sink: Option<&str>) -> anyhow::Result<String> {
+    let names: Vec<&str> = i.sinks.iter().map(|s| s.name.as_str()).collect();
+    match (sink, names.as_slice()) {
+        (Some(s), _) if names.contains(&s) => Ok(s.to_owned()),
+        (Some(s), _) => bail!("no sink `{s}` in this spool (sinks: {})", list(&names)),
+        (None, [one]) => Ok((*one).to_owned()),
+        (None, _) => bail!("--records needs --sink NAME (sinks: {})", list(&names)),
+    }
+}
+
+fn list(names: &[&str]) -> String {
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+fn status_text(i: &Inspection, now: DateTime<Utc>) -> String {
+    let mut out = format!("spool {}", i.dir.display());
+    match i.in_use {
+        Some(Some(pid)) => out.push_str(&format!(" (in use by pid {pid})\n")),
+        Some(None) => out.push_str(" (in use)\n"),
+        None => out.push_str(" (not in use)\n"),
+    }
+    let records: u64 = i.segments.iter().map(|s| s.records).sum();
+    let first = i.segments.iter().find_map(|s| s.first_record);
+    let last = i.segments.iter().rev().find_map(|s| s.last_record);
+    let ids = match (first, last) {
+        (Some(f), Some(l)) => format!(", ids {f}..{l}"),
+        _ => String::new(),
+    };
+    out.push_str(&format!(
+        "  {} in {} segments, {records} records{ids}\n",
+        bytes(i.bytes),
+        i.segments.len()
+    ));
+    let mut rows = vec![["SINK", "CURSOR", "BACKLOG", "BYTES", "OLDEST UNSENT"]
+        .map(String::from)
+        .to_vec()];
+    for s in &i.sinks {
+        rows.push(vec![
+            s.name.clone(),
+            s.cursor.to_string(),
+            s.backlog_records.to_string(),
+            bytes(s.backlog_bytes),
+            s.oldest_unsent_ns.map_or("-".into(), |t| {
+                format!("{} ({} ago)", stamp(t), age(now, t))
+            }),
+        ]);
+    }
+    out.push_str(&table(&rows, "  "));
+    if i.sinks.is_empty() {
+        out.push_str("  no sink cursors: nothing has been read yet\n");
+    }
+    for (name, why) in &i.bad_cursors {
+        out.push_str(&format!(
+            "  warning: cursor of `{name}` is unreadable ({why}): it will replay everything\n"
+        ));
+    }
+    for s in &i.segments {
+        let Some(p) = &s.problem else { continue };
+        let file = s.file.file_name().map_or_else(
+            || s.file.display().to_string(),
+            |f| f.to_string_lossy().into_owned(),
+        );
+        let kind = p.kind.describe();
+        if s.last {
+            out.push_str(&format!(
+                "  note: {file} ends in {} bytes that are not a whole record ({kind}) at offset {}: \
+                 being written, or cut on the next start\n",
+                p.bytes, p.offset
+            ));
+        } else {
+            out.push_str(&format!(
+                "  WARNING: {file} is damaged at offset {} ({kind}): {} bytes, {} records lost\n",
+                p.offset, p.bytes, s.lost_ids
+            ));
+        }
+    }
+    out
+}
+
+fn segments_text(segments: &[SegmentReport]) -> String {
+    let header = [
+        "SEGMENT",
+        "FIRST",
+        "LAST",
+        "RECORDS",
+        "BYTES",
+        "FIRST TIME",
+        "LAST TIME",
+        "PROBLEM",
+    ];
+    let mut rows = vec![header.map(String::from).to_vec()];
+    for s in segments {
+        let opt = |v: Option<u64>| v.map_or("-".into(), |v| v.to_string());
+        rows.push(vec![
+            s.file
+                .file_name()
+                .map_or(String::new(), |f| f.to_string_lossy().into_owned()),
+            opt(s.first_record),
+            opt(s.last_record),
+            s.records.to_string(),
+            bytes(s.bytes),
+            s.first_time_ns.map_or("-".into(), stamp),
+            s.last_time_ns.map_or("-".into(), stamp),
+            match &s.problem {
+                None => "-".into(),
+                Some(p) if s.last => format!(
+                    "torn tail: {} bytes at {} ({})",
+                    p.bytes,
+                    p.offset,
+                    p.kind.describe()
+                ),
+                Some(p) => format!(
+                    "DAMAGED at {} ({}): {} bytes, {} records lost",
+                    p.offset,
+                    p.kind.describe(),
+                    p.bytes,
+                    s.lost_ids
+                ),
+            },
+        ]);
+    }
+    table(&rows, "")
+}
+
+fn records_text(i: &Inspection, sink: &str, records: &[Record]) -> String {
+    let cursor = i
+        .sinks
+        .iter()
+        .find(|s| s.name == sink)
+        .map_or(0, |s| s.cursor);
+    let mut out = format!(
+        "\nfirst {} records of `{sink}` after its cursor {cursor}:\n",
+        records.len()
+    );
+    for r in records {
+        out.push_str(&format!(
+            "#{}  {}  {} bytes\n",
+            r.id,
+            stamp(r.time_ns),
+            r.payload.len()
+        ));
+        for line in String::from_utf8_lossy(&r.payload).lines() {
+            out.push_str(&format!("    {line}\n"));
+        }
+    }
+    out
+}
+
+fn table(rows: &[Vec<String>], indent: &str) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .map(|r| r.get(c).map_or(0, |s| s.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(s, w)| format!("{s:<w$}"))
+            .collect();
+        out.push_str(indent);
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn stamp(ns: i64) -> String {
+    DateTime::<Utc>::from_timestamp_nanos(ns).to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn age(now: DateTime<Utc>, ns: i64) -> String {
+    let s = (now
+        .timestamp_nanos_opt()
+        .unwrap_or(i64::MAX)
+        .saturating_sub(ns)
+        / 1_000_000_000)
+        .max(0);
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m {}s", s / 60, s % 60),
+        3600..=86_399 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_numbers() {
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(3 << 30), "3.0 GiB");
+        let now = DateTime::<Utc>::from_timestamp(1_000_000, 0).unwrap();
+        assert_eq!(age(now, (1_000_000 - 192) * 1_000_000_000), "3m 12s");
+        assert_eq!(age(now, (1_000_000 + 5) * 1_000_000_000), "0s");
+        assert_eq!(stamp(1_500_000_000), "1970-01-01T00:00:01.500Z");
+    }
+}
