@@ -55,6 +55,13 @@ pub enum Command {
     ///
     /// Example: schoolnet availability --month 2026-01 --config /etc/schoolnet/schoolnet.toml
     Availability(AvailabilityArgs),
+    /// Historical queries: WAN bandwidth per school or district per interval (volume, mean, max,
+    /// 95th percentile), and top schools by volume, utilization or probe loss.
+    ///
+    /// Example: schoolnet query bandwidth --school NX-042 --month 2026-10 --every 1d --config /etc/schoolnet/schoolnet.toml
+    Query(commands::query::QueryArgs),
+    /// Inspect the spool (the on-disk write-ahead log): backlog per sink, oldest unsent, damage.
+    Spool(commands::spool::SpoolArgs),
 }
 
 #[derive(Debug, Args)]
@@ -91,6 +98,9 @@ pub struct DemoArgs {
     /// Simulate only the first N schools of the sample inventory.
     #[arg(long, value_name = "N")]
     pub schools: Option<usize>,
+    /// Where the demo spools history (bounded to 256 MB, oldest dropped first).
+    #[arg(long, value_name = "DIR", default_value_os_t = std::env::temp_dir().join("schoolnet-demo-spool"))]
+    pub spool_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -233,6 +243,8 @@ pub fn main() -> ExitCode {
             Command::Simulate(args) => commands::simulate(args).await,
             Command::CheckConfig(args) => commands::check_config(args),
             Command::Availability(args) => commands::availability(args).await,
+            Command::Query(args) => commands::query::run(args).await,
+            Command::Spool(args) => commands::spool::run(args),
         }
     });
     match result {

@@ -21,12 +21,15 @@ async fn simulator_to_influxdb_v1_exact_counts() {
     let broker = Mosquitto::start().await;
     let influx = InfluxDb1::start().await;
     influx.create_database("schoolnet").await;
+    // The production path: QoS 1 with manual acks after the spool commit.
+    let spool = tempfile::tempdir().unwrap();
     let collector = Collector::start(
         &broker.url,
         None,
         &format!(
-            "[influx]\nurl = \"{}\"\napi = \"v1\"\ndatabase = \"schoolnet\"\nbatch_max_age_ms = 200\n",
-            influx.url
+            "[influx]\nurl = \"{}\"\napi = \"v1\"\ndatabase = \"schoolnet\"\nbatch_max_age_ms = 200\n\n[spool]\ndir = \"{}\"\n",
+            influx.url,
+            spool.path().display()
         ),
     )
     .await;

@@ -6,7 +6,8 @@
 //! outcomes from enums, error classes from a fixed list.
 
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry,
 };
 
 /// Outcome label of `schoolnet_collector_messages_total`.
@@ -50,6 +51,15 @@ pub struct PipelineMetrics {
     pub influx_batch_points: Histogram,
     /// Batches queued for the writer.
     pub influx_queue_batches: IntGauge,
+    /// Spool size on disk.
+    pub spool_bytes: IntGauge,
+    pub spool_segments: IntGauge,
+    /// Records not yet delivered, by sink (during a replay: what is left).
+    pub spool_backlog_records: IntGaugeVec,
+    /// Age of the oldest undelivered record, by sink.
+    pub spool_oldest_unsent_age_seconds: GaugeVec,
+    /// Records dropped by `overflow = "drop_oldest"`, by sink.
+    pub spool_dropped_records: IntCounterVec,
     /// Distinct (device, measurement, key, field) series the normalizer
     /// tracks. Deliberately not per device: that label would be as large as
     /// the inventory; `/api/dead-letters` names a device at its budget.
@@ -163,6 +173,34 @@ impl PipelineMetrics {
                 ]),
             )
             .expect("valid metric"),
+            spool_bytes: IntGauge::new("schoolnet_spool_bytes", "Bytes of the spool on disk.")
+                .expect("valid metric"),
+            spool_segments: IntGauge::new("schoolnet_spool_segments", "Segment files in the spool.")
+                .expect("valid metric"),
+            spool_backlog_records: IntGaugeVec::new(
+                Opts::new(
+                    "schoolnet_spool_backlog_records",
+                    "Spooled records a sink has not delivered yet (replay progress after a restart or an outage).",
+                ),
+                &["sink"],
+            )
+            .expect("valid metric"),
+            spool_oldest_unsent_age_seconds: GaugeVec::new(
+                Opts::new(
+                    "schoolnet_spool_oldest_unsent_age_seconds",
+                    "Age of the oldest record a sink has not delivered; 0 when caught up.",
+                ),
+                &["sink"],
+            )
+            .expect("valid metric"),
+            spool_dropped_records: IntCounterVec::new(
+                Opts::new(
+                    "schoolnet_spool_dropped_records_total",
+                    "Records dropped because the spool was full (overflow = drop_oldest), by sink.",
+                ),
+                &["sink"],
+            )
+            .expect("valid metric"),
             influx_queue_batches: IntGauge::new(
                 "schoolnet_influx_queue_batches",
                 "Batches waiting for the InfluxDB writer.",
@@ -199,6 +237,11 @@ impl PipelineMetrics {
             Box::new(m.influx_write_duration.clone()),
             Box::new(m.influx_batch_points.clone()),
             Box::new(m.influx_queue_batches.clone()),
+            Box::new(m.spool_bytes.clone()),
+            Box::new(m.spool_segments.clone()),
+            Box::new(m.spool_backlog_records.clone()),
+            Box::new(m.spool_oldest_unsent_age_seconds.clone()),
+            Box::new(m.spool_dropped_records.clone()),
             Box::new(m.series.clone()),
             Box::new(m.series_limit_hits.clone()),
             Box::new(m.series_budget_per_device.clone()),

@@ -206,6 +206,12 @@ pub struct OutageRecord {
 pub enum Record {
     Sample(Sample),
     Outage(OutageRecord),
+    /// Line protocol already encoded and kept in the spool: written as is,
+    /// and the spool record `spool_id` is acknowledged once it is.
+    Lines {
+        spool_id: u64,
+        lines: Vec<u8>,
+    },
 }
 
 impl From<Sample> for Record {

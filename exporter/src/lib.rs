@@ -7,7 +7,8 @@
 //! - [`health`]: device and school up/degraded/down/unknown with a cause.
 //! - [`outage`]: outage history per school (for InfluxDB and `/api/outages`).
 //! - [`render`]: the `prometheus` collector over the live state, and encoding.
-//! - [`http`]: the axum router and the JSON views.
+//! - [`http`]: the axum router, the JSON views, and optional TLS + basic
+//!   auth from a Prometheus-style web config.
 //!
 //! The pipeline calls [`Exporter::record_samples`] / [`Exporter::record_status`]
 //! for every decoded message and runs [`Exporter::serve`].
@@ -271,19 +272,43 @@ impl Exporter {
         http::router(self.clone())
     }
 
-    /// Serves [`Exporter::router`] on `listener` until `shutdown` resolves,
-    /// then finishes in-flight requests and returns.
+    /// Serves [`Exporter::router`] over plain HTTP on `listener` until
+    /// `shutdown` resolves, then finishes in-flight requests and returns.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        if let Ok(addr) = listener.local_addr() {
-            tracing::info!(%addr, "exporter listening");
-        }
-        axum::serve(listener, self.router())
-            .with_graceful_shutdown(shutdown)
+        self.serve_with(listener, http::web_config::WebConfig::default(), shutdown)
             .await
+    }
+
+    /// [`Exporter::serve`] with the TLS and basic auth of a web config
+    /// (`exporter.web_config_file`): HTTPS when it has a
+    /// `tls_server_config`, and every route behind basic auth when it has
+    /// `basic_auth_users`.
+    pub async fn serve_with(
+        self,
+        listener: tokio::net::TcpListener,
+        web: http::web_config::WebConfig,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let scheme = if web.tls.is_some() { "https" } else { "http" };
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, scheme, basic_auth = web.auth_required(), "exporter listening");
+        }
+        if web.auth_required() && web.tls.is_none() {
+            tracing::warn!("exporter: basic auth without TLS sends passwords in clear text; add tls_server_config to the web config");
+        }
+        let mut router = self.router();
+        if web.auth_required() {
+            let auth = http::auth::BasicAuth::new(web.users.clone());
+            router = router.layer(axum::middleware::from_fn_with_state(
+                auth,
+                http::auth::require,
+            ));
+        }
+        http::serve::serve(router, listener, web.tls, shutdown).await
     }
 }
 

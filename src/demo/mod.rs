@@ -14,7 +14,11 @@ use collector::config::{
     compile_routes, default_routes, Config, ExporterConfig, InfluxApi, InfluxConfig,
     InventoryConfig, LimitsConfig, MqttConfig, Validated,
 };
+use collector::spool::{Overflow, SpoolConfig};
 use tokio::sync::oneshot;
+
+/// The demo spool's size bound.
+const DEMO_SPOOL_BYTES: u64 = 256 << 20;
 
 use crate::cli::{ApiArg, DemoArgs};
 use crate::simulate::{self, SimulateOptions};
@@ -53,6 +57,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             ..ExporterConfig::default()
         },
         limits: LimitsConfig::default(),
+        // History is always spooled, so nothing is lost while no InfluxDB
+        // is given (or it is down). Bounded: the oldest is dropped when full.
+        spool: Some(SpoolConfig {
+            max_bytes: DEMO_SPOOL_BYTES,
+            segment_bytes: 8 << 20,
+            overflow: Overflow::DropOldest,
+            ..SpoolConfig::with_dir(args.spool_dir.clone())
+        }),
     };
     let validated = Validated {
         routes: compile_routes(&default_routes())?,
@@ -85,14 +97,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     println!("  Prometheus metrics     http://{addr}/metrics");
     println!("  school states (JSON)   http://{addr}/api/schools");
     println!("  rejected messages      http://{addr}/api/dead-letters");
-    match &args.influx_url {
-        Some(url) => println!(
-            "  history                writing to InfluxDB at {url} ({:?})",
-            args.influx_api
-        ),
-        None => println!(
-            "  history                NOT stored (no --influx-url): only live metrics are served"
-        ),
+    println!("  history                {}", started.history);
+    if args.influx_url.is_none() {
+        println!(
+            "                         (add --influx-url to write it to a database; see `schoolnet spool status --dir {}`)",
+            args.spool_dir.display()
+        );
     }
     println!("Press Ctrl-C to stop.");
 

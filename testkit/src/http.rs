@@ -16,6 +16,20 @@ pub(crate) fn client() -> Client {
         .expect("testkit: build reqwest client")
 }
 
+/// [`client`] that also trusts the PEM CA certificate(s) in `ca`.
+pub(crate) fn client_trusting(ca: &std::path::Path) -> Client {
+    let pem = std::fs::read(ca).unwrap_or_else(|e| panic!("testkit: read {}: {e}", ca.display()));
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .unwrap_or_else(|e| panic!("testkit: {}: {e}", ca.display()));
+    Client::builder()
+        .no_proxy()
+        .tls_certs_merge(certs)
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("testkit: build reqwest client")
+}
+
 /// `base` + `path` with URL-encoded query parameters.
 pub(crate) fn url(base: &str, path: &str, params: &[(&str, &str)]) -> Url {
     Url::parse_with_params(&format!("{base}{path}"), params)

@@ -15,7 +15,8 @@ use crate::{free_port, require_binary, LOCALHOST};
 pub const INFLUXD_BIN: &str = "/usr/bin/influxd";
 
 /// A real InfluxDB 1.x (`influxd`) with a generated config, data/meta/wal
-/// in its temp dir, HTTP on `127.0.0.1:<port>`. Killed on drop.
+/// in its temp dir, HTTP on `127.0.0.1:<port>` (HTTPS with
+/// [`InfluxDb1Builder::tls`]). Killed on drop.
 ///
 /// ```no_run
 /// # async fn example() {
@@ -29,7 +30,7 @@ pub const INFLUXD_BIN: &str = "/usr/bin/influxd";
 pub struct InfluxDb1 {
     /// HTTP API port.
     pub port: u16,
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>` (`https://` with TLS).
     pub url: String,
     rpc_port: u16,
     opts: InfluxDb1Builder,
@@ -45,6 +46,8 @@ pub struct InfluxDb1Builder {
     auth_enabled: bool,
     extra_config: Vec<String>,
     startup_timeout: Duration,
+    /// (certificate, private key, CA) PEM files for `https-enabled`.
+    tls: Option<(PathBuf, PathBuf, PathBuf)>,
 }
 
 impl Default for InfluxDb1Builder {
@@ -55,6 +58,7 @@ impl Default for InfluxDb1Builder {
             auth_enabled: false,
             extra_config: Vec::new(),
             startup_timeout: server::DEFAULT_STARTUP_TIMEOUT,
+            tls: None,
         }
     }
 }
@@ -88,14 +92,31 @@ impl InfluxDb1Builder {
         self
     }
 
+    /// Serve HTTPS only (`[http] https-enabled`) with the PEM server
+    /// certificate `cert` and key `key`; the helper's own client trusts the
+    /// PEM CA `ca`, and [`InfluxDb1::url`] is `https://…`.
+    pub fn tls(
+        mut self,
+        cert: impl Into<PathBuf>,
+        key: impl Into<PathBuf>,
+        ca: impl Into<PathBuf>,
+    ) -> Self {
+        self.tls = Some((cert.into(), key.into(), ca.into()));
+        self
+    }
+
     /// Starts influxd and waits until `GET /ping` answers 204.
     pub async fn start(self) -> InfluxDb1 {
         require_binary(INFLUXD_BIN, "influxdb");
+        let client = match &self.tls {
+            Some((_, _, ca)) => http::client_trusting(ca),
+            None => http::client(),
+        };
         server::start_new(InfluxDb1 {
             port: 0,
             url: String::new(),
             rpc_port: 0,
-            client: http::client(),
+            client,
             core: Core::new("influxd", self.startup_timeout),
             opts: self,
         })
@@ -196,7 +217,10 @@ impl Launchable for InfluxDb1 {
     fn pick_ports(&mut self) {
         self.port = free_port();
         self.rpc_port = free_port();
-        self.url = server::http_url(self.port);
+        self.url = match self.opts.tls {
+            Some(_) => format!("https://{LOCALHOST}:{}", self.port),
+            None => server::http_url(self.port),
+        };
     }
 
     fn prepare(&mut self) -> LaunchSpec {
@@ -229,6 +253,13 @@ impl Launchable for InfluxDb1 {
         ));
         if let Some(max) = self.opts.max_body_size {
             c.push_str(&format!("  max-body-size = {max}\n"));
+        }
+        if let Some((cert, key, _)) = &self.opts.tls {
+            c.push_str(&format!(
+                "  https-enabled = true\n  https-certificate = {}\n  https-private-key = {}\n",
+                quoted_path(cert),
+                quoted_path(key)
+            ));
         }
         c.push_str("\n[logging]\n  suppress-logo = true\n");
         for extra in &self.opts.extra_config {

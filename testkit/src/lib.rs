@@ -11,8 +11,9 @@
 //!   log tail.
 //!
 //! Servers: [`Mosquitto`], [`InfluxDb1`], [`VictoriaMetrics`], [`Prometheus`],
-//! [`Collectd`]. Generic processes (the `schoolnet` binary in end-to-end
-//! tests): [`ChildProcess`]. Polling: [`wait_until`].
+//! [`Collectd`]. Certificates for TLS tests: [`TestPki`]. Generic processes
+//! (the `schoolnet` binary in end-to-end tests): [`ChildProcess`]. Polling:
+//! [`wait_until`].
 //!
 //! Set `TESTKIT_KEEP_DIRS=1` to keep the servers' temp dirs (configs, data,
 //! logs) after the test; their paths are printed to stderr.
@@ -28,6 +29,7 @@ mod ports;
 mod process;
 mod prometheus;
 mod server;
+mod tls;
 mod victoria;
 mod wait;
 
@@ -41,6 +43,7 @@ pub use mosquitto::{Mosquitto, MosquittoBuilder, MOSQUITTO_BIN};
 pub use ports::free_port;
 pub use process::{ChildBuilder, ChildProcess, LogMark};
 pub use prometheus::{Prometheus, PrometheusBuilder, PROMETHEUS_BIN, PROMTOOL_BIN};
+pub use tls::TestPki;
 pub use victoria::{VictoriaMetrics, VictoriaMetricsBuilder, VICTORIA_METRICS_BIN};
 pub use wait::{wait_until, PollOutcome};
 

@@ -44,6 +44,9 @@ pub struct Config {
     pub exporter: ExporterConfig,
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// The write-ahead log between intake and InfluxDB. Absent: history is
+    /// queued in memory only, and a crash or a long InfluxDB outage loses it.
+    pub spool: Option<crate::spool::SpoolConfig>,
 }
 
 /// `[inventory]`: the schools and devices CSV files.
@@ -78,6 +81,12 @@ pub struct ExporterConfig {
     pub optical_high_dbm: f64,
     /// … or its WAN interface counts more errors per second than this.
     pub degraded_error_rate: f64,
+    /// TLS and basic auth for every route, in the Prometheus exporter-toolkit
+    /// web config format (YAML: `tls_server_config.cert_file`/`key_file`,
+    /// `basic_auth_users` with bcrypt hashes). Default: none (plain HTTP,
+    /// no auth). Relative to the working directory; paths inside the file
+    /// are relative to the file.
+    pub web_config_file: Option<PathBuf>,
 }
 
 impl Default for ExporterConfig {
@@ -91,20 +100,37 @@ impl Default for ExporterConfig {
             optical_low_dbm: -25.0,
             optical_high_dbm: -8.0,
             degraded_error_rate: 1.0,
+            web_config_file: None,
         }
     }
 }
 
-/// `[limits]`: what input is accepted at all.
+/// `[limits]`: what input is accepted at all. Each limit has its own reject
+/// reason (in parentheses), so `schoolnet_collector_rejected_total` shows
+/// which one a device hits.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
-    /// Payloads larger than this are rejected with reason `too_large`.
+    /// Payloads larger than this are rejected (`too_large`). Default 65536.
     pub max_payload_bytes: usize,
-    /// Device timestamps further than this in the future are rejected.
+    /// Device timestamps further than this in the future are rejected
+    /// (`bad_timestamp`). Default 300.
     pub max_future_s: u64,
-    /// Device timestamps older than this are rejected.
+    /// Device timestamps older than this are rejected (`bad_timestamp`).
+    /// Default 604800 (7 days).
     pub max_past_s: u64,
+    /// Values one message may carry into schoolnet, counted over all its
+    /// lines / metrics after decoding (fields schoolnet does not map are not
+    /// counted; `max_payload_bytes` bounds those); a message with more is
+    /// rejected whole (`too_many_fields`). Default 1000.
+    pub max_fields_per_message: usize,
+    /// Longest device id, interface name, probe target or topic variable, in
+    /// bytes (`tag_too_long`). Default 256.
+    pub max_tag_value_bytes: usize,
+    /// Distinct (measurement, key, field) series one device may create; new
+    /// series beyond it are dropped (`series_limit`), known ones still
+    /// written. Default 1000.
+    pub max_series_per_device: usize,
 }
 
 impl Default for LimitsConfig {
@@ -113,6 +139,9 @@ impl Default for LimitsConfig {
             max_payload_bytes: 64 * 1024,
             max_future_s: 300,
             max_past_s: 7 * 24 * 3600,
+            max_fields_per_message: 1_000,
+            max_tag_value_bytes: 256,
+            max_series_per_device: 1_000,
         }
     }
 }
@@ -172,7 +201,11 @@ impl Config {
         })?;
         let mut config = Config::parse(path, &text, std::env::vars())?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for p in [&mut config.inventory.schools, &mut config.inventory.devices] {
+        let spool_dir = config.spool.as_mut().map(|s| &mut s.dir);
+        for p in [&mut config.inventory.schools, &mut config.inventory.devices]
+            .into_iter()
+            .chain(spool_dir)
+        {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
@@ -271,11 +304,26 @@ impl Config {
                 "must not be negative",
             ));
         }
-        if self.limits.max_payload_bytes == 0 {
+        let web_config = e.web_config_file.as_deref();
+        if web_config.is_some_and(|p| p.as_os_str().is_empty()) {
             return Err(ConfigError::invalid(
-                "limits.max_payload_bytes",
-                "must be positive",
+                "exporter.web_config_file",
+                "must not be empty (remove the key to serve plain HTTP without auth)",
             ));
+        }
+        let l = &self.limits;
+        for (key, value) in [
+            ("limits.max_payload_bytes", l.max_payload_bytes),
+            ("limits.max_fields_per_message", l.max_fields_per_message),
+            ("limits.max_tag_value_bytes", l.max_tag_value_bytes),
+            ("limits.max_series_per_device", l.max_series_per_device),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::invalid(key, "must be positive"));
+            }
+        }
+        if let Some(spool) = &self.spool {
+            spool.validate()?;
         }
         let route_configs = if self.routes.is_empty() {
             default_routes()

@@ -8,7 +8,10 @@
 //! bounded channel, which is how a slow database slows intake instead of
 //! growing memory.
 
+mod history;
 mod reject_log;
+
+pub use history::{History, HistoryError};
 
 use std::sync::Arc;
 
@@ -22,7 +25,7 @@ use crate::metrics::{outcome, PipelineMetrics};
 use crate::normalize::{Normalized, Normalizer};
 use crate::reject::{Reject, RejectReason};
 use crate::route::RouteTable;
-use crate::sample::{Record, Sample, StatusEvent};
+use crate::sample::{Sample, StatusEvent};
 use crate::source::mqtt::MqttMessage;
 use reject_log::RejectLog;
 
@@ -45,9 +48,8 @@ pub struct Pipeline {
     metrics: PipelineMetrics,
     dead_letters: Arc<DeadLetters>,
     live: Arc<dyn LiveView>,
-    history: Option<mpsc::Sender<Vec<Record>>>,
+    outbox: history::Outbox,
     reject_log: RejectLog,
-    pending: Vec<Record>,
 }
 
 impl Pipeline {
@@ -58,7 +60,7 @@ impl Pipeline {
         metrics: PipelineMetrics,
         dead_letters: Arc<DeadLetters>,
         live: Arc<dyn LiveView>,
-        history: Option<mpsc::Sender<Vec<Record>>>,
+        history: History,
     ) -> Pipeline {
         metrics
             .series_budget_per_device
@@ -70,29 +72,35 @@ impl Pipeline {
             metrics,
             dead_letters,
             live,
-            history,
+            outbox: history::Outbox::new(history),
             reject_log: RejectLog::new(),
-            pending: Vec::new(),
         }
     }
 
     /// Processes messages until `rx` closes, then flushes what is pending and
     /// returns; dropping the history sender lets the writer drain and stop.
-    pub async fn run(mut self, mut rx: mpsc::Receiver<MqttMessage>) {
-        while let Some(msg) = rx.recv().await {
+    /// An error means history can no longer be stored (the spool failed):
+    /// the caller must stop, and the unacknowledged messages stay with the
+    /// broker.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<MqttMessage>) -> Result<(), HistoryError> {
+        while let Some(mut msg) = rx.recv().await {
+            let ack = msg.ack.take();
             self.handle(&msg);
-            // Hand samples over in chunks, but never hold them back while
-            // the input is idle: latency to the database stays low.
-            if self.pending.len() >= SINK_CHUNK || rx.is_empty() {
-                self.flush().await;
+            self.outbox.add_ack(ack);
+            // Store (and acknowledge) in groups — one fsync per group — but
+            // never hold a group back while the input is idle: latency to
+            // the database and to the broker's ack stays low.
+            if self.outbox.len() >= SINK_CHUNK || rx.is_empty() {
+                self.outbox.flush().await?;
             }
         }
-        self.flush().await;
+        self.outbox.flush().await?;
         tracing::info!("pipeline drained");
+        Ok(())
     }
 
     /// Routes, decodes and normalizes one message; live state is updated at
-    /// once, samples for history are queued in `pending`.
+    /// once, samples for history are queued for the next flush.
     pub fn handle(&mut self, msg: &MqttMessage) {
         let payload = &msg.payload[..];
         let Some((route, vars)) = self.routes.find(&msg.topic) else {
@@ -167,22 +175,7 @@ impl Pipeline {
             self.metrics.status_events.with_label_values(&[state]).inc();
         }
         self.live.record(&samples, status.as_ref());
-        if self.history.is_some() {
-            self.pending.extend(samples.into_iter().map(Record::Sample));
-        }
-    }
-
-    async fn flush(&mut self) {
-        if self.pending.is_empty() {
-            return;
-        }
-        let batch = std::mem::take(&mut self.pending);
-        if let Some(tx) = &self.history {
-            if tx.send(batch).await.is_err() {
-                tracing::error!("InfluxDB writer stopped; history is no longer written");
-                self.history = None;
-            }
-        }
+        self.outbox.add_samples(msg.received_ns, samples);
     }
 
     /// Brings the series metrics up to date with the normalizer.

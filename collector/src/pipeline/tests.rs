@@ -77,7 +77,7 @@ fn harness_with(limits: LimitsConfig) -> Harness {
         metrics.clone(),
         dead.clone(),
         live.clone(),
-        None,
+        History::None,
     );
     Harness {
         pipeline,
@@ -93,6 +93,7 @@ impl Harness {
             topic: topic.into(),
             payload: Bytes::copy_from_slice(payload),
             received_ns: NOW_NS,
+            ack: None,
         });
     }
 
@@ -356,7 +357,7 @@ fn first_nan_sample_is_ignored_not_rejected() {
 async fn history_receives_samples_and_drains_on_close() {
     let mut h = harness();
     let (tx, mut rx) = mpsc::channel(8);
-    h.pipeline.history = Some(tx);
+    h.pipeline.outbox = history::Outbox::new(History::Queue(tx));
     let (msg_tx, msg_rx) = mpsc::channel(8);
     let task = tokio::spawn(h.pipeline.run(msg_rx));
     for i in 0..3 {
@@ -365,12 +366,13 @@ async fn history_receives_samples_and_drains_on_close() {
                 topic: "probe/rtr-001/8.8.8.8/rtt_ms".into(),
                 payload: Bytes::from(format!("{}", 10 + i)),
                 received_ns: NOW_NS + i,
+                ack: None,
             })
             .await
             .unwrap();
     }
     drop(msg_tx);
-    task.await.unwrap();
+    task.await.unwrap().unwrap();
     let mut got = 0;
     while let Some(batch) = rx.recv().await {
         got += batch.len();

@@ -11,9 +11,15 @@
 //!
 //! Rendering walks the whole live state, so `/metrics` and `/api/schools`
 //! run on the blocking pool instead of stalling the async workers.
+//!
+//! Optional TLS and basic auth on every route come from
+//! `exporter.web_config_file` ([`web_config`], [`auth`], [`serve`]).
 
 pub mod api;
+pub mod auth;
 mod page;
+pub mod serve;
+pub mod web_config;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};

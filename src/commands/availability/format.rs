@@ -7,6 +7,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use super::report::{Report, SchoolRow, Summary};
+use crate::commands::influxql::{render, stamp};
 
 /// What the report is about, besides the numbers.
 #[derive(Debug, Clone)]
@@ -118,36 +119,6 @@ fn cells(names: &[&str]) -> Vec<String> {
     names.iter().map(|s| s.to_string()).collect()
 }
 
-/// Columns padded to their widest cell (in characters), two spaces apart;
-/// `right[i]` right-aligns column `i`; a dashed line before row `separator`.
-fn render(out: &mut String, rows: &[Vec<String>], right: &[bool], separator: Option<usize>) {
-    let n = right.len();
-    let widths: Vec<usize> = (0..n)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    for (i, row) in rows.iter().enumerate() {
-        if separator == Some(i) {
-            let total: usize = widths.iter().sum::<usize>() + 2 * (n - 1);
-            out.push_str(&"-".repeat(total));
-            out.push('\n');
-        }
-        let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
-            let w = widths[c];
-            if c > 0 {
-                line.push_str("  ");
-            }
-            if right[c] {
-                line.push_str(&format!("{cell:>w$}"));
-            } else {
-                line.push_str(&format!("{cell:<w$}"));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-}
-
 /// One row per school, exact numbers; `mttr_s` empty without restored outages.
 pub fn csv(report: &Report) -> anyhow::Result<String> {
     let mut w = ::csv::Writer::from_writer(Vec::new());
@@ -227,10 +198,6 @@ pub fn json(report: &Report, meta: &Meta) -> anyhow::Result<String> {
     let mut s = serde_json::to_string_pretty(&doc)?;
     s.push('\n');
     Ok(s)
-}
-
-fn stamp(t: &DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 /// `99.123 %`: truncated, not rounded, so a school with any downtime never

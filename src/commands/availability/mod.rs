@@ -14,15 +14,13 @@ mod query;
 mod report;
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{bail, Context};
-use chrono::{DateTime, Months, NaiveDate, Utc};
-use collector::config::{read_secret, Config, InfluxApi};
+use chrono::{DateTime, Utc};
 use collector::inventory::Inventory;
-use collector::sink::influx::TOKEN_ENV;
 
-use crate::cli::{ApiArg, AvailabilityArgs, ReportFormat};
+use crate::cli::{AvailabilityArgs, ReportFormat};
+use crate::commands::influxql::{self, instant, month, nanos, Connection};
 use format::Meta;
 use query::Source;
 use report::Window;
@@ -30,9 +28,6 @@ use report::Window;
 /// Outages that started this long before `--from` are still looked at;
 /// older ones are not (keeps the query bounded).
 pub const LOOKBACK_DAYS: u32 = 370;
-
-/// Timeout of the query without a config (`influx.timeout_s` with one).
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `schoolnet availability …`
 pub async fn availability(args: AvailabilityArgs) -> anyhow::Result<ExitCode> {
@@ -143,102 +138,20 @@ fn window(
     Ok((from, to))
 }
 
-/// `YYYY-MM-DD` (00:00 UTC) or RFC 3339.
-fn instant(s: &str) -> anyhow::Result<DateTime<Utc>> {
-    let s = s.trim();
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(d.and_time(chrono::NaiveTime::MIN).and_utc());
-    }
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "{e}: expected YYYY-MM-DD (midnight UTC) or RFC 3339 like 2026-01-15T08:00:00Z"
-            )
-        })
-}
-
-/// `YYYY-MM` → the first instants of that month and the next (UTC).
-fn month(s: &str) -> anyhow::Result<(DateTime<Utc>, DateTime<Utc>)> {
-    let first = NaiveDate::parse_from_str(&format!("{}-01", s.trim()), "%Y-%m-%d")
-        .with_context(|| format!("--month `{s}`: expected YYYY-MM, e.g. 2026-01"))?;
-    let next = first
-        .checked_add_months(Months::new(1))
-        .context("--month: out of range")?;
-    let at = |d: NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
-    Ok((at(first), at(next)))
-}
-
-fn nanos(t: DateTime<Utc>) -> anyhow::Result<i64> {
-    t.timestamp_nanos_opt()
-        .with_context(|| format!("{} is outside the years 1677–2262", t.to_rfc3339()))
-}
-
 /// The InfluxDB to read and the inventory (with a label for the report),
 /// from `--config` or from the `--influx-*` flags and the sample inventory.
 fn resolve(
     args: &AvailabilityArgs,
     notes: &mut Vec<String>,
 ) -> anyhow::Result<(Source, Inventory, String)> {
-    if let Some(path) = &args.config {
-        // ConfigError's message already carries its cause: no context chain.
-        let config = Config::load(path).map_err(|e| anyhow::anyhow!("config: {e}"))?;
-        let Some(influx) = &config.influx else {
-            bail!(
-                "config {}: no [influx] section, so there is no outage history to read",
-                path.display()
-            );
-        };
-        let token = read_secret(TOKEN_ENV, influx.token_file.as_deref())
-            .map_err(|e| anyhow::anyhow!("config {}: influx.token_file: {e}", path.display()))?;
-        let (db, retention_policy, username) = match influx.api {
-            InfluxApi::V1 => (
-                influx.database.clone(),
-                influx.retention_policy.clone(),
-                influx.username.clone(),
-            ),
-            InfluxApi::V2 => (influx.bucket.clone(), String::new(), None),
-        };
-        let timeout = Duration::try_from_secs_f64(influx.timeout_s)
-            .ok()
-            .filter(|t| !t.is_zero())
-            .unwrap_or(DEFAULT_TIMEOUT);
-        let source = Source {
-            url: influx.url.clone(),
-            db,
-            retention_policy,
-            username,
-            token,
-            timeout,
-        };
-        // Only the inventory is needed: MQTT and route settings are not checked.
-        let inventory = Inventory::load(&config.inventory.schools, &config.inventory.devices)
-            .with_context(|| format!("inventory of config {}", path.display()))?;
-        return Ok((source, inventory, path.display().to_string()));
-    }
-    let Some(url) = &args.influx_url else {
-        bail!("give --config FILE or --influx-url URL");
+    let conn = Connection {
+        config: args.config.as_deref(),
+        url: args.influx_url.as_deref(),
+        api: args.influx_api,
+        db: &args.influx_db,
+        username: args.influx_username.as_deref(),
     };
-    let token = read_secret(TOKEN_ENV, None)?;
-    let username = match args.influx_api {
-        ApiArg::V1 => args.influx_username.clone(),
-        ApiArg::V2 => None,
-    };
-    let source = Source {
-        url: url.clone(),
-        db: args.influx_db.clone(),
-        retention_policy: String::new(),
-        username,
-        token,
-        timeout: DEFAULT_TIMEOUT,
-    };
-    let inventory = crate::simulate::sample_inventory().context("built-in sample inventory")?;
-    notes.push(format!(
-        "no --config: schools and districts are those of the built-in sample inventory ({} schools); \
-         pass --config FILE to use yours",
-        inventory.schools().len()
-    ));
-    Ok((source, inventory, "built-in sample".into()))
+    influxql::resolve(conn, "outage history", notes)
 }
 
 /// The inventory's spelling of `wanted` (matched ignoring case), or an error
@@ -274,6 +187,7 @@ fn list(items: &[String], max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::ApiArg;
 
     fn args(from: Option<&str>, to: Option<&str>, month: Option<&str>) -> AvailabilityArgs {
         AvailabilityArgs {

@@ -22,6 +22,8 @@ pub struct Batch {
     line_ends: Vec<usize>,
     /// When the first (oldest) line entered the batch.
     oldest: Option<Instant>,
+    /// Highest spool record id in the batch (records arrive in id order).
+    spool_upto: Option<u64>,
 }
 
 impl Batch {
@@ -32,12 +34,36 @@ impl Batch {
     /// Encodes `sample` into the batch. `false` if it had nothing writable
     /// (see [`encode_sample`]); the batch is then unchanged.
     pub fn push(&mut self, record: &Record, now: Instant) -> bool {
+        let start = self.body.len();
         if !encode_record(record, &mut self.body) {
+            if let Record::Lines { spool_id, .. } = record {
+                // Nothing to write, but delivered all the same.
+                self.spool_upto = Some(*spool_id);
+            }
             return false;
         }
-        self.line_ends.push(self.body.len());
+        match record {
+            // A spooled record holds all lines of one message: each line is
+            // its own point, so a 413 split can still cut between them.
+            Record::Lines { spool_id, .. } => {
+                let ends = self.body[start..]
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, b)| **b == b'\n')
+                    .map(|(i, _)| start + i + 1)
+                    .collect::<Vec<_>>();
+                self.line_ends.extend(ends);
+                self.spool_upto = Some(*spool_id);
+            }
+            _ => self.line_ends.push(self.body.len()),
+        }
         self.oldest.get_or_insert(now);
         true
+    }
+
+    /// Highest spool record id in the batch, to acknowledge once delivered.
+    pub fn spool_upto(&self) -> Option<u64> {
+        self.spool_upto
     }
 
     /// Points (lines) in the batch.
@@ -78,6 +104,7 @@ impl Batch {
     pub fn clear(&mut self) {
         self.body.clear();
         self.line_ends.clear();
+        self.spool_upto = None;
         self.oldest = None;
     }
 }

@@ -49,6 +49,15 @@ pub struct InfluxConfig {
     pub max_retry_backoff_s: f64,
     /// Batches waiting to be written before intake is slowed down.
     pub queue_batches: usize,
+    /// `https://` only: PEM CA certificate(s) trusted in addition to the
+    /// system's roots (a private CA that signed InfluxDB's certificate).
+    pub ca_file: Option<PathBuf>,
+    /// `https://` only: PEM client certificate (chain) for an InfluxDB
+    /// behind a proxy that requires one; needs `client_key_file`.
+    pub client_cert_file: Option<PathBuf>,
+    /// PEM private key of `client_cert_file`. A secret: only ever read from
+    /// this file, never logged.
+    pub client_key_file: Option<PathBuf>,
 }
 
 impl Default for InfluxConfig {
@@ -68,6 +77,9 @@ impl Default for InfluxConfig {
             timeout_s: 10.0,
             max_retry_backoff_s: 30.0,
             queue_batches: 64,
+            ca_file: None,
+            client_cert_file: None,
+            client_key_file: None,
         }
     }
 }

@@ -82,7 +82,14 @@ pub(crate) struct Deliverer<T> {
     backoff: Backoff,
     /// Set once the channel is seen closed: failing writes stop at this time.
     shutdown_deadline: Option<Instant>,
+    /// Told the highest spool record id of every batch that was delivered
+    /// (written, or refused by the server as bad data). Never told about a
+    /// batch given up at shutdown: those records stay in the spool.
+    on_delivered: Option<DeliveredHook>,
 }
+
+/// See [`Deliverer::on_delivered`].
+pub(crate) type DeliveredHook = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
 
 impl<T: Transport> Deliverer<T> {
     pub fn new(transport: T, limits: Limits, metrics: PipelineMetrics) -> Deliverer<T> {
@@ -92,7 +99,14 @@ impl<T: Transport> Deliverer<T> {
             metrics,
             backoff: Backoff::new(limits.max_backoff),
             shutdown_deadline: None,
+            on_delivered: None,
         }
+    }
+
+    /// Calls `hook` with the spool high-water mark of each delivered batch.
+    pub fn on_delivered(mut self, hook: Option<DeliveredHook>) -> Deliverer<T> {
+        self.on_delivered = hook;
+        self
     }
 
     pub async fn run(mut self, mut rx: Receiver<Vec<Record>>) {
@@ -141,6 +155,7 @@ impl<T: Transport> Deliverer<T> {
     /// Writes the whole batch (in pieces after a 413) and empties it. Only
     /// returns `Err` during shutdown, when the retry budget is spent.
     async fn flush(&mut self, batch: &mut Batch, rx: &Receiver<Vec<Record>>) -> Result<(), GaveUp> {
+        let spool_upto = batch.spool_upto();
         let mut plan = SplitPlan::new(batch.len());
         let result = loop {
             let Some(range) = plan.next() else {
@@ -209,6 +224,9 @@ impl<T: Transport> Deliverer<T> {
             }
         };
         batch.clear();
+        if let (Ok(()), Some(upto), Some(hook)) = (&result, spool_upto, &self.on_delivered) {
+            hook(upto);
+        }
         result
     }
 

@@ -101,6 +101,13 @@ pub fn encode_record(record: &Record, out: &mut Vec<u8>) -> bool {
     match record {
         Record::Sample(s) => encode_sample(s, out),
         Record::Outage(o) => encode_outage(o, out),
+        Record::Lines { lines, .. } => {
+            out.extend_from_slice(lines);
+            if !lines.is_empty() && !lines.ends_with(b"\n") {
+                out.push(b'\n');
+            }
+            !lines.is_empty()
+        }
     }
 }
 

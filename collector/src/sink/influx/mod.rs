@@ -31,20 +31,30 @@ pub use batch::encode_batch;
 pub use config::{InfluxApi, InfluxConfig, TOKEN_ENV};
 pub use deliver::SHUTDOWN_BUDGET;
 pub use error::WriteError;
-pub use line_protocol::{encode_sample, stored_value};
+pub use line_protocol::{encode_outage, encode_record, encode_sample, stored_value};
 pub use writer::InfluxWriter;
 
 use crate::metrics::PipelineMetrics;
 use crate::sample::Record;
-use deliver::{Deliverer, Limits};
+use crate::spool::{Spool, SpoolError};
+use deliver::{DeliveredHook, Deliverer, Limits};
 
 /// Writes samples to InfluxDB. Build with [`InfluxSink::new`], then spawn
 /// [`InfluxSink::run`] with the receiving end of the pipeline's bounded channel.
-#[derive(Debug)]
 pub struct InfluxSink {
     writer: InfluxWriter,
     limits: Limits,
     metrics: PipelineMetrics,
+    on_delivered: Option<DeliveredHook>,
+}
+
+impl std::fmt::Debug for InfluxSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InfluxSink")
+            .field("url", &self.writer.url().as_str())
+            .field("acks_spool", &self.on_delivered.is_some())
+            .finish()
+    }
 }
 
 impl InfluxSink {
@@ -86,6 +96,7 @@ impl InfluxSink {
                 max_backoff,
             },
             metrics,
+            on_delivered: None,
         })
     }
 
@@ -102,10 +113,65 @@ impl InfluxSink {
             "InfluxDB sink started"
         );
         Deliverer::new(self.writer, self.limits, self.metrics)
+            .on_delivered(self.on_delivered)
             .run(rx)
             .await;
     }
+
+    /// Acknowledges delivered spool records as sink `sink` of `spool`.
+    pub fn acking(mut self, spool: Spool, sink: &'static str) -> InfluxSink {
+        self.on_delivered = Some(std::sync::Arc::new(move |upto| {
+            if let Err(e) = spool.ack(sink, upto) {
+                tracing::error!(error = %e, upto, "cannot record spool progress; records will be replayed");
+            }
+        }));
+        self
+    }
 }
+
+/// Feeds the sink from the spool: reads durable records from `sink`'s cursor
+/// on and sends them as [`Record::Lines`] until `shutdown`. What was sent but
+/// not yet delivered at shutdown stays unacknowledged and is replayed on the
+/// next start (idempotent: points carry device timestamps).
+pub async fn feed_from_spool(
+    spool: Spool,
+    sink: &'static str,
+    tx: tokio::sync::mpsc::Sender<Vec<Record>>,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<(), SpoolError> {
+    let mut reader = spool.reader(sink)?;
+    loop {
+        let (back, batch) = tokio::task::spawn_blocking(move || {
+            let batch = reader.next_batch(FEED_RECORDS, FEED_BYTES);
+            (reader, batch)
+        })
+        .await
+        .map_err(|e| SpoolError::Failed(format!("spool reader panicked: {e}")))?;
+        reader = back;
+        let batch = batch?;
+        if batch.is_empty() {
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                _ = reader.wait_for_more() => continue,
+            }
+        }
+        let records = batch
+            .into_iter()
+            .map(|r| Record::Lines {
+                spool_id: r.id,
+                lines: r.payload,
+            })
+            .collect();
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            sent = tx.send(records) => if sent.is_err() { return Ok(()) },
+        }
+    }
+}
+
+/// Spool records per channel message, and their bytes at most.
+const FEED_RECORDS: usize = 1_000;
+const FEED_BYTES: usize = 4 << 20;
 
 #[cfg(test)]
 pub(crate) mod testutil;

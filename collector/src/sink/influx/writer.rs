@@ -13,6 +13,9 @@
 //!
 //! The authorization header is built once and marked sensitive, so it never
 //! shows up in `Debug` output; errors carry the URL, which holds no secret.
+//!
+//! `https://` uses rustls: the system's roots plus `ca_file`, and the
+//! optional client certificate (`client_cert_file` + `client_key_file`).
 
 use std::io::Write as _;
 use std::time::{Duration, Instant, SystemTime};
@@ -25,6 +28,7 @@ use reqwest::Url;
 use super::config::{InfluxApi, InfluxConfig};
 use super::error::{classify, WriteError};
 use crate::metrics::PipelineMetrics;
+use crate::source::mqtt::tls::{self, ClientCert, TlsError};
 
 /// Sends line protocol bodies to one InfluxDB endpoint.
 #[derive(Debug, Clone)]
@@ -74,10 +78,11 @@ impl InfluxWriter {
                     config.timeout_s
                 ))
             })?;
-        let client = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .user_agent(concat!("schoolnet/", env!("CARGO_PKG_VERSION")))
             .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .connect_timeout(timeout.min(Duration::from_secs(5)));
+        let client = with_tls(builder, config, url.scheme() == "https")?
             .build()
             .map_err(|e| WriteError::Setup(format!("cannot build the HTTP client: {e}")))?;
         Ok(InfluxWriter {
@@ -150,6 +155,69 @@ impl InfluxWriter {
         let text = resp.text().await.unwrap_or_default();
         classify(status, &headers, &text, SystemTime::now())
     }
+}
+
+/// Adds `ca_file` (extra trust roots; the system's stay trusted) and the
+/// client certificate to an `https://` client. The files are read and
+/// checked here, so a bad one stops startup with its key and path. TLS
+/// files with an `http://` URL are refused: they would suggest encryption
+/// where there is none.
+fn with_tls(
+    builder: reqwest::ClientBuilder,
+    config: &InfluxConfig,
+    https: bool,
+) -> Result<reqwest::ClientBuilder, WriteError> {
+    let setup = |e: TlsError| WriteError::Setup(e.to_string());
+    let client = ClientCert::pair(
+        "influx.client_cert_file",
+        config.client_cert_file.as_deref(),
+        "influx.client_key_file",
+        config.client_key_file.as_deref(),
+    )
+    .map_err(setup)?;
+    if !https {
+        return match (&config.ca_file, client) {
+            (None, None) => Ok(builder),
+            (Some(_), _) => Err(WriteError::Setup(format!(
+                "influx.ca_file is set but url `{}` is not https://: the connection would not be encrypted",
+                config.url
+            ))),
+            (None, Some(_)) => Err(WriteError::Setup(format!(
+                "influx.client_cert_file is set but url `{}` is not https://: the connection would not be encrypted",
+                config.url
+            ))),
+        };
+    }
+    let mut builder = builder.https_only(true);
+    if let Some(path) = &config.ca_file {
+        let certs = tls::read_certs("influx.ca_file", path).map_err(setup)?;
+        let certs = certs
+            .iter()
+            .map(|c| reqwest::Certificate::from_der(c))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| WriteError::Setup(format!("influx.ca_file {}: {e}", path.display())))?;
+        builder = builder.tls_certs_merge(certs);
+    }
+    if let Some(client) = client {
+        // Checked (PEM, key matches certificate) with errors naming the
+        // key, then handed to reqwest as one PEM buffer.
+        client.load().map_err(setup)?;
+        let mut pem = std::fs::read(client.cert_file)
+            .map_err(|e| WriteError::Setup(format!("influx.client_cert_file: {e}")))?;
+        pem.push(b'\n');
+        pem.extend(
+            std::fs::read(client.key_file)
+                .map_err(|e| WriteError::Setup(format!("influx.client_key_file: {e}")))?,
+        );
+        let identity = reqwest::Identity::from_pem(&pem).map_err(|_| {
+            WriteError::Setup(format!(
+                "influx.client_key_file {}: not usable as a client identity",
+                client.key_file.display()
+            ))
+        })?;
+        builder = builder.identity(identity);
+    }
+    Ok(builder)
 }
 
 /// Compresses with the fastest level: line protocol shrinks ~10× even so,
@@ -293,6 +361,65 @@ mod tests {
         let e = InfluxWriter::new(&c, Some("s3c\nret".into()), m).unwrap_err();
         assert!(matches!(e, WriteError::Setup(_)));
         assert!(!e.to_string().contains("s3cret"));
+    }
+
+    #[test]
+    fn tls_settings_are_checked_at_startup() {
+        let m = PipelineMetrics::unregistered();
+        let pki = testkit::TestPki::generate();
+        let https = InfluxConfig {
+            url: "https://influx.example:8086".into(),
+            ca_file: Some(pki.ca.clone()),
+            client_cert_file: Some(pki.client_cert.clone()),
+            client_key_file: Some(pki.client_key.clone()),
+            ..InfluxConfig::default()
+        };
+        InfluxWriter::new(&https, None, m.clone()).unwrap();
+
+        let plain = InfluxConfig {
+            url: "http://influx:8086".into(),
+            ..https.clone()
+        };
+        let e = InfluxWriter::new(&plain, None, m.clone())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("influx.ca_file is set but url `http://influx:8086` is not https://"),
+            "{e}"
+        );
+
+        let no_key = InfluxConfig {
+            client_key_file: None,
+            ..https.clone()
+        };
+        let e = InfluxWriter::new(&no_key, None, m.clone())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("influx.client_key_file"), "{e}");
+
+        let missing_ca = InfluxConfig {
+            ca_file: Some(pki.dir().join("no-ca.pem")),
+            ..https.clone()
+        };
+        let e = InfluxWriter::new(&missing_ca, None, m.clone())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("influx.ca_file") && e.contains("no-ca.pem"),
+            "{e}"
+        );
+
+        let wrong_key = InfluxConfig {
+            client_key_file: Some(pki.server_key.clone()),
+            ..https
+        };
+        let e = InfluxWriter::new(&wrong_key, None, m)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("influx.client_key_file") && e.contains("does not belong"),
+            "{e}"
+        );
     }
 
     #[test]

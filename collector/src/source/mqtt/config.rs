@@ -32,8 +32,15 @@ pub struct MqttConfig {
     pub max_backoff_s: f64,
     /// Capacity of the queue between the MQTT event loop and the decoders.
     pub queue_capacity: usize,
-    /// PEM file with the CA certificates to trust for `mqtts://`.
+    /// PEM file with the CA certificates to trust for `mqtts://` (only
+    /// these; default: the system's roots).
     pub ca_file: Option<PathBuf>,
+    /// PEM client certificate (chain) for brokers that require one
+    /// (mosquitto `require_certificate true`); needs `client_key_file`.
+    pub client_cert_file: Option<PathBuf>,
+    /// PEM private key of `client_cert_file`. A secret: only ever read from
+    /// this file, never logged.
+    pub client_key_file: Option<PathBuf>,
 }
 
 impl Default for MqttConfig {
@@ -49,6 +56,8 @@ impl Default for MqttConfig {
             max_backoff_s: 30.0,
             queue_capacity: 10_000,
             ca_file: None,
+            client_cert_file: None,
+            client_key_file: None,
         }
     }
 }

@@ -1,9 +1,11 @@
 //! The MQTT source: one task owns the rumqttc event loop, subscribes to the
 //! routes' filters on every (re)connect and forwards each publish to the
 //! pipeline. Split like vector's `sources/mqtt`: [`config`] is the `[mqtt]`
-//! section, [`source`] is the running task.
+//! section, [`source`] is the running task, [`tls`] loads PEM files and builds
+//! rustls configs (also for the InfluxDB writer and the exporter).
 
 pub mod config;
 mod source;
+pub mod tls;
 
-pub use source::{MqttMessage, MqttSource, SourceError};
+pub use source::{Ack, MqttMessage, MqttSource, SourceError};

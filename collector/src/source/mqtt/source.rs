@@ -6,17 +6,20 @@
 //! the source subscribes again (a broker that lost its state, or a clean
 //! session, would otherwise leave the collector connected but deaf).
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use rumqttc::{
-    AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS, Transport,
+    AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS, TlsConfiguration,
+    Transport,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use super::config::MqttConfig;
+use super::tls::{self, ClientCert, TlsError};
 use crate::metrics::PipelineMetrics;
 
 /// One received publish.
@@ -26,17 +29,55 @@ pub struct MqttMessage {
     pub payload: Bytes,
     /// Unix nanoseconds at receipt.
     pub received_ns: i64,
+    /// With manual acknowledgements: what acknowledges this message to the
+    /// broker. The pipeline sends it only once the message's samples are
+    /// durable; until then the broker keeps the message (and redelivers it
+    /// to a reconnecting persistent session).
+    pub ack: Option<Ack>,
+}
+
+/// The PUBACK of one received QoS 1 message, to send when it is safe.
+pub struct Ack {
+    client: AsyncClient,
+    publish: rumqttc::Publish,
+}
+
+impl std::fmt::Debug for Ack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ack")
+            .field("pkid", &self.publish.pkid)
+            .finish()
+    }
+}
+
+impl Clone for Ack {
+    fn clone(&self) -> Ack {
+        Ack {
+            client: self.client.clone(),
+            publish: self.publish.clone(),
+        }
+    }
+}
+
+impl Ack {
+    /// Sends the acknowledgement (through the event loop). Acks must be sent
+    /// in the order the messages arrived, which the pipeline preserves.
+    pub async fn send(self) {
+        if let Err(e) = self.client.ack(&self.publish).await {
+            // Only when the event loop is gone (shutdown): the broker will
+            // redeliver the message to the persistent session.
+            debug!(error = %e, "MQTT ack not sent");
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("mqtt.url `{0}`: expected mqtt://host:port or mqtts://host:port")]
     BadUrl(String),
-    #[error("mqtt.ca_file {path}: {source}")]
-    CaFile {
-        path: String,
-        source: std::io::Error,
-    },
+    /// A TLS file is unreadable or not PEM, or TLS keys are inconsistent.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// A configured, not yet connected MQTT source.
@@ -47,9 +88,22 @@ pub struct MqttSource {
     max_backoff: Duration,
     metrics: PipelineMetrics,
     url: String,
+    manual_acks: bool,
 }
 
 impl MqttSource {
+    /// Acknowledge QoS 1 messages only when the pipeline says so (see
+    /// [`MqttMessage::ack`]) instead of on receipt. The broker then holds
+    /// every message that is not yet durable, and its inflight window
+    /// (mosquitto `max_inflight_messages`) bounds how many are in the
+    /// collector, so the queue to the pipeline never fills and the event
+    /// loop keeps answering keep-alives however slow storage is.
+    pub fn with_manual_acks(mut self, on: bool) -> MqttSource {
+        self.manual_acks = on;
+        self.options.set_manual_acks(on);
+        self
+    }
+
     pub fn new(
         config: &MqttConfig,
         password: Option<String>,
@@ -57,7 +111,7 @@ impl MqttSource {
         metrics: PipelineMetrics,
     ) -> Result<MqttSource, SourceError> {
         let (tls, host, port) = parse_url(&config.url)?;
-        let mut options = MqttOptions::new(&config.client_id, host, port);
+        let mut options = MqttOptions::new(&config.client_id, host.clone(), port);
         options
             .set_keep_alive(Duration::from_secs(config.keep_alive_s))
             .set_clean_session(config.clean_session)
@@ -68,17 +122,12 @@ impl MqttSource {
             options.set_credentials(user, password.unwrap_or_default());
         }
         if tls {
-            let transport = match &config.ca_file {
-                Some(path) => {
-                    let ca = std::fs::read(path).map_err(|source| SourceError::CaFile {
-                        path: path.display().to_string(),
-                        source,
-                    })?;
-                    Transport::tls(ca, None, None)
-                }
-                None => Transport::tls_with_default_config(),
-            };
-            options.set_transport(transport);
+            options.set_transport(tls_transport(config)?);
+        } else {
+            refuse_tls_settings_without_tls(config)?;
+            if config.username.is_some() && !is_loopback(&host) {
+                warn!(url = %config.url, "the MQTT password is sent unencrypted: use mqtts:// for a broker on another host");
+            }
         }
         Ok(MqttSource {
             options,
@@ -91,6 +140,7 @@ impl MqttSource {
             max_backoff: Duration::from_secs_f64(config.max_backoff_s),
             metrics,
             url: config.url.clone(),
+            manual_acks: false,
         })
     }
 
@@ -107,10 +157,20 @@ impl MqttSource {
             };
             match event {
                 Ok(Event::Incoming(Packet::Publish(publish))) => {
+                    let ack = (self.manual_acks && publish.qos != QoS::AtMostOnce).then(|| {
+                        // Only pkid and QoS matter for the PUBACK.
+                        let mut p = rumqttc::Publish::new("", publish.qos, Vec::new());
+                        p.pkid = publish.pkid;
+                        Ack {
+                            client: client.clone(),
+                            publish: p,
+                        }
+                    });
                     let msg = MqttMessage {
                         topic: publish.topic,
                         payload: publish.payload,
                         received_ns: now_ns(),
+                        ack,
                     };
                     // Awaiting here is the backpressure: while the pipeline is
                     // full we stop reading from the socket and the broker queues.
@@ -195,6 +255,48 @@ impl MqttSource {
         }
         info!("MQTT source stopped");
     }
+}
+
+/// The rustls transport for `mqtts://`: `ca_file` (or the system roots)
+/// and the optional client certificate, all read and checked now so a bad
+/// file stops startup with its key and path instead of failing every
+/// reconnect.
+fn tls_transport(config: &MqttConfig) -> Result<Transport, SourceError> {
+    let client = ClientCert::pair(
+        "mqtt.client_cert_file",
+        config.client_cert_file.as_deref(),
+        "mqtt.client_key_file",
+        config.client_key_file.as_deref(),
+    )?;
+    let ca = config.ca_file.as_deref().map(|p| ("mqtt.ca_file", p));
+    let tls = tls::client_config(ca, client)?;
+    Ok(Transport::tls_with_config(TlsConfiguration::Rustls(
+        Arc::new(tls),
+    )))
+}
+
+/// TLS files with a plain `mqtt://` URL are a mistake that would leave the
+/// operator believing the link is encrypted.
+fn refuse_tls_settings_without_tls(config: &MqttConfig) -> Result<(), SourceError> {
+    let set = [
+        ("mqtt.ca_file", config.ca_file.is_some()),
+        ("mqtt.client_cert_file", config.client_cert_file.is_some()),
+        ("mqtt.client_key_file", config.client_key_file.is_some()),
+    ];
+    match set.iter().find(|(_, on)| *on) {
+        Some((key, _)) => Err(SourceError::Tls(TlsError::Setup(format!(
+            "{key} is set but mqtt.url `{}` is not mqtts://: the connection would not be encrypted",
+            config.url
+        )))),
+        None => Ok(()),
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn parse_url(url: &str) -> Result<(bool, String, u16), SourceError> {
@@ -284,6 +386,62 @@ mod tests {
         assert!(parse_url("http://x").is_err());
         assert!(parse_url("mqtt://:1883").is_err());
         assert!(parse_url("mqtt://h:port").is_err());
+    }
+
+    fn source(config: &MqttConfig) -> Result<MqttSource, SourceError> {
+        MqttSource::new(config, None, vec![], PipelineMetrics::unregistered())
+    }
+
+    #[test]
+    fn tls_files_with_a_plain_url_are_refused() {
+        let config = MqttConfig {
+            url: "mqtt://broker:1883".into(),
+            ca_file: Some("/etc/schoolnet/ca.pem".into()),
+            ..MqttConfig::default()
+        };
+        let e = source(&config).err().unwrap().to_string();
+        assert!(
+            e.contains("mqtt.ca_file is set but mqtt.url `mqtt://broker:1883` is not mqtts://"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_tls_files_stop_startup_with_key_and_file() {
+        let pki = testkit::TestPki::generate();
+        let config = MqttConfig {
+            url: "mqtts://broker".into(),
+            ca_file: Some(pki.dir().join("missing-ca.pem")),
+            ..MqttConfig::default()
+        };
+        let e = source(&config).err().unwrap().to_string();
+        assert!(
+            e.contains("mqtt.ca_file") && e.contains("missing-ca.pem"),
+            "{e}"
+        );
+
+        let config = MqttConfig {
+            url: "mqtts://broker".into(),
+            ca_file: Some(pki.ca.clone()),
+            client_cert_file: Some(pki.client_cert.clone()),
+            ..MqttConfig::default()
+        };
+        let e = source(&config).err().unwrap().to_string();
+        assert!(e.contains("mqtt.client_key_file"), "{e}");
+        let config = MqttConfig {
+            client_key_file: Some(pki.client_cert.clone()),
+            ..config
+        };
+        let e = source(&config).err().unwrap().to_string();
+        assert!(
+            e.contains("mqtt.client_key_file") && e.contains("no PEM private key"),
+            "{e}"
+        );
+        let config = MqttConfig {
+            client_key_file: Some(pki.client_key.clone()),
+            ..config
+        };
+        assert!(source(&config).is_ok());
     }
 
     #[test]

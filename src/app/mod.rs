@@ -1,10 +1,13 @@
 //! Wiring: one process running the MQTT source, the pipeline, the InfluxDB
 //! writer and the exporter's HTTP server, with one shutdown token for all.
 //!
-//! Shutdown order is what makes it lossless within the process: the source
-//! stops first (and disconnects cleanly), closing the pipeline's input; the
-//! pipeline drains and drops its sender to the writer; the writer flushes
-//! and returns; the HTTP server stops last so `/metrics` shows the drain.
+//! Shutdown order is what makes it lossless: the source stops first (and
+//! disconnects cleanly), closing the pipeline's input; the pipeline drains
+//! (committing its last group to the spool) and the outage tracker writes
+//! its last records; then storage stops (see [`storage`]); the HTTP server
+//! stops last so `/metrics` shows the drain.
+
+mod storage;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,21 +18,20 @@ use collector::config::{read_secret, Validated};
 use collector::deadletter::DeadLetters;
 use collector::inventory::Inventory;
 use collector::metrics::PipelineMetrics;
+use collector::pipeline::History;
 use collector::pipeline::{LiveView, Pipeline};
 use collector::sample::{Sample, StatusEvent};
-use collector::sink::influx::{config::TOKEN_ENV, InfluxSink, SHUTDOWN_BUDGET};
 use collector::source::mqtt::{config::PASSWORD_ENV, MqttSource};
+use exporter::http::web_config::WebConfig;
 use exporter::Exporter;
+use storage::Storage;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::info;
 
 /// How often health is re-assessed for outage tracking.
 const OUTAGE_TICK: Duration = Duration::from_secs(1);
-
-/// Slack on top of the writer's own shutdown budget and request timeout.
-const DRAIN_SLACK: Duration = Duration::from_secs(2);
 
 /// Adapts the exporter to the pipeline's live-view hook.
 struct ExporterView(Exporter);
@@ -51,6 +53,8 @@ pub struct Started {
     /// Where the exporter actually listens (useful with port 0).
     pub exporter_addr: SocketAddr,
     pub storing_history: bool,
+    /// Where history goes, in words.
+    pub history: String,
 }
 
 /// Runs the pipeline until `shutdown` is cancelled and everything drained.
@@ -76,33 +80,32 @@ pub async fn run(
         dead_letters.clone(),
         config.exporter.clone(),
     );
+    // TLS and basic auth of the exporter: read and checked before anything
+    // listens, so a bad file stops startup naming the key and file.
+    let web = match &config.exporter.web_config_file {
+        Some(path) => WebConfig::load(path)?,
+        None => WebConfig::default(),
+    };
     let listener = TcpListener::bind(config.exporter.listen)
         .await
         .with_context(|| format!("exporter.listen {}: cannot listen", config.exporter.listen))?;
     let exporter_addr = listener.local_addr()?;
+    let scheme = if web.tls.is_some() { "https" } else { "http" };
     info!(
         schools = inventory.schools().len(),
         devices = inventory.devices().len(),
-        "exporter listening on http://{exporter_addr}/metrics"
+        basic_auth = web.auth_required(),
+        "exporter listening on {scheme}://{exporter_addr}/metrics"
     );
 
-    let (history_tx, writer) = match &config.influx {
-        Some(influx) => {
-            let token = read_secret(TOKEN_ENV, influx.token_file.as_deref())?;
-            let sink = InfluxSink::new(influx.clone(), token, metrics.clone())
-                .context("influx: cannot set up the InfluxDB writer")?;
-            let (tx, rx) = mpsc::channel(influx.queue_batches);
-            info!(url = %influx.url, api = ?influx.api, "writing history to InfluxDB");
-            (Some(tx), Some(tokio::spawn(sink.run(rx))))
-        }
-        None => {
-            warn!("no [influx] section: history is NOT being stored, only live metrics are served");
-            (None, None)
-        }
-    };
+    let mut storage = Storage::start(&config, &metrics).await?;
+    info!("history is {}", storage.describe);
+    let history = storage.history.take().unwrap_or(History::None);
+    let manual_acks = matches!(history, History::Spool(_)) && config.mqtt.qos == 1;
 
     let password = read_secret(PASSWORD_ENV, config.mqtt.password_file.as_deref())?;
-    let source = MqttSource::new(&config.mqtt, password, routes.filters(), metrics.clone())?;
+    let source = MqttSource::new(&config.mqtt, password, routes.filters(), metrics.clone())?
+        .with_manual_acks(manual_acks);
     let (msg_tx, msg_rx) = mpsc::channel(config.mqtt.queue_capacity);
     let pipeline = Pipeline::new(
         routes,
@@ -111,48 +114,49 @@ pub async fn run(
         metrics,
         dead_letters,
         Arc::new(ExporterView(exporter.clone())),
-        history_tx.clone(),
+        history,
     );
 
     // Health is re-assessed every second so outages open and close (and are
     // written to InfluxDB) even when nobody scrapes.
     let outages = tokio::spawn(exporter.clone().track_outages(
         OUTAGE_TICK,
-        history_tx,
+        storage.outages.take(),
         shutdown.clone().cancelled_owned(),
     ));
     let http_stop = CancellationToken::new();
-    let http = tokio::spawn(exporter.serve(listener, http_stop.clone().cancelled_owned()));
+    let http =
+        tokio::spawn(exporter.serve_with(listener, web, http_stop.clone().cancelled_owned()));
     let source = tokio::spawn(source.run(msg_tx, shutdown.clone()));
     let pipeline = tokio::spawn(pipeline.run(msg_rx));
     if let Some(tx) = started {
         let _ = tx.send(Started {
             exporter_addr,
-            storing_history: writer.is_some(),
+            storing_history: storage.stores_history(),
+            history: storage.describe.clone(),
         });
     }
 
-    shutdown.cancelled().await;
+    // Either a signal, or the pipeline stopping on its own (its storage
+    // failed): then everything else stops too, and the run is an error.
+    let mut pipeline = pipeline;
+    let failed = tokio::select! {
+        _ = shutdown.cancelled() => None,
+        done = &mut pipeline => Some(done),
+    };
+    shutdown.cancel();
     source.await.context("MQTT source task panicked")?;
-    pipeline.await.context("pipeline task panicked")?;
-    outages.await.context("outage tracker task panicked")?;
-    if let Some(writer) = writer {
-        // The writer gives up on its own after SHUTDOWN_BUDGET of failing
-        // retries (and logs what it could not write); a request in flight may
-        // add one timeout. Waiting that long lets it report before we exit.
-        let request_timeout = config.influx.as_ref().map_or(0.0, |i| i.timeout_s);
-        let drain_timeout =
-            SHUTDOWN_BUDGET + Duration::from_secs_f64(request_timeout) + DRAIN_SLACK;
-        match tokio::time::timeout(drain_timeout, writer).await {
-            Ok(joined) => joined.context("InfluxDB writer task panicked")?,
-            Err(_) => warn!(
-                "InfluxDB writer did not finish within {}s; unwritten points are lost",
-                drain_timeout.as_secs()
-            ),
-        }
+    let pipeline_result = match failed {
+        Some(done) => done,
+        None => pipeline.await,
     }
+    .context("pipeline task panicked")?;
+    outages.await.context("outage tracker task panicked")?;
+    storage.stop().await?;
     http_stop.cancel();
     http.await.context("HTTP server task panicked")??;
+    pipeline_result
+        .context("history could not be stored; unacknowledged messages stay with the broker")?;
     info!("stopped cleanly");
     Ok(())
 }
