@@ -1,6 +1,6 @@
 //! `schoolnet demo` is the zero-setup path: within 15 s of start every
-//! sample school is on /metrics and nearly all are up, and it says plainly
-//! that history is not stored when no InfluxDB is given.
+//! sample school is on /metrics and nearly all are up, and without an
+//! InfluxDB it says plainly where history is spooled instead.
 
 use std::time::{Duration, Instant};
 
@@ -10,6 +10,7 @@ use testkit::{free_port, wait_until, ChildProcess};
 async fn demo_serves_all_216_schools_within_15_seconds() {
     let http = free_port();
     let mqtt = free_port();
+    let spool = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let mut demo = ChildProcess::builder(env!("CARGO_BIN_EXE_schoolnet"))
         .name("schoolnet-demo")
@@ -19,10 +20,15 @@ async fn demo_serves_all_216_schools_within_15_seconds() {
             &format!("127.0.0.1:{http}"),
             "--mqtt-listen",
             &format!("127.0.0.1:{mqtt}"),
+            "--spool-dir",
+            spool.path().to_str().unwrap(),
         ])
         .spawn();
-    demo.wait_for_line("history                NOT stored", Duration::from_secs(10))
-        .await;
+    let said = format!(
+        "history                spooled in {}",
+        spool.path().display()
+    );
+    demo.wait_for_line(&said, Duration::from_secs(10)).await;
 
     let url = format!("http://127.0.0.1:{http}/metrics");
     let (listed, up) = wait_until(
@@ -66,6 +72,10 @@ async fn demo_serves_all_216_schools_within_15_seconds() {
         started.elapsed() < Duration::from_secs(15),
         "took {:?}",
         started.elapsed()
+    );
+    assert!(
+        std::fs::read_dir(spool.path()).unwrap().count() > 0,
+        "the demo spool directory holds the spool"
     );
     demo.kill(testkit::signal::SIGTERM);
     let status = demo.wait_exit(Duration::from_secs(20)).await;

@@ -4,22 +4,33 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::collections::BTreeMap;
+mod points;
+mod simulator;
+
+#[allow(unused_imports)]
+pub use points::*;
+#[allow(unused_imports)]
+pub use simulator::*;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use schoolnet::simulate::SimulateReport;
-use serde_json::Value;
-use testkit::{free_port, wait_until, ChildProcess};
+use testkit::{free_port, ChildProcess};
 
 pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 pub const BIN: &str = env!("CARGO_BIN_EXE_schoolnet");
 
-/// A running `schoolnet run` with its config directory.
+/// A running `schoolnet run` with its config directory (config file
+/// `<dir>/schoolnet.toml`; [`Collector::start_spooled`] puts the spool in
+/// `<dir>/spool`).
 pub struct Collector {
     pub process: ChildProcess,
     pub exporter: String,
     pub dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+    /// Processes replaced by [`Collector::restart`]: kept so that their logs
+    /// are printed if the test fails.
+    previous: Vec<ChildProcess>,
 }
 
 /// Config text for `schoolnet run`: the sample inventory unless `inventory`
@@ -57,41 +68,118 @@ impl Collector {
         env: &[(&str, &str)],
     ) -> Collector {
         let dir = tempfile::tempdir().unwrap();
+        Collector::start_in(dir, broker_url, inventory, extra, env).await
+    }
+
+    /// Starts `schoolnet run` with its config in `dir`.
+    pub async fn start_in(
+        dir: tempfile::TempDir,
+        broker_url: &str,
+        inventory: Option<&Path>,
+        extra: &str,
+        env: &[(&str, &str)],
+    ) -> Collector {
         let port = free_port();
         let path = dir.path().join("schoolnet.toml");
         std::fs::write(&path, config(broker_url, inventory, port, extra)).unwrap();
-        let mut builder = ChildProcess::builder(BIN)
-            .name("schoolnet-run")
-            .args(["run", "--config", path.to_str().unwrap()])
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1");
-        for (k, v) in env {
-            builder = builder.env(k, v);
-        }
-        let process = builder.spawn();
-        let exporter = format!("http://127.0.0.1:{port}");
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let collector = Collector {
-            process,
-            exporter,
+            process: spawn_run(&path, &env),
+            exporter: format!("http://127.0.0.1:{port}"),
             dir,
+            env,
+            previous: Vec::new(),
         };
-        let ready = format!("{}/readyz", collector.exporter);
-        wait_until(
-            "schoolnet run to be ready (connected to the broker)",
-            Duration::from_secs(20),
-            || {
-                let ready = ready.clone();
-                async move {
-                    match reqwest::get(&ready).await {
-                        Ok(r) if r.status().is_success() => Ok(()),
-                        Ok(r) => Err(format!("readyz {}", r.status())),
-                        Err(e) => Err(e.to_string()),
-                    }
-                }
-            },
-        )
-        .await;
+        collector.wait_ready(Duration::from_secs(20)).await;
         collector
+    }
+
+    /// The production setup of the fault tests: the sample inventory, QoS 1
+    /// with a persistent session (`client_id = "collector-<port>"`, kept
+    /// across [`Collector::restart`]), the spool in `<dir>/spool` with
+    /// `spool_extra` keys, and InfluxDB 1.x at `influx_url` (database
+    /// `schoolnet`, v1 API, 200 ms batches).
+    pub async fn start_spooled(broker_url: &str, influx_url: &str, spool_extra: &str) -> Collector {
+        let dir = tempfile::tempdir().unwrap();
+        let extra = format!(
+            "[influx]\nurl = \"{influx_url}\"\napi = \"v1\"\ndatabase = \"schoolnet\"\nbatch_max_age_ms = 200\n\n\
+             [spool]\ndir = \"{}\"\n{spool_extra}\n",
+            dir.path().join("spool").display()
+        );
+        Collector::start_in(dir, broker_url, None, &extra, &[]).await
+    }
+
+    /// The config file `schoolnet run` was started with.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("schoolnet.toml")
+    }
+
+    /// The spool directory of [`Collector::start_spooled`].
+    pub fn spool_dir(&self) -> PathBuf {
+        self.dir.path().join("spool")
+    }
+
+    /// Replaces `from` by `to` in the config file (read at the next
+    /// [`Collector::restart`]); panics if `from` is not there.
+    pub fn edit_config(&self, from: &str, to: &str) {
+        let path = self.config_path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{from:?} not in {text}");
+        std::fs::write(&path, text.replace(from, to)).unwrap();
+    }
+
+    /// Sends `signal` (`testkit::signal::*`) to `schoolnet run`.
+    pub fn kill(&mut self, signal: i32) {
+        self.process.kill(signal);
+    }
+
+    /// SIGKILLs `schoolnet run` if it still runs, then starts it again with
+    /// the same config file (same client id, spool and exporter port) and
+    /// waits until it is connected to the broker.
+    pub async fn restart(&mut self) {
+        self.process.kill_now();
+        let new = spawn_run(&self.config_path(), &self.env);
+        self.previous
+            .push(std::mem::replace(&mut self.process, new));
+        self.wait_ready(Duration::from_secs(20)).await;
+    }
+
+    /// Waits until `/readyz` answers 200 (connected to the broker) and
+    /// returns how long that took; panics after `timeout` or if the process
+    /// exits.
+    pub async fn wait_ready(&self, timeout: Duration) -> Duration {
+        let ready = format!("{}/readyz", self.exporter);
+        let start = std::time::Instant::now();
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(1))
+            .build()
+            .unwrap();
+        loop {
+            let state = match client.get(&ready).send().await {
+                Ok(r) if r.status().is_success() => return start.elapsed(),
+                Ok(r) => format!("readyz {}", r.status()),
+                Err(e) => e.to_string(),
+            };
+            assert!(
+                start.elapsed() < timeout,
+                "schoolnet run not ready (connected to the broker) within {timeout:?}: {state}\n{}",
+                self.process.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Whether `/readyz` answers 200 now.
+    pub async fn is_ready(&self) -> bool {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        let r = client.get(format!("{}/readyz", self.exporter)).send().await;
+        r.is_ok_and(|r| r.status().is_success())
     }
 
     pub async fn metrics(&self) -> String {
@@ -109,6 +197,19 @@ impl Collector {
     }
 }
 
+/// `schoolnet run --config <config>` as a child (log level info).
+fn spawn_run(config: &Path, env: &[(String, String)]) -> ChildProcess {
+    let mut builder = ChildProcess::builder(BIN)
+        .name("schoolnet-run")
+        .args(["run", "--config", config.to_str().unwrap()])
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1");
+    for (k, v) in env {
+        builder = builder.env(k, v);
+    }
+    builder.spawn()
+}
+
 /// Sums samples of metric `name` (exact name) whose label text contains every
 /// `key="value"` in `labels`.
 pub fn sum_metric(text: &str, name: &str, labels: &[&str]) -> f64 {
@@ -120,94 +221,4 @@ pub fn sum_metric(text: &str, name: &str, labels: &[&str]) -> f64 {
         .filter(|l| labels.iter().all(|want| l.contains(want)))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
-}
-
-/// Runs `schoolnet simulate` to completion and returns its report.
-pub async fn simulate(broker_url: &str, args: &[&str]) -> SimulateReport {
-    let dir = tempfile::tempdir().unwrap();
-    let report = dir.path().join("report.json");
-    let mut all = vec![
-        "simulate",
-        "--broker",
-        broker_url,
-        "--quiet",
-        "--report-json",
-        report.to_str().unwrap(),
-    ];
-    all.extend_from_slice(args);
-    let out = tokio::process::Command::new(BIN)
-        .args(&all)
-        .env("NO_COLOR", "1")
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "schoolnet simulate failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: SimulateReport = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
-    assert_eq!(report.errors, 0, "simulator reported errors");
-    report
-}
-
-/// Expected points as `measurement → school → count`, without zero entries.
-pub fn expected_points(report: &SimulateReport) -> BTreeMap<String, BTreeMap<String, u64>> {
-    let mut out: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-    for (m, schools) in &report.expected_points {
-        for (school, n) in schools {
-            if *n > 0 {
-                out.entry(m.to_string())
-                    .or_default()
-                    .insert(school.clone(), *n);
-            }
-        }
-    }
-    out
-}
-
-/// Points per school in one InfluxDB measurement, counted as rows of
-/// `SELECT *` (a point is a row whatever fields it carries).
-pub fn rows_by_school(result: &Value) -> BTreeMap<String, u64> {
-    let mut out = BTreeMap::new();
-    for series in result["results"][0]["series"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        let school = series["tags"]["school"].as_str().unwrap_or("").to_string();
-        let rows = series["values"].as_array().map_or(0, |v| v.len() as u64);
-        *out.entry(school).or_insert(0) += rows;
-    }
-    out
-}
-
-/// Points per school from VictoriaMetrics' export of one measurement: VM
-/// stores each field as its own series `<measurement>_<field>`, so a point is
-/// a distinct (device, key, timestamp) across the measurement's fields.
-pub fn vm_points_by_school(lines: &[Value]) -> BTreeMap<String, u64> {
-    let mut points: BTreeMap<String, std::collections::BTreeSet<(String, String, i64)>> =
-        BTreeMap::new();
-    for line in lines {
-        let m = &line["metric"];
-        let school = m["school"].as_str().unwrap_or("").to_string();
-        let device = m["device"].as_str().unwrap_or("").to_string();
-        let key = m["interface"]
-            .as_str()
-            .or(m["target"].as_str())
-            .unwrap_or("")
-            .to_string();
-        for ts in line["timestamps"].as_array().into_iter().flatten() {
-            points.entry(school.clone()).or_default().insert((
-                device.clone(),
-                key.clone(),
-                ts.as_i64().unwrap(),
-            ));
-        }
-    }
-    points
-        .into_iter()
-        .map(|(k, v)| (k, v.len() as u64))
-        .collect()
 }
