@@ -1,0 +1,419 @@
+//! The Grafana dashboards (`dashboards/*.json`) and their provisioning
+//! (`deploy/grafana/provisioning/`).
+//!
+//! - Structure, no servers: every file parses, uids are unique, every data
+//!   source a panel, target, variable or annotation names is provisioned,
+//!   panels do not overlap, every `$variable` is defined, links point to
+//!   existing dashboards.
+//! - Data, on real servers: mosquitto → `schoolnet run` (InfluxDB 1.x, v1
+//!   API) ← the fleet simulator (12 schools in 3 districts, one school taken
+//!   down, brought back and taken down again, a 13th inventory school that
+//!   never reports, some rejected messages), and a
+//!   real Prometheus scraping the exporter every second with the project's
+//!   rule files. Then every variable, panel and annotation query of every
+//!   dashboard is interpolated the way Grafana does and run against
+//!   Prometheus / InfluxDB; each must return data. Grafana itself is not
+//!   needed: it only forwards these requests.
+
+mod dashboards;
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant, SystemTime};
+
+use collector::inventory::Inventory;
+use dashboards::grafana::{influx_rows, prom_rows, Env};
+use dashboards::model::{
+    self, load_dashboards, provisioned_datasources, provisioning_files, queries, variables,
+    Dashboard,
+};
+use dashboards::structure::check_dashboard;
+use schoolnet::simulate::{run_fleet, Fleet, FleetOptions, SimulateOptions};
+use serde_json::Value;
+use support::{Collector, ROOT};
+use testkit::{wait_until, InfluxDb1, Mosquitto, Prometheus};
+use tokio_util::sync::CancellationToken;
+
+const UIDS: [&str; 5] = [
+    "schoolnet-overview",
+    "schoolnet-school",
+    "schoolnet-optics",
+    "schoolnet-history",
+    "schoolnet-pipeline",
+];
+
+#[test]
+fn dashboards_and_provisioning_are_consistent() {
+    let dashboards = load_dashboards();
+    let mut errors = Vec::new();
+
+    let uids: Vec<&str> = dashboards.iter().map(Dashboard::uid).collect();
+    let unique: BTreeSet<&str> = uids.iter().copied().collect();
+    assert_eq!(unique.len(), uids.len(), "dashboard uids repeat: {uids:?}");
+    assert_eq!(unique, UIDS.into_iter().collect(), "the five dashboards");
+
+    let sources = provisioned_datasources();
+    let find = |uid: &str| sources.iter().find(|s| s.uid == uid).cloned();
+    let prom = find("schoolnet-prometheus").expect("Prometheus data source provisioned");
+    assert_eq!(prom.kind, "prometheus");
+    let influx = find("schoolnet-influxdb").expect("InfluxDB data source provisioned");
+    assert_eq!(
+        (influx.kind.as_str(), influx.db_name.as_str()),
+        ("influxdb", "schoolnet")
+    );
+    let providers = provisioning_files("dashboards").join("\n");
+    for key in ["type: file", "path:", "folder: schoolnet"] {
+        assert!(providers.contains(key), "dashboard provider has `{key}`");
+    }
+
+    for d in &dashboards {
+        check_dashboard(d, &dashboards, &mut errors);
+    }
+    assert!(
+        errors.is_empty(),
+        "{} problems:\n{}",
+        errors.len(),
+        errors.join("\n")
+    );
+}
+
+// ---------------------------------------------------------------- data run
+
+/// 13 schools in 3 districts; one OLT per district (recorded at its first
+/// school), an ONT and a router per school, all reporting every 2 s (stale
+/// after 6 s: a busy test machine does not open outages of its own). The
+/// last school, E5, is not simulated: it never reports.
+const SCHOOLS: &str = "school_id,name,district,lat,lon,uplink_mbps\n\
+    N1,North Lyceum One,North,39.21,45.41,100\nN2,North School Two,North,39.22,45.43,50\n\
+    N3,North School Three,North,39.24,45.40,50\nN4,North School Four,North,39.25,45.44,100\n\
+    S1,South Lyceum One,South,38.95,45.60,100\nS2,South School Two,South,38.96,45.62,50\n\
+    S3,South School Three,South,38.94,45.63,50\nS4,South School Four,South,38.97,45.58,100\n\
+    E1,East Lyceum One,East,39.05,45.90,100\nE2,East School Two,East,39.06,45.92,50\n\
+    E3,East School Three,East,39.04,45.93,50\nE4,East School Four,East,39.07,45.88,100\n\
+    E5,East Village School,East,39.10,45.95,20\n";
+
+/// The school taken down: index 1, a Telegraf router (probe rtt, loss and
+/// jitter, CPU, memory, uptime, clients: everything the detail dashboard shows).
+const DOWN: &str = "N2";
+
+fn devices_csv() -> String {
+    let mut out =
+        String::from("device_id,school_id,role,expected_interval_s,parent,wan_interface\n");
+    for (district, p) in [("north", "N"), ("south", "S"), ("east", "E")] {
+        out += &format!("olt-{district},{p}1,olt,2,,\n");
+        for i in 1..=if p == "E" { 5 } else { 4 } {
+            let (s, l) = (format!("{p}{i}"), format!("{p}{i}").to_lowercase());
+            out +=
+                &format!("ont-{l},{s},ont,2,olt-{district},\nrtr-{l},{s},router,2,ont-{l},wan\n");
+        }
+    }
+    out
+}
+
+/// Messages the collector must reject (an unknown device, a bad payload).
+async fn publish_rejects(port: u16) {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap();
+    for (topic, payload) in [
+        (
+            "collectd/ghost-router/load/load".to_string(),
+            format!("{}:0.5:0.4:0.3", now.as_secs()),
+        ),
+        ("ont/ont-s1/optical".to_string(), "not json".to_string()),
+    ] {
+        let status = tokio::process::Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1"])
+            .args(["-t", &topic, "-m", &payload])
+            .status()
+            .await
+            .expect(
+                "mosquitto_pub (package mosquitto-clients; run: sudo scripts/setup-test-deps.sh)",
+            );
+        assert!(status.success(), "mosquitto_pub {topic}");
+    }
+}
+
+async fn school_up(prom: &Prometheus, want: f64) {
+    let q = format!("schoolnet_school_up{{school=\"{DOWN}\"}}");
+    prom.wait_for_value(&q, want, Duration::from_secs(20)).await;
+}
+
+/// The `open` field of the down school's outage points, oldest first.
+async fn outages(influx: &InfluxDb1) -> Vec<bool> {
+    let q = format!("SELECT \"open\" FROM \"outage\" WHERE \"school\" = '{DOWN}'");
+    let r = influx.try_query("schoolnet", &q).await.unwrap_or_default();
+    let rows = r["results"][0]["series"][0]["values"].as_array().cloned();
+    rows.into_iter()
+        .flatten()
+        .map(|row| row[1] == true)
+        .collect()
+}
+
+/// Answers of the panel queries, by `<file> <query description>`.
+type Answers = BTreeMap<String, Value>;
+
+/// Runs every variable, panel and annotation query of `d` with the variable
+/// values `pick` chooses; returns the problems, answers go to `answers`.
+async fn check_data(
+    d: &Dashboard,
+    env: &mut Env,
+    pick: &dyn Fn(&model::Variable) -> Vec<String>,
+    answers: &mut Answers,
+) -> Vec<String> {
+    let mut errors = Vec::new();
+    let vars = variables(&d.json);
+    env.selected.clear();
+    for v in &vars {
+        let q = env.interpolate(&v.query, &v.ds_type, &vars);
+        let want = pick(v);
+        match env.options(v, &q).await {
+            Ok(opts) if opts.is_empty() => {
+                errors.push(format!("variable {}: no options from {q}", v.name))
+            }
+            Ok(opts) => {
+                let missing: Vec<&String> = want
+                    .iter()
+                    .filter(|w| *w != "$__all" && !opts.contains(w))
+                    .collect();
+                if !missing.is_empty() {
+                    errors.push(format!(
+                        "variable {}: {missing:?} not among {opts:?}",
+                        v.name
+                    ));
+                }
+            }
+            Err(e) => errors.push(format!("variable {}: {q}: {e}", v.name)),
+        }
+        env.selected.insert(v.name.clone(), want);
+    }
+    let qs = queries(&d.json);
+    for q in &qs {
+        let text = env.interpolate(&q.text, &q.ds_type, &vars);
+        match env.run(&q.ds_type, &text, q.instant).await {
+            Ok((0, _)) => errors.push(format!("{}: no data from\n    {text}", q.what)),
+            Ok((_, body)) => {
+                answers.insert(format!("{} {}", d.file, q.what), body);
+            }
+            Err(e) => errors.push(format!("{}: {e}\n    {text}", q.what)),
+        }
+    }
+    errors
+        .into_iter()
+        .map(|e| format!("{} ({:?}): {e}", d.file, env.selected))
+        .collect()
+}
+
+/// Beyond "has data": the panels about the outages show them.
+fn check_meaning(a: &Answers) {
+    let get = |k: &str| a.get(k).unwrap_or_else(|| panic!("no answer for {k}"));
+    let down = prom_rows(get(
+        "schoolnet-overview.json panel \"Schools down now\" target A",
+    ));
+    let mut down: Vec<[String; 3]> = down
+        .iter()
+        .map(|(l, _)| ["school", "cause", "name"].map(|k| l[k].as_str().unwrap().to_string()))
+        .collect();
+    down.sort();
+    assert_eq!(
+        down,
+        [
+            ["E5", "never_reported", "East Village School"],
+            [DOWN, "lwt_offline", "North School Two"]
+        ]
+        .map(|r| r.map(String::from)),
+        "schools down now"
+    );
+    let count = prom_rows(get("schoolnet-overview.json panel \"Down\" target A"));
+    assert_eq!(count[0].1, 1.0, "the Down stat");
+    let map = prom_rows(get(
+        "schoolnet-overview.json panel \"Schools by state\" target A",
+    ));
+    assert_eq!(map.len(), 13, "every school on the map: {map:?}");
+    let on_map = map.iter().find(|(l, _)| l["school"] == DOWN).unwrap();
+    assert_eq!(
+        (on_map.0["lat"].as_str(), on_map.1),
+        (Some("39.22"), 2.0),
+        "down = 2"
+    );
+    let key =
+        "schoolnet-history.json panel \"Availability per school in the selected range\" target A";
+    let avail = influx_rows(get(key));
+    assert_eq!(avail.len(), 1, "{avail:?}");
+    assert_eq!(
+        (&avail[0]["school"], &avail[0]["outages"]),
+        (&Value::from(DOWN), &Value::from(1))
+    );
+    let pct = avail[0]["availability"].as_f64().unwrap();
+    assert!(
+        pct > 90.0 && pct < 100.0,
+        "availability over 5 min with one short outage: {pct}"
+    );
+    let key = "schoolnet-history.json panel \"Volume per school in the selected range\" target A";
+    let volume = influx_rows(get(key));
+    assert_eq!(
+        volume.len(),
+        12,
+        "every school has a traffic volume: {volume:?}"
+    );
+    assert!(
+        volume.iter().all(|r| r["download"].as_f64().unwrap() > 0.0),
+        "{volume:?}"
+    );
+    let notes = influx_rows(get("schoolnet-school.json annotation \"Outages\""));
+    assert_eq!(
+        notes.len(),
+        2,
+        "two outage annotations (closed, open): {notes:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_dashboard_query_returns_data_from_a_real_run() {
+    let started = Instant::now();
+    let inv_dir = tempfile::tempdir().unwrap();
+    std::fs::write(inv_dir.path().join("schools.csv"), SCHOOLS).unwrap();
+    std::fs::write(inv_dir.path().join("devices.csv"), devices_csv()).unwrap();
+    let inventory = Inventory::load(
+        &inv_dir.path().join("schools.csv"),
+        &inv_dir.path().join("devices.csv"),
+    )
+    .unwrap();
+
+    let broker = Mosquitto::start().await;
+    let influx = InfluxDb1::start().await;
+    influx.create_database("schoolnet").await;
+    let collector = Collector::start_with_env(
+        &broker.url,
+        Some(inv_dir.path()),
+        &format!(
+            "[influx]\nurl = \"{}\"\napi = \"v1\"\ndatabase = \"schoolnet\"\nbatch_max_age_ms = 200\n",
+            influx.url
+        ),
+        &[("SCHOOLNET_EXPORTER__UNKNOWN_GRACE_S", "5")],
+    )
+    .await;
+    let rules =
+        |f: &str| std::fs::read_to_string(format!("{ROOT}/deploy/prometheus/rules/{f}")).unwrap();
+    let prom = Prometheus::builder()
+        .scrape(
+            "schoolnet",
+            [collector.exporter.trim_start_matches("http://")],
+        )
+        .rule_file("schoolnet-recording.yml", rules("schoolnet-recording.yml"))
+        .rule_file("schoolnet-alerts.yml", rules("schoolnet-alerts.yml"))
+        .start()
+        .await;
+
+    let fleet = Fleet::new(
+        &inventory,
+        FleetOptions {
+            schools: Some(12),
+            seed: 3,
+            start: SystemTime::now(),
+        },
+    );
+    let control = fleet.control();
+    let stop = CancellationToken::new();
+    let opts = SimulateOptions {
+        broker: broker.url.clone(),
+        ..SimulateOptions::default()
+    };
+    let sim = tokio::spawn(run_fleet(fleet, opts, stop.clone().cancelled_owned()));
+    prom.wait_for_value(
+        "count(schoolnet_school_up == 1)",
+        12.0,
+        Duration::from_secs(30),
+    )
+    .await;
+    let sim_started = Instant::now();
+    publish_rejects(broker.port).await;
+
+    // Down, back (a closed outage for availability), down again (an open
+    // one for "schools down now").
+    assert!(control.publish_offline(&format!("rtr-{}", DOWN.to_lowercase())));
+    school_up(&prom, 0.0).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(control.publish_online(&format!("rtr-{}", DOWN.to_lowercase())));
+    school_up(&prom, 1.0).await;
+    wait_until(
+        "a closed outage in InfluxDB",
+        Duration::from_secs(20),
+        || async { outages(&influx).await == [false] },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    publish_rejects(broker.port).await;
+    assert!(control.publish_offline(&format!("rtr-{}", DOWN.to_lowercase())));
+    school_up(&prom, 0.0).await;
+    wait_until(
+        "the open outage in InfluxDB",
+        Duration::from_secs(20),
+        || async { outages(&influx).await == [false, true] },
+    )
+    .await;
+    // At least 20 s of telemetry, and a few more rule evaluations.
+    tokio::time::sleep(Duration::from_secs(20).saturating_sub(sim_started.elapsed())).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let sources = provisioned_datasources();
+    let interval = |uid: &str| -> i64 {
+        let ds = sources.iter().find(|s| s.uid == uid).expect("provisioned");
+        ds.time_interval
+            .trim_end_matches('s')
+            .parse()
+            .expect("timeInterval in seconds")
+    };
+    let to_ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let mut env = Env {
+        client: reqwest::Client::new(),
+        prometheus: prom.url.clone(),
+        influx: influx.url.clone(),
+        influx_db: "schoolnet".into(),
+        from_ms: to_ms - 5 * 60 * 1000,
+        to_ms,
+        prom_scrape_s: interval("schoolnet-prometheus"),
+        influx_min_s: interval("schoolnet-influxdb"),
+        selected: BTreeMap::new(),
+    };
+    // "All" everywhere (one school where a single one must be picked), then
+    // two districts and the down school (multi-value regex formatting).
+    let all = |v: &model::Variable| -> Vec<String> {
+        if v.include_all {
+            vec!["$__all".into()]
+        } else {
+            vec![DOWN.into()]
+        }
+    };
+    let some = |v: &model::Variable| -> Vec<String> {
+        match v.name.as_str() {
+            "district" => vec!["North".into(), "South".into()],
+            "school" => vec![DOWN.into()],
+            _ => vec!["$__all".into()],
+        }
+    };
+    let (mut problems, mut answers, mut filtered) = (Vec::new(), Answers::new(), Answers::new());
+    for d in load_dashboards() {
+        problems.extend(check_data(&d, &mut env, &all, &mut answers).await);
+        problems.extend(check_data(&d, &mut env, &some, &mut filtered).await);
+    }
+    eprintln!(
+        "{} panel and annotation queries answered with data, twice; {:.1?} since start",
+        answers.len(),
+        started.elapsed()
+    );
+    assert!(
+        problems.is_empty(),
+        "{} queries without data:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+    check_meaning(&answers);
+
+    stop.cancel();
+    let report = sim.await.unwrap().unwrap();
+    assert_eq!(report.errors, 0);
+}
