@@ -50,9 +50,31 @@ fn every_subcommand_has_help_that_explains_its_flags() {
                 "--influx-url",
             ],
         ),
+        (
+            "query bandwidth",
+            &[
+                "--school",
+                "--district",
+                "--from",
+                "--to",
+                "--last",
+                "--every",
+                "--percentile",
+                "--format",
+                "--source",
+            ],
+        ),
+        (
+            "query top",
+            &["--by", "--last", "-n", "--district", "--format"],
+        ),
+        ("spool status", &["--dir", "--format"]),
+        ("spool inspect", &["--dir", "--records", "--sink"]),
     ];
     for (cmd, flags) in expectations {
-        let out = schoolnet(&[cmd, "--help"]);
+        let mut args: Vec<&str> = cmd.split(' ').collect();
+        args.push("--help");
+        let out = schoolnet(&args);
         assert!(out.status.success(), "{cmd} --help failed: {}", text(&out));
         let help = text(&out);
         for flag in *flags {
@@ -63,7 +85,15 @@ fn every_subcommand_has_help_that_explains_its_flags() {
         }
     }
     let top = text(&schoolnet(&["--help"]));
-    for cmd in ["run", "demo", "simulate", "check-config", "availability"] {
+    for cmd in [
+        "run",
+        "demo",
+        "simulate",
+        "check-config",
+        "availability",
+        "query",
+        "spool",
+    ] {
         assert!(top.contains(cmd), "top-level help lacks {cmd}:\n{top}");
     }
 }

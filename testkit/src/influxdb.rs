@@ -144,7 +144,18 @@ impl InfluxDb1 {
 
     /// Writes line protocol (`precision` ns) to `db`; panics unless 204.
     pub async fn write(&self, db: &str, lines: &str) {
-        let url = http::url(&self.url, "/write", &[("db", db)]);
+        self.write_rp(db, "", lines).await
+    }
+
+    /// Writes line protocol into retention policy `rp` of `db` (the
+    /// database's default policy when `rp` is empty); fails the test unless
+    /// InfluxDB answers 204.
+    pub async fn write_rp(&self, db: &str, rp: &str, lines: &str) {
+        let mut params = vec![("db", db)];
+        if !rp.is_empty() {
+            params.push(("rp", rp));
+        }
+        let url = http::url(&self.url, "/write", &params);
         let body = Some(lines.to_string());
         let what = "influxdb write";
         let (status, body) = http::must_send(&self.client, Method::POST, url, body, what).await;

@@ -1,5 +1,11 @@
-//! Reading the `outage` measurement: one InfluxQL `SELECT` over `/query`
+//! Reading the `outage` measurement: InfluxQL `SELECT`s over `/query`
 //! (HTTP, auth and error messages: [`crate::commands::influxql`]).
+//!
+//! Outages are read from the collector's retention policy and, where the
+//! retention setup of `deploy/influxdb/` exists, from its five-year copy in
+//! `rollup_1h.outage` too: the raw policy keeps 30 days, so a report on an
+//! older month finds its outages only in the copy. The two overlap for the
+//! last 31 days; [`merge`] keeps one point per school and start second.
 
 use anyhow::anyhow;
 use serde_json::Value;
@@ -23,16 +29,51 @@ pub fn influxql(retention_policy: &str, since_ns: i64, until_ns: i64) -> String 
     )
 }
 
-/// Runs the query and returns the outage points it found.
+/// The retention policy holding the long-term copy of the outage log.
+pub const LONG_TERM_POLICY: &str = "rollup_1h";
+
+/// Runs the queries and returns the outage points found, one per outage.
 pub async fn fetch(
     source: &Source,
     since_ns: i64,
     until_ns: i64,
 ) -> anyhow::Result<Vec<OutagePoint>> {
-    let q = influxql(&source.retention_policy, since_ns, until_ns);
-    let body = shared::run(source, &q).await?;
     let base = source.url.trim_end_matches('/');
-    parse(&body).map_err(|e| anyhow!("InfluxDB at {base}, database `{}`: {e}", source.db))
+    let context = |e: String| anyhow!("InfluxDB at {base}, database `{}`: {e}", source.db);
+    let q = influxql(&source.retention_policy, since_ns, until_ns);
+    let mut points = parse(&shared::run(source, &q).await?).map_err(context)?;
+    if source.retention_policy != LONG_TERM_POLICY {
+        let q = influxql(LONG_TERM_POLICY, since_ns, until_ns);
+        match parse(&shared::run(source, &q).await?) {
+            Ok(copy) => points = merge(points, copy),
+            // No retention setup: the collector's policy is all there is.
+            Err(e) if e.contains("retention policy not found") => {}
+            Err(e) => return Err(context(e)),
+        }
+    }
+    Ok(points)
+}
+
+/// One point per school and start (to the second: the copy's timestamps
+/// are truncated); where both sources have an outage, the closed one wins
+/// (it may have ended after the copy was made), then the longer one.
+pub fn merge(a: Vec<OutagePoint>, b: Vec<OutagePoint>) -> Vec<OutagePoint> {
+    let mut by_start: std::collections::BTreeMap<(String, i64), OutagePoint> = Default::default();
+    for p in a.into_iter().chain(b) {
+        let key = (p.school.clone(), p.start_s.floor() as i64);
+        match by_start.entry(key) {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(p);
+            }
+            std::collections::btree_map::Entry::Occupied(mut o) => {
+                let kept = o.get();
+                if (kept.open, -kept.duration_s) > (p.open, -p.duration_s) {
+                    o.insert(p);
+                }
+            }
+        }
+    }
+    by_start.into_values().collect()
 }
 
 /// The points in a `/query` answer; errors are InfluxDB's own messages.
@@ -85,6 +126,42 @@ mod tests {
             "SELECT \"duration_s\", \"open\", \"school\", \"cause\" FROM \"outage\" WHERE time >= 10 AND time < 20"
         );
         assert!(influxql("a\"b", 1, 2).contains("FROM \"a\\\"b\".\"outage\""));
+    }
+
+    fn point(school: &str, start_s: f64, duration_s: f64, open: bool) -> OutagePoint {
+        OutagePoint {
+            school: school.into(),
+            cause: "stale".into(),
+            start_s,
+            duration_s,
+            open,
+        }
+    }
+
+    #[test]
+    fn merged_sources_keep_one_point_per_outage_preferring_closed_and_longer() {
+        let raw = vec![
+            point("NX-001", 100.25, 50.0, false),
+            point("NX-002", 200.5, 10.0, false),
+        ];
+        let copy = vec![
+            point("NX-001", 100.0, 30.0, true),  // copied while still open
+            point("NX-002", 200.0, 12.0, false), // longer: the later close
+            point("NX-003", 5.0, 7.0, false),    // older than the raw policy
+        ];
+        let merged = merge(raw, copy);
+        let got: Vec<(&str, f64, bool)> = merged
+            .iter()
+            .map(|p| (p.school.as_str(), p.duration_s, p.open))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("NX-001", 50.0, false),
+                ("NX-002", 12.0, false),
+                ("NX-003", 7.0, false)
+            ]
+        );
     }
 
     #[test]

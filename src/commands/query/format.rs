@@ -1,4 +1,4 @@
-//! Output of `schoolnet query`: aligned tables for people with humanized,
+//! Output of `schoolnet query` (`top`'s tables are in [`super::top`]): aligned tables for people with humanized,
 //! 1000-based units (`12.3 GB` = 12.3 × 10^9 bytes, `45.6 Mbit/s`), and
 //! CSV and JSON with the exact numbers (bytes, bit/s, ratios 0–1). Every
 //! output names the data source it used.
@@ -8,11 +8,10 @@ use serde::Serialize;
 
 use super::bandwidth::{Interval, Report, Stats};
 use super::plan::human_duration;
-use super::top::{By, TopReport};
 use super::Ctx;
 use crate::commands::influxql::{render, stamp};
 
-const UNITS_NOTE: &str = "units: 1000-based (1 GB = 10^9 bytes, 1 Mbit/s = 10^6 bit/s)";
+pub(super) const UNITS_NOTE: &str = "units: 1000-based (1 GB = 10^9 bytes, 1 Mbit/s = 10^6 bit/s)";
 
 /// `950 B`, `1.23 kB`, `45.6 MB`, `123 GB`.
 pub fn bytes(b: Option<u64>) -> String {
@@ -49,12 +48,12 @@ fn scaled(mut v: f64, units: &[&str]) -> String {
     format!("{v:.digits$} {}", units[i])
 }
 
-fn percent(ratio: Option<f64>, digits: usize) -> String {
+pub(super) fn percent(ratio: Option<f64>, digits: usize) -> String {
     ratio.map_or("-".into(), |r| format!("{:.digits$} %", r * 100.0))
 }
 
 /// `P95`, `P99.9`.
-fn p_label(p: f64) -> String {
+pub(super) fn p_label(p: f64) -> String {
     format!("P{p}")
 }
 
@@ -86,7 +85,7 @@ fn label(iv: &Interval, every_s: i64) -> String {
 }
 
 /// The lines every table starts with: range, source, notes.
-fn header(out: &mut String, title: String, ctx: &Ctx) {
+pub(super) fn header(out: &mut String, title: String, ctx: &Ctx) {
     out.push_str(&title);
     out.push('\n');
     out.push_str(&format!(
@@ -101,7 +100,7 @@ fn header(out: &mut String, title: String, ctx: &Ctx) {
     ));
 }
 
-fn notes(out: &mut String, ctx: &Ctx) {
+pub(super) fn notes(out: &mut String, ctx: &Ctx) {
     for note in &ctx.notes {
         out.push_str(&format!("note: {note}\n"));
     }
@@ -124,19 +123,16 @@ fn stat_cells(s: &Stats) -> Vec<String> {
 fn stat_heads(first: &[&str], p: f64) -> Vec<String> {
     let pl = p_label(p);
     let mut h: Vec<String> = first.iter().map(|s| s.to_string()).collect();
-    h.extend(
-        [
-            "IN".to_string(),
-            "OUT".into(),
-            "IN MEAN".into(),
-            "IN MAX".into(),
-            format!("IN {pl}"),
-            "OUT MEAN".into(),
-            "OUT MAX".into(),
-            format!("OUT {pl}"),
-        ]
-        .into_iter(),
-    );
+    h.extend([
+        "IN".to_string(),
+        "OUT".into(),
+        "IN MEAN".into(),
+        "IN MAX".into(),
+        format!("IN {pl}"),
+        "OUT MEAN".into(),
+        "OUT MAX".into(),
+        format!("OUT {pl}"),
+    ]);
     h
 }
 
@@ -308,13 +304,12 @@ pub fn bandwidth_csv(report: &Report) -> anyhow::Result<String> {
             )?;
         }
     }
-    drop(write);
     Ok(String::from_utf8(w.into_inner()?)?)
 }
 
 /// What every JSON document carries besides the numbers.
 #[derive(Serialize)]
-struct Meta<'a> {
+pub(super) struct Meta<'a> {
     query: &'static str,
     from: String,
     to: String,
@@ -334,7 +329,7 @@ struct SourceJson<'a> {
     rate_samples: &'static str,
 }
 
-fn meta<'a>(query: &'static str, ctx: &'a Ctx) -> Meta<'a> {
+pub(super) fn meta<'a>(query: &'static str, ctx: &'a Ctx) -> Meta<'a> {
     Meta {
         query,
         from: ctx.from.to_rfc3339_opts(SecondsFormat::AutoSi, true),
@@ -353,7 +348,7 @@ fn meta<'a>(query: &'static str, ctx: &'a Ctx) -> Meta<'a> {
     }
 }
 
-fn to_json<T: Serialize>(meta: Meta<'_>, body: &T) -> anyhow::Result<String> {
+pub(super) fn to_json<T: Serialize>(meta: Meta<'_>, body: &T) -> anyhow::Result<String> {
     #[derive(Serialize)]
     struct Doc<'a, T> {
         #[serde(flatten)]
@@ -368,120 +363,6 @@ fn to_json<T: Serialize>(meta: Meta<'_>, body: &T) -> anyhow::Result<String> {
 
 pub fn bandwidth_json(report: &Report, ctx: &Ctx) -> anyhow::Result<String> {
     to_json(meta("bandwidth", ctx), report)
-}
-
-pub fn top_table(report: &TopReport, ctx: &Ctx, district: Option<&str>) -> String {
-    let mut out = String::new();
-    let what = match report.by {
-        By::Volume => "WAN volume (in + out)".to_string(),
-        By::Utilization => format!(
-            "WAN utilization ({}, then mean)",
-            p_label(report.percentile)
-        ),
-        By::Loss => "mean probe loss".to_string(),
-    };
-    let among = district.map_or(format!("all {} schools", report.schools_in_scope), |d| {
-        format!("{} schools of {d}", report.schools_in_scope)
-    });
-    header(
-        &mut out,
-        format!("Top {} by {what}, among {among}", report.rows.len()),
-        ctx,
-    );
-    match report.by {
-        By::Volume => out.push_str(&format!(
-            "IN = rx (download), OUT = tx (upload) on the WAN\n{UNITS_NOTE}\n"
-        )),
-        By::Utilization => out.push_str(&format!(
-            "utilization = WAN rate / contracted uplink; {}, MEAN and MAX of {}\n",
-            p_label(report.percentile),
-            ctx.data().rate_samples().replace("rates", "utilization")
-        )),
-        By::Loss => out.push_str("loss = probe loss ratio, over all probes of the school\n"),
-    }
-    notes(&mut out, ctx);
-    let head: &[&str] = match report.by {
-        By::Volume => &["RANK", "SCHOOL", "NAME", "DISTRICT", "IN", "OUT", "TOTAL"],
-        By::Utilization => &[
-            "RANK", "SCHOOL", "NAME", "DISTRICT", "P", "MEAN", "MAX", "SAMPLES",
-        ],
-        By::Loss => &[
-            "RANK",
-            "SCHOOL",
-            "NAME",
-            "DISTRICT",
-            "MEAN LOSS",
-            "MAX",
-            "SAMPLES",
-        ],
-    };
-    let mut rows = vec![head.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
-    if report.by == By::Utilization {
-        rows[0][4] = p_label(report.percentile);
-    }
-    for r in &report.rows {
-        let mut row = vec![
-            r.rank.to_string(),
-            r.school.clone(),
-            r.name.clone(),
-            r.district.clone(),
-        ];
-        let samples = r.samples.map_or("-".into(), |s| s.to_string());
-        match report.by {
-            By::Volume => row.extend([bytes(r.rx_bytes), bytes(r.tx_bytes), bytes(r.total_bytes)]),
-            By::Utilization => row.extend([
-                percent(r.p, 1),
-                percent(r.mean, 1),
-                percent(r.max, 1),
-                samples,
-            ]),
-            By::Loss => row.extend([percent(r.mean, 2), percent(r.max, 1), samples]),
-        }
-        rows.push(row);
-    }
-    let right: Vec<bool> = (0..head.len()).map(|i| i == 0 || i >= 4).collect();
-    render(&mut out, &rows, &right, None);
-    out
-}
-
-pub fn top_csv(report: &TopReport) -> anyhow::Result<String> {
-    let mut w = ::csv::Writer::from_writer(Vec::new());
-    let pl = format!("p{}", report.percentile);
-    w.write_record([
-        "rank",
-        "school",
-        "name",
-        "district",
-        "rx_bytes",
-        "tx_bytes",
-        "total_bytes",
-        "mean",
-        "max",
-        &pl,
-        "samples",
-    ])?;
-    let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
-    let optu = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
-    for r in &report.rows {
-        w.write_record([
-            r.rank.to_string(),
-            r.school.clone(),
-            r.name.clone(),
-            r.district.clone(),
-            optu(r.rx_bytes),
-            optu(r.tx_bytes),
-            optu(r.total_bytes),
-            opt(r.mean),
-            opt(r.max),
-            opt(r.p),
-            optu(r.samples),
-        ])?;
-    }
-    Ok(String::from_utf8(w.into_inner()?)?)
-}
-
-pub fn top_json(report: &TopReport, ctx: &Ctx) -> anyhow::Result<String> {
-    to_json(meta("top", ctx), report)
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@
 //! - [`plan`]: the window and the raw/rollup choice (pure);
 //! - [`scope`]: schools, districts and the WAN interfaces;
 //! - [`bandwidth`], [`top`]: the InfluxQL and the numbers;
-//! - [`format`]: tables with humanized units, CSV and JSON.
+//! - [`format`]: tables with humanized units, CSV and JSON (`top`'s own in
+//!   [`top`]).
 //!
 //! HTTP, auth and errors are shared with `availability`
 //! ([`crate::commands::influxql`]). Semantics: [`HELP`] and the README
@@ -97,7 +98,7 @@ pub struct BandwidthArgs {
     pub district: Option<String>,
     #[command(flatten)]
     pub window: WindowArgs,
-    /// Interval length: 1d, 1h, 15m, 1w…
+    /// Interval length: 1d, 6h, 1h, 15m… (aligned to multiples of it since 1970-01-01 UTC)
     #[arg(long, value_name = "DURATION", default_value = "1d")]
     pub every: String,
     /// Which percentile of the rate samples to report (0 < N <= 100).

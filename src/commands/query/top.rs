@@ -6,19 +6,21 @@
 //! - `loss`: the mean of `probe.loss_ratio` over all probes of the school
 //!   (rollups: of `loss_ratio_mean`).
 //!
-//! One InfluxQL statement grouped by `school`; schools outside the scope's
-//! inventory are left out (named in a note). Ties go to the lower id.
+//! One InfluxQL statement grouped by `school`, then the table, CSV or JSON;
+//! schools outside the scope's inventory are left out (named in a note).
+//! Ties go to the lower id.
 
 use std::collections::BTreeSet;
 
-use anyhow::Context;
 use serde::Serialize;
 
 use super::bandwidth::rows;
+use super::format::{bytes, header, meta, notes, p_label, percent, to_json, UNITS_NOTE};
 use super::plan::Data;
 use super::scope::{self, Scope};
-use super::{format, Ctx, TopArgs};
+use super::{Ctx, TopArgs};
 use crate::cli::ReportFormat;
+use crate::commands::influxql::render;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -105,7 +107,7 @@ pub async fn run(args: TopArgs) -> anyhow::Result<String> {
             )
         }
     };
-    let results = ctx.query(&[statement]).await.context("query top")?;
+    let results = ctx.query(&[statement]).await?;
 
     let in_scope: BTreeSet<&str> = scope.schools.iter().map(|s| &*s.id).collect();
     let mut outside = BTreeSet::new();
@@ -184,8 +186,122 @@ pub async fn run(args: TopArgs) -> anyhow::Result<String> {
     };
     ctx.print_notes_for_machines();
     match ctx.format {
-        ReportFormat::Table => Ok(format::top_table(&report, &ctx, scope.district.as_deref())),
-        ReportFormat::Csv => format::top_csv(&report),
-        ReportFormat::Json => format::top_json(&report, &ctx),
+        ReportFormat::Table => Ok(top_table(&report, &ctx, scope.district.as_deref())),
+        ReportFormat::Csv => top_csv(&report),
+        ReportFormat::Json => top_json(&report, &ctx),
     }
+}
+
+fn top_table(report: &TopReport, ctx: &Ctx, district: Option<&str>) -> String {
+    let mut out = String::new();
+    let what = match report.by {
+        By::Volume => "WAN volume (in + out)".to_string(),
+        By::Utilization => format!(
+            "WAN utilization ({}, then mean)",
+            p_label(report.percentile)
+        ),
+        By::Loss => "mean probe loss".to_string(),
+    };
+    let among = district.map_or(format!("all {} schools", report.schools_in_scope), |d| {
+        format!("{} schools of {d}", report.schools_in_scope)
+    });
+    header(
+        &mut out,
+        format!("Top {} by {what}, among {among}", report.rows.len()),
+        ctx,
+    );
+    match report.by {
+        By::Volume => out.push_str(&format!(
+            "IN = rx (download), OUT = tx (upload) on the WAN\n{UNITS_NOTE}\n"
+        )),
+        By::Utilization => out.push_str(&format!(
+            "utilization = WAN rate / contracted uplink; {}, MEAN and MAX of {}\n",
+            p_label(report.percentile),
+            ctx.data().rate_samples().replace("rates", "utilization")
+        )),
+        By::Loss => out.push_str("loss = probe loss ratio, over all probes of the school\n"),
+    }
+    notes(&mut out, ctx);
+    let head: &[&str] = match report.by {
+        By::Volume => &["RANK", "SCHOOL", "NAME", "DISTRICT", "IN", "OUT", "TOTAL"],
+        By::Utilization => &[
+            "RANK", "SCHOOL", "NAME", "DISTRICT", "P", "MEAN", "MAX", "SAMPLES",
+        ],
+        By::Loss => &[
+            "RANK",
+            "SCHOOL",
+            "NAME",
+            "DISTRICT",
+            "MEAN LOSS",
+            "MAX",
+            "SAMPLES",
+        ],
+    };
+    let mut rows = vec![head.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
+    if report.by == By::Utilization {
+        rows[0][4] = p_label(report.percentile);
+    }
+    for r in &report.rows {
+        let mut row = vec![
+            r.rank.to_string(),
+            r.school.clone(),
+            r.name.clone(),
+            r.district.clone(),
+        ];
+        let samples = r.samples.map_or("-".into(), |s| s.to_string());
+        match report.by {
+            By::Volume => row.extend([bytes(r.rx_bytes), bytes(r.tx_bytes), bytes(r.total_bytes)]),
+            By::Utilization => row.extend([
+                percent(r.p, 1),
+                percent(r.mean, 1),
+                percent(r.max, 1),
+                samples,
+            ]),
+            By::Loss => row.extend([percent(r.mean, 2), percent(r.max, 1), samples]),
+        }
+        rows.push(row);
+    }
+    let right: Vec<bool> = (0..head.len()).map(|i| i == 0 || i >= 4).collect();
+    render(&mut out, &rows, &right, None);
+    out
+}
+
+fn top_csv(report: &TopReport) -> anyhow::Result<String> {
+    let mut w = ::csv::Writer::from_writer(Vec::new());
+    let pl = format!("p{}", report.percentile);
+    w.write_record([
+        "rank",
+        "school",
+        "name",
+        "district",
+        "rx_bytes",
+        "tx_bytes",
+        "total_bytes",
+        "mean",
+        "max",
+        &pl,
+        "samples",
+    ])?;
+    let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+    let optu = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
+    for r in &report.rows {
+        w.write_record([
+            r.rank.to_string(),
+            r.school.clone(),
+            r.name.clone(),
+            r.district.clone(),
+            optu(r.rx_bytes),
+            optu(r.tx_bytes),
+            optu(r.total_bytes),
+            opt(r.mean),
+            opt(r.max),
+            opt(r.p),
+            optu(r.samples),
+        ])?;
+    }
+    Ok(String::from_utf8(w.into_inner()?)?)
+}
+
+fn top_json(report: &TopReport, ctx: &Ctx) -> anyhow::Result<String> {
+    to_json(meta("top", ctx), report)
 }

@@ -11,21 +11,28 @@
 //! `influx.token_file`. With a v1 `username` it is sent as HTTP Basic auth,
 //! otherwise as `Authorization: Token <token>`. Errors name the server's
 //! base URL (never the query string) and carry InfluxDB's own message.
+//! `https://` trusts the system's roots plus the config's `influx.ca_file`,
+//! with the optional client certificate, as the collector's writer does.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
-use chrono::{DateTime, Months, NaiveDate, Utc};
 use collector::config::{read_secret, Config, InfluxApi};
 use collector::inventory::Inventory;
 use collector::sink::influx::TOKEN_ENV;
+use collector::source::mqtt::tls::{read_certs, ClientCert};
 use reqwest::header::{HeaderValue, AUTHORIZATION};
 use reqwest::Url;
 use serde_json::Value;
 
 use crate::cli::ApiArg;
+
+mod answer;
+mod text;
+
+pub use answer::{statements, Series};
+pub use text::{chain, excerpt, instant, month, nanos, render, stamp};
 
 /// Timeout of a query without a config (`influx.timeout_s` with one).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -44,6 +51,8 @@ pub struct Source {
     /// Token or password, from the environment or a token file.
     pub token: Option<String>,
     pub timeout: Duration,
+    /// `influx.ca_file`, `influx.client_cert_file`, `influx.client_key_file`.
+    pub tls: [Option<PathBuf>; 3],
 }
 
 /// The connection flags of a reading command (`--config` or `--influx-*`).
@@ -94,6 +103,11 @@ pub fn resolve(
             username,
             token,
             timeout,
+            tls: [
+                influx.ca_file.clone(),
+                influx.client_cert_file.clone(),
+                influx.client_key_file.clone(),
+            ],
         };
         // Only the inventory is needed: MQTT and route settings are not checked.
         let inventory = Inventory::load(&config.inventory.schools, &config.inventory.devices)
@@ -115,6 +129,7 @@ pub fn resolve(
         username,
         token,
         timeout: DEFAULT_TIMEOUT,
+        tls: Default::default(),
     };
     let inventory = crate::simulate::sample_inventory().context("built-in sample inventory")?;
     notes.push(format!(
@@ -166,7 +181,8 @@ pub async fn run(source: &Source, q: &str) -> anyhow::Result<Value> {
     let client = reqwest::Client::builder()
         .user_agent(concat!("schoolnet/", env!("CARGO_PKG_VERSION")))
         .timeout(source.timeout)
-        .connect_timeout(source.timeout.min(Duration::from_secs(5)))
+        .connect_timeout(source.timeout.min(Duration::from_secs(5)));
+    let client = with_tls(client, source)?
         .build()
         .context("cannot build the HTTP client")?;
     let mut req = client.get(url);
@@ -232,171 +248,51 @@ pub async fn run(source: &Source, q: &str) -> anyhow::Result<Value> {
     Ok(body)
 }
 
-/// One series of a statement's result.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Series {
-    pub name: String,
-    /// The `GROUP BY` tags.
-    pub tags: BTreeMap<String, String>,
-    pub columns: Vec<String>,
-    pub values: Vec<Vec<Value>>,
-}
-
-impl Series {
-    /// Index of column `name`.
-    pub fn col(&self, name: &str) -> Option<usize> {
-        self.columns.iter().position(|c| c == name)
+/// Adds `influx.ca_file` (extra trust roots) and the client certificate;
+/// refuses them with an `http://` URL (they would suggest encryption).
+fn with_tls(
+    mut builder: reqwest::ClientBuilder,
+    source: &Source,
+) -> anyhow::Result<reqwest::ClientBuilder> {
+    let [ca, cert, key] = &source.tls;
+    let client = ClientCert::pair(
+        "influx.client_cert_file",
+        cert.as_deref(),
+        "influx.client_key_file",
+        key.as_deref(),
+    )?;
+    if ca.is_none() && client.is_none() {
+        return Ok(builder);
     }
-
-    pub fn tag(&self, name: &str) -> Option<&str> {
-        self.tags.get(name).map(String::as_str)
+    if !source.url.starts_with("https://") {
+        bail!(
+            "influx.ca_file or a client certificate is set but url `{}` is not https://",
+            source.url
+        );
     }
-}
-
-/// The series of every statement, in statement order; the first statement
-/// error (InfluxDB's own message) or a truncated answer is an error.
-pub fn statements(body: &Value) -> Result<Vec<Vec<Series>>, String> {
-    let results = body["results"].as_array().ok_or_else(|| {
-        format!(
-            "unexpected answer without `results`: {}",
-            excerpt(&body.to_string())
-        )
-    })?;
-    let mut out = Vec::with_capacity(results.len());
-    for result in results {
-        if let Some(e) = result.get("error") {
-            return Err(e.as_str().map_or_else(|| e.to_string(), str::to_owned));
-        }
-        if result.get("partial").and_then(Value::as_bool) == Some(true) {
-            return Err(
-                "the server truncated the answer (max-row-limit); use a shorter window".into(),
-            );
-        }
-        let mut series = Vec::new();
-        for s in result["series"].as_array().into_iter().flatten() {
-            let strings = |v: &Value| -> Vec<String> {
-                v.as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|c| c.as_str().unwrap_or_default().to_owned())
-                    .collect()
-            };
-            let tags = s["tags"]
-                .as_object()
-                .into_iter()
-                .flatten()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                .collect();
-            series.push(Series {
-                name: s["name"].as_str().unwrap_or_default().to_owned(),
-                tags,
-                columns: strings(&s["columns"]),
-                values: s["values"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|row| row.as_array().cloned().unwrap_or_default())
-                    .collect(),
-            });
-        }
-        out.push(series);
+    if let Some(path) = ca {
+        let certs = read_certs("influx.ca_file", path)?
+            .iter()
+            .map(|c| reqwest::Certificate::from_der(c))
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| format!("influx.ca_file {}", path.display()))?;
+        builder = builder.tls_certs_merge(certs);
     }
-    Ok(out)
-}
-
-/// An error and its causes: `error sending request: … : Connection refused`.
-pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let msg = s.to_string();
-        if !out.contains(&msg) {
-            out.push_str(": ");
-            out.push_str(&msg);
-        }
-        source = s.source();
+    if let Some(c) = client {
+        c.load()?; // errors name the file that is wrong
+        let mut pem = std::fs::read(c.cert_file).context("influx.client_cert_file")?;
+        pem.push(b'\n');
+        pem.extend(std::fs::read(c.key_file).context("influx.client_key_file")?);
+        let identity = reqwest::Identity::from_pem(&pem)
+            .map_err(|_| anyhow!("influx.client_key_file: not usable as a client identity"))?;
+        builder = builder.identity(identity);
     }
-    out
-}
-
-/// The first 300 characters of `text`.
-pub fn excerpt(text: &str) -> String {
-    let t = text.trim();
-    match t.char_indices().nth(300) {
-        Some((i, _)) => format!("{}…", &t[..i]),
-        None => t.to_string(),
-    }
-}
-
-/// `YYYY-MM-DD` (00:00 UTC) or RFC 3339.
-pub fn instant(s: &str) -> anyhow::Result<DateTime<Utc>> {
-    let s = s.trim();
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(d.and_time(chrono::NaiveTime::MIN).and_utc());
-    }
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| {
-            anyhow!("{e}: expected YYYY-MM-DD (midnight UTC) or RFC 3339 like 2026-01-15T08:00:00Z")
-        })
-}
-
-/// `YYYY-MM` → the first instants of that month and the next (UTC).
-pub fn month(s: &str) -> anyhow::Result<(DateTime<Utc>, DateTime<Utc>)> {
-    let first = NaiveDate::parse_from_str(&format!("{}-01", s.trim()), "%Y-%m-%d")
-        .with_context(|| format!("--month `{s}`: expected YYYY-MM, e.g. 2026-01"))?;
-    let next = first
-        .checked_add_months(Months::new(1))
-        .context("--month: out of range")?;
-    let at = |d: NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
-    Ok((at(first), at(next)))
-}
-
-/// Nanoseconds since the epoch (InfluxQL's integer time literals).
-pub fn nanos(t: DateTime<Utc>) -> anyhow::Result<i64> {
-    t.timestamp_nanos_opt()
-        .with_context(|| format!("{} is outside the years 1677–2262", t.to_rfc3339()))
-}
-
-/// `2026-01-31 20:00:00 UTC`
-pub fn stamp(t: &DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
-}
-
-/// Columns padded to their widest cell (in characters), two spaces apart;
-/// `right[i]` right-aligns column `i`; a dashed line before row `separator`.
-pub fn render(out: &mut String, rows: &[Vec<String>], right: &[bool], separator: Option<usize>) {
-    let n = right.len();
-    let widths: Vec<usize> = (0..n)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    for (i, row) in rows.iter().enumerate() {
-        if separator == Some(i) {
-            let total: usize = widths.iter().sum::<usize>() + 2 * (n - 1);
-            out.push_str(&"-".repeat(total));
-            out.push('\n');
-        }
-        let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
-            let w = widths[c];
-            if c > 0 {
-                line.push_str("  ");
-            }
-            if right[c] {
-                line.push_str(&format!("{cell:>w$}"));
-            } else {
-                line.push_str(&format!("{cell:<w$}"));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
+    Ok(builder)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn source(url: &str) -> Source {
         Source {
@@ -406,6 +302,7 @@ mod tests {
             username: None,
             token: None,
             timeout: Duration::from_secs(1),
+            tls: Default::default(),
         }
     }
 
@@ -424,26 +321,5 @@ mod tests {
     fn identifiers_and_strings_are_quoted() {
         assert_eq!(quote_ident("a\"b"), "\"a\\\"b\"");
         assert_eq!(quote_str("NX-0'1\\"), "'NX-0\\'1\\\\'");
-    }
-
-    #[test]
-    fn statements_keep_order_tags_and_errors() {
-        let body = json!({"results": [
-            {"statement_id": 0, "series": [{"name": "m", "tags": {"school": "A"},
-                "columns": ["time", "v"], "values": [[1, 2.5]]}]},
-            {"statement_id": 1}
-        ]});
-        let st = statements(&body).unwrap();
-        assert_eq!(st.len(), 2);
-        assert_eq!(st[0][0].tag("school"), Some("A"));
-        assert_eq!(st[0][0].col("v"), Some(1));
-        assert!(st[1].is_empty());
-        let err =
-            json!({"results": [{"statement_id": 0, "error": "retention policy not found: x"}]});
-        assert_eq!(
-            statements(&err).unwrap_err(),
-            "retention policy not found: x"
-        );
-        assert!(statements(&json!({"results": [{"partial": true}]})).is_err());
     }
 }
