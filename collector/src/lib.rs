@@ -4,7 +4,8 @@
 //! `decode` turns payloads into observations, `normalize` joins them with the
 //! `inventory` and fixes counters and units into canonical [`sample`]s, and
 //! `sink::influx` writes them to InfluxDB. `pipeline` wires these together;
-//! rejects go to `deadletter` and are counted in `metrics`.
+//! rejects go to `deadletter` and are counted in `metrics`. `shard` splits the
+//! inventory between collector instances.
 
 pub mod config;
 pub mod deadletter;
@@ -16,6 +17,7 @@ pub mod pipeline;
 pub mod reject;
 pub mod route;
 pub mod sample;
+pub mod shard;
 pub mod sink;
 pub mod source;
 pub mod spool;

@@ -18,6 +18,8 @@ pub mod outcome {
     pub const IGNORED: &str = "ignored";
     /// Rejected; see `schoolnet_collector_rejected_total`.
     pub const REJECTED: &str = "rejected";
+    /// A device another collector instance owns (`[shard]`): not processed.
+    pub const NOT_OWNED: &str = "not_owned";
 }
 
 #[derive(Clone, Debug)]
@@ -32,7 +34,7 @@ pub struct PipelineMetrics {
     pub status_events: IntCounterVec,
     /// Seconds between device timestamp and receipt.
     pub lag_seconds: Histogram,
-    /// 1 while connected to the broker.
+    /// 1 while connected to the broker with every subscription acknowledged.
     pub mqtt_connected: IntGauge,
     /// Connection errors, by kind.
     pub mqtt_connection_errors: IntCounterVec,
@@ -118,7 +120,7 @@ impl PipelineMetrics {
             .expect("valid metric"),
             mqtt_connected: IntGauge::new(
                 "schoolnet_mqtt_connected",
-                "1 while connected to the MQTT broker.",
+                "1 while connected to the MQTT broker and subscribed.",
             )
             .expect("valid metric"),
             mqtt_connection_errors: IntCounterVec::new(

@@ -69,9 +69,24 @@ pub async fn run(
         inventory,
         routes,
     } = validated;
-    let inventory: Arc<Inventory> = Arc::new(inventory);
+    let shard = config.shard;
+    let partition = collector::shard::partition(&inventory, shard);
+    drop(inventory);
     let registry = prometheus::Registry::new();
     let metrics = PipelineMetrics::new(&registry);
+    collector::shard::register_metrics(&registry, shard, &partition)
+        .context("registering the shard metrics")?;
+    if shard.is_sharded() {
+        info!(
+            index = shard.index,
+            count = shard.count,
+            schools = partition.owned.schools().len(),
+            domains = format!("{} of {}", partition.domains_owned, partition.domains_total),
+            "shard: this instance owns part of the inventory"
+        );
+    }
+    let foreign_devices = partition.foreign_devices;
+    let inventory: Arc<Inventory> = Arc::new(partition.owned);
     let dead_letters = Arc::new(DeadLetters::new(config.exporter.dead_letters));
     let exporter = Exporter::new(
         inventory.clone(),
@@ -104,8 +119,16 @@ pub async fn run(
     let manual_acks = matches!(history, History::Spool(_)) && config.mqtt.qos == 1;
 
     let password = read_secret(PASSWORD_ENV, config.mqtt.password_file.as_deref())?;
-    let source = MqttSource::new(&config.mqtt, password, routes.filters(), metrics.clone())?
-        .with_manual_acks(manual_acks);
+    let mut mqtt = config.mqtt.clone();
+    let filters = if shard.is_sharded() {
+        // Each instance keeps its own persistent session.
+        mqtt.client_id = format!("{}-{}", mqtt.client_id, shard.index);
+        collector::shard::device_filters(&routes, inventory.devices())
+    } else {
+        routes.filters()
+    };
+    let source =
+        MqttSource::new(&mqtt, password, filters, metrics.clone())?.with_manual_acks(manual_acks);
     let (msg_tx, msg_rx) = mpsc::channel(config.mqtt.queue_capacity);
     let pipeline = Pipeline::new(
         routes,
@@ -115,7 +138,8 @@ pub async fn run(
         dead_letters,
         Arc::new(ExporterView(exporter.clone())),
         history,
-    );
+    )
+    .with_foreign_devices(foreign_devices);
 
     // Health is re-assessed every second so outages open and close (and are
     // written to InfluxDB) even when nobody scrapes.

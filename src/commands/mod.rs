@@ -43,9 +43,25 @@ pub fn check_config(args: CheckConfigArgs) -> anyhow::Result<ExitCode> {
         validated.inventory.districts().len(),
         validated.inventory.devices().len()
     );
+    let mut client_id = c.mqtt.client_id.clone();
+    if c.shard.is_sharded() {
+        let p = collector::shard::partition(&validated.inventory, c.shard);
+        let filters = collector::shard::device_filters(&validated.routes, p.owned.devices());
+        println!(
+            "  shard: instance {} of {} (0-based) owns {} schools, {} devices, {} of {} failure domains; {} topic filters",
+            c.shard.index,
+            c.shard.count,
+            p.owned.schools().len(),
+            p.owned.devices().len(),
+            p.domains_owned,
+            p.domains_total,
+            filters.len()
+        );
+        client_id = format!("{client_id}-{}", c.shard.index);
+    }
     println!(
-        "  mqtt: {} as `{}` (QoS {}, persistent session: {})",
-        c.mqtt.url, c.mqtt.client_id, c.mqtt.qos, !c.mqtt.clean_session
+        "  mqtt: {} as `{client_id}` (QoS {}, persistent session: {})",
+        c.mqtt.url, c.mqtt.qos, !c.mqtt.clean_session
     );
     for r in validated.routes.routes() {
         println!(

@@ -65,6 +65,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             overflow: Overflow::DropOldest,
             ..SpoolConfig::with_dir(args.spool_dir.clone())
         }),
+        shard: Default::default(),
     };
     let validated = Validated {
         routes: compile_routes(&default_routes())?,

@@ -47,6 +47,10 @@ pub struct Config {
     /// The write-ahead log between intake and InfluxDB. Absent: history is
     /// queued in memory only, and a crash or a long InfluxDB outage loses it.
     pub spool: Option<crate::spool::SpoolConfig>,
+    /// This instance's share of the inventory when several collectors run
+    /// against one broker. Absent: one instance owns everything.
+    #[serde(default)]
+    pub shard: crate::shard::ShardConfig,
 }
 
 /// `[inventory]`: the schools and devices CSV files.
@@ -332,6 +336,7 @@ impl Config {
         };
         let routes = routes::compile(&route_configs)?;
         let inventory = Inventory::load(&self.inventory.schools, &self.inventory.devices)?;
+        self.shard.validate(&routes, &inventory)?;
         Ok(Validated {
             config: self,
             inventory,

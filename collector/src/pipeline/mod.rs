@@ -1,9 +1,10 @@
 //! The pipeline task: message → route → decode → normalize → sinks.
 //!
 //! One task owns the normalizer's state, so counters need no locks. Every
-//! message ends in exactly one outcome (`ok`, `ignored`, `rejected`) counted
-//! in `schoolnet_collector_messages_total{route,outcome}`; every reject is
-//! also counted by reason, logged (rate-limited) and kept as a dead letter.
+//! message ends in exactly one outcome (`ok`, `ignored`, `rejected`,
+//! `not_owned`) counted in `schoolnet_collector_messages_total{route,outcome}`;
+//! every reject is also counted by reason, logged (rate-limited) and kept as
+//! a dead letter.
 //! Samples go to the live view synchronously and to InfluxDB through a
 //! bounded channel, which is how a slow database slows intake instead of
 //! growing memory.
@@ -13,6 +14,7 @@ mod reject_log;
 
 pub use history::{History, HistoryError};
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -50,6 +52,8 @@ pub struct Pipeline {
     live: Arc<dyn LiveView>,
     outbox: history::Outbox,
     reject_log: RejectLog,
+    /// Devices another collector instance owns (see [`crate::shard`]).
+    foreign_devices: HashSet<Arc<str>>,
 }
 
 impl Pipeline {
@@ -74,7 +78,17 @@ impl Pipeline {
             live,
             outbox: history::Outbox::new(history),
             reject_log: RejectLog::new(),
+            foreign_devices: HashSet::new(),
         }
+    }
+
+    /// Messages of these devices are another instance's: counted as
+    /// `not_owned` and acknowledged, neither stored nor rejected. They
+    /// arrive through subscriptions a persistent session kept from before
+    /// the instances were re-partitioned.
+    pub fn with_foreign_devices(mut self, devices: HashSet<Arc<str>>) -> Pipeline {
+        self.foreign_devices = devices;
+        self
     }
 
     /// Processes messages until `rx` closes, then flushes what is pending and
@@ -110,6 +124,14 @@ impl Pipeline {
             return;
         };
         let route_name = route.name.clone();
+        if !self.foreign_devices.is_empty()
+            && vars
+                .get("device")
+                .is_some_and(|d| self.foreign_devices.contains(d))
+        {
+            self.count(&route_name, outcome::NOT_OWNED);
+            return;
+        }
         if payload.len() > self.limits.max_payload_bytes {
             let reject = Reject::new(
                 RejectReason::TooLarge,

@@ -130,6 +130,24 @@ impl TopicPattern {
     }
 
     /// Captures the variables of `topic`, or `None` if it does not match.
+    /// The MQTT filter for the topics where variable `var` is `value` (every
+    /// other variable `+`); `None` when the pattern has no such variable.
+    pub fn filter_for(&self, var: &str, value: &str) -> Option<String> {
+        if !self.has_var(var) {
+            return None;
+        }
+        let levels: Vec<&str> = self
+            .segments
+            .iter()
+            .map(|s| match s {
+                Segment::Literal(l) => l.as_str(),
+                Segment::Var(n) if &**n == var => value,
+                Segment::Var(_) => "+",
+            })
+            .collect();
+        Some(levels.join("/"))
+    }
+
     pub fn matches(&self, topic: &str) -> Option<TopicVars> {
         let mut vars = Vec::new();
         let mut levels = topic.split('/');

@@ -81,6 +81,9 @@ pub enum SourceError {
 }
 
 /// A configured, not yet connected MQTT source.
+/// Topic filters per SUBSCRIBE packet.
+const SUBSCRIBE_CHUNK: usize = 200;
+
 pub struct MqttSource {
     options: MqttOptions,
     filters: Vec<String>,
@@ -149,7 +152,12 @@ impl MqttSource {
     pub async fn run(self, tx: mpsc::Sender<MqttMessage>, shutdown: CancellationToken) {
         let (client, mut eventloop) = AsyncClient::new(self.options.clone(), 1024);
         let mut backoff = Backoff::new(self.max_backoff);
-        info!(url = %self.url, filters = ?self.filters, "connecting to MQTT broker");
+        let mut pending_subacks = 0usize;
+        if self.filters.len() <= 16 {
+            info!(url = %self.url, filters = ?self.filters, "connecting to MQTT broker");
+        } else {
+            info!(url = %self.url, filters = self.filters.len(), first = %self.filters[0], "connecting to MQTT broker");
+        }
         loop {
             let event = tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -185,15 +193,24 @@ impl MqttSource {
                 }
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                     backoff.reset();
-                    self.metrics.mqtt_connected.set(1);
                     self.metrics.mqtt_connections.inc();
                     info!(
                         session_present = ack.session_present,
                         "connected to MQTT broker"
                     );
-                    self.subscribe(&client).await;
+                    // Ready (`schoolnet_mqtt_connected` 1, /readyz) once
+                    // every SUBSCRIBE is acknowledged: until then a new
+                    // session would miss messages.
+                    pending_subacks = self.subscribe(&client).await;
+                    if pending_subacks == 0 {
+                        self.metrics.mqtt_connected.set(1);
+                    }
                 }
                 Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                    pending_subacks = pending_subacks.saturating_sub(1);
+                    if pending_subacks == 0 {
+                        self.metrics.mqtt_connected.set(1);
+                    }
                     let failed = ack
                         .return_codes
                         .iter()
@@ -231,17 +248,29 @@ impl MqttSource {
         self.disconnect(client, eventloop).await;
     }
 
-    async fn subscribe(&self, client: &AsyncClient) {
-        for filter in &self.filters {
-            debug!(%filter, "subscribing");
-            if let Err(e) = client.try_subscribe(filter.clone(), self.qos) {
-                error!(%filter, error = %e, "cannot queue subscription");
-                self.metrics
-                    .mqtt_connection_errors
-                    .with_label_values(&["subscribe_failed"])
-                    .inc();
+    /// Queues the SUBSCRIBE packets; returns how many were queued.
+    async fn subscribe(&self, client: &AsyncClient) -> usize {
+        let mut queued = 0;
+        // One SUBSCRIBE per chunk: a sharded instance has a filter per
+        // device and route (thousands), more than the request channel holds
+        // as single requests while the event loop is not being polled.
+        for chunk in self.filters.chunks(SUBSCRIBE_CHUNK) {
+            debug!(first = %chunk[0], filters = chunk.len(), "subscribing");
+            let filters = chunk
+                .iter()
+                .map(|f| rumqttc::SubscribeFilter::new(f.clone(), self.qos));
+            match client.try_subscribe_many(filters) {
+                Ok(()) => queued += 1,
+                Err(e) => {
+                    error!(first = %chunk[0], error = %e, "cannot queue subscription");
+                    self.metrics
+                        .mqtt_connection_errors
+                        .with_label_values(&["subscribe_failed"])
+                        .inc();
+                }
             }
         }
+        queued
     }
 
     async fn disconnect(&self, client: AsyncClient, mut eventloop: EventLoop) {
