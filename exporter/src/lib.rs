@@ -20,7 +20,7 @@ pub mod render;
 pub mod state;
 
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
 use collector::config::ExporterConfig;
@@ -39,23 +39,35 @@ use state::{Dropped, LiveState};
 /// What the scrape-time collector and the HTTP views read.
 #[derive(Debug)]
 pub(crate) struct Live {
-    pub(crate) state: LiveState,
+    /// Swapped whole when the inventory is reloaded; recording holds the
+    /// read lock, so no sample lands in a state that is being replaced.
+    state: RwLock<Arc<LiveState>>,
     pub(crate) policy: HealthPolicy,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) outages: Mutex<OutageTracker>,
 }
 
 impl Live {
-    pub(crate) fn assess(&self) -> Vec<health::SchoolAssessment> {
+    /// The current live state (a reload swaps it; holders keep theirs).
+    pub(crate) fn state(&self) -> Arc<LiveState> {
+        self.state.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn assess(&self) -> (Arc<LiveState>, Vec<health::SchoolAssessment>) {
         self.assess_at(self.clock.now())
     }
 
     /// Assesses every school and feeds the outage tracker, so a scrape and
     /// the outage history never disagree for longer than one assessment.
-    pub(crate) fn assess_at(&self, now: f64) -> Vec<health::SchoolAssessment> {
-        let assessments = health::assess(&self.state, &self.policy, now);
-        self.outages().update(&assessments, &self.policy, now);
-        assessments
+    /// Returns the state assessed: school and slot numbers refer to it.
+    pub(crate) fn assess_at(&self, now: f64) -> (Arc<LiveState>, Vec<health::SchoolAssessment>) {
+        // The tracker's lock first (as in a reload): state and tracker then
+        // always describe the same inventory.
+        let mut outages = self.outages();
+        let state = self.state();
+        let assessments = health::assess(&state, &self.policy, now);
+        outages.update(&assessments, &self.policy, now);
+        (state, assessments)
     }
 
     pub(crate) fn outages(&self) -> MutexGuard<'_, OutageTracker> {
@@ -79,6 +91,16 @@ struct Inner {
     dead_letters: Arc<DeadLetters>,
     scrape_duration: Gauge,
     dropped: IntCounterVec,
+    /// Where `POST /-/reload` sends its requests (when enabled).
+    reload: Mutex<Option<tokio::sync::mpsc::Sender<ReloadRequest>>>,
+    reload_enabled: bool,
+}
+
+/// A request to re-read the config file (SIGHUP or `POST /-/reload`); the
+/// answer is a summary of what changed, or why the new config was refused.
+#[derive(Debug)]
+pub struct ReloadRequest {
+    pub reply: Option<tokio::sync::oneshot::Sender<Result<String, String>>>,
 }
 
 impl Exporter {
@@ -117,7 +139,7 @@ impl Exporter {
         clock: Arc<dyn Clock>,
     ) -> Exporter {
         let live = Arc::new(Live {
-            state: LiveState::new(inventory.clone()),
+            state: RwLock::new(Arc::new(LiveState::new(inventory.clone()))),
             policy: HealthPolicy::new(&config, clock.now()),
             clock,
             outages: Mutex::new(OutageTracker::new(inventory)),
@@ -154,6 +176,8 @@ impl Exporter {
                 dead_letters,
                 scrape_duration,
                 dropped,
+                reload: Mutex::new(None),
+                reload_enabled: config.enable_reload,
             }),
         }
     }
@@ -161,19 +185,63 @@ impl Exporter {
     /// Stores the samples of one MQTT message. Locks each device touched once.
     pub fn record_samples(&self, samples: &[Sample]) {
         let live = &self.inner.live;
-        let dropped = live.state.record_samples(samples, live.clock.now());
+        let state = live.state.read().unwrap_or_else(|e| e.into_inner());
+        let dropped = state.record_samples(samples, live.clock.now());
+        drop(state);
         self.count_dropped(dropped);
     }
 
     /// Stores a device's will/status message.
     pub fn record_status(&self, event: &StatusEvent) {
         let live = &self.inner.live;
-        if !live.state.record_status(event, live.clock.now()) {
+        let state = live.state.read().unwrap_or_else(|e| e.into_inner());
+        let known = state.record_status(event, live.clock.now());
+        drop(state);
+        if !known {
             self.count_dropped(Dropped {
                 unknown_device: 1,
                 series_limit: 0,
             });
         }
+    }
+
+    /// Switches to a reloaded inventory: devices that remain keep their
+    /// live state and schools their outage history; new ones start unknown.
+    pub fn set_inventory(&self, inventory: Arc<Inventory>) {
+        let live = &self.inner.live;
+        let mut outages = live.outages();
+        let mut state = live.state.write().unwrap_or_else(|e| e.into_inner());
+        let next = Arc::new(state.rebuilt(inventory.clone()));
+        *state = next;
+        drop(state);
+        outages.retarget(inventory, live.clock.now());
+    }
+
+    /// Where `POST /-/reload` sends requests (see `exporter.enable_reload`).
+    pub fn set_reload_handler(&self, tx: tokio::sync::mpsc::Sender<ReloadRequest>) {
+        *self.inner.reload.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+    }
+
+    /// Asks for a reload and waits for its outcome; `Err` when reloading
+    /// over HTTP is disabled or nothing handles it.
+    pub async fn request_reload(&self) -> Result<Result<String, String>, &'static str> {
+        if !self.inner.reload_enabled {
+            return Err(
+                "reload over HTTP is disabled: set exporter.enable_reload = true (or send SIGHUP)",
+            );
+        }
+        let tx = self
+            .inner
+            .reload
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let tx = tx.ok_or("this process cannot reload its configuration")?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        tx.send(ReloadRequest { reply: Some(reply) })
+            .await
+            .map_err(|_| "the reloader has stopped")?;
+        answer.await.map_err(|_| "the reloader has stopped")
     }
 
     fn count_dropped(&self, d: Dropped) {
@@ -317,11 +385,11 @@ impl std::fmt::Debug for Exporter {
         f.debug_struct("Exporter")
             .field(
                 "schools",
-                &self.inner.live.state.inventory().schools().len(),
+                &self.inner.live.state().inventory().schools().len(),
             )
             .field(
                 "devices",
-                &self.inner.live.state.inventory().devices().len(),
+                &self.inner.live.state().inventory().devices().len(),
             )
             .finish()
     }

@@ -7,6 +7,7 @@
 //! its last records; then storage stops (see [`storage`]); the HTTP server
 //! stops last so `/metrics` shows the drain.
 
+mod reload;
 mod storage;
 
 use std::net::SocketAddr;
@@ -58,11 +59,14 @@ pub struct Started {
 }
 
 /// Runs the pipeline until `shutdown` is cancelled and everything drained.
-/// `started` (if given) receives the bound addresses once listening.
+/// `started` (if given) receives the bound addresses once listening. With
+/// `reload_from`, SIGHUP (and `POST /-/reload` when enabled) re-reads that
+/// config file (see [`reload`]).
 pub async fn run(
     validated: Validated,
     shutdown: CancellationToken,
     started: Option<oneshot::Sender<Started>>,
+    reload_from: Option<std::path::PathBuf>,
 ) -> anyhow::Result<()> {
     let Validated {
         config,
@@ -76,6 +80,7 @@ pub async fn run(
     let metrics = PipelineMetrics::new(&registry);
     collector::shard::register_metrics(&registry, shard, &partition)
         .context("registering the shard metrics")?;
+    let reloads = reload::ReloadMetrics::new(&registry).context("registering reload metrics")?;
     if shard.is_sharded() {
         info!(
             index = shard.index,
@@ -127,8 +132,11 @@ pub async fn run(
     } else {
         routes.filters()
     };
-    let source =
-        MqttSource::new(&mqtt, password, filters, metrics.clone())?.with_manual_acks(manual_acks);
+    let (filters_tx, filters_rx) = mpsc::channel(1);
+    let source = MqttSource::new(&mqtt, password, filters, metrics.clone())?
+        .with_manual_acks(manual_acks)
+        .with_filter_updates(filters_rx);
+    let (pipeline_tx, pipeline_rx) = mpsc::channel(1);
     let (msg_tx, msg_rx) = mpsc::channel(config.mqtt.queue_capacity);
     let pipeline = Pipeline::new(
         routes,
@@ -139,7 +147,22 @@ pub async fn run(
         Arc::new(ExporterView(exporter.clone())),
         history,
     )
-    .with_foreign_devices(foreign_devices);
+    .with_foreign_devices(foreign_devices)
+    .with_reconfigure(pipeline_rx);
+    if let Some(path) = reload_from {
+        let (tx, rx) = mpsc::channel(4);
+        reload::forward_sighup(tx.clone());
+        exporter.set_reload_handler(tx);
+        let reloader = reload::Reloader {
+            path,
+            running: config.clone(),
+            exporter: exporter.clone(),
+            pipeline: pipeline_tx,
+            source: filters_tx,
+            metrics: reloads,
+        };
+        tokio::spawn(reloader.run(rx, shutdown.clone()));
+    }
 
     // Health is re-assessed every second so outages open and close (and are
     // written to InfluxDB) even when nobody scrapes.

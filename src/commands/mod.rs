@@ -22,7 +22,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .and_then(Config::validate)
         .with_context(|| format!("config {}", args.config.display()))?;
     let shutdown = crate::shutdown::on_signals();
-    crate::app::run(validated, shutdown, None).await?;
+    crate::app::run(validated, shutdown, None, Some(args.config.clone())).await?;
     Ok(ExitCode::SUCCESS)
 }
 

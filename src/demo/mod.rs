@@ -79,6 +79,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         validated,
         shutdown.clone(),
         Some(started_tx),
+        None,
     ));
     let started = match started_rx.await {
         Ok(s) => s,

@@ -54,6 +54,17 @@ pub struct Pipeline {
     reject_log: RejectLog,
     /// Devices another collector instance owns (see [`crate::shard`]).
     foreign_devices: HashSet<Arc<str>>,
+    /// Reloaded routes and inventory, applied between two messages.
+    reconfigure: Option<mpsc::Receiver<Reconfigure>>,
+}
+
+/// A reloaded configuration for a running pipeline (`SIGHUP`).
+#[derive(Debug)]
+pub struct Reconfigure {
+    pub routes: RouteTable,
+    /// This instance's part of the inventory.
+    pub inventory: Arc<Inventory>,
+    pub foreign_devices: HashSet<Arc<str>>,
 }
 
 impl Pipeline {
@@ -79,7 +90,16 @@ impl Pipeline {
             outbox: history::Outbox::new(history),
             reject_log: RejectLog::new(),
             foreign_devices: HashSet::new(),
+            reconfigure: None,
         }
+    }
+
+    /// Takes reloaded routes and inventory from `rx` while running. They
+    /// apply between two messages: counter state of the devices that remain
+    /// is kept, so a reload neither loses nor double-counts traffic.
+    pub fn with_reconfigure(mut self, rx: mpsc::Receiver<Reconfigure>) -> Pipeline {
+        self.reconfigure = Some(rx);
+        self
     }
 
     /// Messages of these devices are another instance's: counted as
@@ -97,7 +117,17 @@ impl Pipeline {
     /// the caller must stop, and the unacknowledged messages stay with the
     /// broker.
     pub async fn run(mut self, mut rx: mpsc::Receiver<MqttMessage>) -> Result<(), HistoryError> {
-        while let Some(mut msg) = rx.recv().await {
+        let mut reconfigure = self.reconfigure.take();
+        loop {
+            let next = tokio::select! {
+                biased;
+                Some(change) = next_change(&mut reconfigure) => {
+                    self.apply(change);
+                    continue;
+                }
+                next = rx.recv() => next,
+            };
+            let Some(mut msg) = next else { break };
             let ack = msg.ack.take();
             self.handle(&msg);
             self.outbox.add_ack(ack);
@@ -111,6 +141,17 @@ impl Pipeline {
         self.outbox.flush().await?;
         tracing::info!("pipeline drained");
         Ok(())
+    }
+
+    fn apply(&mut self, change: Reconfigure) {
+        tracing::info!(
+            routes = change.routes.routes().len(),
+            devices = change.inventory.devices().len(),
+            "pipeline: reloaded routes and inventory"
+        );
+        self.routes = change.routes;
+        self.normalizer.set_inventory(change.inventory);
+        self.foreign_devices = change.foreign_devices;
     }
 
     /// Routes, decodes and normalizes one message; live state is updated at
@@ -251,6 +292,17 @@ fn long_topic_var(pattern: &str, topic: &str, limits: &LimitsConfig) -> Option<R
                 ),
             )
         })
+}
+
+/// The next reload, or never once its sender is gone.
+async fn next_change(rx: &mut Option<mpsc::Receiver<Reconfigure>>) -> Option<Reconfigure> {
+    if let Some(r) = rx {
+        if let Some(change) = r.recv().await {
+            return Some(change);
+        }
+        *rx = None;
+    }
+    std::future::pending().await
 }
 
 #[cfg(test)]

@@ -49,8 +49,9 @@ pub struct DeadLettersView {
 }
 
 pub(crate) fn schools(live: &Live) -> Vec<SchoolView> {
-    let inventory = live.state.inventory();
-    live.assess()
+    let (live_state, assessments) = live.assess();
+    let inventory = live_state.inventory();
+    assessments
         .into_iter()
         .map(|a| {
             let s = &inventory.schools()[a.school];
@@ -70,7 +71,7 @@ pub(crate) fn schools(live: &Live) -> Vec<SchoolView> {
                     .devices
                     .iter()
                     .map(|&(slot, dh)| {
-                        let d = live.state.device(slot);
+                        let d = live_state.device(slot);
                         DeviceView {
                             id: d.id.to_string(),
                             role: d.role.as_str().to_string(),

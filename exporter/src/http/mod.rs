@@ -8,6 +8,7 @@
 //! | `GET /api/schools` | JSON array of every inventory school with health and devices ([`api::SchoolView`]) |
 //! | `GET /api/dead-letters` | JSON `{capacity, total, entries}` of recent rejects, newest first |
 //! | `GET /` | a self-contained status page polling `/api/schools` |
+//! | `POST /-/reload` | re-read the config file (as SIGHUP); 403 unless `exporter.enable_reload` |
 //!
 //! Rendering walks the whole live state, so `/metrics` and `/api/schools`
 //! run on the blocking pool instead of stalling the async workers.
@@ -24,7 +25,7 @@ pub mod web_config;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use crate::Exporter;
@@ -39,6 +40,7 @@ pub fn router(exporter: Exporter) -> Router {
         .route("/api/schools", get(schools))
         .route("/api/dead-letters", get(dead_letters))
         .route("/api/outages", get(outages))
+        .route("/-/reload", post(reload))
         .with_state(exporter)
 }
 
@@ -97,6 +99,14 @@ async fn outages(State(exporter): State<Exporter>) -> Response {
     match blocking(move || exporter.outages()).await {
         Ok((open, recent)) => no_store(Json(api::OutagesView { open, recent })),
         Err(r) => r,
+    }
+}
+
+async fn reload(State(exporter): State<Exporter>) -> Response {
+    match exporter.request_reload().await {
+        Ok(Ok(summary)) => (StatusCode::OK, format!("{summary}\n")).into_response(),
+        Ok(Err(refused)) => (StatusCode::BAD_REQUEST, format!("{refused}\n")).into_response(),
+        Err(why) => (StatusCode::FORBIDDEN, format!("{why}\n")).into_response(),
     }
 }
 

@@ -112,6 +112,34 @@ impl OutageTracker {
         }
     }
 
+    /// Follows a reloaded inventory: open outages and totals of the schools
+    /// that remain move to their new positions. A removed school's open
+    /// outage is closed now, so its history does not stay open forever.
+    pub fn retarget(&mut self, inventory: Arc<Inventory>, now: f64) {
+        let position: std::collections::HashMap<&str, usize> = inventory
+            .schools()
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (&*s.id, i))
+            .collect();
+        let mut open: Vec<Option<Open>> = (0..inventory.schools().len()).map(|_| None).collect();
+        let mut totals = vec![0; inventory.schools().len()];
+        for (i, school) in self.inventory.schools().iter().enumerate() {
+            let was_open = self.open[i].take();
+            if let Some(&j) = position.get(&*school.id) {
+                open[j] = was_open;
+                totals[j] = self.totals[i];
+            } else if let Some(o) = was_open {
+                let duration = now - o.started_at;
+                self.pending
+                    .push(record(school, o.cause, o.started_at, duration, false));
+            }
+        }
+        self.inventory = inventory;
+        self.open = open;
+        self.totals = totals;
+    }
+
     /// Start of the school's current outage (Unix seconds), if any.
     pub fn open_since(&self, school: usize) -> Option<f64> {
         self.open[school].as_ref().map(|o| o.started_at)

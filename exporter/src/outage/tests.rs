@@ -141,3 +141,29 @@ fn lwt_outage_starts_when_detected_and_unknown_counts_after_grace() {
     assert_eq!(open[1].duration_s, 61.0);
     let _: Health = assessment(0, State::Up, None, None, later).health;
 }
+
+#[test]
+fn a_reload_moves_open_outages_to_the_new_positions_and_closes_removed_schools() {
+    let mut t = OutageTracker::new(inventory());
+    let p = policy();
+    let down = |school| assessment(school, State::Down, Some(Cause::LwtOffline), Some(T0), T0);
+    t.update(&[down(0), down(1)], &p, T0);
+    t.take_records();
+    // S1 removed, S3 new and first: S2 moves from position 1 to 1, S3 is 0.
+    let reloaded = Arc::new(
+        Inventory::from_csv_text(
+            "school_id,name,district,lat,lon,uplink_mbps\nS3,Three,Babek,39.2,45.4,100\nS2,Two,Julfa,38.9,45.6,50\n",
+            "device_id,school_id,role,expected_interval_s,parent\nr3,S3,router,10,\nr2,S2,router,10,\n",
+        )
+        .unwrap(),
+    );
+    t.retarget(reloaded, T0 + 60.0);
+    assert_eq!(t.open_since(0), None, "the new school has no outage");
+    assert_eq!(t.open_since(1), Some(T0), "S2's outage stays open");
+    assert_eq!((t.total(0), t.total(1)), (0, 1));
+    let closed = t.take_records();
+    assert_eq!(closed.len(), 1, "{closed:?}");
+    assert_eq!(&*closed[0].school.id, "S1");
+    assert!(!closed[0].open);
+    assert_eq!(closed[0].duration_s, 60.0);
+}

@@ -105,7 +105,8 @@ impl Collector for LiveCollector {
     fn collect(&self) -> Vec<MetricFamily> {
         let live = &self.live;
         let now = live.clock.now();
-        let inventory = live.state.inventory();
+        let (live_state, assessments) = live.assess_at(now);
+        let inventory = live_state.inventory();
         // Index = position in all_specs(): FIXED, then Field::ALL order.
         let mut fams: Vec<MetricFamily> = all_specs().map(family).collect();
         let (fixed, field_fams) = fams.split_at_mut(spec::FIXED.len());
@@ -114,7 +115,6 @@ impl Collector for LiveCollector {
         else {
             unreachable!("FIXED has eight families");
         };
-        let assessments = live.assess_at(now);
         let tracker = live.outages();
         for assessment in assessments {
             let school = &inventory.schools()[assessment.school];
@@ -158,7 +158,7 @@ impl Collector for LiveCollector {
                     .push(gauge_metric(school_labels(), t));
             }
             for (slot, dh) in assessment.devices {
-                let device = live.state.device(slot);
+                let device = live_state.device(slot);
                 let role_labels = || {
                     let mut l = school_labels();
                     l.push(label("device", &device.id));
@@ -173,7 +173,7 @@ impl Collector for LiveCollector {
                         .mut_metric()
                         .push(gauge_metric(role_labels(), t));
                 }
-                live.state.with_device(slot, |d| {
+                live_state.with_device(slot, |d| {
                     for (key, value) in d.series() {
                         let (spec, scale) = spec::field_spec(key.field);
                         let mut labels = school_labels();

@@ -129,7 +129,7 @@ struct Point {
 }
 
 /// Everything known about one device.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct DeviceState {
     observation: Observation,
     series: BTreeMap<SeriesKey, Point>,
@@ -230,6 +230,18 @@ impl LiveState {
             index,
             school_devices,
         }
+    }
+
+    /// A state for a reloaded inventory: the devices that remain keep what
+    /// is known about them (series, last seen, will), new ones start empty.
+    pub fn rebuilt(&self, inventory: Arc<Inventory>) -> LiveState {
+        let next = LiveState::new(inventory);
+        for (id, &slot) in &next.index {
+            if let Some(&old) = self.index.get(id) {
+                *lock(&next.slots[slot]) = lock(&self.slots[old]).clone();
+            }
+        }
+        next
     }
 
     pub fn inventory(&self) -> &Arc<Inventory> {

@@ -1,11 +1,13 @@
 //! The MQTT source: one task owns the rumqttc event loop, subscribes to the
 //! routes' filters on every (re)connect and forwards each publish to the
 //! pipeline. Split like vector's `sources/mqtt`: [`config`] is the `[mqtt]`
-//! section, [`source`] is the running task, [`tls`] loads PEM files and builds
-//! rustls configs (also for the InfluxDB writer and the exporter).
+//! section, [`source`] is the running task, `subscriptions` sends the
+//! SUBSCRIBE packets (and their changes on reload), [`tls`] loads PEM files
+//! and builds rustls configs (also for the InfluxDB writer and the exporter).
 
 pub mod config;
 mod source;
+mod subscriptions;
 pub mod tls;
 
 pub use source::{Ack, MqttMessage, MqttSource, SourceError};

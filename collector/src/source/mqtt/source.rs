@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use super::config::MqttConfig;
+use super::subscriptions;
 use super::tls::{self, ClientCert, TlsError};
 use crate::metrics::PipelineMetrics;
 
@@ -81,9 +82,6 @@ pub enum SourceError {
 }
 
 /// A configured, not yet connected MQTT source.
-/// Topic filters per SUBSCRIBE packet.
-const SUBSCRIBE_CHUNK: usize = 200;
-
 pub struct MqttSource {
     options: MqttOptions,
     filters: Vec<String>,
@@ -92,6 +90,8 @@ pub struct MqttSource {
     metrics: PipelineMetrics,
     url: String,
     manual_acks: bool,
+    /// New filter sets after a reload.
+    filter_updates: Option<mpsc::Receiver<Vec<String>>>,
 }
 
 impl MqttSource {
@@ -104,6 +104,14 @@ impl MqttSource {
     pub fn with_manual_acks(mut self, on: bool) -> MqttSource {
         self.manual_acks = on;
         self.options.set_manual_acks(on);
+        self
+    }
+
+    /// Takes new filter sets (a reloaded config) while running: the
+    /// difference is subscribed and unsubscribed on the same connection, so
+    /// the session and its queued messages stay.
+    pub fn with_filter_updates(mut self, rx: mpsc::Receiver<Vec<String>>) -> MqttSource {
+        self.filter_updates = Some(rx);
         self
     }
 
@@ -144,12 +152,14 @@ impl MqttSource {
             metrics,
             url: config.url.clone(),
             manual_acks: false,
+            filter_updates: None,
         })
     }
 
     /// Runs until `shutdown` fires or the pipeline hangs up; then disconnects.
     /// Dropping `tx` on return is what tells the pipeline to drain.
-    pub async fn run(self, tx: mpsc::Sender<MqttMessage>, shutdown: CancellationToken) {
+    pub async fn run(mut self, tx: mpsc::Sender<MqttMessage>, shutdown: CancellationToken) {
+        let mut updates = self.filter_updates.take();
         let (client, mut eventloop) = AsyncClient::new(self.options.clone(), 1024);
         let mut backoff = Backoff::new(self.max_backoff);
         let mut pending_subacks = 0usize;
@@ -161,6 +171,10 @@ impl MqttSource {
         loop {
             let event = tokio::select! {
                 _ = shutdown.cancelled() => break,
+                Some(filters) = subscriptions::next_filters(&mut updates) => {
+                    self.change_filters(&client, filters);
+                    continue;
+                }
                 event = eventloop.poll() => event,
             };
             match event {
@@ -248,29 +262,16 @@ impl MqttSource {
         self.disconnect(client, eventloop).await;
     }
 
+    /// Subscribes what is new and unsubscribes what is gone (see
+    /// [`subscriptions::change`]); a reconnect subscribes the new set.
+    fn change_filters(&mut self, client: &AsyncClient, filters: Vec<String>) {
+        subscriptions::change(client, &self.filters, &filters, self.qos);
+        self.filters = filters;
+    }
+
     /// Queues the SUBSCRIBE packets; returns how many were queued.
     async fn subscribe(&self, client: &AsyncClient) -> usize {
-        let mut queued = 0;
-        // One SUBSCRIBE per chunk: a sharded instance has a filter per
-        // device and route (thousands), more than the request channel holds
-        // as single requests while the event loop is not being polled.
-        for chunk in self.filters.chunks(SUBSCRIBE_CHUNK) {
-            debug!(first = %chunk[0], filters = chunk.len(), "subscribing");
-            let filters = chunk
-                .iter()
-                .map(|f| rumqttc::SubscribeFilter::new(f.clone(), self.qos));
-            match client.try_subscribe_many(filters) {
-                Ok(()) => queued += 1,
-                Err(e) => {
-                    error!(first = %chunk[0], error = %e, "cannot queue subscription");
-                    self.metrics
-                        .mqtt_connection_errors
-                        .with_label_values(&["subscribe_failed"])
-                        .inc();
-                }
-            }
-        }
-        queued
+        subscriptions::subscribe_all(client, &self.filters, self.qos, &self.metrics)
     }
 
     async fn disconnect(&self, client: AsyncClient, mut eventloop: EventLoop) {

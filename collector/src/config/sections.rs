@@ -1,0 +1,108 @@
+//! The `[exporter]` and `[limits]` sections: plain settings with their
+//! defaults (their cross-field checks are in [`super::Config::validate`]).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// `[exporter]`: the HTTP server Prometheus scrapes.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExporterConfig {
+    /// Listen address for `/metrics`, `/api/*` and the status page.
+    pub listen: SocketAddr,
+    /// Dead letters kept in memory for `/api/dead-letters` (oldest dropped first).
+    pub dead_letters: usize,
+    /// A school with no message at all is reported down (not just unknown)
+    /// after this many seconds from collector start.
+    pub unknown_grace_s: f64,
+    /// A device is stale after this many times its `expected_interval_s`.
+    pub stale_factor: f64,
+    /// A school is degraded while a probe's loss ratio is above this (0–1).
+    pub degraded_loss_ratio: f64,
+    /// … or its ONT receives less than this many dBm (GPON B+ warning: −25)…
+    pub optical_low_dbm: f64,
+    /// … or more than this (B+ overload: −8)…
+    pub optical_high_dbm: f64,
+    /// … or its WAN interface counts more errors per second than this.
+    pub degraded_error_rate: f64,
+    /// TLS and basic auth for every route, in the Prometheus exporter-toolkit
+    /// web config format (YAML: `tls_server_config.cert_file`/`key_file`,
+    /// `basic_auth_users` with bcrypt hashes). Default: none (plain HTTP,
+    /// no auth). Relative to the working directory; paths inside the file
+    /// are relative to the file.
+    pub web_config_file: Option<PathBuf>,
+    /// Accept `POST /-/reload` (like Prometheus' `--web.enable-lifecycle`):
+    /// re-read the config file as SIGHUP does. Off by default; protect it
+    /// with the web config's basic auth when on.
+    pub enable_reload: bool,
+}
+
+impl Default for ExporterConfig {
+    fn default() -> Self {
+        ExporterConfig {
+            listen: "0.0.0.0:9740".parse().expect("valid default"),
+            dead_letters: 1_000,
+            unknown_grace_s: 120.0,
+            stale_factor: 3.0,
+            degraded_loss_ratio: 0.05,
+            optical_low_dbm: -25.0,
+            optical_high_dbm: -8.0,
+            degraded_error_rate: 1.0,
+            web_config_file: None,
+            enable_reload: false,
+        }
+    }
+}
+
+/// `[limits]`: what input is accepted at all. Each limit has its own reject
+/// reason (in parentheses), so `schoolnet_collector_rejected_total` shows
+/// which one a device hits.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Payloads larger than this are rejected (`too_large`). Default 65536.
+    pub max_payload_bytes: usize,
+    /// Device timestamps further than this in the future are rejected
+    /// (`bad_timestamp`). Default 300.
+    pub max_future_s: u64,
+    /// Device timestamps older than this are rejected (`bad_timestamp`).
+    /// Default 604800 (7 days).
+    pub max_past_s: u64,
+    /// Values one message may carry into schoolnet, counted over all its
+    /// lines / metrics after decoding (fields schoolnet does not map are not
+    /// counted; `max_payload_bytes` bounds those); a message with more is
+    /// rejected whole (`too_many_fields`). Default 1000.
+    pub max_fields_per_message: usize,
+    /// Longest device id, interface name, probe target or topic variable, in
+    /// bytes (`tag_too_long`). Default 256.
+    pub max_tag_value_bytes: usize,
+    /// Distinct (measurement, key, field) series one device may create; new
+    /// series beyond it are dropped (`series_limit`), known ones still
+    /// written. Default 1000.
+    pub max_series_per_device: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_payload_bytes: 64 * 1024,
+            max_future_s: 300,
+            max_past_s: 7 * 24 * 3600,
+            max_fields_per_message: 1_000,
+            max_tag_value_bytes: 256,
+            max_series_per_device: 1_000,
+        }
+    }
+}
+
+impl LimitsConfig {
+    pub fn max_future(&self) -> Duration {
+        Duration::from_secs(self.max_future_s)
+    }
+    pub fn max_past(&self) -> Duration {
+        Duration::from_secs(self.max_past_s)
+    }
+}
