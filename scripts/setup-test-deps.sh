@@ -31,6 +31,8 @@ PACKAGES=(
   prometheus           # /usr/bin/prometheus, /usr/bin/promtool
   prometheus-alertmanager # /usr/bin/prometheus-alertmanager, /usr/bin/amtool
   collectd-core        # /usr/sbin/collectd + /usr/lib/collectd/mqtt.so
+  chromium             # /usr/bin/chromium: headless browser for the status page test
+  fonts-dejavu-core    # a font for chromium's screenshots (text is boxes without one)
 )
 REQUIRED_FILES=(
   /usr/sbin/mosquitto
@@ -44,6 +46,8 @@ REQUIRED_FILES=(
   /usr/bin/amtool
   /usr/sbin/collectd
   /usr/lib/collectd/mqtt.so
+  /usr/bin/chromium
+  /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 )
 SERVICES=(mosquitto influxdb victoria-metrics prometheus prometheus-alertmanager collectd)
 
@@ -129,7 +133,8 @@ log "versions: mosquitto $(dpkg-query -W -f='${Version}' mosquitto)," \
   "victoria-metrics $(dpkg-query -W -f='${Version}' victoria-metrics)," \
   "prometheus $(dpkg-query -W -f='${Version}' prometheus)," \
   "prometheus-alertmanager $(dpkg-query -W -f='${Version}' prometheus-alertmanager)," \
-  "collectd-core $(dpkg-query -W -f='${Version}' collectd-core)"
+  "collectd-core $(dpkg-query -W -f='${Version}' collectd-core)," \
+  "chromium $(dpkg-query -W -f='${Version}' chromium)"
 
 # cargo-nextest: for the invoking user's cargo; only when missing.
 if command -v cargo >/dev/null 2>&1; then

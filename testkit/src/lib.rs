@@ -11,8 +11,9 @@
 //!   log tail.
 //!
 //! Servers: [`Mosquitto`], [`InfluxDb1`], [`VictoriaMetrics`], [`Prometheus`],
-//! [`Collectd`]. Certificates for TLS tests: [`TestPki`]. Generic processes
-//! (the `schoolnet` binary in end-to-end tests): [`ChildProcess`]. Polling:
+//! [`Collectd`]. A headless browser (status page tests): [`Chromium`].
+//! Certificates for TLS tests: [`TestPki`]. Generic processes (the
+//! `schoolnet` binary in end-to-end tests): [`ChildProcess`]. Polling:
 //! [`wait_until`].
 //!
 //! Set `TESTKIT_KEEP_DIRS=1` to keep the servers' temp dirs (configs, data,
@@ -21,6 +22,7 @@
 #![cfg(target_os = "linux")]
 
 mod alertmanager;
+mod chromium;
 mod collectd;
 mod http;
 mod influxdb;
@@ -36,6 +38,7 @@ mod wait;
 use std::path::{Path, PathBuf};
 
 pub use alertmanager::{Alertmanager, AlertmanagerBuilder, ALERTMANAGER_BIN, AMTOOL_BIN};
+pub use chromium::{Chromium, CHROMIUM_BIN};
 pub use collectd::{Collectd, CollectdBuilder, COLLECTD_BIN, COLLECTD_MQTT_PLUGIN};
 pub use http::first_value;
 pub use influxdb::{InfluxDb1, InfluxDb1Builder, INFLUXD_BIN};

@@ -1,9 +1,11 @@
 //! Shared helpers for the end-to-end tests: a `schoolnet run` child with a
-//! generated config, the simulator as a child with a JSON report, and
-//! InfluxDB/VictoriaMetrics point counting per measurement and school.
+//! generated config, the simulator as a child with a JSON report,
+//! InfluxDB/VictoriaMetrics point counting per measurement and school, and
+//! reading a DOM dumped by headless Chromium ([`dom`]).
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod dom;
 mod points;
 mod simulator;
 

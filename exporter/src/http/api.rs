@@ -16,10 +16,19 @@ pub struct SchoolView {
     pub lat: f64,
     pub lon: f64,
     pub uplink_mbps: f64,
-    /// `up`, `down` or `unknown`.
+    /// `up`, `degraded`, `down` or `unknown`.
     pub state: String,
-    /// Why it is down (`lwt_offline`, `stale`); null unless down.
+    /// Why it is degraded or down (`probe_loss`, `lwt_offline`, `stale`, …);
+    /// null when up or unknown.
     pub cause: Option<String>,
+    /// Unix seconds since when the school is not fully up: the start of its
+    /// open outage (down, or unknown past the grace period; as
+    /// `schoolnet_school_outage_started_timestamp_seconds`), else the start
+    /// of its degradation; null otherwise.
+    pub since: Option<f64>,
+    /// Seconds from `since` to this answer, on the exporter's clock (so a
+    /// browser with a wrong clock still shows the right duration).
+    pub duration_s: Option<f64>,
     /// Same as `schoolnet_school_up`.
     pub up: bool,
     /// Unix seconds of the last telemetry from the school; null before the first.
@@ -49,13 +58,18 @@ pub struct DeadLettersView {
 }
 
 pub(crate) fn schools(live: &Live) -> Vec<SchoolView> {
-    let (live_state, assessments) = live.assess();
+    let now = live.clock.now();
+    let (live_state, assessments) = live.assess_at(now);
     let inventory = live_state.inventory();
+    let tracker = live.outages();
     assessments
         .into_iter()
         .map(|a| {
             let s = &inventory.schools()[a.school];
             let h = a.health;
+            let since = tracker
+                .open_since(a.school)
+                .or_else(|| tracker.degraded_since(a.school));
             SchoolView {
                 id: s.id.to_string(),
                 name: s.name.to_string(),
@@ -65,6 +79,8 @@ pub(crate) fn schools(live: &Live) -> Vec<SchoolView> {
                 uplink_mbps: s.uplink_mbps,
                 state: h.state.as_str().to_string(),
                 cause: cause(&h),
+                since,
+                duration_s: since.map(|t| (now - t).max(0.0)),
                 up: h.up,
                 last_seen: h.last_seen,
                 devices: a

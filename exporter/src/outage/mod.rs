@@ -10,6 +10,9 @@
 //! The start of a `stale` outage is the last sign of life, not the moment
 //! staleness was detected: that is when the school actually went dark, and
 //! what availability must count from.
+//!
+//! It also notes when each school became degraded. That is not an outage
+//! (degraded counts as up), but the status page shows how long it lasts.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -50,6 +53,9 @@ pub struct OutageTracker {
     inventory: Arc<Inventory>,
     open: Vec<Option<Open>>,
     totals: Vec<u64>,
+    /// Start of the current degradation, Unix seconds (first assessment
+    /// that saw it).
+    degraded_since: Vec<Option<f64>>,
     recent: VecDeque<Outage>,
     pending: Vec<OutageRecord>,
 }
@@ -61,6 +67,7 @@ impl OutageTracker {
             inventory,
             open: (0..n).map(|_| None).collect(),
             totals: vec![0; n],
+            degraded_since: vec![None; n],
             recent: VecDeque::new(),
             pending: Vec::new(),
         }
@@ -71,6 +78,12 @@ impl OutageTracker {
         for a in assessments {
             let school = self.inventory.schools()[a.school].clone();
             let h = a.health;
+            let degraded = &mut self.degraded_since[a.school];
+            *degraded = match (h.state, *degraded) {
+                (State::Degraded, Some(since)) => Some(since),
+                (State::Degraded, None) => Some(now),
+                _ => None,
+            };
             match (&self.open[a.school], h.up) {
                 (None, false) => {
                     let cause = h.cause.map_or("unknown", Cause::as_str);
@@ -124,11 +137,13 @@ impl OutageTracker {
             .collect();
         let mut open: Vec<Option<Open>> = (0..inventory.schools().len()).map(|_| None).collect();
         let mut totals = vec![0; inventory.schools().len()];
+        let mut degraded_since = vec![None; inventory.schools().len()];
         for (i, school) in self.inventory.schools().iter().enumerate() {
             let was_open = self.open[i].take();
             if let Some(&j) = position.get(&*school.id) {
                 open[j] = was_open;
                 totals[j] = self.totals[i];
+                degraded_since[j] = self.degraded_since[i];
             } else if let Some(o) = was_open {
                 let duration = now - o.started_at;
                 self.pending
@@ -138,11 +153,17 @@ impl OutageTracker {
         self.inventory = inventory;
         self.open = open;
         self.totals = totals;
+        self.degraded_since = degraded_since;
     }
 
     /// Start of the school's current outage (Unix seconds), if any.
     pub fn open_since(&self, school: usize) -> Option<f64> {
-        self.open[school].as_ref().map(|o| o.started_at)
+        self.open.get(school)?.as_ref().map(|o| o.started_at)
+    }
+
+    /// When the school became degraded (Unix seconds), if it is now.
+    pub fn degraded_since(&self, school: usize) -> Option<f64> {
+        self.degraded_since.get(school).copied().flatten()
     }
 
     /// Outages the school has had since start (including an open one).

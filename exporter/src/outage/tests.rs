@@ -167,3 +167,32 @@ fn a_reload_moves_open_outages_to_the_new_positions_and_closes_removed_schools()
     assert!(!closed[0].open);
     assert_eq!(closed[0].duration_s, 60.0);
 }
+
+#[test]
+fn degradation_is_timed_from_its_first_assessment_and_is_not_an_outage() {
+    let mut t = OutageTracker::new(inventory());
+    let p = policy();
+    let degraded = |now| {
+        [assessment(
+            0,
+            State::Degraded,
+            Some(Cause::ProbeLoss),
+            Some(now),
+            now,
+        )]
+    };
+    t.update(&degraded(T0 + 10.0), &p, T0 + 10.0);
+    t.update(&degraded(T0 + 20.0), &p, T0 + 20.0);
+    assert_eq!(t.degraded_since(0), Some(T0 + 10.0), "kept while degraded");
+    assert_eq!(t.open_since(0), None, "degraded counts as up");
+    assert!(t.take_records().is_empty());
+
+    t.update(
+        &[assessment(0, State::Up, None, Some(T0 + 30.0), T0 + 30.0)],
+        &p,
+        T0 + 30.0,
+    );
+    assert_eq!(t.degraded_since(0), None);
+    t.update(&degraded(T0 + 40.0), &p, T0 + 40.0);
+    assert_eq!(t.degraded_since(0), Some(T0 + 40.0), "a new degradation");
+}
