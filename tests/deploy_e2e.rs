@@ -7,7 +7,10 @@
 //!   file, the InfluxDB init script against a stub `influx`);
 //! - `Dockerfile` + `.dockerignore`: structure, the build context, the
 //!   health check against a real `schoolnet run` (the image itself is not
-//!   built: no engine here).
+//!   built: no engine here);
+//! - `deploy/systemd/schoolnet.service`: `systemd-analyze verify` and
+//!   `security --offline`, hardening keys, its command lines and
+//!   environment run through the binary.
 //!
 //! Missing tools fail with the setup command (`sudo
 //! scripts/setup-test-deps.sh`); nothing is skipped.

@@ -1,5 +1,5 @@
 //! Helpers for `tests/deploy_e2e.rs`: the repository's files, the external
-//! validators (docker-compose, promtool, amtool, mosquitto;
+//! validators (docker-compose, promtool, amtool, systemd-analyze, mosquitto;
 //! missing ones fail with the setup command), `schoolnet check-config` with
 //! an exact environment, YAML parsing, and "materializing" a container's
 //! mounts into a temp directory so that a config can be checked with the
@@ -7,6 +7,7 @@
 
 pub mod compose;
 pub mod docker;
+pub mod systemd;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
