@@ -10,7 +10,10 @@
 //!   built: no engine here);
 //! - `deploy/systemd/schoolnet.service`: `systemd-analyze verify` and
 //!   `security --offline`, hardening keys, its command lines and
-//!   environment run through the binary.
+//!   environment run through the binary;
+//! - `deploy/kubernetes/`: typed parse of every manifest (unknown fields
+//!   refused), selectors, ports, probes, volumes, shard variables, and
+//!   `check-config` on the ConfigMap with the pod's environment.
 //!
 //! Missing tools fail with the setup command (`sudo
 //! scripts/setup-test-deps.sh`); nothing is skipped.

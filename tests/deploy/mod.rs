@@ -7,6 +7,7 @@
 
 pub mod compose;
 pub mod docker;
+pub mod kubernetes;
 pub mod systemd;
 
 use std::collections::BTreeMap;
@@ -108,6 +109,11 @@ pub fn assert_cli_accepts(args: &[String], what: &str) {
     );
 }
 
+/// Every YAML document of `text` as JSON values.
+pub fn yaml_docs(text: &str, what: &str) -> Vec<serde_json::Value> {
+    serde_saphyr::from_multiple(text).unwrap_or_else(|e| panic!("{what}: not valid YAML: {e}"))
+}
+
 pub fn yaml(text: &str, what: &str) -> serde_json::Value {
     serde_saphyr::from_str(text).unwrap_or_else(|e| panic!("{what}: not valid YAML: {e}"))
 }
@@ -200,4 +206,24 @@ fn copy_tree(from: &Path, to: &Path) {
         std::fs::copy(from, to)
             .unwrap_or_else(|e| panic!("copy {} -> {}: {e}", from.display(), to.display()));
     }
+}
+
+/// A Kubernetes-style quantity (`2Gi`, `512Mi`, `1G`, `100`) in bytes.
+pub fn quantity_bytes(q: &str) -> u64 {
+    let units: [(&str, u64); 8] = [
+        ("Ki", 1 << 10),
+        ("Mi", 1 << 20),
+        ("Gi", 1 << 30),
+        ("Ti", 1 << 40),
+        ("K", 1_000),
+        ("M", 1_000_000),
+        ("G", 1_000_000_000),
+        ("T", 1_000_000_000_000),
+    ];
+    for (suffix, factor) in units {
+        if let Some(n) = q.strip_suffix(suffix) {
+            return n.parse::<u64>().expect("quantity number") * factor;
+        }
+    }
+    q.parse().unwrap_or_else(|_| panic!("quantity `{q}`"))
 }
