@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what schoolnet's tests need: the real servers the tests start as
-# child processes (Debian packages) and cargo-nextest.
+# child processes, the validators of deploy/ (docker-compose, systemd-analyze;
+# Debian packages) and cargo-nextest.
 #
 # Idempotent: when everything is present it only checks and exits (no apt).
 # Runs apt as root (through sudo when not root). The packages' own services
@@ -16,7 +17,7 @@ force=0
 for arg in "$@"; do
   case "$arg" in
     --force) force=1 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "setup-test-deps: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -33,6 +34,8 @@ PACKAGES=(
   collectd-core        # /usr/sbin/collectd + /usr/lib/collectd/mqtt.so
   chromium             # /usr/bin/chromium: headless browser for the status page test
   fonts-dejavu-core    # a font for chromium's screenshots (text is boxes without one)
+  docker-compose       # /usr/bin/docker-compose: `config` validates deploy/compose/ (no engine needed)
+  systemd              # /usr/bin/systemd-analyze: `verify` checks deploy/systemd/schoolnet.service
 )
 REQUIRED_FILES=(
   /usr/sbin/mosquitto
@@ -48,6 +51,8 @@ REQUIRED_FILES=(
   /usr/lib/collectd/mqtt.so
   /usr/bin/chromium
   /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+  /usr/bin/docker-compose
+  /usr/bin/systemd-analyze
 )
 SERVICES=(mosquitto influxdb victoria-metrics prometheus prometheus-alertmanager collectd)
 
@@ -134,7 +139,9 @@ log "versions: mosquitto $(dpkg-query -W -f='${Version}' mosquitto)," \
   "prometheus $(dpkg-query -W -f='${Version}' prometheus)," \
   "prometheus-alertmanager $(dpkg-query -W -f='${Version}' prometheus-alertmanager)," \
   "collectd-core $(dpkg-query -W -f='${Version}' collectd-core)," \
-  "chromium $(dpkg-query -W -f='${Version}' chromium)"
+  "chromium $(dpkg-query -W -f='${Version}' chromium)," \
+  "docker-compose $(dpkg-query -W -f='${Version}' docker-compose)," \
+  "systemd $(dpkg-query -W -f='${Version}' systemd)"
 
 # cargo-nextest: for the invoking user's cargo; only when missing.
 if command -v cargo >/dev/null 2>&1; then
