@@ -86,6 +86,18 @@ pub fn assess(state: &LiveState, policy: &HealthPolicy, now: f64) -> Vec<SchoolA
             } else {
                 (State::Unknown, None)
             };
+            // A school down because its router went silent was last seen
+            // when the router was, even if its ONT still reports: the stale
+            // outage starts there, not when the silence was noticed.
+            let last_seen = if cause == Some(Cause::Stale) {
+                judged
+                    .iter()
+                    .filter_map(|&s| devices[s].last_seen)
+                    .reduce(f64::max)
+                    .or(last_seen)
+            } else {
+                last_seen
+            };
             SchoolAssessment {
                 school,
                 health: policy.verdict(state_, cause, last_seen, now),

@@ -233,3 +233,22 @@ fn names_are_stable() {
     assert_eq!(Cause::LwtOffline.as_str(), "lwt_offline");
     assert_eq!(Cause::Stale.as_str(), "stale");
 }
+
+#[test]
+fn a_silent_router_behind_a_reporting_ont_was_last_seen_when_the_router_was() {
+    let f = Fixture::new();
+    f.telemetry("r1");
+    f.telemetry("o1");
+    // The ONT keeps reporting; the router falls silent at T0.
+    f.clock.advance(20.0);
+    f.telemetry("o1");
+    f.clock.advance(15.0);
+    f.telemetry("o1");
+    let h = f.school(0);
+    assert_eq!(summary(h), (State::Down, Some(Cause::Stale), false));
+    assert_eq!(
+        h.last_seen,
+        Some(T0),
+        "the outage starts at the router's silence"
+    );
+}
