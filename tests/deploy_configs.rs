@@ -23,27 +23,7 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The Debian binary at `path`, else the same name on `PATH`; panics with
-/// the setup command when neither exists.
-fn tool(path: &str, package: &str) -> PathBuf {
-    let debian = Path::new(path);
-    if debian.is_file() {
-        return debian.to_path_buf();
-    }
-    let name = debian.file_name().expect("tool path has a file name");
-    if let Some(dirs) = std::env::var_os("PATH") {
-        if let Some(found) = std::env::split_paths(&dirs)
-            .map(|dir| dir.join(name))
-            .find(|candidate| candidate.is_file())
-        {
-            return found;
-        }
-    }
-    panic!(
-        "{} not found: run `sudo scripts/setup-test-deps.sh` (Debian package `{package}` installs {path})",
-        name.to_string_lossy()
-    );
-}
+use testkit::tool;
 
 fn promtool() -> PathBuf {
     tool("/usr/bin/promtool", "prometheus")

@@ -71,6 +71,28 @@ pub(crate) fn require_binary(path: &str, package: &str) {
     }
 }
 
+/// A tool from a Debian package: `path` if it is there, else the same name
+/// on `PATH`; panics with the setup command when neither exists. Never skips.
+pub fn tool(path: &str, package: &str) -> PathBuf {
+    let debian = Path::new(path);
+    if debian.is_file() {
+        return debian.to_path_buf();
+    }
+    let name = debian.file_name().expect("tool path has a file name");
+    if let Some(dirs) = std::env::var_os("PATH") {
+        if let Some(found) = std::env::split_paths(&dirs)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+        {
+            return found;
+        }
+    }
+    panic!(
+        "{} not found: {SETUP_HINT} (Debian package `{package}` installs {path})",
+        name.to_string_lossy()
+    );
+}
+
 /// Path of the built `schoolnet` binary, for end-to-end tests outside the
 /// root package (inside it, prefer `env!("CARGO_BIN_EXE_schoolnet")`).
 ///

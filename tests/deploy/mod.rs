@@ -15,8 +15,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-pub const SETUP: &str = "run `sudo scripts/setup-test-deps.sh`";
-
 /// The repository root.
 pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -26,27 +24,7 @@ pub fn read(rel: &str) -> String {
     std::fs::read_to_string(repo().join(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
 }
 
-/// The Debian binary at `path`, else the same name on `PATH`; panics with
-/// the setup command when neither exists. Never skips.
-pub fn tool(path: &str, package: &str) -> PathBuf {
-    let debian = Path::new(path);
-    if debian.is_file() {
-        return debian.to_path_buf();
-    }
-    let name = debian.file_name().expect("tool path has a file name");
-    if let Some(dirs) = std::env::var_os("PATH") {
-        if let Some(found) = std::env::split_paths(&dirs)
-            .map(|dir| dir.join(name))
-            .find(|candidate| candidate.is_file())
-        {
-            return found;
-        }
-    }
-    panic!(
-        "{} not found: {SETUP} (Debian package `{package}` installs {path})",
-        name.to_string_lossy()
-    );
-}
+pub use testkit::tool;
 
 /// Runs `cmd`; panics with the command line and its whole output unless it
 /// exits 0. Returns the output.
