@@ -201,7 +201,7 @@ pub fn decode(
                 let v = parse_value(typ, i, tok)?;
                 if v.is_nan() {
                     None
-                } else if common::finite(field.key(), v)? < 0.0 {
+                } else if common::finite(&field.key(), v)? < 0.0 {
                     return Err(reject(
                         RejectReason::WrongType,
                         format!("{}: negative rate {}", field.key(), echo(tok)),
@@ -215,7 +215,7 @@ pub fn decode(
                 if v.is_nan() {
                     None
                 } else {
-                    Some(Reading::Gauge(common::finite(field.key(), v)? / divisor))
+                    Some(Reading::Gauge(common::finite(&field.key(), v)? / divisor))
                 }
             }
         };
@@ -324,13 +324,13 @@ fn parse_counter(
                 ),
             )
         })?;
-        return common::counter_u64(field.key(), raw, ctx.counter_width).map(Some);
+        return common::counter_u64(&field.key(), raw, ctx.counter_width).map(Some);
     }
     let v = parse_value(typ, i, tok)?;
     if v.is_nan() {
         return Ok(None);
     }
-    common::counter_f64(field.key(), v, ctx.counter_width).map(Some)
+    common::counter_f64(&field.key(), v, ctx.counter_width).map(Some)
 }
 
 #[cfg(test)]

@@ -4,10 +4,30 @@
 //!
 //! Every helper returns a [`Reject`] whose detail names the offending key or
 //! token, echoed through [`echo`] so a hostile payload cannot flood the logs.
+//! The name (`what`) is a [`Display`], formatted only when a reject is made:
+//! good messages, the common case, build no strings for it ([`Lazy`]).
+
+use std::fmt::{self, Display};
 
 use crate::decode::{CounterWidth, DecodeContext, Reading};
 use crate::reject::{Reject, RejectReason};
 use crate::sample::{Field, FieldKind};
+
+/// A [`Display`] that runs its closure when formatted: a reject detail's
+/// subject (`net.bytes_recv`, ``rx_dbm (`rxpower`)``) that costs nothing
+/// unless a reject is actually made.
+pub(super) struct Lazy<F>(pub F)
+where
+    F: Fn(&mut fmt::Formatter<'_>) -> fmt::Result;
+
+impl<F> Display for Lazy<F>
+where
+    F: Fn(&mut fmt::Formatter<'_>) -> fmt::Result,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (self.0)(f)
+    }
+}
 
 /// Longest echo of a payload token in a reject detail, in characters.
 pub(super) const ECHO_MAX: usize = 64;
@@ -69,25 +89,33 @@ pub(super) fn text(payload: &[u8]) -> Result<&str, Reject> {
 }
 
 /// `v` if finite, else a `NonFinite` reject naming `what`.
-pub(super) fn finite(what: &str, v: f64) -> Result<f64, Reject> {
+pub(super) fn finite(what: &dyn Display, v: f64) -> Result<f64, Reject> {
     if v.is_finite() {
         Ok(v)
     } else {
         Err(reject(
             RejectReason::NonFinite,
-            format!("{}: value {} is not finite", echo(what), num(v)),
+            format!(
+                "{}: value {} is not finite",
+                echo(&what.to_string()),
+                num(v)
+            ),
         ))
     }
 }
 
 /// Checks a raw counter against the route's declared width.
-pub(super) fn counter_u64(what: &str, raw: u64, width: CounterWidth) -> Result<Reading, Reject> {
+pub(super) fn counter_u64(
+    what: &dyn Display,
+    raw: u64,
+    width: CounterWidth,
+) -> Result<Reading, Reject> {
     if u128::from(raw) >= width.modulus() {
         return Err(reject(
             RejectReason::WrongType,
             format!(
                 "{}: counter {raw} exceeds the declared 32-bit width",
-                echo(what)
+                echo(&what.to_string())
             ),
         ));
     }
@@ -95,23 +123,31 @@ pub(super) fn counter_u64(what: &str, raw: u64, width: CounterWidth) -> Result<R
 }
 
 /// A signed integer as a raw counter (must be non-negative).
-pub(super) fn counter_i64(what: &str, raw: i64, width: CounterWidth) -> Result<Reading, Reject> {
+pub(super) fn counter_i64(
+    what: &dyn Display,
+    raw: i64,
+    width: CounterWidth,
+) -> Result<Reading, Reject> {
     match u64::try_from(raw) {
         Ok(raw) => counter_u64(what, raw, width),
         Err(_) => Err(reject(
             RejectReason::WrongType,
-            format!("{}: counter {raw} is negative", echo(what)),
+            format!("{}: counter {raw} is negative", echo(&what.to_string())),
         )),
     }
 }
 
 /// A float as a raw counter: finite, non-negative, integral, below 2^64.
-pub(super) fn counter_f64(what: &str, v: f64, width: CounterWidth) -> Result<Reading, Reject> {
+pub(super) fn counter_f64(
+    what: &dyn Display,
+    v: f64,
+    width: CounterWidth,
+) -> Result<Reading, Reject> {
     let v = finite(what, v)?;
     let bad = |why: &str| {
         reject(
             RejectReason::WrongType,
-            format!("{}: counter {} {why}", echo(what), num(v)),
+            format!("{}: counter {} {why}", echo(&what.to_string()), num(v)),
         )
     };
     if v < 0.0 {
@@ -132,7 +168,7 @@ pub(super) fn counter_f64(what: &str, v: f64, width: CounterWidth) -> Result<Rea
 /// directly to stay exact beyond 2^53.
 pub(super) fn reading(
     field: Field,
-    what: &str,
+    what: &dyn Display,
     v: f64,
     width: CounterWidth,
 ) -> Result<Reading, Reject> {
@@ -145,7 +181,7 @@ pub(super) fn reading(
 /// `x * scale` for `field`, both finite (a scale can overflow a finite value).
 pub(super) fn scaled(
     field: Field,
-    what: &str,
+    what: &dyn Display,
     x: f64,
     scale: f64,
     width: CounterWidth,
@@ -158,7 +194,7 @@ pub(super) fn scaled(
 /// lose precision beyond 2^53); `None` when that does not apply.
 pub(super) fn exact_counter(
     field: Field,
-    what: &str,
+    what: &dyn Display,
     s: &str,
     scale: f64,
     width: CounterWidth,
@@ -176,7 +212,11 @@ pub(super) fn exact_counter(
         Ok(raw) => counter_u64(what, raw, width),
         Err(_) => Err(reject(
             RejectReason::WrongType,
-            format!("{}: counter {} does not fit 64 bits", echo(what), echo(s)),
+            format!(
+                "{}: counter {} does not fit 64 bits",
+                echo(&what.to_string()),
+                echo(s)
+            ),
         )),
     })
 }
@@ -193,7 +233,7 @@ pub(super) fn bool_word(s: &str) -> Option<bool> {
 }
 
 /// A (possibly fractional) timestamp in units of `ns_per_unit` → nanoseconds.
-pub(super) fn f64_to_ns(what: &str, v: f64, ns_per_unit: i64) -> Result<i64, Reject> {
+pub(super) fn f64_to_ns(what: &dyn Display, v: f64, ns_per_unit: i64) -> Result<i64, Reject> {
     let v = finite(what, v)?;
     // Whole and fractional units apart: `secs * 1e9` would round the ns to a
     // multiple of 256 at today's epoch.
@@ -210,15 +250,19 @@ pub(super) fn f64_to_ns(what: &str, v: f64, ns_per_unit: i64) -> Result<i64, Rej
 }
 
 /// An integer timestamp multiplied by `ns_per_unit`, checked for overflow.
-pub(super) fn int_to_ns(what: &str, v: i64, ns_per_unit: i64) -> Result<i64, Reject> {
+pub(super) fn int_to_ns(what: &dyn Display, v: i64, ns_per_unit: i64) -> Result<i64, Reject> {
     v.checked_mul(ns_per_unit)
         .ok_or_else(|| out_of_range(what, &v.to_string()))
 }
 
-fn out_of_range(what: &str, v: &str) -> Reject {
+fn out_of_range(what: &dyn Display, v: &str) -> Reject {
     reject(
         RejectReason::BadTimestamp,
-        format!("{}: timestamp {} is out of range", echo(what), echo(v)),
+        format!(
+            "{}: timestamp {} is out of range",
+            echo(&what.to_string()),
+            echo(v)
+        ),
     )
 }
 
@@ -241,7 +285,7 @@ pub(super) fn topic_device<'a>(ctx: &DecodeContext<'a>) -> Option<&'a str> {
 /// `Ok` unless the payload names (`claimed`, read from `source`) another
 /// device than the topic (`topic`): a device may only report for itself.
 /// Both ids are echoed bounded, so a hostile id cannot flood the logs.
-pub(super) fn same_device(topic: &str, claimed: &str, source: &str) -> Result<(), Reject> {
+pub(super) fn same_device(topic: &str, claimed: &str, source: &dyn Display) -> Result<(), Reject> {
     if claimed == topic {
         return Ok(());
     }
@@ -289,68 +333,71 @@ mod tests {
     fn counters_are_checked() {
         let w = CounterWidth::Bits64;
         assert_eq!(
-            counter_f64("x", 5.0, w).unwrap(),
+            counter_f64(&"x", 5.0, w).unwrap(),
             Reading::Counter { raw: 5, width: w }
         );
         assert_eq!(
-            counter_f64("x", -1.0, w).unwrap_err().reason,
+            counter_f64(&"x", -1.0, w).unwrap_err().reason,
             RejectReason::WrongType
         );
         assert_eq!(
-            counter_f64("x", 1.5, w).unwrap_err().reason,
+            counter_f64(&"x", 1.5, w).unwrap_err().reason,
             RejectReason::WrongType
         );
         assert_eq!(
-            counter_f64("x", 2e19, w).unwrap_err().reason,
+            counter_f64(&"x", 2e19, w).unwrap_err().reason,
             RejectReason::WrongType
         );
         assert_eq!(
-            counter_f64("x", f64::NAN, w).unwrap_err().reason,
+            counter_f64(&"x", f64::NAN, w).unwrap_err().reason,
             RejectReason::NonFinite
         );
         assert_eq!(
-            counter_u64("x", 1 << 32, CounterWidth::Bits32)
+            counter_u64(&"x", 1 << 32, CounterWidth::Bits32)
                 .unwrap_err()
                 .reason,
             RejectReason::WrongType
         );
-        assert!(counter_u64("x", u32::MAX.into(), CounterWidth::Bits32).is_ok());
+        assert!(counter_u64(&"x", u32::MAX.into(), CounterWidth::Bits32).is_ok());
         assert_eq!(
-            counter_i64("x", -3, w).unwrap_err().reason,
+            counter_i64(&"x", -3, w).unwrap_err().reason,
             RejectReason::WrongType
         );
     }
 
     #[test]
     fn timestamps_convert_without_overflow() {
-        assert_eq!(f64_to_ns("t", 1.5, 1_000_000_000).unwrap(), 1_500_000_000);
+        assert_eq!(f64_to_ns(&"t", 1.5, 1_000_000_000).unwrap(), 1_500_000_000);
         assert_eq!(
-            f64_to_ns("t", 1_700_000_000.25, 1_000_000_000).unwrap(),
+            f64_to_ns(&"t", 1_700_000_000.25, 1_000_000_000).unwrap(),
             1_700_000_000_250_000_000
         );
-        assert_eq!(f64_to_ns("t", -1.5, 1_000_000_000).unwrap(), -1_500_000_000);
         assert_eq!(
-            f64_to_ns("t", 9.3e9, 1_000_000_000).unwrap_err().reason,
+            f64_to_ns(&"t", -1.5, 1_000_000_000).unwrap(),
+            -1_500_000_000
+        );
+        assert_eq!(
+            f64_to_ns(&"t", 9.3e9, 1_000_000_000).unwrap_err().reason,
             RejectReason::BadTimestamp
         );
         assert_eq!(
-            f64_to_ns("t", 1e12, 1_000_000_000).unwrap_err().reason,
+            f64_to_ns(&"t", 1e12, 1_000_000_000).unwrap_err().reason,
             RejectReason::BadTimestamp
         );
         assert_eq!(
-            f64_to_ns("t", 1_700_000_000_000.5, 1_000_000).unwrap(),
+            f64_to_ns(&"t", 1_700_000_000_000.5, 1_000_000).unwrap(),
             1_700_000_000_000_500_000
         );
         assert_eq!(
-            f64_to_ns("t", 1e300, 1).unwrap_err().reason,
+            f64_to_ns(&"t", 1e300, 1).unwrap_err().reason,
             RejectReason::BadTimestamp
         );
         assert_eq!(
-            f64_to_ns("t", 9.25e18, 1).unwrap_err().reason,
+            f64_to_ns(&"t", 9.25e18, 1).unwrap_err().reason,
             RejectReason::BadTimestamp
         );
         assert_eq!(
-            int_to_ns("t", i64::MAX, 1000).unwrap_err().reason,
+            int_to_ns(&"t", i64::MAX, 1000).unwrap_err().reason,
             RejectReason::BadTimestamp
         );
     }

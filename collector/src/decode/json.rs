@@ -29,7 +29,7 @@
 
 use serde_json::Value;
 
-use super::common::{self, echo, reject};
+use super::common::{self, echo, reject, Lazy};
 use crate::decode::{DecodeContext, Decoded, Observation, Reading};
 use crate::reject::{Reject, RejectReason};
 use crate::sample::{Field, Measurement};
@@ -115,7 +115,8 @@ pub fn decode(
     }
     let device = resolve(&ctx, &doc, &mapping.device, "device")?;
     if let (Source::JsonPath(path), Some(topic)) = (&mapping.device, common::topic_device(&ctx)) {
-        common::same_device(topic, &device, &format!("path `{}`", echo(path)))?;
+        let source = Lazy(|f| write!(f, "path `{}`", echo(path)));
+        common::same_device(topic, &device, &source)?;
     }
     let key = match &mapping.key {
         Some(source) => Some(resolve(&ctx, &doc, source, "key")?),
@@ -203,7 +204,7 @@ fn resolve(
 }
 
 fn time(doc: &Value, path: &str, unit: TimeUnit) -> Result<Option<i64>, Reject> {
-    let what = format!("time `{}`", echo(path));
+    let what = Lazy(|f| write!(f, "time `{}`", echo(path)));
     let wrong = || reject(RejectReason::WrongType, format!("{what} is not a number"));
     let (int, float) = match lookup(doc, path) {
         None | Some(Value::Null) => return Ok(None),
@@ -230,7 +231,7 @@ fn field_reading(
     fm: &FieldMap,
     v: &Value,
 ) -> Result<Option<Reading>, Reject> {
-    let what = format!("{} (`{}`)", fm.field.key(), echo(&fm.path));
+    let what = Lazy(|f| write!(f, "{} (`{}`)", fm.field.key(), echo(&fm.path)));
     let width = ctx.counter_width;
     let wrong = |detail: String| reject(RejectReason::WrongType, format!("{what}: {detail}"));
     let x = match v {

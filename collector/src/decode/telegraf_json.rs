@@ -141,11 +141,11 @@ fn timestamp_ns(n: &serde_json::Number) -> Result<i64, Reject> {
         _ => 1,
     };
     if let Some(i) = n.as_i64() {
-        return common::int_to_ns(WHAT, i, ns_per_unit(i.unsigned_abs() as f64));
+        return common::int_to_ns(&WHAT, i, ns_per_unit(i.unsigned_abs() as f64));
     }
     // A u64 beyond i64 arrives here as a float and overflows: bad timestamp.
     let f = n.as_f64().unwrap_or(f64::INFINITY);
-    common::f64_to_ns(WHAT, f, ns_per_unit(f.abs())).map_err(|e| match e.reason {
+    common::f64_to_ns(&WHAT, f, ns_per_unit(f.abs())).map_err(|e| match e.reason {
         RejectReason::NonFinite => Reject::new(RejectReason::BadTimestamp, e.detail),
         _ => e,
     })

@@ -24,7 +24,7 @@
 //! floats; gauges accept any finite number, booleans as 1/0. A mapped field of
 //! the wrong type rejects the message; unmapped fields are never looked at.
 
-use super::common::{self, echo, reject};
+use super::common::{self, echo, reject, Lazy};
 use crate::decode::{DecodeContext, Observation, Reading};
 use crate::reject::{Reject, RejectReason};
 use crate::sample::{Field, FieldKind, Measurement};
@@ -192,7 +192,7 @@ fn check_identity(ctx: &DecodeContext<'_>, m: &Metric<'_>) -> Result<(), Reject>
     let canonical = Measurement::parse(m.name).is_some();
     for &(k, v) in &m.tags {
         if !v.is_empty() && (k == "host" || (canonical && k == "device")) {
-            common::same_device(topic, v, &format!("tag `{k}`"))?;
+            common::same_device(topic, v, &Lazy(|f| write!(f, "tag `{k}`")))?;
         }
     }
     Ok(())
@@ -223,11 +223,11 @@ fn convert(
     conv: Conv,
     v: Val<'_>,
 ) -> Result<Reading, Reject> {
-    let what = || format!("{}.{}", echo(metric), echo(name));
+    let what = Lazy(|f| write!(f, "{}.{}", echo(metric), echo(name)));
     let wrong = |ty: &str| {
         reject(
             RejectReason::WrongType,
-            format!("field `{}` is {ty}, expected a number", what()),
+            format!("field `{}` is {ty}, expected a number", what),
         )
     };
     let x = match v {
@@ -236,17 +236,17 @@ fn convert(
         Val::Bool(_) if field.kind() == FieldKind::Counter => return Err(wrong("a boolean")),
         Val::Bool(b) => f64::from(u8::from(b)),
         Val::I(i) if field.kind() == FieldKind::Counter => {
-            return common::counter_i64(&what(), i, ctx.counter_width)
+            return common::counter_i64(&what, i, ctx.counter_width)
         }
         Val::U(u) if field.kind() == FieldKind::Counter => {
-            return common::counter_u64(&what(), u, ctx.counter_width)
+            return common::counter_u64(&what, u, ctx.counter_width)
         }
         Val::F(f) if field.kind() == FieldKind::Counter => {
-            return common::counter_f64(&what(), f, ctx.counter_width)
+            return common::counter_f64(&what, f, ctx.counter_width)
         }
         Val::I(i) => i as f64,
         Val::U(u) => u as f64,
-        Val::F(f) => common::finite(&what(), f)?,
+        Val::F(f) => common::finite(&what, f)?,
     };
     let x = match conv {
         Conv::Same => x,

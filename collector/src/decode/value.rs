@@ -51,7 +51,7 @@ pub fn decode(
     }
     let field = mapping.field;
     let what = field.key();
-    let reading = match common::exact_counter(field, what, s, mapping.scale, ctx.counter_width) {
+    let reading = match common::exact_counter(field, &what, s, mapping.scale, ctx.counter_width) {
         Some(r) => r?,
         None => {
             let x = match common::bool_word(s) {
@@ -69,7 +69,7 @@ pub fn decode(
                     )
                 })?,
             };
-            common::scaled(field, what, x, mapping.scale, ctx.counter_width)?
+            common::scaled(field, &what, x, mapping.scale, ctx.counter_width)?
         }
     };
     Ok(Decoded::Observations(vec![Observation {

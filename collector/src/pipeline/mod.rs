@@ -26,7 +26,7 @@ use crate::inventory::Inventory;
 use crate::metrics::{outcome, PipelineMetrics};
 use crate::normalize::{Normalized, Normalizer};
 use crate::reject::{Reject, RejectReason};
-use crate::route::RouteTable;
+use crate::route::{RouteTable, TopicVars};
 use crate::sample::{Sample, StatusEvent};
 use crate::source::mqtt::MqttMessage;
 use reject_log::RejectLog;
@@ -186,7 +186,7 @@ impl Pipeline {
             self.count(&route_name, outcome::REJECTED);
             return;
         }
-        if let Some(reject) = long_topic_var(route.pattern.as_str(), &msg.topic, &self.limits) {
+        if let Some(reject) = long_topic_var(&vars, &self.limits) {
             self.reject(&route_name, msg, &reject);
             self.count(&route_name, outcome::REJECTED);
             return;
@@ -268,17 +268,15 @@ impl Pipeline {
     }
 }
 
-/// `tag_too_long` if a topic level captured by a `{variable}` of `pattern`
-/// exceeds `limits.max_tag_value_bytes` (MQTT allows 64 KiB topics, and the
-/// payload size limit does not cover them). Checked before decoding, so an
-/// oversized device id or interface never reaches a decoder or a map.
-fn long_topic_var(pattern: &str, topic: &str, limits: &LimitsConfig) -> Option<Reject> {
+/// `tag_too_long` if a topic level captured by a `{variable}` of the route's
+/// pattern exceeds `limits.max_tag_value_bytes` (MQTT allows 64 KiB topics,
+/// and the payload size limit does not cover them). Checked before decoding,
+/// so an oversized device id or interface never reaches a decoder or a map.
+fn long_topic_var(vars: &TopicVars, limits: &LimitsConfig) -> Option<Reject> {
     let max = limits.max_tag_value_bytes;
-    pattern
-        .split('/')
-        .zip(topic.split('/'))
-        .find(|(seg, level)| seg.starts_with('{') && level.len() > max)
-        .map(|(seg, level)| {
+    vars.iter()
+        .find(|(_, level)| level.len() > max)
+        .map(|(name, level)| {
             let shown: String = level
                 .chars()
                 .take(32)
@@ -287,7 +285,7 @@ fn long_topic_var(pattern: &str, topic: &str, limits: &LimitsConfig) -> Option<R
             Reject::new(
                 RejectReason::TagTooLong,
                 format!(
-                    "topic variable {seg} `{shown}…` is {} bytes > limit {max}",
+                    "topic variable {{{name}}} `{shown}…` is {} bytes > limit {max}",
                     level.len()
                 ),
             )

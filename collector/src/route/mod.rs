@@ -25,6 +25,11 @@ impl TopicVars {
             .map(|(_, v)| v.as_str())
     }
 
+    /// `(name, value)` of every variable, in pattern order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.vars.iter().map(|(n, v)| (&**n, v.as_str()))
+    }
+
     /// Builds variables directly (tests, simulators).
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> TopicVars {
         TopicVars {
@@ -149,20 +154,37 @@ impl TopicPattern {
     }
 
     pub fn matches(&self, topic: &str) -> Option<TopicVars> {
-        let mut vars = Vec::new();
-        let mut levels = topic.split('/');
-        for seg in &self.segments {
-            let level = levels.next()?;
-            match seg {
-                Segment::Literal(l) if l == level => {}
-                Segment::Literal(_) => return None,
-                Segment::Var(_) if level.is_empty() => return None,
-                Segment::Var(name) => vars.push((name.clone(), level.to_string())),
-            }
-        }
-        if levels.next().is_some() {
+        let levels: Vec<&str> = topic.split('/').collect();
+        self.matches_levels(&levels)
+    }
+
+    /// [`matches`](Self::matches) on a topic already split at `/`. Checks
+    /// every level before capturing anything, so a route that does not
+    /// match allocates nothing.
+    pub fn matches_levels(&self, levels: &[&str]) -> Option<TopicVars> {
+        if levels.len() != self.segments.len() {
             return None;
         }
+        let fits = self
+            .segments
+            .iter()
+            .zip(levels)
+            .all(|(seg, level)| match seg {
+                Segment::Literal(l) => l == level,
+                Segment::Var(_) => !level.is_empty(),
+            });
+        if !fits {
+            return None;
+        }
+        let vars = self
+            .segments
+            .iter()
+            .zip(levels)
+            .filter_map(|(seg, level)| match seg {
+                Segment::Var(name) => Some((name.clone(), level.to_string())),
+                Segment::Literal(_) => None,
+            })
+            .collect();
         Some(TopicVars { vars })
     }
 }
@@ -220,6 +242,9 @@ pub struct Route {
     pub counter_width: CounterWidth,
 }
 
+/// Topic levels [`RouteTable::find`] splits into without allocating.
+const STACK_LEVELS: usize = 16;
+
 /// The ordered route table.
 #[derive(Debug, Clone, Default)]
 pub struct RouteTable {
@@ -236,10 +261,26 @@ impl RouteTable {
     }
 
     /// The first route whose pattern matches `topic`, with its variables.
+    /// The topic is split once for all routes (on the stack unless it has
+    /// more than [`STACK_LEVELS`] levels).
     pub fn find(&self, topic: &str) -> Option<(&Route, TopicVars)> {
+        let mut stack = [""; STACK_LEVELS];
+        let mut n = 0;
+        for level in topic.split('/') {
+            if n == STACK_LEVELS {
+                let levels: Vec<&str> = topic.split('/').collect();
+                return self.find_levels(&levels);
+            }
+            stack[n] = level;
+            n += 1;
+        }
+        self.find_levels(&stack[..n])
+    }
+
+    fn find_levels(&self, levels: &[&str]) -> Option<(&Route, TopicVars)> {
         self.routes
             .iter()
-            .find_map(|r| r.pattern.matches(topic).map(|vars| (r, vars)))
+            .find_map(|r| r.pattern.matches_levels(levels).map(|vars| (r, vars)))
     }
 
     /// Distinct subscription filters, in route order.
@@ -272,6 +313,36 @@ mod tests {
         assert!(p.matches("collectd/rtr-001/a/b/c").is_none());
         assert!(p.matches("other/rtr-001/a/b").is_none());
         assert!(p.matches("collectd//a/b").is_none());
+    }
+
+    #[test]
+    fn find_matches_like_matches_at_any_depth() {
+        let deep = "a/".repeat(20) + "{v}";
+        let table = RouteTable::new(
+            ["x/{d}", "x/{d}/y", deep.as_str()]
+                .iter()
+                .map(|p| Route {
+                    name: Arc::from(*p),
+                    filter: String::new(),
+                    pattern: TopicPattern::parse(p).unwrap(),
+                    format: Format::Status,
+                    counter_width: CounterWidth::default(),
+                })
+                .collect(),
+        );
+        let name = |t: &str| table.find(t).map(|(r, v)| (r.name.to_string(), v));
+        assert_eq!(name("x/1").unwrap().0, "x/{d}");
+        assert_eq!(name("x/1/y").unwrap().1.get("d"), Some("1"));
+        assert!(name("x//y").is_none());
+        assert!(name("x/1/z").is_none());
+        let topic = "a/".repeat(20) + "leaf";
+        let (route, vars) = name(&topic).unwrap();
+        assert_eq!(
+            (route.as_str(), vars.get("v")),
+            (deep.as_str(), Some("leaf"))
+        );
+        assert!(name(&("a/".repeat(30) + "leaf")).is_none());
+        assert_eq!(vars.iter().collect::<Vec<_>>(), vec![("v", "leaf")]);
     }
 
     #[test]

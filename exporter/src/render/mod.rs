@@ -1,33 +1,36 @@
 //! Prometheus exposition of the live state, built at scrape time.
 //!
-//! `LiveCollector` implements `prometheus::core::Collector`: each `collect()`
-//! walks the inventory (schools, then their devices) and turns the current
-//! health and the latest value of every series into `MetricFamily` values;
-//! nothing is stored twice. Its metrics come out in inventory order.
+//! `LiveCollector::render` walks the inventory (schools, then their
+//! devices) and writes the current health and the latest value of every
+//! series as Prometheus text ([`text`]); nothing is stored twice. Its
+//! families come out in catalogue order, their samples in inventory order.
 //!
-//! [`encode`] gathers it *alongside* the registry (the pipeline's metrics and
-//! the exporter's own) and renders both with `prometheus::TextEncoder`.
-//! Registering it in the registry would make `gather()` re-sort every live
-//! metric by label values, which roughly doubles the scrape cost at national
-//! scale; instead `LiveCollector::reservation` registers its descriptors
-//! only, so a pipeline metric with a clashing name still fails at
-//! registration rather than producing a broken scrape.
+//! [`encode`] writes them, then the registry's families (the pipeline's
+//! metrics and the exporter's own) through `prometheus::TextEncoder`. The
+//! live families are not a registered collector: `gather()` would re-sort
+//! every live metric by label values, and building the encoder's
+//! `MetricFamily` form first cost most of a national-scale scrape's time
+//! and memory. Instead `LiveCollector::reservation` registers their
+//! descriptors only, so a pipeline metric with a clashing name still fails
+//! at registration rather than producing a broken scrape.
 //!
 //! The metric catalogue lives in [`spec`].
 
 pub mod spec;
+mod text;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use prometheus::core::{Collector, Desc};
-use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
+use prometheus::proto::MetricFamily;
 use prometheus::{Registry, TextEncoder};
 
 use crate::health::STATE_SERIES;
 use crate::Live;
 use collector::sample::Field;
-use spec::{Kind, Spec};
+use spec::Spec;
+use text::{FamilyText, Labels};
 
 /// Content type of [`encode`]'s output.
 pub fn content_type() -> &'static str {
@@ -37,35 +40,110 @@ pub fn content_type() -> &'static str {
 
 /// Renders the live state, then everything registered in `registry`, as
 /// Prometheus text.
-pub fn encode(live: &dyn Collector, registry: &Registry) -> String {
-    let mut families = live.collect();
-    families.extend(registry.gather());
-    let mut out = String::new();
-    if let Err(e) = TextEncoder::new().encode_utf8(&families, &mut out) {
-        // Only possible for an empty family; both sources prune those.
+pub(crate) fn encode(live: &LiveCollector, registry: &Registry) -> String {
+    let mut out = live.render();
+    if let Err(e) = TextEncoder::new().encode_utf8(&registry.gather(), &mut out) {
+        // Only possible for an empty family; the registry prunes those.
         tracing::error!(error = %e, "cannot encode metrics");
     }
     out
 }
 
-/// Builds the school, device and series families from the live state.
+/// Writes the school, device and series families of the live state.
 pub(crate) struct LiveCollector {
     live: Arc<Live>,
-    descs: Vec<Desc>,
 }
 
 impl LiveCollector {
     pub(crate) fn new(live: Arc<Live>) -> LiveCollector {
-        LiveCollector {
-            live,
-            descs: descs(),
-        }
+        LiveCollector { live }
     }
 
-    /// A collector with the same descriptors that collects nothing: register
-    /// it to reserve the live families' names in a registry.
+    /// A collector with the live families' descriptors that collects
+    /// nothing: register it to reserve their names in a registry.
     pub(crate) fn reservation() -> impl Collector {
         Reservation(descs())
+    }
+
+    /// The live families as Prometheus text.
+    pub(crate) fn render(&self) -> String {
+        let live = &self.live;
+        let now = live.clock.now();
+        let (live_state, assessments) = live.assess_at(now);
+        let inventory = live_state.inventory();
+        // Index = position in all_specs(): FIXED, then Field::ALL order.
+        let mut fams: Vec<FamilyText> = all_specs().map(FamilyText::new).collect();
+        let (fixed, field_fams) = fams.split_at_mut(spec::FIXED.len());
+        let [info, school_up, school_state, school_seen, outage_started, outages, device_up, device_seen] =
+            fixed
+        else {
+            unreachable!("FIXED has eight families");
+        };
+        let tracker = live.outages();
+        for assessment in assessments {
+            let school = &inventory.schools()[assessment.school];
+            let mut school_labels = Labels::default();
+            school_labels.push("school", &school.id);
+            school_labels.push("district", &school.district);
+            let mut info_labels = Labels::default();
+            info_labels.push("school", &school.id);
+            info_labels.push("name", &school.name);
+            info_labels.push("district", &school.district);
+            info_labels.push("lat", &school.lat.to_string());
+            info_labels.push("lon", &school.lon.to_string());
+            info_labels.push("uplink_mbps", &school.uplink_mbps.to_string());
+            info.sample(&info_labels, 1.0);
+            let h = assessment.health;
+            school_up.sample(&school_labels, bool01(h.up));
+            for (state, cause) in STATE_SERIES {
+                let labels = school_labels
+                    .with("state", state.as_str())
+                    .with("cause", cause.map_or("", |c| c.as_str()));
+                let on = h.state == state && h.cause == cause;
+                school_state.sample(&labels, bool01(on));
+            }
+            let since = tracker.open_since(assessment.school).unwrap_or(0.0);
+            outage_started.sample(&school_labels, since);
+            outages.sample(&school_labels, tracker.total(assessment.school) as f64);
+            if let Some(t) = h.last_seen {
+                school_seen.sample(&school_labels, t);
+            }
+            for (slot, dh) in assessment.devices {
+                let device = live_state.device(slot);
+                let device_labels = school_labels.with("device", &device.id);
+                let role_labels = device_labels.with("role", device.role.as_str());
+                device_up.sample(&role_labels, bool01(dh.up));
+                if let Some(t) = dh.last_seen {
+                    device_seen.sample(&role_labels, t);
+                }
+                live_state.with_device(slot, |d| {
+                    for (key, value) in d.series() {
+                        let (spec, scale) = spec::field_spec(key.field);
+                        let v = value.as_f64() * scale;
+                        let family = &mut field_fams[field_index(key.field)];
+                        // The fourth label: `role` (system) or the key
+                        // label (`interface`, `target`); none otherwise.
+                        match spec.labels.get(3) {
+                            Some(&"role") => family.sample(&role_labels, v),
+                            Some(&name) => family.sample_with(
+                                &device_labels,
+                                (name, key.key.as_deref().unwrap_or("")),
+                                v,
+                            ),
+                            None => family.sample(&device_labels, v),
+                        }
+                    }
+                });
+            }
+        }
+        drop(tracker);
+        // Families without samples (no probe data yet, …) are not exposed.
+        let len = fams.iter().map(FamilyText::len).sum::<usize>();
+        let mut out = String::with_capacity(len + 64 * 1024);
+        for family in fams {
+            family.finish(&mut out);
+        }
+        out
     }
 }
 
@@ -97,112 +175,6 @@ fn all_specs() -> impl Iterator<Item = Spec> {
         .chain(Field::ALL.iter().map(|&f| spec::field_spec(f).0))
 }
 
-impl Collector for LiveCollector {
-    fn desc(&self) -> Vec<&Desc> {
-        self.descs.iter().collect()
-    }
-
-    fn collect(&self) -> Vec<MetricFamily> {
-        let live = &self.live;
-        let now = live.clock.now();
-        let (live_state, assessments) = live.assess_at(now);
-        let inventory = live_state.inventory();
-        // Index = position in all_specs(): FIXED, then Field::ALL order.
-        let mut fams: Vec<MetricFamily> = all_specs().map(family).collect();
-        let (fixed, field_fams) = fams.split_at_mut(spec::FIXED.len());
-        let [info, school_up, school_state, school_seen, outage_started, outages, device_up, device_seen] =
-            fixed
-        else {
-            unreachable!("FIXED has eight families");
-        };
-        let tracker = live.outages();
-        for assessment in assessments {
-            let school = &inventory.schools()[assessment.school];
-            let (id, district) = (&*school.id, &*school.district);
-            let school_labels = || vec![label("school", id), label("district", district)];
-            info.mut_metric().push(gauge_metric(
-                vec![
-                    label("school", id),
-                    label("name", &school.name),
-                    label("district", district),
-                    label("lat", &school.lat.to_string()),
-                    label("lon", &school.lon.to_string()),
-                    label("uplink_mbps", &school.uplink_mbps.to_string()),
-                ],
-                1.0,
-            ));
-            let h = assessment.health;
-            school_up
-                .mut_metric()
-                .push(gauge_metric(school_labels(), bool01(h.up)));
-            for (state, cause) in STATE_SERIES {
-                let mut labels = school_labels();
-                labels.push(label("state", state.as_str()));
-                labels.push(label("cause", cause.map_or("", |c| c.as_str())));
-                let on = h.state == state && h.cause == cause;
-                school_state
-                    .mut_metric()
-                    .push(gauge_metric(labels, bool01(on)));
-            }
-            let since = tracker.open_since(assessment.school).unwrap_or(0.0);
-            outage_started
-                .mut_metric()
-                .push(gauge_metric(school_labels(), since));
-            let total = tracker.total(assessment.school) as f64;
-            outages
-                .mut_metric()
-                .push(counter_metric(school_labels(), total));
-            if let Some(t) = h.last_seen {
-                school_seen
-                    .mut_metric()
-                    .push(gauge_metric(school_labels(), t));
-            }
-            for (slot, dh) in assessment.devices {
-                let device = live_state.device(slot);
-                let role_labels = || {
-                    let mut l = school_labels();
-                    l.push(label("device", &device.id));
-                    l.push(label("role", device.role.as_str()));
-                    l
-                };
-                device_up
-                    .mut_metric()
-                    .push(gauge_metric(role_labels(), bool01(dh.up)));
-                if let Some(t) = dh.last_seen {
-                    device_seen
-                        .mut_metric()
-                        .push(gauge_metric(role_labels(), t));
-                }
-                live_state.with_device(slot, |d| {
-                    for (key, value) in d.series() {
-                        let (spec, scale) = spec::field_spec(key.field);
-                        let mut labels = school_labels();
-                        labels.push(label("device", &device.id));
-                        // The fourth label: `role` (system) or the key
-                        // label (`interface`, `target`); none otherwise.
-                        match spec.labels.get(3) {
-                            Some(&"role") => labels.push(label("role", device.role.as_str())),
-                            Some(&name) => {
-                                labels.push(label(name, key.key.as_deref().unwrap_or("")))
-                            }
-                            None => {}
-                        }
-                        let v = value.as_f64() * scale;
-                        let metric = match spec.kind {
-                            Kind::Counter => counter_metric(labels, v),
-                            Kind::Gauge => gauge_metric(labels, v),
-                        };
-                        field_fams[field_index(key.field)].mut_metric().push(metric);
-                    }
-                });
-            }
-        }
-        // Families without metrics (no probe data yet, …) are not exposed.
-        fams.retain(|f| !f.get_metric().is_empty());
-        fams
-    }
-}
-
 /// Position of `field` in `Field::ALL` (its declaration order, so normally
 /// the discriminant; searched if that ever stops holding).
 fn field_index(field: Field) -> usize {
@@ -215,40 +187,6 @@ fn field_index(field: Field) -> usize {
             .position(|&f| f == field)
             .expect("Field::ALL lists every field")
     }
-}
-
-fn family(spec: Spec) -> MetricFamily {
-    let mut mf = MetricFamily::default();
-    mf.set_name(spec.name.to_string());
-    mf.set_help(spec.help.to_string());
-    mf.set_field_type(match spec.kind {
-        Kind::Counter => MetricType::COUNTER,
-        Kind::Gauge => MetricType::GAUGE,
-    });
-    mf
-}
-
-fn label(name: &str, value: &str) -> LabelPair {
-    let mut l = LabelPair::default();
-    l.set_name(name.to_string());
-    l.set_value(value.to_string());
-    l
-}
-
-fn gauge_metric(labels: Vec<LabelPair>, value: f64) -> Metric {
-    let mut g = Gauge::default();
-    g.set_value(value);
-    let mut m = Metric::from_label(labels);
-    m.set_gauge(g);
-    m
-}
-
-fn counter_metric(labels: Vec<LabelPair>, value: f64) -> Metric {
-    let mut c = Counter::default();
-    c.set_value(value);
-    let mut m = Metric::from_label(labels);
-    m.set_counter(c);
-    m
 }
 
 fn bool01(b: bool) -> f64 {

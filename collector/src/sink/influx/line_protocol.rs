@@ -14,7 +14,8 @@
 //!   (non-finite float, counter above `i64::MAX`, fractional counter) skips
 //!   that field; a sample left without fields writes nothing.
 //! - Floats use the shortest representation that round-trips (Rust's `{}` /
-//!   `{:e}`); a number without `i` suffix is a float, so `5` is fine.
+//!   `{:e}`, written by the `number` module without `core::fmt`); a number without `i`
+//!   suffix is a float, so `5` is fine.
 //!
 //! # Escaping (measurement, tag keys, tag values, field keys)
 //! Servers disagree on backslashes, so the encoder only emits sequences every
@@ -34,8 +35,6 @@
 //!
 //! [`stored_value`] gives the value a server stores for a given input, which
 //! is what queries (and the tests) must use.
-
-use std::io::Write as _;
 
 use crate::sample::{Field, FieldKind, FieldValue, Measurement, OutageRecord, Record, Sample};
 
@@ -91,8 +90,9 @@ pub fn encode_sample(sample: &Sample, out: &mut Vec<u8>) -> bool {
         out.truncate(start);
         return false;
     }
-    // Writing into a Vec cannot fail.
-    let _ = writeln!(out, " {}", sample.time_ns);
+    out.push(b' ');
+    number::write_int(sample.time_ns, out);
+    out.push(b'\n');
     true
 }
 
@@ -132,10 +132,16 @@ pub fn encode_outage(outage: &OutageRecord, out: &mut Vec<u8>) -> bool {
     }
     out.extend_from_slice(b" duration_s=");
     write_float(outage.duration_s.max(0.0), out);
-    let _ = write!(out, ",open={}", outage.open);
+    out.extend_from_slice(if outage.open {
+        b",open=true"
+    } else {
+        b",open=false"
+    });
     out.extend_from_slice(b",started_at=");
     write_float(outage.started_ns as f64 / 1e9, out);
-    let _ = writeln!(out, " {}", outage.started_ns);
+    out.push(b' ');
+    number::write_int(outage.started_ns, out);
+    out.push(b'\n');
     true
 }
 
@@ -195,13 +201,19 @@ fn write_value(kind: FieldKind, value: FieldValue, out: &mut Vec<u8>) -> bool {
             // Line protocol integers are i64; `u` needs a server flag in 1.x.
             // 2^63 bytes is not reachable by a real counter, so skipping is
             // safer than writing a wrong (saturated) number.
-            Ok(v) => write!(out, "{v}i").is_ok(),
+            Ok(v) => {
+                number::write_int(v, out);
+                out.push(b'i');
+                true
+            }
             Err(_) => false,
         },
         (FieldKind::Counter, FieldValue::Float(v)) => {
             // Keep the column an integer column; only exact integers qualify.
             if v.is_finite() && v.fract() == 0.0 && v >= 0.0 && v < i64::MAX as f64 {
-                write!(out, "{}i", v as i64).is_ok()
+                number::write_int(v as i64, out);
+                out.push(b'i');
+                true
             } else {
                 false
             }
@@ -221,11 +233,10 @@ fn write_float(v: f64, out: &mut Vec<u8>) -> bool {
         // Also turns -0 into 0, which reads better and compares equal anyway.
         out.push(b'0');
         true
-    } else if (1e-5..1e16).contains(&a) {
-        write!(out, "{v}").is_ok()
     } else {
         // `{}` never uses an exponent: 1e300 would be 301 digits.
-        write!(out, "{v:e}").is_ok()
+        number::write_float(v, !(1e-5..1e16).contains(&a), out);
+        true
     }
 }
 
@@ -247,9 +258,12 @@ fn backslash_is_ambiguous(next: Option<char>, specials: &[char]) -> bool {
 /// Appends `s` escaped per the module rules, `specials` being the characters
 /// that need a backslash in this position.
 fn write_escaped(s: &str, specials: &[char], out: &mut Vec<u8>) {
-    let clean = s.bytes().all(|b| {
-        !b.is_ascii_control() && b != b'\\' && !specials.iter().any(|&c| c as u32 == b as u32)
-    });
+    debug_assert!(specials.iter().all(|c| matches!(c, ',' | '=' | ' ')));
+    // Fast check for the common case (every special of either position is
+    // tested, so a `=` in a measurement name just takes the slow path).
+    let clean = !s
+        .bytes()
+        .any(|b| matches!(b, b',' | b'=' | b' ' | b'\\') || b.is_ascii_control());
     if clean {
         out.extend_from_slice(s.as_bytes());
         return;
@@ -268,6 +282,8 @@ fn write_escaped(s: &str, specials: &[char], out: &mut Vec<u8>) {
         }
     }
 }
+
+mod number;
 
 #[cfg(test)]
 mod tests;

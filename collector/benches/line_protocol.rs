@@ -1,0 +1,65 @@
+//! Line-protocol encoding per point: `encode_record`, what the pipeline
+//! calls for every sample it spools (and the InfluxDB writer for every
+//! point it sends), on the samples the pipeline makes from real simulator
+//! traffic (all formats of the 216-school sample, in arrival order).
+//!
+//! Per point as the pipeline does it: the samples of one message into one
+//! fresh buffer (`Outbox::add_samples`), time divided by points written.
+//! `mixed` cycles through every message in arrival order; `interface` only
+//! through interface samples (one per buffer), the widest points.
+//! Timed in thread CPU time (see `support::thread_cpu`).
+//! Target (issue 6): ≤ 200 ns per point.
+
+mod support;
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use collector::sample::{Measurement, Record};
+use collector::sink::influx::encode_record;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+/// Messages per format run through the pipeline to get the samples.
+const PER_FORMAT: usize = 4_000;
+
+/// Encodes messages in turn, each into a fresh buffer sized like the
+/// pipeline's (`Outbox::add_samples`: 160 bytes per sample), until `points`
+/// points are written; returns the CPU time taken.
+fn encode_points(messages: &[Vec<Record>], next: &mut usize, points: u64) -> Duration {
+    let mut done = 0;
+    let started = support::thread_cpu();
+    while done < points {
+        let records = &messages[*next];
+        *next = (*next + 1) % messages.len();
+        let mut lines = Vec::with_capacity(records.len() * 160);
+        for r in records {
+            encode_record(black_box(r), &mut lines);
+        }
+        black_box(lines);
+        done += records.len() as u64;
+    }
+    // A message may overshoot `points` by a few points: scale back.
+    (support::thread_cpu() - started).mul_f64(points as f64 / done as f64)
+}
+
+fn encode(c: &mut Criterion) {
+    let mixed = support::samples_per_message(PER_FORMAT);
+    let interface: Vec<Vec<Record>> = mixed
+        .iter()
+        .flatten()
+        .filter(|r| matches!(r, Record::Sample(s) if s.measurement == Measurement::Interface))
+        .map(|r| vec![r.clone()])
+        .collect();
+    let mut group = c.benchmark_group("line_protocol");
+    group.throughput(Throughput::Elements(1));
+    for (name, messages) in [("mixed", &mixed), ("interface", &interface)] {
+        let mut next = 0;
+        group.bench_function(name, |b| {
+            b.iter_custom(|points| encode_points(messages, &mut next, points))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, encode);
+criterion_main!(benches);
