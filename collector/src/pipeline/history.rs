@@ -12,8 +12,20 @@
 //!
 //! Acknowledgements of messages that produced nothing to store (rejects,
 //! status messages) wait in the same queue, so acks stay in arrival order.
+//!
+//! Acks are handed to a forwarder task (in order, through an unbounded
+//! channel) instead of being awaited here. Awaiting them deadlocked the
+//! collector: an ack goes through rumqttc's bounded request channel, which
+//! only the MQTT source drains, by polling its event loop; the source
+//! stops polling while the pipeline's input queue is full; and the
+//! pipeline, stuck on the ack, stopped draining that queue. The broker's
+//! inflight window was supposed to keep the queue from filling, but
+//! mosquitto 2.0.11 does not hold it (measured: 13,357 unacknowledged
+//! messages sent with `max_inflight_messages 1000`). The forwarder's queue
+//! holds at most the acks of messages already received.
 
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use crate::sample::{Record, Sample};
 use crate::sink::influx::encode_record;
@@ -40,6 +52,8 @@ pub(super) struct Outbox {
     records: Vec<Record>,
     spooled: Vec<(i64, Vec<u8>)>,
     acks: Vec<Ack>,
+    /// The ack forwarder, started with the first acks to send.
+    forwarder: Option<(mpsc::UnboundedSender<Vec<Ack>>, JoinHandle<()>)>,
 }
 
 impl Outbox {
@@ -49,6 +63,7 @@ impl Outbox {
             records: Vec::new(),
             spooled: Vec::new(),
             acks: Vec::new(),
+            forwarder: None,
         }
     }
 
@@ -104,9 +119,31 @@ impl Outbox {
                 }
             }
         }
-        for ack in self.acks.drain(..) {
-            ack.send().await;
+        if !self.acks.is_empty() {
+            let (tx, _) = self.forwarder.get_or_insert_with(|| {
+                let (tx, mut rx) = mpsc::unbounded_channel::<Vec<Ack>>();
+                let task = tokio::spawn(async move {
+                    while let Some(acks) = rx.recv().await {
+                        for ack in acks {
+                            ack.send().await;
+                        }
+                    }
+                });
+                (tx, task)
+            });
+            // Fails only when the forwarder is gone (a panic in rumqttc):
+            // the broker then redelivers the messages after a reconnect.
+            let _ = tx.send(std::mem::take(&mut self.acks));
         }
         Ok(())
+    }
+
+    /// Waits until every ack handed to the forwarder has been passed to
+    /// the MQTT client (for a clean stop, and for tests).
+    pub(super) async fn finish_acks(&mut self) {
+        if let Some((tx, task)) = self.forwarder.take() {
+            drop(tx);
+            let _ = task.await;
+        }
     }
 }

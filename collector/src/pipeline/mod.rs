@@ -95,6 +95,7 @@ impl Pipeline {
             }
         }
         self.outbox.flush().await?;
+        self.outbox.finish_acks().await;
         tracing::info!("pipeline drained");
         Ok(())
     }
