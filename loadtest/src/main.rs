@@ -187,8 +187,18 @@ async fn bench(mut args: BenchArgs) -> anyhow::Result<()> {
                 eprint!("run {}/{} QoS {qos} {:?} ... ", i + 1, args.repeat, kind);
                 let r = throughput::run(kind, qos, &ctx).await?;
                 eprintln!(
-                    "{:.0} msg/s ({} of {} received), {:.1} MiB",
-                    r.rate, r.received, r.sent, r.peak_rss_mib
+                    "{:.0} msg/s ({} of {} received), {:.1} MiB; CPU s: consumer {:.2}, \
+                     simulator {:.2}, broker {:.2}, db {:.2}; machine busy {:.2} of {:.2}",
+                    r.rate,
+                    r.received,
+                    r.sent,
+                    r.peak_rss_mib,
+                    r.cpu_s,
+                    r.sim_cpu_s,
+                    r.broker_cpu_s,
+                    r.db_cpu_s,
+                    r.machine_busy_s,
+                    r.machine_total_s
                 );
                 runs.push(r);
             }

@@ -60,6 +60,39 @@ pub fn rss_mib(pid: u32) -> anyhow::Result<f64> {
     Ok(status_kb(pid, "VmRSS:")? as f64 / 1024.0)
 }
 
+/// CPU seconds of this process's children that have been reaped
+/// (`getrusage(RUSAGE_CHILDREN)`): the delta around reaping one child is
+/// that child's CPU, also after it exited.
+pub fn reaped_children_cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) } != 0 {
+        return f64::NAN;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(ru.ru_utime) + secs(ru.ru_stime)
+}
+
+/// The whole machine's CPU time from `/proc/stat`, in seconds over all
+/// cores: (busy, total). Busy includes other users of the machine.
+pub fn machine_cpu_seconds() -> anyhow::Result<(f64, f64)> {
+    let text = fs::read_to_string("/proc/stat")?;
+    let line = text.lines().next().context("/proc/stat is empty")?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    if v.len() < 5 {
+        bail!("/proc/stat: {line}");
+    }
+    // user nice system idle iowait irq softirq steal (guest is in user).
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v[3] + v[4];
+    let hz = clock_ticks();
+    Ok(((total - idle) as f64 / hz, total as f64 / hz))
+}
+
 /// CPU and peak memory of one process over one measurement.
 #[derive(Debug, Clone, Copy)]
 pub struct Usage {

@@ -67,6 +67,16 @@ pub struct Row {
     pub peak_rss_mib: f64,
     /// Messages received / messages published, worst repeat.
     pub delivered_min: f64,
+    /// CPU seconds per million messages of the whole path: consumer,
+    /// simulator, broker and database.
+    pub path_cpu_s_per_million: f64,
+    /// The ratio the CPU alone allows on a saturated machine: the
+    /// baseline's path CPU per message over this row's (median over
+    /// repeats). A measured ratio close to it means the shared cores, not
+    /// a wait inside the consumer, set the rate.
+    pub cpu_bound_ratio: Option<f64>,
+    /// Fraction of all cores busy during the run (any process), median.
+    pub machine_busy: f64,
 }
 
 /// Summarizes `runs` (grouped by repeat in the order they ran).
@@ -87,6 +97,11 @@ pub fn rows(runs: &[RunResult]) -> Vec<Row> {
                 .iter()
                 .filter(|r| r.consumer == ConsumerKind::Baseline && r.qos == qos)
                 .collect();
+            let bounds: Vec<f64> = mine
+                .iter()
+                .zip(&bases)
+                .map(|(m, b)| path_cpu_per_msg(b) / path_cpu_per_msg(m))
+                .collect();
             let ratios: Vec<f64> = mine
                 .iter()
                 .zip(&bases)
@@ -106,9 +121,17 @@ pub fn rows(runs: &[RunResult]) -> Vec<Row> {
                     .iter()
                     .map(|r| r.received as f64 / r.sent.max(1) as f64)
                     .fold(f64::INFINITY, f64::min),
+                path_cpu_s_per_million: pick(|r| path_cpu_per_msg(r) * 1e6).unwrap_or(f64::NAN),
+                cpu_bound_ratio: median(&bounds),
+                machine_busy: pick(|r| r.machine_busy_s / r.machine_total_s).unwrap_or(f64::NAN),
             }
         })
         .collect()
+}
+
+/// CPU seconds per message of consumer + simulator + broker + database.
+fn path_cpu_per_msg(r: &RunResult) -> f64 {
+    (r.cpu_s + r.sim_cpu_s + r.broker_cpu_s + r.db_cpu_s) / r.received.max(1) as f64
 }
 
 /// Everything one harness run measured.
@@ -171,14 +194,23 @@ impl Report {
         writeln!(w)?;
         writeln!(
             w,
-            "{:<42} {:>3} {:>10} {:>11} {:>10} {:>9} {:>9}  runs (msgs/s)",
-            "consumer", "QoS", "msgs/s", "× baseline", "CPU s/M", "peak RSS", "delivered"
+            "{:<40} {:>3} {:>8} {:>6} {:>8} {:>9} {:>9} {:>8} {:>6} {:>5}  runs (msgs/s)",
+            "consumer",
+            "QoS",
+            "msgs/s",
+            "× base",
+            "CPU s/M",
+            "peak RSS",
+            "delivered",
+            "path s/M",
+            "bound",
+            "busy"
         )?;
         for r in &self.rows {
             let runs: Vec<String> = r.rates.iter().map(|x| thousands(*x)).collect();
             writeln!(
                 w,
-                "{:<42} {:>3} {:>10} {:>11} {:>10.2} {:>5.1} MiB {:>8.1}%  {}",
+                "{:<40} {:>3} {:>8} {:>6} {:>8.2} {:>5.1} MiB {:>8.1}% {:>8.2} {:>6} {:>4.0}%  {}",
                 r.consumer.label(),
                 r.qos,
                 thousands(r.rate),
@@ -187,9 +219,14 @@ impl Report {
                 r.cpu_s_per_million,
                 r.peak_rss_mib,
                 r.delivered_min * 100.0,
+                r.path_cpu_s_per_million,
+                r.cpu_bound_ratio.map_or("-".into(), |x| format!("{x:.2}")),
+                r.machine_busy * 100.0,
                 runs.join(" ")
             )?;
         }
+        writeln!(w, "  CPU s/M: the consumer's CPU seconds per million messages; path s/M: consumer + simulator + broker + database;")?;
+        writeln!(w, "  bound: the × base the CPU allows on saturated cores (baseline path s/M ÷ this path s/M); busy: all cores, all processes")?;
         if let Some(peer) = &self.peer {
             for r in self
                 .rows

@@ -92,6 +92,13 @@ impl Db {
         }
     }
 
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            Db::Victoria(v) => v.pid(),
+            Db::Influx(i) => i.pid(),
+        }
+    }
+
     pub fn port(&self) -> u16 {
         match self {
             Db::Victoria(v) => v.port,

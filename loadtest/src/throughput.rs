@@ -19,8 +19,11 @@ use testkit::ChildProcess;
 use crate::baseline::{self, SAMPLE_EVERY};
 use crate::collector::{Collector, CollectorSetup};
 use crate::peer::NodeRed;
-use crate::procstat::{Meter, Usage};
+use crate::procstat::{self, Meter, Usage};
 use crate::servers::{self, BrokerTuning, Db};
+
+/// No progress for this long ends a run as incomplete.
+const STALL: Duration = Duration::from_secs(10);
 
 /// Who consumes the simulator's stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -58,6 +61,15 @@ pub struct RunResult {
     pub cpu_s: f64,
     pub cpu_s_per_million: f64,
     pub peak_rss_mib: f64,
+    /// Where the machine's CPU went during the run (seconds): the
+    /// simulator, the broker, the database, and the whole machine busy
+    /// (all cores, all processes, including any outside the harness) out
+    /// of `machine_total_s`.
+    pub sim_cpu_s: f64,
+    pub broker_cpu_s: f64,
+    pub db_cpu_s: f64,
+    pub machine_busy_s: f64,
+    pub machine_total_s: f64,
 }
 
 /// Everything a run needs besides the consumer.
@@ -104,6 +116,9 @@ pub async fn run(kind: ConsumerKind, qos: u8, ctx: &RunContext<'_>) -> anyhow::R
         Consumer::NodeRed(n) => n.pid(),
     };
     let meter = Meter::start(pid)?;
+    let broker_meter = Meter::start(broker.pid().context("broker pid")?)?;
+    let db_meter = Meter::start(ctx.db.pid().context("database pid")?)?;
+    let machine0 = procstat::machine_cpu_seconds()?;
     let mut own_usage = None;
     let report_path = ctx.work.join(format!("sim-{}.json", broker.port));
     let sim = tokio::process::Command::new(testkit::schoolnet_bin())
@@ -129,7 +144,9 @@ pub async fn run(kind: ConsumerKind, qos: u8, ctx: &RunContext<'_>) -> anyhow::R
         Consumer::Collector(c) => poll(|| c.processed(), ctx.count).await?,
         Consumer::NodeRed(n) => poll(|| n.processed(), ctx.count).await?,
     };
+    let children0 = procstat::reaped_children_cpu_seconds();
     let sim_out = sim.wait_with_output().await?;
+    let sim_cpu_s = procstat::reaped_children_cpu_seconds() - children0;
     let mut consumer = consumer;
     let (samples, received) = match &mut consumer {
         Consumer::Baseline(child) => {
@@ -144,6 +161,9 @@ pub async fn run(kind: ConsumerKind, qos: u8, ctx: &RunContext<'_>) -> anyhow::R
         }
         _ => (samples, received),
     };
+    let machine1 = procstat::machine_cpu_seconds()?;
+    let broker_cpu_s = broker_meter.stop()?.cpu_s;
+    let db_cpu_s = db_meter.stop()?.cpu_s;
     let usage = match own_usage {
         Some(u) => u,
         None => meter.stop()?,
@@ -158,6 +178,14 @@ pub async fn run(kind: ConsumerKind, qos: u8, ctx: &RunContext<'_>) -> anyhow::R
     let (rate, sustained) = sustained_rate(&samples).with_context(|| {
         format!("{kind:?} QoS {qos}: too few samples for a rate (count too small?)")
     })?;
+    if qos == 1 && received < sent {
+        if let Consumer::Collector(c) = &consumer {
+            eprintln!(
+                "\nQoS 1 run incomplete; collector log:\n{}",
+                c.process.log_tail()
+            );
+        }
+    }
     match consumer {
         Consumer::Collector(c) => c.stop().await,
         Consumer::NodeRed(n) => n.stop().await,
@@ -177,11 +205,17 @@ pub async fn run(kind: ConsumerKind, qos: u8, ctx: &RunContext<'_>) -> anyhow::R
         cpu_s: usage.cpu_s,
         cpu_s_per_million: usage.cpu_s / received.max(1) as f64 * 1e6,
         peak_rss_mib: usage.peak_rss_mib,
+        sim_cpu_s,
+        broker_cpu_s,
+        db_cpu_s,
+        machine_busy_s: machine1.0 - machine0.0,
+        machine_total_s: machine1.1 - machine0.1,
     })
 }
 
 /// Samples `count()` every [`SAMPLE_EVERY`] until it reaches `expect` or
-/// stops changing for 3 s after having started (QoS 0 may lose messages).
+/// stops changing for [`STALL`] after having started (QoS 0 may lose
+/// messages).
 async fn poll<F, Fut>(count: F, expect: u64) -> anyhow::Result<(Vec<(f64, u64)>, u64)>
 where
     F: Fn() -> Fut,
@@ -198,7 +232,7 @@ where
             last = n;
             last_change = Instant::now();
         }
-        if n >= expect || (n > 0 && last_change.elapsed() > Duration::from_secs(3)) {
+        if n >= expect || (n > 0 && last_change.elapsed() > STALL) {
             return Ok((samples, n));
         }
         if start.elapsed() > Duration::from_secs(1800) {
