@@ -1,14 +1,15 @@
 //! End-to-end latency under a steady load: `schoolnet simulate --rate R`
 //! (1,000 msg/s by default) keeps the production setup busy (QoS 1, spool,
 //! InfluxDB 1.x, shipped batching defaults) while the harness publishes a
-//! probe every [`PROBE_EVERY`]: `probe/<router>/bench-latency/rtt_ms` with
-//! a new value k (a bare-value route, so the sample is stamped on receipt).
+//! probe every [`PROBE_EVERY`] (plus 0–50 ms of jitter, on a fixed
+//! schedule): `probe/<router>/bench-latency/rtt_ms` with value k = 1, 2, …
+//! (a bare-value route, so the sample is stamped on receipt).
 //!
-//! For each probe it measures, from just before the publish:
-//! - publish → `/metrics`: until `schoolnet_probe_rtt_seconds{target=
-//!   "bench-latency"}` shows k/1000, polling every [`POLL_EVERY`];
-//! - publish → database: until InfluxDB's `last(rtt_s)` of that series is
-//!   k/1000, polling every [`POLL_EVERY`].
+//! Two pollers, every [`POLL_EVERY`], read the newest probe value each
+//! consumer shows and time every probe k from just before its publish:
+//! - publish → `/metrics`: `schoolnet_probe_rtt_seconds{target=
+//!   "bench-latency"}` ≥ k/1000;
+//! - publish → database: InfluxDB's `last(rtt_s)` of that series ≥ k/1000.
 //!
 //! Each number is an upper bound by at most one poll interval plus one
 //! HTTP round trip. InfluxDB 1.x is used here whatever `--db` says: it
@@ -16,6 +17,8 @@
 //! VictoriaMetrics buffers new samples for about a second before a query
 //! sees them, which would measure VictoriaMetrics rather than schoolnet.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -29,15 +32,18 @@ use crate::stats::percentile;
 pub const PROBE_EVERY: Duration = Duration::from_millis(200);
 pub const POLL_EVERY: Duration = Duration::from_millis(10);
 const TARGET: &str = "bench-latency";
-const GIVE_UP: Duration = Duration::from_secs(10);
+/// How long after the last probe the pollers keep looking.
+const DRAIN: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LatencyResult {
     pub background_rate: f64,
     pub probes: usize,
+    /// How often `/metrics` and the database are polled (each number is
+    /// an upper bound by up to this plus one HTTP round trip).
     pub poll_ms: f64,
-    /// Milliseconds per probe; a probe not seen within 10 s is left out and
-    /// counted in the `_missed` field.
+    /// Milliseconds per probe; a probe not seen by the end ([`DRAIN`]
+    /// after the last was sent) is left out and counted in `_missed`.
     pub metrics_ms: Vec<f64>,
     pub metrics_missed: usize,
     pub db_ms: Vec<f64>,
@@ -99,73 +105,112 @@ pub async fn run(tuning: BrokerTuning, secs: f64, rate: f64) -> anyhow::Result<L
     let driver = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()?;
     let topic = format!("probe/{device}/{TARGET}/rtt_ms");
-    let labels = [
+    let published: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let labels = vec![
         format!("device=\"{device}\""),
         format!("target=\"{TARGET}\""),
     ];
-    let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
-    let mut result = LatencyResult {
-        background_rate: 0.0,
-        probes: 0,
-        poll_ms: POLL_EVERY.as_secs_f64() * 1e3,
-        metrics_ms: Vec::new(),
-        metrics_missed: 0,
-        db_ms: Vec::new(),
-        db_missed: 0,
+    let exporter = collector.exporter.clone();
+    let metrics_poller = tokio::spawn(poll_latest(published.clone(), stop.clone(), move |http| {
+        let (url, labels) = (format!("{exporter}/metrics"), labels.clone());
+        async move {
+            let text = http.get(url).send().await?.text().await?;
+            let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+            Ok(find_metric(&text, "schoolnet_probe_rtt_seconds", &labels))
+        }
+    }));
+    let db = Arc::new(db);
+    let db_poller = {
+        let db = db.clone();
+        tokio::spawn(poll_latest(published.clone(), stop.clone(), move |http| {
+            let db = db.clone();
+            async move { db.latest_probe_rtt(&http, TARGET).await }
+        }))
     };
-    let end = Instant::now() + Duration::from_secs_f64(secs);
+
+    // Probes on a fixed schedule with a little jitter, never waiting for
+    // the previous one: a probe sent right after the last became visible
+    // would always start a fresh InfluxDB batch and wait its whole age.
+    let mut jitter = Rng(std::process::id() as u64);
+    let start = Instant::now();
     let mut k: u64 = 0;
-    while Instant::now() < end {
+    while start.elapsed().as_secs_f64() < secs {
         k += 1;
-        let want = k as f64 / 1000.0;
-        let slot = Instant::now() + PROBE_EVERY;
-        let t0 = Instant::now();
+        published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Instant::now());
         client
             .publish(&topic, QoS::AtLeastOnce, false, k.to_string())
             .await?;
-        let seen_metrics = async {
-            while t0.elapsed() < GIVE_UP {
-                if let Ok(text) = collector.metrics().await {
-                    let v = find_metric(&text, "schoolnet_probe_rtt_seconds", &labels);
-                    if v.is_some_and(|v| (v - want).abs() < 1e-9) {
-                        return Some(t0.elapsed());
-                    }
-                }
-                tokio::time::sleep(POLL_EVERY).await;
-            }
-            None
-        };
-        let seen_db = async {
-            while t0.elapsed() < GIVE_UP {
-                if let Ok(Some(v)) = db.latest_probe_rtt(&http, TARGET).await {
-                    if (v - want).abs() < 1e-9 {
-                        return Some(t0.elapsed());
-                    }
-                }
-                tokio::time::sleep(POLL_EVERY).await;
-            }
-            None
-        };
-        let (m, d) = tokio::join!(seen_metrics, seen_db);
-        result.probes += 1;
-        match m {
-            Some(t) => result.metrics_ms.push(t.as_secs_f64() * 1e3),
-            None => result.metrics_missed += 1,
-        }
-        match d {
-            Some(t) => result.db_ms.push(t.as_secs_f64() * 1e3),
-            None => result.db_missed += 1,
-        }
-        tokio::time::sleep_until(slot.into()).await;
+        let next = start + PROBE_EVERY * k as u32 + Duration::from_millis(jitter.below(50));
+        tokio::time::sleep_until(next.into()).await;
     }
+    // Let the last probes arrive, then stop the pollers.
+    tokio::time::sleep(DRAIN).await;
+    stop.store(true, Ordering::Relaxed);
+    let metrics_ms = metrics_poller.await??;
+    let db_ms = db_poller.await??;
+    let mut result = LatencyResult {
+        background_rate: 0.0,
+        probes: k as usize,
+        poll_ms: POLL_EVERY.as_secs_f64() * 1e3,
+        metrics_missed: k as usize - metrics_ms.len(),
+        metrics_ms,
+        db_missed: k as usize - db_ms.len(),
+        db_ms,
+    };
     let after = collector.processed().await?;
     result.background_rate = (after - before) as f64 / t_before.elapsed().as_secs_f64();
     driver.abort();
     let _ = sim.kill().await;
     collector.stop().await;
     Ok(result)
+}
+
+/// Polls `latest()` (the probe value a consumer shows now) every
+/// [`POLL_EVERY`] until `stop`; returns, per probe seen, milliseconds from
+/// its publish to the first poll that showed it or a later probe (probes
+/// are processed in order, so a later value means this one is through).
+async fn poll_latest<F, Fut>(
+    published: Arc<Mutex<Vec<Instant>>>,
+    stop: Arc<AtomicBool>,
+    latest: F,
+) -> anyhow::Result<Vec<f64>>
+where
+    F: Fn(reqwest::Client) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<f64>>>,
+{
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let mut seen_ms = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        if let Ok(Some(v)) = latest(http.clone()).await {
+            let now = Instant::now();
+            let upto = (v * 1000.0).round() as usize;
+            let published = published.lock().unwrap_or_else(|p| p.into_inner());
+            while seen_ms.len() < upto.min(published.len()) {
+                let t0 = published[seen_ms.len()];
+                seen_ms.push(now.duration_since(t0).as_secs_f64() * 1e3);
+            }
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+    Ok(seen_ms)
+}
+
+/// SplitMix64 for the probe schedule's jitter.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) % n
+    }
 }
