@@ -95,7 +95,7 @@ impl Pipeline {
             }
         }
         self.outbox.flush().await?;
-        self.outbox.finish_acks().await;
+        self.outbox.finish().await?;
         tracing::info!("pipeline drained");
         Ok(())
     }
