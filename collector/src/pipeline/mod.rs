@@ -139,6 +139,7 @@ impl Pipeline {
             }
         }
         self.outbox.flush().await?;
+        self.outbox.finish().await?;
         tracing::info!("pipeline drained");
         Ok(())
     }

@@ -97,10 +97,13 @@ pub struct MqttSource {
 impl MqttSource {
     /// Acknowledge QoS 1 messages only when the pipeline says so (see
     /// [`MqttMessage::ack`]) instead of on receipt. The broker then holds
-    /// every message that is not yet durable, and its inflight window
-    /// (mosquitto `max_inflight_messages`) bounds how many are in the
-    /// collector, so the queue to the pipeline never fills and the event
-    /// loop keeps answering keep-alives however slow storage is.
+    /// every message that is not yet durable. Its inflight window
+    /// (mosquitto `max_inflight_messages`) is meant to bound how many are
+    /// in the collector, but mosquitto 2.0.11 does not hold it after a
+    /// burst of acks: what bounds memory is the queue to the pipeline
+    /// (`mqtt.queue_capacity`); while it is full this task stops reading
+    /// the socket and the broker buffers. The pipeline therefore never
+    /// waits for an ack to be taken (see `pipeline::history`).
     pub fn with_manual_acks(mut self, on: bool) -> MqttSource {
         self.manual_acks = on;
         self.options.set_manual_acks(on);

@@ -1,0 +1,259 @@
+//! `schoolnet-load`: schoolnet's end-to-end load harness.
+//!
+//! Starts real servers on loopback (testkit: mosquitto, VictoriaMetrics or
+//! InfluxDB 1.x), runs `schoolnet run` (the release binary next to this
+//! one) and drives it with `schoolnet simulate --rate 0` for a fixed count,
+//! then prints one table from the same run: a plain subscriber's rate
+//! through the same broker (the physical limit here), the collector's
+//! sustained rate at QoS 0 and QoS 1 with the spool, their ratios,
+//! publish → `/metrics` and publish → database latency at 1,000 msg/s,
+//! CPU seconds per million messages and peak RSS; optionally Node-RED as a
+//! peer, the demo's RSS and a soak. See README "Performance".
+//!
+//! Modules: [`throughput`] (one rate measurement), [`baseline`] (the plain
+//! subscriber, also the `subscribe` subcommand), [`collector`], [`peer`]
+//! (Node-RED), [`latency`], [`memory`] (soak, demo), [`servers`],
+//! [`procstat`] (/proc), [`report`], [`stats`].
+
+mod baseline;
+mod collector;
+mod latency;
+mod memory;
+mod peer;
+mod procstat;
+mod report;
+mod servers;
+mod stats;
+mod throughput;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use servers::{BrokerTuning, Db, DbKind};
+use throughput::{ConsumerKind, RunContext};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "schoolnet-load",
+    about = "schoolnet's end-to-end load harness (see README, \"Performance\")"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    bench: BenchArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Internal: the baseline subscriber (counts messages, prints JSON).
+    Subscribe(baseline::SubscribeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct BenchArgs {
+    /// Messages the simulator publishes per throughput run.
+    #[arg(long, default_value_t = 200_000)]
+    count: u64,
+    /// Runs per consumer and QoS; the table shows medians.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+    /// QoS levels to measure.
+    #[arg(long, value_delimiter = ',', default_values_t = [0u8, 1])]
+    qos: Vec<u8>,
+    /// Where history is written in the throughput runs and the soak.
+    #[arg(long, value_enum, default_value_t = DbKind::Victoria)]
+    db: DbKind,
+    /// mosquitto's max_inflight_messages (its default is 20).
+    #[arg(long, default_value_t = 1000)]
+    max_inflight: u32,
+    /// Also measure a peer: node-red (installed by scripts/setup-node-red.sh).
+    #[arg(long, value_parser = ["node-red"])]
+    peer: Option<String>,
+    /// Where Node-RED is installed (default: target/node-red).
+    #[arg(long)]
+    node_red_dir: Option<PathBuf>,
+    /// Length of the latency phase in seconds (0: skip).
+    #[arg(long, default_value_t = 60.0)]
+    latency_secs: f64,
+    /// Background load during the latency phase, msg/s.
+    #[arg(long, default_value_t = 1000.0)]
+    latency_rate: f64,
+    /// Seconds `schoolnet demo` runs before its peak RSS is read (0: skip).
+    #[arg(long, default_value_t = 45.0)]
+    demo_secs: f64,
+    /// Soak: run the production setup this long (e.g. 10m, 600s) and sample RSS.
+    #[arg(long, value_parser = parse_duration)]
+    soak: Option<f64>,
+    /// Load during the soak, msg/s.
+    #[arg(long, default_value_t = 5000.0)]
+    soak_rate: f64,
+    /// A quick run that checks the harness works (2,000 messages, one run,
+    /// 3 s of latency, 3 s of demo); numbers are not meaningful.
+    #[arg(long)]
+    smoke: bool,
+    /// Also write everything measured as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+fn parse_duration(s: &str) -> Result<f64, String> {
+    let (num, unit) = s.trim().split_at(
+        s.trim()
+            .find(|c: char| c.is_alphabetic())
+            .unwrap_or(s.trim().len()),
+    );
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}`: expected e.g. 600s or 10m"))?;
+    match unit {
+        "" | "s" => Ok(n),
+        "m" => Ok(n * 60.0),
+        "h" => Ok(n * 3600.0),
+        _ => Err(format!("`{s}`: unit must be s, m or h")),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result = rt.block_on(async {
+        match cli.command {
+            Some(Command::Subscribe(args)) => baseline::subscribe(args).await,
+            None => bench(cli.bench).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("schoolnet-load: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn bench(mut args: BenchArgs) -> anyhow::Result<()> {
+    if args.smoke {
+        args.count = 2_000;
+        args.repeat = 1;
+        args.latency_secs = args.latency_secs.min(3.0);
+        args.demo_secs = args.demo_secs.min(3.0);
+        args.soak = args.soak.map(|s| s.min(5.0));
+    }
+    let tuning = BrokerTuning {
+        max_inflight_messages: args.max_inflight,
+    };
+    let node_red_dir = args.node_red_dir.clone().unwrap_or_else(peer::default_dir);
+    let peer = match &args.peer {
+        Some(_) => Some(format!(
+            "Node-RED {}",
+            peer::installed_version(&node_red_dir).with_context(|| format!(
+                "Node-RED is not installed in {}: run scripts/setup-node-red.sh",
+                node_red_dir.display()
+            ))?
+        )),
+        None => None,
+    };
+    let work = tempfile::Builder::new()
+        .prefix("schoolnet-load-")
+        .tempdir_in(
+            // On disk, not tmpfs: the spool's fsyncs must cost what they cost.
+            collector::repo_root().join("target"),
+        )?;
+    eprintln!("starting {:?} ...", args.db);
+    let db = Db::start(args.db).await;
+    let ctx = RunContext {
+        tuning,
+        db: &db,
+        work: work.path(),
+        count: args.count,
+        node_red_dir: peer.is_some().then_some(node_red_dir.as_path()),
+    };
+    let mut consumers = vec![ConsumerKind::Baseline, ConsumerKind::Collector];
+    if peer.is_some() {
+        consumers.push(ConsumerKind::NodeRed);
+    }
+    let mut runs = Vec::new();
+    for i in 0..args.repeat {
+        for &qos in &args.qos {
+            for &kind in &consumers {
+                eprint!("run {}/{} QoS {qos} {:?} ... ", i + 1, args.repeat, kind);
+                let r = throughput::run(kind, qos, &ctx).await?;
+                eprintln!(
+                    "{:.0} msg/s ({} of {} received), {:.1} MiB; CPU s: consumer {:.2}, \
+                     simulator {:.2}, broker {:.2}, db {:.2}; machine busy {:.2} of {:.2}",
+                    r.rate,
+                    r.received,
+                    r.sent,
+                    r.peak_rss_mib,
+                    r.cpu_s,
+                    r.sim_cpu_s,
+                    r.broker_cpu_s,
+                    r.db_cpu_s,
+                    r.machine_busy_s,
+                    r.machine_total_s
+                );
+                runs.push(r);
+            }
+        }
+    }
+    // The phases after the rates report a failure and go on, so one bad
+    // phase (a full disk, a port race) does not throw the rates away.
+    let latency = if args.latency_secs > 0.0 {
+        eprintln!(
+            "latency: {} s at {} msg/s ...",
+            args.latency_secs, args.latency_rate
+        );
+        latency::run(tuning, args.latency_secs, args.latency_rate)
+            .await
+            .map_err(|e| eprintln!("latency phase failed: {e:#}"))
+            .ok()
+    } else {
+        None
+    };
+    let demo_peak_rss_mib = if args.demo_secs > 0.0 {
+        eprintln!("demo: {} s ...", args.demo_secs);
+        memory::demo_peak_rss(work.path(), args.demo_secs)
+            .await
+            .map_err(|e| eprintln!("demo phase failed: {e:#}"))
+            .ok()
+    } else {
+        None
+    };
+    let soak = match args.soak {
+        Some(secs) => {
+            eprintln!("soak: {secs} s at {} msg/s ...", args.soak_rate);
+            memory::soak(tuning, &db, work.path(), secs, args.soak_rate)
+                .await
+                .map_err(|e| eprintln!("soak failed: {e:#}"))
+                .ok()
+        }
+        None => None,
+    };
+    let report = report::Report {
+        machine: report::Machine::probe(),
+        broker: tuning.describe(),
+        database: db.describe().to_string(),
+        count: args.count,
+        repeat: args.repeat,
+        rows: report::rows(&runs),
+        runs,
+        peer,
+        latency,
+        demo_peak_rss_mib,
+        soak,
+    };
+    report.print(&mut std::io::stdout())?;
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
