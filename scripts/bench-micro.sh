@@ -2,7 +2,8 @@
 # Micro benchmarks (criterion) of issue 6 and their targets, on this machine:
 # decode + normalize per format, line-protocol encoding per point, spool
 # append (groups, with and without fsync), /metrics render at 216 and
-# 30,000 schools. Not part of the test suite: run it by hand.
+# 30,000 schools, and the third-party parsers alone (parser_floor). Not part
+# of the test suite: run it by hand.
 #
 #   scripts/bench-micro.sh [--quick] [-- <criterion args, e.g. a filter>]
 #     --quick   1 s warm-up and 3 s measurement per benchmark (default:
@@ -19,7 +20,7 @@ crit=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) crit+=(--warm-up-time 1 --measurement-time 3) ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     --) shift; crit+=("$@"); break ;;
     *) echo "scripts/bench-micro.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac

@@ -6,10 +6,13 @@
 //! History is off and the live view keeps nothing, so this is the intake
 //! cost before storage: line-protocol encoding and the spool are measured
 //! in `line_protocol` and `spool`, the exporter's state in its own crate.
+//! `parser_floor` times the third-party parsers alone on the same payloads.
 //! Timed in thread CPU time (see `support::thread_cpu`).
 //! Target (issue 6): ≤ 1 µs per message for every format.
 
 mod support;
+
+use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
@@ -31,5 +34,44 @@ fn decode_normalize(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decode_normalize);
+/// The third-party parsers alone on the same payloads: the floor under
+/// `decode_normalize` for the formats that use them (line protocol through
+/// `influxdb-line-protocol`, JSON into a `serde_json::Value`). Not a target;
+/// it shows how much of a miss no change in schoolnet's own code can remove.
+fn parser_floor(c: &mut Criterion) {
+    let inventory = support::sample_inventory();
+    let streams = support::streams(&inventory, PER_FORMAT);
+    let mut group = c.benchmark_group("parser_floor");
+    group.throughput(Throughput::Elements(1));
+    for format in ["influx", "telegraf-json", "json"] {
+        let payloads: Vec<&[u8]> = streams.by_format[format]
+            .messages
+            .iter()
+            .map(|m| &m.payload[..])
+            .collect();
+        let mut next = 0;
+        group.bench_function(format, |b| {
+            b.iter_custom(|iters| {
+                let started = support::thread_cpu();
+                for _ in 0..iters {
+                    let payload = black_box(payloads[next]);
+                    next = (next + 1) % payloads.len();
+                    if format == "influx" {
+                        let text = std::str::from_utf8(payload).expect("UTF-8");
+                        for line in influxdb_line_protocol::parse_lines(text) {
+                            black_box(line.is_ok());
+                        }
+                    } else {
+                        let v: Result<serde_json::Value, _> = serde_json::from_slice(payload);
+                        black_box(v.is_ok());
+                    }
+                }
+                support::thread_cpu() - started
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, decode_normalize, parser_floor);
 criterion_main!(benches);
