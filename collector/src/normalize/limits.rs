@@ -24,60 +24,6 @@ impl Normalizer {
         ))
     }
 
-    /// Applies the device's series budget to `values`: known series pass,
-    /// new ones are admitted while the budget lasts, the rest are removed
-    /// from `values` and named in the returned `series_limit` reject.
-    pub(super) fn admit_series(
-        &mut self,
-        device: &Arc<str>,
-        measurement: Measurement,
-        key: &Option<Arc<str>>,
-        values: &mut Vec<(Field, Reading)>,
-    ) -> Option<Reject> {
-        let budget = self.limits.max_series_per_device;
-        let dev = self.budget.entry(device.clone()).or_default();
-        let known = dev
-            .fields
-            .get(&(measurement, key.clone()))
-            .copied()
-            .unwrap_or(0);
-        let mut admitted = known;
-        let mut refused: Vec<&'static str> = Vec::new();
-        values.retain(|(field, _)| {
-            let bit = field_bit(*field);
-            if admitted & bit != 0 {
-                return true;
-            }
-            if dev.count < budget {
-                admitted |= bit;
-                dev.count += 1;
-                self.budget_series += 1;
-                true
-            } else {
-                refused.push(field.key());
-                false
-            }
-        });
-        if admitted != known {
-            dev.fields.insert((measurement, key.clone()), admitted);
-        }
-        if refused.is_empty() {
-            return None;
-        }
-        self.series_limit_hits += refused.len() as u64;
-        let shown_key = key
-            .as_deref()
-            .map(|k| format!(" `{}`", k.escape_debug()))
-            .unwrap_or_default();
-        Some(Reject::new(
-            RejectReason::SeriesLimit,
-            format!(
-                "device `{device}` reached its budget of {budget} series: new {measurement}{shown_key} series {} dropped",
-                refused.join(",")
-            ),
-        ))
-    }
-
     pub(super) fn check_time(&self, time_ns: i64, received_ns: i64) -> Result<(), Reject> {
         let future = self.limits.max_future().as_nanos() as i64;
         let past = self.limits.max_past().as_nanos() as i64;
@@ -100,5 +46,62 @@ impl Normalizer {
             ));
         }
         Ok(())
+    }
+}
+
+/// One device's share of the `max_series_per_device` budget, with the
+/// normalizer-wide totals it updates.
+pub(super) struct Budget<'a> {
+    pub max: usize,
+    pub device_used: &'a mut usize,
+    pub total_used: &'a mut usize,
+    pub refused_total: &'a mut u64,
+}
+
+impl Budget<'_> {
+    /// Applies the budget to `values` of one (measurement, key) `group`:
+    /// known series pass, new ones are admitted while the budget lasts, the
+    /// rest are removed from `values` and named in the returned
+    /// `series_limit` reject.
+    pub(super) fn admit(
+        self,
+        device: &str,
+        measurement: Measurement,
+        group: &mut SeriesGroup,
+        values: &mut Vec<(Field, Reading)>,
+    ) -> Option<Reject> {
+        let mut refused: Vec<&'static str> = Vec::new();
+        values.retain(|(field, _)| {
+            let bit = field_bit(*field);
+            if group.admitted & bit != 0 {
+                return true;
+            }
+            if *self.device_used < self.max {
+                group.admitted |= bit;
+                *self.device_used += 1;
+                *self.total_used += 1;
+                true
+            } else {
+                refused.push(field.key());
+                false
+            }
+        });
+        if refused.is_empty() {
+            return None;
+        }
+        *self.refused_total += refused.len() as u64;
+        let shown_key = if group.key.is_empty() {
+            String::new()
+        } else {
+            format!(" `{}`", group.key.escape_debug())
+        };
+        Some(Reject::new(
+            RejectReason::SeriesLimit,
+            format!(
+                "device `{device}` reached its budget of {} series: new {measurement}{shown_key} series {} dropped",
+                self.max,
+                refused.join(",")
+            ),
+        ))
     }
 }

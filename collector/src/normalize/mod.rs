@@ -44,13 +44,6 @@ pub struct Normalized {
     pub rejects: Vec<Reject>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct SeriesKey {
-    device: Arc<str>,
-    key: Option<Arc<str>>,
-    field: Field,
-}
-
 #[derive(Debug, Clone, Copy)]
 enum SeriesState {
     Raw(CounterState),
@@ -65,15 +58,52 @@ struct DeviceFacts {
     last_reboot_ns: Option<i64>,
 }
 
-/// The series one device has created, for the `max_series_per_device` budget:
-/// per (measurement, key) the set of its fields as a bit mask.
+/// A HashMap with a fast keyed hash (aHash, randomly seeded per map, so a
+/// device cannot pick keys that collide): std's SipHash was a tenth of the
+/// per-message cost here.
+type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
+
+/// Everything kept about one device, found with one lookup per observation.
 #[derive(Debug, Default)]
-struct DeviceSeries {
-    fields: HashMap<(Measurement, Option<Arc<str>>), u64>,
-    count: usize,
+struct DeviceState {
+    facts: DeviceFacts,
+    /// Per measurement (indexed by `Measurement as usize`), per key (the
+    /// interface or probe target; `""` where the measurement has none —
+    /// line protocol omits an empty tag, so an empty key is no key).
+    groups: [FastMap<Arc<str>, SeriesGroup>; Measurement::ALL.len()],
+    /// Series admitted (bits set over all groups): the budget used.
+    series: usize,
 }
 
-// One bit per field in `DeviceSeries::fields`.
+/// The series of one (device, measurement, key).
+#[derive(Debug)]
+struct SeriesGroup {
+    /// The key as stored in samples (shared, not re-allocated per message).
+    key: Arc<str>,
+    /// Admitted fields as a bit mask (the `max_series_per_device` budget).
+    admitted: u64,
+    /// Counter state of the counter fields among them.
+    counters: Vec<(Field, SeriesState)>,
+}
+
+impl SeriesGroup {
+    fn new(key: Arc<str>) -> SeriesGroup {
+        SeriesGroup {
+            key,
+            admitted: 0,
+            counters: Vec::new(),
+        }
+    }
+
+    fn counter(&mut self, field: Field) -> Option<&mut SeriesState> {
+        self.counters
+            .iter_mut()
+            .find(|(f, _)| *f == field)
+            .map(|(_, s)| s)
+    }
+}
+
+// One bit per field in `SeriesGroup::admitted`.
 const _: () = assert!(Field::ALL.len() <= 64);
 
 fn field_bit(field: Field) -> u64 {
@@ -85,11 +115,8 @@ fn field_bit(field: Field) -> u64 {
 pub struct Normalizer {
     inventory: Arc<Inventory>,
     limits: LimitsConfig,
-    series: HashMap<SeriesKey, SeriesState>,
-    devices: HashMap<Arc<str>, DeviceFacts>,
-    /// Series admitted per device (the cardinality budget).
-    budget: HashMap<Arc<str>, DeviceSeries>,
-    /// Sum of `budget[..].count`.
+    devices: FastMap<Arc<str>, DeviceState>,
+    /// Sum of `devices[..].series`.
     budget_series: usize,
     /// Series refused by the budget, not yet taken.
     series_limit_hits: u64,
@@ -100,9 +127,7 @@ impl Normalizer {
         Normalizer {
             inventory,
             limits,
-            series: HashMap::new(),
-            devices: HashMap::new(),
-            budget: HashMap::new(),
+            devices: FastMap::default(),
             budget_series: 0,
             series_limit_hits: 0,
         }
@@ -110,11 +135,8 @@ impl Normalizer {
 
     /// Swaps in a reloaded inventory; counter state of devices that remain is kept.
     pub fn set_inventory(&mut self, inventory: Arc<Inventory>) {
-        self.series
-            .retain(|k, _| inventory.device(&k.device).is_some());
         self.devices.retain(|d, _| inventory.device(d).is_some());
-        self.budget.retain(|d, _| inventory.device(d).is_some());
-        self.budget_series = self.budget.values().map(|d| d.count).sum();
+        self.budget_series = self.devices.values().map(|d| d.series).sum();
         self.inventory = inventory;
     }
 
@@ -198,17 +220,44 @@ impl Normalizer {
             .ok_or_else(|| unknown_device(&obs.device))?;
         let time_ns = obs.time_ns.unwrap_or(received_ns);
         self.check_time(time_ns, received_ns)?;
-        let key: Option<Arc<str>> = obs.key.take().map(Arc::from);
-        if let Some(reject) = self.admit_series(&device.id, obs.measurement, &key, &mut obs.values)
-        {
-            partial.push(reject);
-            if obs.values.is_empty() {
-                return Ok(None);
+
+        let state = self.devices.entry(device.id.clone()).or_default();
+        let groups = &mut state.groups[obs.measurement as usize];
+        let key_text = obs.key.as_deref().unwrap_or("");
+        let budget = limits::Budget {
+            max: self.limits.max_series_per_device,
+            device_used: &mut state.series,
+            total_used: &mut self.budget_series,
+            refused_total: &mut self.series_limit_hits,
+        };
+        let refused = match groups.get_mut(key_text) {
+            Some(group) => budget.admit(&device.id, obs.measurement, group, &mut obs.values),
+            None => {
+                // Kept only if the budget admits one of its series, so keys
+                // the budget refuses do not grow the state.
+                let mut group = SeriesGroup::new(Arc::from(key_text));
+                let refused =
+                    budget.admit(&device.id, obs.measurement, &mut group, &mut obs.values);
+                if group.admitted != 0 {
+                    groups.insert(group.key.clone(), group);
+                }
+                refused
             }
+        };
+        if let Some(reject) = refused {
+            partial.push(reject);
         }
+        if obs.values.is_empty() {
+            return Ok(None);
+        }
+        let group = groups
+            .get_mut(key_text)
+            .expect("a group with admitted series");
+        let key = obs.key.is_some().then(|| group.key.clone());
         if obs.measurement == Measurement::System {
-            self.note_uptime(&device.id, &obs.values, time_ns);
+            note_uptime(&mut state.facts, &obs.values, time_ns);
         }
+        let facts = state.facts;
 
         let mut fields: Vec<(Field, FieldValue)> = Vec::with_capacity(obs.values.len() + 3);
         let mut out_of_order = Vec::new();
@@ -218,7 +267,7 @@ impl Normalizer {
                     fields.push((field, FieldValue::Float(v)))
                 }
                 (FieldKind::Counter, Reading::Rate(rate)) if rate.is_finite() && rate >= 0.0 => {
-                    match self.integrate(&device, &key, field, rate, time_ns) {
+                    match integrate(group, field, rate, time_ns) {
                         Some(monotonic) => {
                             fields.push((field, FieldValue::Counter(monotonic)));
                             if let Some(rate_field) = field.derived_rate() {
@@ -232,17 +281,18 @@ impl Normalizer {
                     // The inventory knows a device's counter width better than its route.
                     let width = device.counter_width.unwrap_or(width);
                     let max_rate = max_plausible_rate(&device, field);
-                    let facts = self.devices.get(&device.id).copied().unwrap_or_default();
                     let rebooted_since =
                         |since: i64| facts.last_reboot_ns.is_some_and(|r| r > since);
-                    let skey = series_key(&device, &key, field);
-                    let step = match self.series.get_mut(&skey) {
+                    let step = match group.counter(field) {
                         Some(SeriesState::Raw(state)) => {
                             state.advance(raw, time_ns, width, max_rate, rebooted_since)
                         }
-                        _ => {
+                        other => {
                             let (state, step) = CounterState::start(raw, time_ns);
-                            self.series.insert(skey, SeriesState::Raw(state));
+                            match other {
+                                Some(slot) => *slot = SeriesState::Raw(state),
+                                None => group.counters.push((field, SeriesState::Raw(state))),
+                            }
                             step
                         }
                     };
@@ -294,48 +344,35 @@ impl Normalizer {
             fields,
         }))
     }
-
-    fn note_uptime(&mut self, device: &Arc<str>, values: &[(Field, Reading)], time_ns: i64) {
-        let Some(uptime) = values.iter().find_map(|(f, r)| match (f, r) {
-            (Field::UptimeS, Reading::Gauge(v)) => Some(*v),
-            _ => None,
-        }) else {
-            return;
-        };
-        let facts = self.devices.entry(device.clone()).or_default();
-        if facts.last_uptime_s.is_some_and(|last| uptime < last) {
-            facts.last_reboot_ns = Some(time_ns);
-        }
-        facts.last_uptime_s = Some(uptime);
-    }
-
-    fn integrate(
-        &mut self,
-        device: &Arc<DeviceInfo>,
-        key: &Option<Arc<str>>,
-        field: Field,
-        rate: f64,
-        time_ns: i64,
-    ) -> Option<u64> {
-        let skey = series_key(device, key, field);
-        match self.series.get_mut(&skey) {
-            Some(SeriesState::Integrated(state)) => state.advance(rate, time_ns),
-            _ => {
-                self.series.insert(
-                    skey,
-                    SeriesState::Integrated(IntegratedState::start(time_ns)),
-                );
-                Some(0)
-            }
-        }
-    }
 }
 
-fn series_key(device: &DeviceInfo, key: &Option<Arc<str>>, field: Field) -> SeriesKey {
-    SeriesKey {
-        device: device.id.clone(),
-        key: key.clone(),
-        field,
+/// Notes a device's uptime; an uptime lower than the last one is a reboot.
+fn note_uptime(facts: &mut DeviceFacts, values: &[(Field, Reading)], time_ns: i64) {
+    let Some(uptime) = values.iter().find_map(|(f, r)| match (f, r) {
+        (Field::UptimeS, Reading::Gauge(v)) => Some(*v),
+        _ => None,
+    }) else {
+        return;
+    };
+    if facts.last_uptime_s.is_some_and(|last| uptime < last) {
+        facts.last_reboot_ns = Some(time_ns);
+    }
+    facts.last_uptime_s = Some(uptime);
+}
+
+/// Integrates a device-computed rate (collectd StoreRates) into the
+/// series' monotonic counter; `None` if the sample is out of order.
+fn integrate(group: &mut SeriesGroup, field: Field, rate: f64, time_ns: i64) -> Option<u64> {
+    match group.counter(field) {
+        Some(SeriesState::Integrated(state)) => state.advance(rate, time_ns),
+        other => {
+            let state = SeriesState::Integrated(IntegratedState::start(time_ns));
+            match other {
+                Some(slot) => *slot = state,
+                None => group.counters.push((field, state)),
+            }
+            Some(0)
+        }
     }
 }
 
