@@ -39,9 +39,9 @@ pub fn routes() -> &'static RouteTable {
 /// module docs for the input layout.
 pub fn route_input<'a>(
     format: &str,
-    default_topic: &str,
+    default_topic: &'a str,
     data: &'a [u8],
-) -> (&'static Route, TopicVars, &'a [u8]) {
+) -> (&'static Route, TopicVars<'a>, &'a [u8]) {
     let table = routes();
     if let Some(nl) = data.iter().position(|&b| b == b'\n') {
         if let Ok(topic) = std::str::from_utf8(&data[..nl]) {
@@ -63,7 +63,7 @@ pub fn route_input<'a>(
 pub fn decode_checked(
     format: &Format,
     route: &Route,
-    vars: &TopicVars,
+    vars: &TopicVars<'_>,
     payload: &[u8],
 ) -> Option<Decoded> {
     let ctx = DecodeContext {

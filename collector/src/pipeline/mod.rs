@@ -10,6 +10,7 @@
 //! growing memory.
 
 mod history;
+mod hot_metrics;
 mod reject_log;
 
 pub use history::{History, HistoryError};
@@ -29,6 +30,7 @@ use crate::reject::{Reject, RejectReason};
 use crate::route::{RouteTable, TopicVars};
 use crate::sample::{Sample, StatusEvent};
 use crate::source::mqtt::MqttMessage;
+use hot_metrics::HotMetrics;
 use reject_log::RejectLog;
 
 /// Route label for messages that matched no route.
@@ -48,6 +50,7 @@ pub struct Pipeline {
     normalizer: Normalizer,
     limits: LimitsConfig,
     metrics: PipelineMetrics,
+    hot: HotMetrics,
     dead_letters: Arc<DeadLetters>,
     live: Arc<dyn LiveView>,
     outbox: history::Outbox,
@@ -81,6 +84,7 @@ impl Pipeline {
             .series_budget_per_device
             .set(i64::try_from(limits.max_series_per_device).unwrap_or(i64::MAX));
         Pipeline {
+            hot: HotMetrics::new(routes.routes().len()),
             routes,
             normalizer: Normalizer::new(inventory, limits.clone()),
             limits,
@@ -150,6 +154,7 @@ impl Pipeline {
             devices = change.inventory.devices().len(),
             "pipeline: reloaded routes and inventory"
         );
+        self.hot = HotMetrics::new(change.routes.routes().len());
         self.routes = change.routes;
         self.normalizer.set_inventory(change.inventory);
         self.foreign_devices = change.foreign_devices;
@@ -159,10 +164,11 @@ impl Pipeline {
     /// once, samples for history are queued for the next flush.
     pub fn handle(&mut self, msg: &MqttMessage) {
         let payload = &msg.payload[..];
-        let Some((route, vars)) = self.routes.find(&msg.topic) else {
+        let Some((index, route, vars)) = self.routes.find_indexed(&msg.topic) else {
             let reject = Reject::new(RejectReason::NoRoute, "topic matches no route pattern");
             self.reject(NO_ROUTE, msg, &reject);
-            self.count(NO_ROUTE, outcome::REJECTED);
+            self.hot
+                .message(&self.metrics, None, NO_ROUTE, outcome::REJECTED);
             return;
         };
         let route_name = route.name.clone();
@@ -171,7 +177,7 @@ impl Pipeline {
                 .get("device")
                 .is_some_and(|d| self.foreign_devices.contains(d))
         {
-            self.count(&route_name, outcome::NOT_OWNED);
+            self.count(index, &route_name, outcome::NOT_OWNED);
             return;
         }
         if payload.len() > self.limits.max_payload_bytes {
@@ -184,12 +190,12 @@ impl Pipeline {
                 ),
             );
             self.reject(&route_name, msg, &reject);
-            self.count(&route_name, outcome::REJECTED);
+            self.count(index, &route_name, outcome::REJECTED);
             return;
         }
         if let Some(reject) = long_topic_var(&vars, &self.limits) {
             self.reject(&route_name, msg, &reject);
-            self.count(&route_name, outcome::REJECTED);
+            self.count(index, &route_name, outcome::REJECTED);
             return;
         }
         let ctx = DecodeContext {
@@ -200,7 +206,7 @@ impl Pipeline {
             Ok(d) => d,
             Err(reject) => {
                 self.reject(&route_name, msg, &reject);
-                self.count(&route_name, outcome::REJECTED);
+                self.count(index, &route_name, outcome::REJECTED);
                 return;
             }
         };
@@ -222,21 +228,17 @@ impl Pipeline {
         } else {
             outcome::REJECTED
         };
-        self.count(&route_name, result);
+        self.count(index, &route_name, result);
         if !produced {
             return;
         }
         for s in &samples {
-            self.metrics
-                .samples
-                .with_label_values(&[s.measurement.as_str()])
-                .inc();
+            self.hot.sample(&self.metrics, s.measurement);
             let lag = (msg.received_ns - s.time_ns) as f64 / 1e9;
             self.metrics.lag_seconds.observe(lag.max(0.0));
         }
         if let Some(ev) = &status {
-            let state = if ev.online { "online" } else { "offline" };
-            self.metrics.status_events.with_label_values(&[state]).inc();
+            self.hot.status_event(&self.metrics, ev.online);
         }
         self.live.record(&samples, status.as_ref());
         self.outbox.add_samples(msg.received_ns, samples);
@@ -251,11 +253,8 @@ impl Pipeline {
             .inc_by(self.normalizer.take_series_limit_hits());
     }
 
-    fn count(&self, route: &str, result: &str) {
-        self.metrics
-            .messages
-            .with_label_values(&[route, result])
-            .inc();
+    fn count(&mut self, index: usize, route: &str, result: &str) {
+        self.hot.message(&self.metrics, Some(index), route, result);
     }
 
     fn reject(&mut self, route: &str, msg: &MqttMessage, reject: &Reject) {

@@ -13,30 +13,26 @@ use crate::decode::{CounterWidth, Format};
 
 /// Variables captured from a topic, in pattern order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TopicVars {
-    vars: Vec<(Arc<str>, String)>,
+pub struct TopicVars<'a> {
+    /// (name from the pattern, level of the topic): borrowed, so matching
+    /// a message allocates one small Vec and copies no text.
+    vars: Vec<(&'a str, &'a str)>,
 }
 
-impl TopicVars {
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.vars
-            .iter()
-            .find(|(n, _)| &**n == name)
-            .map(|(_, v)| v.as_str())
+impl<'a> TopicVars<'a> {
+    pub fn get(&self, name: &str) -> Option<&'a str> {
+        self.vars.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
     }
 
     /// `(name, value)` of every variable, in pattern order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.vars.iter().map(|(n, v)| (&**n, v.as_str()))
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
+        self.vars.iter().copied()
     }
 
     /// Builds variables directly (tests, simulators).
-    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> TopicVars {
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> TopicVars<'a> {
         TopicVars {
-            vars: pairs
-                .into_iter()
-                .map(|(n, v)| (Arc::from(n), v.to_string()))
-                .collect(),
+            vars: pairs.into_iter().collect(),
         }
     }
 }
@@ -153,7 +149,7 @@ impl TopicPattern {
         Some(levels.join("/"))
     }
 
-    pub fn matches(&self, topic: &str) -> Option<TopicVars> {
+    pub fn matches<'a>(&'a self, topic: &'a str) -> Option<TopicVars<'a>> {
         let levels: Vec<&str> = topic.split('/').collect();
         self.matches_levels(&levels)
     }
@@ -161,7 +157,7 @@ impl TopicPattern {
     /// [`matches`](Self::matches) on a topic already split at `/`. Checks
     /// every level before capturing anything, so a route that does not
     /// match allocates nothing.
-    pub fn matches_levels(&self, levels: &[&str]) -> Option<TopicVars> {
+    pub fn matches_levels<'a>(&'a self, levels: &[&'a str]) -> Option<TopicVars<'a>> {
         if levels.len() != self.segments.len() {
             return None;
         }
@@ -181,7 +177,7 @@ impl TopicPattern {
             .iter()
             .zip(levels)
             .filter_map(|(seg, level)| match seg {
-                Segment::Var(name) => Some((name.clone(), level.to_string())),
+                Segment::Var(name) => Some((&**name, *level)),
                 Segment::Literal(_) => None,
             })
             .collect();
@@ -263,7 +259,13 @@ impl RouteTable {
     /// The first route whose pattern matches `topic`, with its variables.
     /// The topic is split once for all routes (on the stack unless it has
     /// more than [`STACK_LEVELS`] levels).
-    pub fn find(&self, topic: &str) -> Option<(&Route, TopicVars)> {
+    pub fn find<'a>(&'a self, topic: &'a str) -> Option<(&'a Route, TopicVars<'a>)> {
+        self.find_indexed(topic)
+            .map(|(_, route, vars)| (route, vars))
+    }
+
+    /// [`find`](Self::find), with the route's position in [`routes`](Self::routes).
+    pub fn find_indexed<'a>(&'a self, topic: &'a str) -> Option<(usize, &'a Route, TopicVars<'a>)> {
         let mut stack = [""; STACK_LEVELS];
         let mut n = 0;
         for level in topic.split('/') {
@@ -277,10 +279,11 @@ impl RouteTable {
         self.find_levels(&stack[..n])
     }
 
-    fn find_levels(&self, levels: &[&str]) -> Option<(&Route, TopicVars)> {
+    fn find_levels<'a>(&'a self, levels: &[&'a str]) -> Option<(usize, &'a Route, TopicVars<'a>)> {
         self.routes
             .iter()
-            .find_map(|r| r.pattern.matches_levels(levels).map(|vars| (r, vars)))
+            .enumerate()
+            .find_map(|(i, r)| r.pattern.matches_levels(levels).map(|vars| (i, r, vars)))
     }
 
     /// Distinct subscription filters, in route order.
@@ -330,7 +333,10 @@ mod tests {
                 })
                 .collect(),
         );
-        let name = |t: &str| table.find(t).map(|(r, v)| (r.name.to_string(), v));
+        fn name<'a>(table: &'a RouteTable, t: &'a str) -> Option<(String, TopicVars<'a>)> {
+            table.find(t).map(|(r, v)| (r.name.to_string(), v))
+        }
+        let name = |t| name(&table, t);
         assert_eq!(name("x/1").unwrap().0, "x/{d}");
         assert_eq!(name("x/1/y").unwrap().1.get("d"), Some("1"));
         assert!(name("x//y").is_none());
@@ -341,8 +347,9 @@ mod tests {
             (route.as_str(), vars.get("v")),
             (deep.as_str(), Some("leaf"))
         );
-        assert!(name(&("a/".repeat(30) + "leaf")).is_none());
         assert_eq!(vars.iter().collect::<Vec<_>>(), vec![("v", "leaf")]);
+        let too_deep = "a/".repeat(30) + "leaf";
+        assert!(name(&too_deep).is_none());
     }
 
     #[test]
