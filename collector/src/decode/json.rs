@@ -27,9 +27,8 @@
 //! timestamp, if configured, is a number (or numeric string) in the configured
 //! unit; absent or `null` means receive time.
 
-use serde_json::Value;
-
 use super::common::{self, echo, reject, Lazy};
+use super::json_doc::Node;
 use crate::decode::{DecodeContext, Decoded, Observation, Reading};
 use crate::reject::{Reject, RejectReason};
 use crate::sample::{Field, Measurement};
@@ -101,7 +100,7 @@ pub fn decode(
     payload: &[u8],
 ) -> Result<Decoded, Reject> {
     let text = common::text(payload)?;
-    let doc: Value = serde_json::from_str(text).map_err(|e| {
+    let doc = Node::parse(text).map_err(|e| {
         reject(
             RejectReason::ParseError,
             format!("invalid JSON: {}", echo(&e.to_string())),
@@ -159,16 +158,16 @@ pub fn decode(
 }
 
 /// One path segment: an object key or an array index.
-fn child<'a>(v: &'a Value, seg: &str) -> Option<&'a Value> {
+fn child<'d, 'a>(v: &'d Node<'a>, seg: &str) -> Option<&'d Node<'a>> {
     match v {
-        Value::Object(m) => m.get(seg),
-        Value::Array(a) => a.get(seg.parse::<usize>().ok()?),
+        Node::Obj(_) => v.get(seg),
+        Node::Arr(a) => a.get(seg.parse::<usize>().ok()?),
         _ => None,
     }
 }
 
 /// The value at a dot-separated path.
-fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+fn lookup<'d, 'a>(v: &'d Node<'a>, path: &str) -> Option<&'d Node<'a>> {
     if let Some(x) = child(v, path) {
         return Some(x);
     }
@@ -179,7 +178,7 @@ fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
 /// The device id or key from a topic variable or a JSON path.
 fn resolve(
     ctx: &DecodeContext<'_>,
-    doc: &Value,
+    doc: &Node<'_>,
     source: &Source,
     role: &str,
 ) -> Result<String, Reject> {
@@ -190,9 +189,9 @@ fn resolve(
             _ => Err(missing(&format!("topic variable `{}` missing", echo(var)))),
         },
         Source::JsonPath(path) => match lookup(doc, path) {
-            Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-            Some(Value::Number(n)) => Ok(n.to_string()),
-            None | Some(Value::Null) | Some(Value::String(_)) => {
+            Some(Node::Str(s)) if !s.is_empty() => Ok(s.to_string()),
+            Some(n @ (Node::U(_) | Node::I(_) | Node::F(_))) => Ok(n.to_string()),
+            None | Some(Node::Null) | Some(Node::Str(_)) => {
                 Err(missing(&format!("`{}` absent or empty", echo(path))))
             }
             Some(_) => Err(reject(
@@ -203,13 +202,13 @@ fn resolve(
     }
 }
 
-fn time(doc: &Value, path: &str, unit: TimeUnit) -> Result<Option<i64>, Reject> {
+fn time(doc: &Node<'_>, path: &str, unit: TimeUnit) -> Result<Option<i64>, Reject> {
     let what = Lazy(|f| write!(f, "time `{}`", echo(path)));
     let wrong = || reject(RejectReason::WrongType, format!("{what} is not a number"));
     let (int, float) = match lookup(doc, path) {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::Number(n)) => (n.as_i64(), n.as_f64()),
-        Some(Value::String(s)) => {
+        None | Some(Node::Null) => return Ok(None),
+        Some(n @ (Node::U(_) | Node::I(_) | Node::F(_))) => (n.as_i64(), n.as_f64()),
+        Some(Node::Str(s)) => {
             let s = s.trim();
             (
                 s.parse::<i64>().ok(),
@@ -229,27 +228,28 @@ fn time(doc: &Value, path: &str, unit: TimeUnit) -> Result<Option<i64>, Reject> 
 fn field_reading(
     ctx: &DecodeContext<'_>,
     fm: &FieldMap,
-    v: &Value,
+    v: &Node<'_>,
 ) -> Result<Option<Reading>, Reject> {
     let what = Lazy(|f| write!(f, "{} (`{}`)", fm.field.key(), echo(&fm.path)));
     let width = ctx.counter_width;
     let wrong = |detail: String| reject(RejectReason::WrongType, format!("{what}: {detail}"));
     let x = match v {
-        Value::Null => return Ok(None),
-        Value::Bool(b) => {
+        Node::Null => return Ok(None),
+        Node::Bool(b) => {
             bool_value(fm.field, *b).ok_or_else(|| wrong("a boolean is not a counter".into()))?
         }
-        Value::Number(n) => {
-            let exact = n.as_u64().and_then(|u| {
-                common::exact_counter(fm.field, &what, &u.to_string(), fm.scale, width)
-            });
-            if let Some(r) = exact {
-                return r.map(Some);
+        Node::U(u) => {
+            // An unscaled counter stays exact (as `exact_counter` keeps
+            // integer text exact): no detour through f64.
+            #[allow(clippy::float_cmp)] // exactly 1.0 is the "no scale" default
+            if fm.field.kind() == crate::sample::FieldKind::Counter && fm.scale == 1.0 {
+                return common::counter_u64(&what, *u, width).map(Some);
             }
-            n.as_f64()
-                .ok_or_else(|| wrong("number out of range".into()))?
+            *u as f64
         }
-        Value::String(s) => {
+        Node::I(i) => *i as f64,
+        Node::F(f) => *f,
+        Node::Str(s) => {
             let s = s.trim();
             if s.is_empty() {
                 return Ok(None);
@@ -267,8 +267,8 @@ fn field_reading(
                     .ok_or_else(|| wrong(format!("`{}` is not a number or duration", echo(s))))?,
             }
         }
-        Value::Array(_) => return Err(wrong("an array, expected a number".into())),
-        Value::Object(_) => return Err(wrong("an object, expected a number".into())),
+        Node::Arr(_) => return Err(wrong("an array, expected a number".into())),
+        Node::Obj(_) => return Err(wrong("an object, expected a number".into())),
     };
     common::scaled(fm.field, &what, x, fm.scale, width).map(Some)
 }

@@ -20,6 +20,7 @@ pub mod collectd;
 mod common;
 pub mod influx;
 pub mod json;
+mod json_doc;
 pub mod status;
 pub mod telegraf_json;
 mod telegraf_map;
@@ -132,7 +133,7 @@ impl Format {
 #[derive(Debug, Clone, Copy)]
 pub struct DecodeContext<'a> {
     /// Variables captured from the topic by the route's pattern.
-    pub vars: &'a TopicVars,
+    pub vars: &'a TopicVars<'a>,
     /// Width of raw counters from this route's devices.
     pub counter_width: CounterWidth,
 }

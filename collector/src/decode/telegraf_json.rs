@@ -17,40 +17,39 @@
 //! another device than the topic's `{device}` rejects the whole message
 //! (`identity_mismatch`, see `telegraf_map`).
 
-use serde_json::{Map, Value};
-
 use super::common::{self, echo, reject};
+use super::json_doc::Node;
 use super::telegraf_map::{map_metric, Metric, Val};
 use crate::decode::{DecodeContext, Decoded};
 use crate::reject::{Reject, RejectReason};
 
 pub fn decode(ctx: DecodeContext<'_>, payload: &[u8]) -> Result<Decoded, Reject> {
     let text = common::text(payload)?;
-    let doc: Value = serde_json::from_str(text).map_err(|e| {
+    let doc = Node::parse(text).map_err(|e| {
         reject(
             RejectReason::ParseError,
             format!("invalid JSON: {}", echo(&e.to_string())),
         )
     })?;
-    let Value::Object(top) = &doc else {
+    if !doc.is_object() {
         return Err(reject(
             RejectReason::ParseError,
             "top level is not a JSON object",
         ));
-    };
-    let batch = match top.get("metrics") {
-        Some(Value::Array(metrics)) => Some(metrics),
+    }
+    let batch = match doc.get("metrics") {
+        Some(Node::Arr(metrics)) => Some(metrics),
         Some(other) => {
             return Err(reject(
                 RejectReason::WrongType,
-                format!("`metrics` is {}, expected an array", type_name(other)),
+                format!("`metrics` is {}, expected an array", other.type_name()),
             ))
         }
         None => None,
     };
 
     let mut observations = Vec::new();
-    let mut one = |m: &Value| -> Result<(), Reject> {
+    let mut one = |m: &Node<'_>| -> Result<(), Reject> {
         observations.extend(map_metric(&ctx, &to_metric(m)?)?);
         Ok(())
     };
@@ -68,28 +67,32 @@ pub fn decode(ctx: DecodeContext<'_>, payload: &[u8]) -> Result<Decoded, Reject>
     Ok(Decoded::Observations(observations))
 }
 
-fn to_metric(m: &Value) -> Result<Metric<'_>, Reject> {
-    let Value::Object(obj) = m else {
+fn to_metric<'d>(m: &'d Node<'_>) -> Result<Metric<'d>, Reject> {
+    if !m.is_object() {
         return Err(reject(
             RejectReason::ParseError,
             "metric is not a JSON object",
         ));
-    };
-    let name = match obj.get("name") {
-        Some(Value::String(s)) => s.as_str(),
+    }
+    let name = match m.get("name") {
+        Some(Node::Str(s)) => &**s,
         Some(other) => return Err(wrong("name", other, "a string")),
         None => return Err(reject(RejectReason::ParseError, "metric has no `name`")),
     };
-    let tags = match obj.get("tags") {
-        Some(Value::Object(tags)) => tags
-            .iter()
-            .filter_map(|(k, v)| v.as_str().map(|v| (k.as_str(), v)))
+    let tags = match m.get("tags") {
+        Some(tags @ Node::Obj(_)) => tags
+            .entries()
+            .into_iter()
+            .filter_map(|(k, v)| match v {
+                Node::Str(v) => Some((k, &**v)),
+                _ => None,
+            })
             .collect(),
-        None | Some(Value::Null) => Vec::new(),
+        None | Some(Node::Null) => Vec::new(),
         Some(other) => return Err(wrong("tags", other, "an object")),
     };
-    let fields = match obj.get("fields") {
-        Some(Value::Object(fields)) => fields_of(fields),
+    let fields = match m.get("fields") {
+        Some(fields @ Node::Obj(_)) => fields_of(fields),
         Some(other) => return Err(wrong("fields", other, "an object")),
         None => {
             return Err(reject(
@@ -98,9 +101,9 @@ fn to_metric(m: &Value) -> Result<Metric<'_>, Reject> {
             ))
         }
     };
-    let time_ns = match obj.get("timestamp") {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => Some(timestamp_ns(n)?),
+    let time_ns = match m.get("timestamp") {
+        None | Some(Node::Null) => None,
+        Some(n @ (Node::U(_) | Node::I(_) | Node::F(_))) => Some(timestamp_ns(n)?),
         Some(other) => return Err(wrong("timestamp", other, "a number")),
     };
     Ok(Metric {
@@ -111,28 +114,26 @@ fn to_metric(m: &Value) -> Result<Metric<'_>, Reject> {
     })
 }
 
-fn fields_of(fields: &Map<String, Value>) -> Vec<(&str, Val<'_>)> {
+fn fields_of<'d>(fields: &'d Node<'_>) -> Vec<(&'d str, Val<'d>)> {
     fields
-        .iter()
+        .entries()
+        .into_iter()
         .map(|(k, v)| {
             let v = match v {
-                Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
-                    (Some(u), _, _) => Val::U(u),
-                    (_, Some(i), _) => Val::I(i),
-                    (_, _, Some(f)) => Val::F(f),
-                    _ => Val::Other("a number out of range"),
-                },
-                Value::Bool(b) => Val::Bool(*b),
-                Value::String(s) => Val::Str(s),
-                other => Val::Other(type_name(other)),
+                Node::U(u) => Val::U(*u),
+                Node::I(i) => Val::I(*i),
+                Node::F(f) => Val::F(*f),
+                Node::Bool(b) => Val::Bool(*b),
+                Node::Str(s) => Val::Str(s),
+                other => Val::Other(other.type_name()),
             };
-            (k.as_str(), v)
+            (k, v)
         })
         .collect()
 }
 
 /// A timestamp in s, ms, µs or ns (by magnitude) → ns.
-fn timestamp_ns(n: &serde_json::Number) -> Result<i64, Reject> {
+fn timestamp_ns(n: &Node<'_>) -> Result<i64, Reject> {
     const WHAT: &str = "timestamp";
     let ns_per_unit = |magnitude: f64| match magnitude {
         m if m < 1e11 => 1_000_000_000,
@@ -151,21 +152,10 @@ fn timestamp_ns(n: &serde_json::Number) -> Result<i64, Reject> {
     })
 }
 
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-fn wrong(key: &str, v: &Value, expected: &str) -> Reject {
+fn wrong(key: &str, v: &Node<'_>, expected: &str) -> Reject {
     reject(
         RejectReason::WrongType,
-        format!("`{key}` is {}, expected {expected}", type_name(v)),
+        format!("`{key}` is {}, expected {expected}", v.type_name()),
     )
 }
 
