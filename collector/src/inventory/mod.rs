@@ -102,15 +102,20 @@ impl DeviceInfo {
     }
 }
 
+/// Id → position. aHash: the device lookup runs for every observation, and
+/// SipHash was most of its cost; the seed is random per map, so ids from
+/// payloads cannot be chosen to collide.
+type IdIndex = HashMap<Arc<str>, usize, ahash::RandomState>;
+
 /// The whole inventory, immutable once loaded (reload builds a new one).
 #[derive(Debug, Clone, Default)]
 pub struct Inventory {
     /// In file order, which is also the order of all school-level output.
     schools: Vec<Arc<School>>,
-    school_index: HashMap<Arc<str>, usize>,
+    school_index: IdIndex,
     /// In file order.
     devices: Vec<Arc<DeviceInfo>>,
-    device_index: HashMap<Arc<str>, usize>,
+    device_index: IdIndex,
 }
 
 impl Inventory {
@@ -120,14 +125,14 @@ impl Inventory {
     /// If ids are duplicated; use [`Inventory::load`] for untrusted input.
     pub fn from_parts(schools: Vec<School>, devices: Vec<DeviceInfo>) -> Inventory {
         let schools: Vec<Arc<School>> = schools.into_iter().map(Arc::new).collect();
-        let school_index: HashMap<_, _> = schools
+        let school_index: IdIndex = schools
             .iter()
             .enumerate()
             .map(|(i, s)| (s.id.clone(), i))
             .collect();
         assert_eq!(school_index.len(), schools.len(), "duplicate school id");
         let devices: Vec<Arc<DeviceInfo>> = devices.into_iter().map(Arc::new).collect();
-        let device_index: HashMap<_, _> = devices
+        let device_index: IdIndex = devices
             .iter()
             .enumerate()
             .map(|(i, d)| (d.id.clone(), i))
