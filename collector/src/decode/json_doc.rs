@@ -56,6 +56,11 @@ impl<'a> Node<'a> {
         let Node::Obj(entries) = self else {
             return Vec::new();
         };
+        // Telegraf (Go's encoding/json) writes keys sorted: then document
+        // order is the answer and there is nothing to remove.
+        if entries.windows(2).all(|w| w[0].0 < w[1].0) {
+            return entries.iter().map(|(k, v)| (&**k, v)).collect();
+        }
         // Reversed, then a stable sort: of equal keys the last comes first,
         // and `dedup` keeps the first of a run.
         let mut out: Vec<(&str, &Node<'a>)> =
