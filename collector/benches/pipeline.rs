@@ -56,6 +56,8 @@ fn parser_floor(c: &mut Criterion) {
                 for _ in 0..iters {
                     let payload = black_box(payloads[next]);
                     next = (next + 1) % payloads.len();
+                    // Hot, as in `decode_normalize` (see `support::arrive`).
+                    support::prefetch(payloads[(next + 2) % payloads.len()]);
                     if format == "influx" {
                         let text = std::str::from_utf8(payload).expect("UTF-8");
                         for line in influxdb_line_protocol::parse_lines(text) {
@@ -65,6 +67,30 @@ fn parser_floor(c: &mut Criterion) {
                         let v: Result<serde_json::Value, _> = serde_json::from_slice(payload);
                         black_box(v.is_ok());
                     }
+                }
+                support::thread_cpu() - started
+            })
+        });
+    }
+    // serde_json reading every byte into nothing (`IgnoredAny`): the least
+    // any serde_json-based decoder pays, tree or no tree.
+    for format in ["telegraf-json", "json"] {
+        let payloads: Vec<&[u8]> = streams.by_format[format]
+            .messages
+            .iter()
+            .map(|m| &m.payload[..])
+            .collect();
+        let mut next = 0;
+        group.bench_function(format!("{format}-validate-only"), |b| {
+            b.iter_custom(|iters| {
+                let started = support::thread_cpu();
+                for _ in 0..iters {
+                    let payload = black_box(payloads[next]);
+                    next = (next + 1) % payloads.len();
+                    // Hot, as in `decode_normalize` (see `support::arrive`).
+                    support::prefetch(payloads[(next + 2) % payloads.len()]);
+                    let v: Result<serde::de::IgnoredAny, _> = serde_json::from_slice(payload);
+                    black_box(v.is_ok());
                 }
                 support::thread_cpu() - started
             })

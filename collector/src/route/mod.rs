@@ -380,7 +380,14 @@ mod tests {
 
     #[test]
     fn first_match_in_table_order_with_variable_first_levels() {
-        let patterns = ["lit/{a}/z", "{a}/x", "lit/x", "lit/{b}", "{a}/{b}/z", "other/x"];
+        let patterns = [
+            "lit/{a}/z",
+            "{a}/x",
+            "lit/x",
+            "lit/{b}",
+            "{a}/{b}/z",
+            "other/x",
+        ];
         let table = RouteTable::new(
             patterns
                 .iter()
@@ -393,7 +400,9 @@ mod tests {
                 })
                 .collect(),
         );
-        for topic in ["lit/x", "lit/y", "lit/q/z", "other/x", "any/x", "any/q/z", "x", "/x", ""] {
+        for topic in [
+            "lit/x", "lit/y", "lit/q/z", "other/x", "any/x", "any/q/z", "x", "/x", "",
+        ] {
             let linear = patterns
                 .iter()
                 .position(|p| TopicPattern::parse(p).unwrap().matches(topic).is_some());
