@@ -51,7 +51,7 @@ pub fn decode(ctx: DecodeContext<'_>, payload: &[u8]) -> Result<Decoded, Reject>
 
     let mut observations = Vec::new();
     let mut one = |m: &Value| -> Result<(), Reject> {
-        observations.extend(map_metric(&ctx, &to_metric(m)?)?);
+        observations.extend(map_metric(&ctx, &to_metric(m)?.view())?);
         Ok(())
     };
     match batch {
@@ -68,7 +68,27 @@ pub fn decode(ctx: DecodeContext<'_>, payload: &[u8]) -> Result<Decoded, Reject>
     Ok(Decoded::Observations(observations))
 }
 
-fn to_metric(m: &Value) -> Result<Metric<'_>, Reject> {
+/// One metric of the document, its tags and fields collected for a
+/// [`Metric`] to borrow.
+struct JsonMetric<'a> {
+    name: &'a str,
+    tags: Vec<(&'a str, &'a str)>,
+    fields: Vec<(&'a str, Val<'a>)>,
+    time_ns: Option<i64>,
+}
+
+impl<'a> JsonMetric<'a> {
+    fn view(&self) -> Metric<'_, &'a str, Val<'a>> {
+        Metric {
+            name: self.name,
+            tags: &self.tags,
+            fields: &self.fields,
+            time_ns: self.time_ns,
+        }
+    }
+}
+
+fn to_metric(m: &Value) -> Result<JsonMetric<'_>, Reject> {
     let Value::Object(obj) = m else {
         return Err(reject(
             RejectReason::ParseError,
@@ -103,7 +123,7 @@ fn to_metric(m: &Value) -> Result<Metric<'_>, Reject> {
         Some(Value::Number(n)) => Some(timestamp_ns(n)?),
         Some(other) => return Err(wrong("timestamp", other, "a number")),
     };
-    Ok(Metric {
+    Ok(JsonMetric {
         name,
         tags,
         fields,
