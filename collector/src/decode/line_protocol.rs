@@ -191,7 +191,7 @@ fn parse<'a>(chunk: &'a str, start: usize, out: &mut Line<'a>) -> Result<(), Fau
         loop {
             let (j, key) = name(chunk, i + 1, Part::TagKey)?;
             if b.get(j) != Some(&b'=') {
-                return Err(Fault::new(j, Problem::NoEquals(Part::TagKey)).key(&chunk[i + 1..j]));
+                return Err(Fault::new(j, "expected `=` after tag key").key(&chunk[i + 1..j]));
             }
             let (k, value) =
                 name(chunk, j + 1, Part::TagValue).map_err(|f| f.key(&chunk[i + 1..j]))?;
@@ -204,14 +204,14 @@ fn parse<'a>(chunk: &'a str, start: usize, out: &mut Line<'a>) -> Result<(), Fau
     }
     let j = skip_spaces(b, i);
     if j == i {
-        return Err(Fault::new(i, Problem::NoSpace));
+        return Err(Fault::new(i, "expected a space before the fields"));
     }
     i = j;
     loop {
         let (j, key) = name(chunk, i, Part::FieldKey)?;
         let raw_key = &chunk[i..j];
         if b.get(j) != Some(&b'=') {
-            return Err(Fault::new(j, Problem::NoEquals(Part::FieldKey)).key(raw_key));
+            return Err(Fault::new(j, "expected `=` after field key").key(raw_key));
         }
         let (k, value) = field_value(chunk, j + 1).map_err(|f| f.key(raw_key))?;
         out.fields.push((key, value));
@@ -220,14 +220,17 @@ fn parse<'a>(chunk: &'a str, start: usize, out: &mut Line<'a>) -> Result<(), Fau
             // The crate takes a `,` right after the *first* field followed
             // by the line's end or timestamp as if it were not there: a
             // line cut after that comma would pass with fields missing.
-            // InfluxDB rejects it; so do we, for any field.
+            // InfluxDB rejects it ("invalid field format"); so do we, after
+            // any field.
             Some(b',') if matches!(b.get(i + 1), None | Some(b' ')) => {
-                return Err(Fault::new(i, Problem::TrailingComma).key(raw_key));
+                return Err(Fault::new(i, TRAILING_COMMA).key(raw_key));
             }
             Some(b',') => i += 1,
             Some(b' ') => break,
             None => return Ok(()),
-            Some(_) => return Err(Fault::new(i, Problem::AfterField).key(raw_key)),
+            Some(_) => {
+                return Err(Fault::new(i, "expected `,` or a space after field").key(raw_key))
+            }
         }
     }
     // A space after the fields must be followed by a timestamp: the crate
@@ -235,14 +238,14 @@ fn parse<'a>(chunk: &'a str, start: usize, out: &mut Line<'a>) -> Result<(), Fau
     let start = skip_spaces(b, i);
     let mut end = start + usize::from(b.get(start) == Some(&b'-'));
     if !run(b, &mut end) {
-        return Err(Fault::new(start, Problem::BadTimestamp));
+        return Err(Fault::new(start, "invalid timestamp"));
     }
     let ts = chunk[start..end]
         .parse()
-        .map_err(|_| Fault::new(start, Problem::TimestampRange))?;
+        .map_err(|_| Fault::new(start, "timestamp out of range"))?;
     let tail = skip_spaces(b, end);
     if tail != b.len() {
-        return Err(Fault::new(tail, Problem::AfterTimestamp));
+        return Err(Fault::new(tail, "unexpected text after the timestamp"));
     }
     out.timestamp = Some(ts);
     Ok(())
@@ -264,6 +267,24 @@ impl Part {
             Part::Measurement => 1,
             Part::TagKey | Part::FieldKey => 2,
             Part::TagValue => 4,
+        }
+    }
+
+    fn missing(self) -> &'static str {
+        match self {
+            Part::Measurement => "missing measurement",
+            Part::TagKey => "missing tag key",
+            Part::TagValue => "missing value of tag",
+            Part::FieldKey => "missing field key",
+        }
+    }
+
+    fn ends_with_backslash(self) -> &'static str {
+        match self {
+            Part::Measurement => "measurement ends with a backslash",
+            Part::TagKey => "tag key ends with a backslash",
+            Part::TagValue => "value of tag ends with a backslash",
+            Part::FieldKey => "field key ends with a backslash",
         }
     }
 
@@ -314,12 +335,12 @@ fn name(chunk: &str, start: usize, part: Part) -> Result<(usize, Cow<'_, str>), 
         }
     }
     if i == start {
-        return Err(Fault::new(start, Problem::Missing(part)));
+        return Err(Fault::new(start, part.missing()));
     }
     // A raw name ends with a backslash exactly when its value does: `\\` at
     // the end, or a lone backslash at the end of the line.
     if b[i - 1] == b'\\' {
-        return Err(Fault::new(start, Problem::Backslash(part)));
+        return Err(Fault::new(start, part.ends_with_backslash()));
     }
     let raw = &chunk[start..i];
     let value = if escaped {
@@ -364,15 +385,15 @@ fn field_value(chunk: &str, start: usize) -> Result<(usize, FieldValue<'_>), Fau
         .position(|&c| c == b',' || c == b' ')
         .map_or(b.len(), |p| start + p);
     let token = &chunk[start..end];
-    let problem = match token.as_bytes() {
-        [] => Problem::NoValue,
+    let what = match token.as_bytes() {
+        [] => "missing value of field",
         [body @ .., b'i'] if is_int(body, true) => match token[..body.len()].parse() {
             Ok(v) => return Ok((end, FieldValue::I64(v))),
-            Err(_) => Problem::IntRange,
+            Err(_) => "integer out of range in field",
         },
         [body @ .., b'u'] if is_int(body, false) => match token[..body.len()].parse() {
             Ok(v) => return Ok((end, FieldValue::U64(v))),
-            Err(_) => Problem::UintRange,
+            Err(_) => "unsigned integer out of range in field",
         },
         b"t" | b"T" | b"true" | b"True" | b"TRUE" => return Ok((end, FieldValue::Bool(true))),
         b"f" | b"F" | b"false" | b"False" | b"FALSE" => return Ok((end, FieldValue::Bool(false))),
@@ -380,11 +401,11 @@ fn field_value(chunk: &str, start: usize) -> Result<(usize, FieldValue<'_>), Fau
         // rejects it as non-finite). No text form of NaN or inf is valid.
         t if is_float(t) => match token.parse() {
             Ok(v) => return Ok((end, FieldValue::F64(v))),
-            Err(_) => Problem::BadValue,
+            Err(_) => "invalid value (not a number, boolean or string) of field",
         },
-        _ => Problem::BadValue,
+        _ => "invalid value (not a number, boolean or string) of field",
     };
-    Err(Fault::new(start, problem))
+    Err(Fault::new(start, what))
 }
 
 /// A quoted string at `start` (its opening quote): `\"` and `\\` are
@@ -411,7 +432,7 @@ fn string(chunk: &str, start: usize) -> Result<(usize, FieldValue<'_>), Fault<'_
             _ => i += 1,
         }
     }
-    Err(Fault::new(start, Problem::Unterminated))
+    Err(Fault::new(start, "unterminated string in field"))
 }
 
 fn skip_spaces(b: &[u8], i: usize) -> usize {
@@ -459,38 +480,22 @@ fn run(b: &[u8], i: &mut usize) -> bool {
     n > 0
 }
 
-/// What is wrong with a line.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Problem {
-    Missing(Part),
-    Backslash(Part),
-    NoEquals(Part),
-    NoSpace,
-    NoValue,
-    BadValue,
-    IntRange,
-    UintRange,
-    Unterminated,
-    AfterField,
-    TrailingComma,
-    BadTimestamp,
-    TimestampRange,
-    AfterTimestamp,
-}
+/// The message of a comma ending the fields (see [`parse`]).
+const TRAILING_COMMA: &str = "trailing `,` after field";
 
-/// A [`Problem`] at a byte offset of the chunk, with the key it concerns;
+/// What is wrong at a byte offset of the chunk, with the key it concerns;
 /// turned into an [`Error`] (which allocates) only once the line is rejected.
 struct Fault<'a> {
     at: usize,
-    problem: Problem,
+    what: &'static str,
     key: Option<&'a str>,
 }
 
 impl<'a> Fault<'a> {
-    fn new(at: usize, problem: Problem) -> Self {
+    fn new(at: usize, what: &'static str) -> Self {
         Fault {
             at,
-            problem,
+            what,
             key: None,
         }
     }
@@ -506,7 +511,7 @@ impl<'a> Fault<'a> {
             line,
             offset: self.at,
             column: chunk[..self.at].chars().count() + 1,
-            problem: self.problem,
+            what: self.what,
             key: self.key.map(|k| echo_max(k, 32)),
             found: (!rest.is_empty()).then(|| echo_max(rest, 20)),
         }
@@ -523,7 +528,7 @@ pub struct Error {
     pub column: usize,
     /// Byte offset of the column in the line's text (for the tests).
     offset: usize,
-    problem: Problem,
+    what: &'static str,
     key: Option<String>,
     found: Option<String>,
 }
@@ -531,33 +536,7 @@ pub struct Error {
 impl fmt::Display for Error {
     /// `<what> at column <n>, found <text>` (the decoder prefixes `line <n>: `).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let part = |p| match p {
-            Part::Measurement => "measurement",
-            Part::TagKey => "tag key",
-            Part::TagValue => "tag value",
-            Part::FieldKey => "field key",
-        };
-        match self.problem {
-            Problem::Missing(Part::TagValue) => write!(f, "missing value of tag")?,
-            Problem::Missing(p) => write!(f, "missing {}", part(p))?,
-            Problem::Backslash(Part::TagValue) => write!(f, "value of tag ends with a backslash")?,
-            Problem::Backslash(p) => write!(f, "{} ends with a backslash", part(p))?,
-            Problem::NoEquals(p) => write!(f, "expected `=` after {}", part(p))?,
-            Problem::NoSpace => write!(f, "expected a space before the fields")?,
-            Problem::NoValue => write!(f, "missing value of field")?,
-            Problem::BadValue => write!(
-                f,
-                "invalid value (not a number, boolean or string) of field"
-            )?,
-            Problem::IntRange => write!(f, "integer out of range in field")?,
-            Problem::UintRange => write!(f, "unsigned integer out of range in field")?,
-            Problem::Unterminated => write!(f, "unterminated string in field")?,
-            Problem::AfterField => write!(f, "expected `,` or a space after field")?,
-            Problem::TrailingComma => write!(f, "trailing `,` after field")?,
-            Problem::BadTimestamp => write!(f, "invalid timestamp")?,
-            Problem::TimestampRange => write!(f, "timestamp out of range")?,
-            Problem::AfterTimestamp => write!(f, "unexpected text after the timestamp")?,
-        }
+        f.write_str(self.what)?;
         if let Some(key) = &self.key {
             write!(f, " `{key}`")?;
         }

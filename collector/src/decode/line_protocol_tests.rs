@@ -119,7 +119,7 @@ fn agree(text: &str) {
     );
     for (i, line) in lines(text).enumerate() {
         let Err(e) = line else { continue };
-        if e.problem != Problem::TrailingComma || theirs[i].is_err() {
+        if e.what != TRAILING_COMMA || theirs[i].is_err() {
             continue;
         }
         // The documented difference: without the comma we must agree.
