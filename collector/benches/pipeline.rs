@@ -14,6 +14,7 @@ mod support;
 
 use std::hint::black_box;
 
+use collector::decode::line_protocol;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 /// Timed messages per format (after the warm-up minute); the replay wraps
@@ -34,17 +35,25 @@ fn decode_normalize(c: &mut Criterion) {
     group.finish();
 }
 
-/// The third-party parsers alone on the same payloads: the floor under
-/// `decode_normalize` for the formats that use them (line protocol through
-/// `influxdb-line-protocol`, JSON into a `serde_json::Value`). Not a target;
-/// it shows how much of a miss no change in schoolnet's own code can remove.
+/// The parsers alone on the same payloads: the floor under
+/// `decode_normalize` for the formats that use them. `influx` is the
+/// `influxdb-line-protocol` crate the decoder used before (now its test
+/// oracle), `influx-handwritten` the decoder's own `decode::line_protocol`
+/// (one `Line` per message, sized as the decoder sizes it); JSON is parsed into
+/// a `serde_json::Value`. Not a target: it shows how much of `decode_normalize`
+/// is parsing.
 fn parser_floor(c: &mut Criterion) {
     let inventory = support::sample_inventory();
     let streams = support::streams(&inventory, PER_FORMAT);
     let mut group = c.benchmark_group("parser_floor");
     group.throughput(Throughput::Elements(1));
-    for format in ["influx", "telegraf-json", "json"] {
-        let payloads: Vec<&[u8]> = streams.by_format[format]
+    for format in ["influx", "influx-handwritten", "telegraf-json", "json"] {
+        let source = if format == "influx-handwritten" {
+            "influx"
+        } else {
+            format
+        };
+        let payloads: Vec<&[u8]> = streams.by_format[source]
             .messages
             .iter()
             .map(|m| &m.payload[..])
@@ -62,6 +71,14 @@ fn parser_floor(c: &mut Criterion) {
                         let text = std::str::from_utf8(payload).expect("UTF-8");
                         for line in influxdb_line_protocol::parse_lines(text) {
                             black_box(line.is_ok());
+                        }
+                    } else if format == "influx-handwritten" {
+                        let text = std::str::from_utf8(payload).expect("UTF-8");
+                        let mut lines = line_protocol::lines(text);
+                        let mut line = line_protocol::Line::with_capacity(8, 16);
+                        while let Some(parsed) = lines.next_into(&mut line) {
+                            black_box(parsed.is_ok());
+                            black_box(&line);
                         }
                     } else {
                         let v: Result<serde_json::Value, _> = serde_json::from_slice(payload);

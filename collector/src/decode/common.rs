@@ -34,9 +34,14 @@ pub(super) const ECHO_MAX: usize = 64;
 
 /// `s` truncated to [`ECHO_MAX`] characters, control characters escaped.
 pub(super) fn echo(s: &str) -> String {
+    echo_max(s, ECHO_MAX)
+}
+
+/// [`echo`] truncated to `max` characters instead.
+pub(super) fn echo_max(s: &str, max: usize) -> String {
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i == ECHO_MAX {
+        if i == max {
             out.push('…');
             break;
         }

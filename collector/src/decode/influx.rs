@@ -2,7 +2,9 @@
 //! publishes it (default topic `telegraf/<host>/<name>`).
 //!
 //! Accepts one or more lines (`\n`-separated; blank lines and `#` comments
-//! skipped), parsed with the `influxdb-line-protocol` crate; timestamps are
+//! skipped), parsed by [`super::line_protocol`] (zero-copy; it accepts what
+//! the `influxdb-line-protocol` crate used here before accepted, but for a
+//! trailing comma after the fields, see there); timestamps are
 //! nanoseconds (Telegraf's serializer always writes ns), a missing timestamp
 //! means receive time. Lines are mapped by `telegraf_map` (Telegraf
 //! `net`, `ping`, `system`, `mem`, `cpu`, `temp` and schoolnet's canonical
@@ -18,10 +20,9 @@
 //! device rejects the whole message as `identity_mismatch` rather than
 //! being silently overridden by the topic. See `telegraf_map`.
 
-use influxdb_line_protocol::{parse_lines, split_lines, FieldValue};
-
-use super::common::{self, echo, reject};
-use super::telegraf_map::{map_metric, Metric, Val};
+use super::common::{self, reject};
+use super::line_protocol::{self, FieldValue, Line};
+use super::telegraf_map::{map_metric, AsVal, Metric, Val};
 use crate::decode::{DecodeContext, Decoded};
 use crate::reject::{Reject, RejectReason};
 
@@ -32,55 +33,39 @@ pub fn decode(ctx: DecodeContext<'_>, payload: &[u8]) -> Result<Decoded, Reject>
         return Err(reject(RejectReason::ParseError, "empty payload"));
     }
     let mut observations = Vec::new();
-    let mut lineno = 1;
-    for line in split_lines(text) {
-        // `parse_lines` on one split line yields that line (or nothing for a
-        // blank or comment line): the same parse as on the whole text.
-        for parsed in parse_lines(line) {
-            let parsed = parsed.map_err(|e| {
-                reject(
-                    RejectReason::ParseError,
-                    format!("line {lineno}: {}", echo(&e.to_string())),
-                )
-            })?;
-            let tags = parsed
-                .series
-                .tag_set
-                .iter()
-                .flatten()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect();
-            let fields = parsed
-                .field_set
-                .iter()
-                .map(|(k, v)| {
-                    let v = match v {
-                        FieldValue::I64(i) => Val::I(*i),
-                        FieldValue::U64(u) => Val::U(*u),
-                        FieldValue::F64(f) => Val::F(*f),
-                        FieldValue::Boolean(b) => Val::Bool(*b),
-                        FieldValue::String(s) => Val::Str(s.as_str()),
-                    };
-                    (k.as_str(), v)
-                })
-                .collect();
-            let metric = Metric {
-                name: parsed.series.measurement.as_str(),
-                tags,
-                fields,
-                time_ns: parsed.timestamp,
-            };
-            if let Some(obs) = map_metric(&ctx, &metric).map_err(|e| at_line(e, lineno))? {
-                observations.push(obs);
-            }
+    let mut lines = line_protocol::lines(text);
+    // One line buffer for the whole message: its vectors are allocated once,
+    // large enough for Telegraf's widest common lines (`net`, `mem`).
+    let mut line = Line::with_capacity(8, 16);
+    while let Some(parsed) = lines.next_into(&mut line) {
+        // The parser's message echoes payload text bounded and escaped.
+        parsed.map_err(|e| reject(RejectReason::ParseError, format!("line {}: {e}", e.line)))?;
+        let metric = Metric {
+            name: &line.measurement,
+            tags: &line.tags,
+            fields: &line.fields,
+            time_ns: line.timestamp,
+        };
+        if let Some(obs) = map_metric(&ctx, &metric).map_err(|e| at_line(e, line.number))? {
+            observations.push(obs);
         }
-        // A quoted string field may span physical lines.
-        lineno += 1 + line.bytes().filter(|&b| b == b'\n').count();
     }
     if observations.is_empty() {
         return Ok(Decoded::Ignored("unmapped telegraf metric"));
     }
     Ok(Decoded::Observations(observations))
+}
+
+impl AsVal for FieldValue<'_> {
+    fn as_val(&self) -> Val<'_> {
+        match self {
+            FieldValue::I64(i) => Val::I(*i),
+            FieldValue::U64(u) => Val::U(*u),
+            FieldValue::F64(f) => Val::F(*f),
+            FieldValue::Bool(b) => Val::Bool(*b),
+            FieldValue::Str(s) => Val::Str(s),
+        }
+    }
 }
 
 fn at_line(mut e: Reject, lineno: usize) -> Reject {

@@ -10,7 +10,7 @@
 //!
 //! Formats (see README "Routes and formats"):
 //! - [`collectd`]: OpenWrt `collectd-mod-mqtt`, `<epoch>:<v1>[:<v2>…]`, trailing NUL.
-//! - [`influx`]: Telegraf `outputs.mqtt` line protocol.
+//! - [`influx`]: Telegraf `outputs.mqtt` line protocol (syntax: [`line_protocol`]).
 //! - [`telegraf_json`]: Telegraf JSON serializer, single and batch.
 //! - [`json`]: arbitrary JSON with a configured field mapping (MikroTik, ONTs).
 //! - [`value`]: one bare number per topic.
@@ -21,6 +21,7 @@ mod common;
 pub mod influx;
 pub mod json;
 mod json_doc;
+pub mod line_protocol;
 pub mod status;
 pub mod telegraf_json;
 mod telegraf_map;

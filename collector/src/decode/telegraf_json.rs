@@ -50,7 +50,7 @@ pub fn decode(ctx: DecodeContext<'_>, payload: &[u8]) -> Result<Decoded, Reject>
 
     let mut observations = Vec::new();
     let mut one = |m: &Node<'_>| -> Result<(), Reject> {
-        observations.extend(map_metric(&ctx, &to_metric(m)?)?);
+        observations.extend(map_metric(&ctx, &to_metric(m)?.view())?);
         Ok(())
     };
     match batch {
@@ -67,7 +67,27 @@ pub fn decode(ctx: DecodeContext<'_>, payload: &[u8]) -> Result<Decoded, Reject>
     Ok(Decoded::Observations(observations))
 }
 
-fn to_metric<'d>(m: &'d Node<'_>) -> Result<Metric<'d>, Reject> {
+/// One metric of the document, its tags and fields collected for a
+/// [`Metric`] to borrow.
+struct JsonMetric<'a> {
+    name: &'a str,
+    tags: Vec<(&'a str, &'a str)>,
+    fields: Vec<(&'a str, Val<'a>)>,
+    time_ns: Option<i64>,
+}
+
+impl<'a> JsonMetric<'a> {
+    fn view(&self) -> Metric<'_, &'a str, Val<'a>> {
+        Metric {
+            name: self.name,
+            tags: &self.tags,
+            fields: &self.fields,
+            time_ns: self.time_ns,
+        }
+    }
+}
+
+fn to_metric<'d>(m: &'d Node<'_>) -> Result<JsonMetric<'d>, Reject> {
     if !m.is_object() {
         return Err(reject(
             RejectReason::ParseError,
@@ -106,7 +126,7 @@ fn to_metric<'d>(m: &'d Node<'_>) -> Result<Metric<'d>, Reject> {
         Some(n @ (Node::U(_) | Node::I(_) | Node::F(_))) => Some(timestamp_ns(n)?),
         Some(other) => return Err(wrong("timestamp", other, "a number")),
     };
-    Ok(Metric {
+    Ok(JsonMetric {
         name,
         tags,
         fields,

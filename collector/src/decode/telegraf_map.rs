@@ -1,6 +1,7 @@
 //! The Telegraf → canonical mapping shared by [`super::influx`] (line
-//! protocol) and [`super::telegraf_json`] (JSON serializer): both parse into a
-//! format-neutral [`Metric`] and call [`map_metric`].
+//! protocol) and [`super::telegraf_json`] (JSON serializer): both view their
+//! parse as a format-neutral [`Metric`] (borrowed, not copied) and call
+//! [`map_metric`].
 //!
 //! | Telegraf metric | key tag | fields → canonical |
 //! |---|---|---|
@@ -41,22 +42,42 @@ pub(super) enum Val<'a> {
     Other(&'static str),
 }
 
-/// One Telegraf metric, borrowed from the parsed payload.
+/// A field value as a wire format keeps it, seen as a [`Val`].
+pub(super) trait AsVal {
+    fn as_val(&self) -> Val<'_>;
+}
+
+impl AsVal for Val<'_> {
+    fn as_val(&self) -> Val<'_> {
+        *self
+    }
+}
+
+/// One Telegraf metric, borrowed from the parsed payload. Generic over how
+/// each format keeps names (`S`: `&str` from JSON, `Cow<str>` from line
+/// protocol) and values (`V`), so neither copies its parse into this.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct Metric<'a> {
-    pub name: &'a str,
-    pub tags: Vec<(&'a str, &'a str)>,
-    pub fields: Vec<(&'a str, Val<'a>)>,
+pub(super) struct Metric<'m, S, V> {
+    pub name: &'m str,
+    pub tags: &'m [(S, S)],
+    pub fields: &'m [(S, V)],
     pub time_ns: Option<i64>,
 }
 
-impl<'a> Metric<'a> {
-    fn tag(&self, key: &str) -> Option<&'a str> {
-        self.tags.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+impl<'m, S: AsRef<str>, V: AsVal> Metric<'m, S, V> {
+    fn tag(&self, key: &str) -> Option<&'m str> {
+        let tags: &'m [(S, S)] = self.tags;
+        tags.iter()
+            .find(|(k, _)| k.as_ref() == key)
+            .map(|(_, v)| v.as_ref())
     }
 
-    fn field(&self, key: &str) -> Option<Val<'a>> {
-        self.fields.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+    fn field(&self, key: &str) -> Option<Val<'m>> {
+        let fields: &'m [(S, V)] = self.fields;
+        fields
+            .iter()
+            .find(|(k, _)| k.as_ref() == key)
+            .map(|(_, v)| v.as_val())
     }
 }
 
@@ -105,7 +126,7 @@ const MEM: &[(&str, Field, Conv)] = &[
 const CPU: &[(&str, Field, Conv)] = &[("usage_idle", Field::CpuRatio, Conv::IdleToRatio)];
 const TEMP: &[(&str, Field, Conv)] = &[("temp", Field::SystemTemperatureC, Conv::Same)];
 
-fn table(m: &Metric<'_>) -> Option<Table> {
+fn table<S: AsRef<str>, V: AsVal>(m: &Metric<'_, S, V>) -> Option<Table> {
     let t = |measurement, key_tag, canonical, fields| Table {
         measurement,
         key_tag,
@@ -129,9 +150,9 @@ fn table(m: &Metric<'_>) -> Option<Table> {
 
 /// Maps one metric; `Ok(None)` when it is not one schoolnet stores (unknown
 /// input, `net` interface `all`, per-core `cpu`, no mapped field present).
-pub(super) fn map_metric(
+pub(super) fn map_metric<S: AsRef<str>, V: AsVal>(
     ctx: &DecodeContext<'_>,
-    m: &Metric<'_>,
+    m: &Metric<'_, S, V>,
 ) -> Result<Option<Observation>, Reject> {
     check_identity(ctx, m)?;
     let Some(table) = table(m) else {
@@ -148,12 +169,13 @@ pub(super) fn map_metric(
         }
     }
     if table.canonical {
-        for &(name, v) in &m.fields {
+        for (name, v) in m.fields {
+            let name = name.as_ref();
             if let Some(field) = Field::lookup(table.measurement, name) {
                 common::put(
                     &mut values,
                     field,
-                    convert(ctx, m.name, name, field, Conv::Same, v)?,
+                    convert(ctx, m.name, name, field, Conv::Same, v.as_val())?,
                 );
             }
         }
@@ -183,14 +205,18 @@ pub(super) fn map_metric(
 }
 
 /// Every tag by which `m` names its device must name the topic's device.
-fn check_identity(ctx: &DecodeContext<'_>, m: &Metric<'_>) -> Result<(), Reject> {
+fn check_identity<S: AsRef<str>, V: AsVal>(
+    ctx: &DecodeContext<'_>,
+    m: &Metric<'_, S, V>,
+) -> Result<(), Reject> {
     let Some(topic) = common::topic_device(ctx) else {
         return Ok(());
     };
     // `device` is schoolnet's own tag; in Telegraf inputs (`disk`, `diskio`)
     // it names a disk, not the host.
     let canonical = Measurement::parse(m.name).is_some();
-    for &(k, v) in &m.tags {
+    for (k, v) in m.tags {
+        let (k, v) = (k.as_ref(), v.as_ref());
         if !v.is_empty() && (k == "host" || (canonical && k == "device")) {
             common::same_device(topic, v, &Lazy(|f| write!(f, "tag `{k}`")))?;
         }
@@ -198,7 +224,10 @@ fn check_identity(ctx: &DecodeContext<'_>, m: &Metric<'_>) -> Result<(), Reject>
     Ok(())
 }
 
-fn device(ctx: &DecodeContext<'_>, m: &Metric<'_>) -> Result<String, Reject> {
+fn device<S: AsRef<str>, V: AsVal>(
+    ctx: &DecodeContext<'_>,
+    m: &Metric<'_, S, V>,
+) -> Result<String, Reject> {
     [ctx.vars.get("device"), m.tag("host"), m.tag("device")]
         .into_iter()
         .flatten()
