@@ -41,7 +41,7 @@ pub fn route_input<'a>(
     format: &str,
     default_topic: &'a str,
     data: &'a [u8],
-) -> (&'static Route, TopicVars<'a>, &'a [u8]) {
+) -> (&'a Route, TopicVars<'a>, &'a [u8]) {
     let table = routes();
     if let Some(nl) = data.iter().position(|&b| b == b'\n') {
         if let Ok(topic) = std::str::from_utf8(&data[..nl]) {
