@@ -21,6 +21,9 @@ pub(super) fn write_int(v: i64, out: &mut Vec<u8>) {
 /// (`exp == true`) writes it.
 pub(super) fn write_float(v: f64, exp: bool, out: &mut Vec<u8>) {
     debug_assert!(v.is_finite() && v != 0.0);
+    if !exp && positional_fast(v, out) {
+        return;
+    }
     if !ryu_write(v, exp, out) {
         use std::io::Write as _;
         // Writing into a Vec cannot fail.
@@ -30,6 +33,70 @@ pub(super) fn write_float(v: f64, exp: bool, out: &mut Vec<u8>) {
             write!(out, "{v}")
         };
     }
+}
+
+/// `{v}` for the magnitudes measurements have, without re-laying ryu's
+/// text out; `false` (nothing written) where the general path must decide.
+///
+/// - An integral `|v| < 2^53` is written by `{}` as its integer: every
+///   integer there is a double, so no shorter digits round-trip.
+/// - A non-integral one (`|v| < 2^52`, where doubles have fractions): ryu writes `d.ddd` / `0.000ddd` for `1e-5 ≤ |v| < 1e16`,
+///   exactly `{}`'s layout, and its digits are `{}`'s unless the exact
+///   value is a tie ([`exact_tie`]).
+fn positional_fast(v: f64, out: &mut Vec<u8>) -> bool {
+    /// 2^53: below it integral doubles convert to `i64` and back exactly.
+    const EXACT_INTS: f64 = 9_007_199_254_740_992.0;
+    let a = v.abs();
+    if a >= EXACT_INTS {
+        return false;
+    }
+    if (a as i64) as f64 == a {
+        write_int(v as i64, out);
+        return true;
+    }
+    let mut buf = ryu::Buffer::new();
+    let text = buf.format_finite(v).as_bytes();
+    let unsigned = text.strip_prefix(b"-").unwrap_or(text);
+    // Not integral, so ryu's text has a point and no `.0`; it uses an
+    // exponent only outside 1e-5..1e16 (the general path's business).
+    let digits = match unsigned {
+        [b'0', b'.', frac @ ..] => frac.iter().skip_while(|&&d| d == b'0').count(),
+        _ if unsigned.contains(&b'e') => return false,
+        _ => unsigned.len() - 1,
+    };
+    if exact_tie(v, digits) {
+        return false;
+    }
+    out.extend_from_slice(text);
+    true
+}
+
+/// True if non-integral `v` lies exactly halfway between two candidates
+/// of `shortest` significant digits, the one case where ryu (round half
+/// to even) and `core::fmt` (half up) differ. Exact, unlike [`may_tie`]:
+/// `|v| = m × 2^-q` (`m` odd, `q > 0`) is `m × 5^q × 10^-q`, whose digits
+/// are those of the integer `m × 5^q`, ending in 5 (odd times 5). A
+/// halfway point has `shortest + 1` digits ending in 5, so a tie needs
+/// exactly that many.
+fn exact_tie(v: f64, shortest: usize) -> bool {
+    let bits = v.to_bits();
+    let biased = ((bits >> 52) & 0x7ff) as i32;
+    let fraction = bits & ((1 << 52) - 1);
+    let (m, e) = if biased == 0 {
+        (fraction, -1074)
+    } else {
+        (fraction | 1 << 52, biased - 1075)
+    };
+    let zeros = m.trailing_zeros();
+    let (m, q) = (m >> zeros, -(e + zeros as i32));
+    debug_assert!(q > 0, "integral values are not asked about");
+    // Shortest digits are at most 17; 5^26 alone has 19 digits.
+    if q >= 26 {
+        return false;
+    }
+    let exact = u128::from(m) * 5u128.pow(q as u32);
+    let low = 10u128.pow(shortest as u32);
+    (low..low * 10).contains(&exact)
 }
 
 /// [`write_float`] through ryu; `false` (nothing written) where ryu and
@@ -182,6 +249,16 @@ mod tests {
             1e21,
             1e22,
             1e23,
+            // Exactly halfway between two shortest candidates
+            // (1.00000762939453125): ryu would round to even.
+            1.0 + 2f64.powi(-17),
+            -(1.0 + 2f64.powi(-17)),
+            2f64.powi(52) + 0.5,
+            2f64.powi(53) - 1.0,
+            2f64.powi(53),
+            9_999_999_999_999_999.0,
+            0.000_1,
+            1.000_000_000_000_000_2,
         ] {
             check(v);
         }
@@ -198,6 +275,19 @@ mod tests {
         #[test]
         fn any_float_matches_core_fmt(bits in any::<u64>()) {
             check(f64::from_bits(bits));
+        }
+
+        /// Binary fractions with short exact expansions: where ties are
+        /// (`1 + 2^-17` is one), and what [`exact_tie`] must find.
+        #[test]
+        fn short_binary_fractions_match_core_fmt(
+            m in 1u64..1 << 53,
+            bits in 1u32..54,
+            q in 1i32..70,
+        ) {
+            let m = (m >> (53 - bits)) | 1;
+            check(m as f64 * 2f64.powi(-q));
+            check(1.0 + m as f64 * 2f64.powi(-q - 53 + bits as i32));
         }
 
         #[test]
