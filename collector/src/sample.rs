@@ -75,6 +75,12 @@ macro_rules! fields {
                 match self { $(Field::$variant => $key),* }
             }
 
+            /// `,key=` as the field is written in a line protocol field
+            /// set (no key needs escaping; the encoder's tests check).
+            pub const fn line_key(self) -> &'static [u8] {
+                match self { $(Field::$variant => concat!(",", $key, "=").as_bytes()),* }
+            }
+
             pub fn measurement(self) -> Measurement {
                 match self { $(Field::$variant => Measurement::$meas),* }
             }

@@ -37,45 +37,47 @@
 //! is what queries (and the tests) must use.
 
 use crate::sample::{Field, FieldKind, FieldValue, Measurement, OutageRecord, Record, Sample};
+use tags::Pieces;
 
 /// Characters escaped in tag keys, tag values and field keys.
 const KEY_SPECIALS: &[char] = &[',', '=', ' '];
-/// Characters escaped in measurement names.
-const MEASUREMENT_SPECIALS: &[char] = &[',', ' '];
 
 /// Appends one line for `sample` to `out`. Returns `false` (and appends
 /// nothing) when no field of the sample can be written.
 pub fn encode_sample(sample: &Sample, out: &mut Vec<u8>) -> bool {
-    let start = out.len();
-    write_escaped(sample.measurement.as_str(), MEASUREMENT_SPECIALS, out);
-
-    let device = &sample.device;
-    let mut tags: [(&str, &str); 5] = [("", ""); 5];
-    tags[0] = ("device", &device.id);
-    tags[1] = ("district", device.district());
-    tags[2] = ("school", device.school_id());
-    let mut n = 3;
-    if has_role_tag(sample.measurement) {
-        tags[n] = ("role", device.role.as_str());
-        n += 1;
-    }
-    if let Some(key_tag) = sample.measurement.key_tag() {
-        tags[n] = (key_tag, sample.key.as_deref().unwrap_or(""));
-        n += 1;
-    }
-    let tags = &mut tags[..n];
-    tags.sort_unstable_by_key(|t| t.0);
-    for &(k, v) in tags.iter() {
-        if v.is_empty() {
-            continue;
-        }
-        out.push(b',');
-        write_escaped(k, KEY_SPECIALS, out);
-        out.push(b'=');
-        write_escaped(v, KEY_SPECIALS, out);
-    }
-
     let m = sample.measurement;
+    let tags = Pieces::of(&sample.device);
+    let key = sample.key.as_deref().unwrap_or("");
+    let start = out.len();
+    // One growth at most per line; the pushes below then never reallocate.
+    out.reserve(max_line_len(m, &tags, key, sample.fields.len()));
+
+    // Measurement names and tag keys are plain words: nothing to escape
+    // (checked by the tests).
+    out.extend_from_slice(m.as_str().as_bytes());
+    out.extend_from_slice(tags.device_district());
+    // Tags in sorted key order: device, district, [interface], [role],
+    // school, [target].
+    let key_tag = m.key_tag().filter(|_| !key.is_empty());
+    match m {
+        Measurement::Interface => {
+            if let Some(tag) = key_tag {
+                write_key_tag(tag, key, out);
+            }
+            out.extend_from_slice(tags.role_school());
+        }
+        Measurement::Optical | Measurement::System => {
+            out.extend_from_slice(tags.role_school());
+        }
+        Measurement::Probe | Measurement::Clients => {
+            out.extend_from_slice(tags.school());
+            if let Some(tag) = key_tag {
+                write_key_tag(tag, key, out);
+            }
+        }
+    }
+
+    let fields_at = out.len();
     let written = if is_sorted_unique(&sample.fields) {
         write_fields(m, &sample.fields, out)
     } else {
@@ -90,10 +92,33 @@ pub fn encode_sample(sample: &Sample, out: &mut Vec<u8>) -> bool {
         out.truncate(start);
         return false;
     }
+    // Every field was written as `,key=value`; the first one's comma is
+    // the space between tags and fields.
+    out[fields_at] = b' ';
     out.push(b' ');
     number::write_int(sample.time_ns, out);
     out.push(b'\n');
     true
+}
+
+/// Longest line `encode_sample` can write for these parts.
+fn max_line_len(m: Measurement, tags: &Pieces, key: &str, fields: usize) -> usize {
+    // `,key=` of the longest field key, and the longest number: `-` and 17
+    // digits with `0.0000` or `.` and `e-308`, or 19 digits and `i`.
+    const MAX_FIELD: usize = 17 + 24;
+    // A key byte becomes at most two (`\,`, a control character `\ `).
+    let key_tag = ",interface=".len() + 2 * key.len();
+    // ` ` + `-9223372036854775808` + `\n`.
+    let timestamp = 22;
+    m.as_str().len() + tags.len() + key_tag + fields * MAX_FIELD + timestamp
+}
+
+/// `,tag=value` for the key tag (`interface` or `target`).
+fn write_key_tag(tag: &str, value: &str, out: &mut Vec<u8>) {
+    out.push(b',');
+    out.extend_from_slice(tag.as_bytes());
+    out.push(b'=');
+    write_escaped(value, KEY_SPECIALS, out);
 }
 
 /// Appends the line for any [`Record`]; `false` if nothing could be written.
@@ -160,18 +185,11 @@ pub fn stored_value(raw: &str) -> String {
     out
 }
 
-fn has_role_tag(m: Measurement) -> bool {
-    matches!(
-        m,
-        Measurement::Interface | Measurement::Optical | Measurement::System
-    )
-}
-
 fn is_sorted_unique(fields: &[(Field, FieldValue)]) -> bool {
     fields.windows(2).all(|w| w[0].0 < w[1].0)
 }
 
-/// Writes the field set (with its leading space); returns how many fields.
+/// Writes the fields, each as `,key=value`; returns how many.
 fn write_fields(m: Measurement, fields: &[(Field, FieldValue)], out: &mut Vec<u8>) -> usize {
     let mut written = 0;
     for &(field, value) in fields {
@@ -181,9 +199,7 @@ fn write_fields(m: Measurement, fields: &[(Field, FieldValue)], out: &mut Vec<u8
             continue;
         }
         let mark = out.len();
-        out.push(if written == 0 { b' ' } else { b',' });
-        write_escaped(field.key(), KEY_SPECIALS, out);
-        out.push(b'=');
+        out.extend_from_slice(field.line_key());
         if write_value(field.kind(), value, out) {
             written += 1;
         } else {
@@ -284,6 +300,11 @@ fn write_escaped(s: &str, specials: &[char], out: &mut Vec<u8>) {
 }
 
 mod number;
+mod tags;
 
+pub use tags::LineTags;
+
+#[cfg(test)]
+mod reference;
 #[cfg(test)]
 mod tests;
