@@ -4,7 +4,8 @@
 //! traffic (all formats of the 216-school sample, in arrival order).
 //!
 //! Per point as the pipeline does it: the samples of one message into one
-//! fresh buffer (`Outbox::add_samples`), time divided by points written.
+//! fresh buffer sized like `Outbox::add_samples` does (`max_encoded_len`
+//! summed over them), time divided by points written.
 //! `mixed` cycles through every message in arrival order; `interface` only
 //! through interface samples (one per buffer), the widest points.
 //! Timed in thread CPU time (see `support::thread_cpu`).
@@ -16,22 +17,22 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use collector::sample::{Measurement, Record};
-use collector::sink::influx::encode_record;
+use collector::sink::influx::{encode_record, max_encoded_len};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 /// Messages per format run through the pipeline to get the samples.
 const PER_FORMAT: usize = 4_000;
 
 /// Encodes messages in turn, each into a fresh buffer sized like the
-/// pipeline's (`Outbox::add_samples`: 160 bytes per sample), until `points`
-/// points are written; returns the CPU time taken.
+/// pipeline's (`Outbox::add_samples`), until `points` points are written;
+/// returns the CPU time taken.
 fn encode_points(messages: &[Vec<Record>], next: &mut usize, points: u64) -> Duration {
     let mut done = 0;
     let started = support::thread_cpu();
     while done < points {
         let records = &messages[*next];
         *next = (*next + 1) % messages.len();
-        let mut lines = Vec::with_capacity(records.len() * 160);
+        let mut lines = Vec::with_capacity(records.iter().map(max_encoded_len).sum());
         for r in records {
             encode_record(black_box(r), &mut lines);
         }

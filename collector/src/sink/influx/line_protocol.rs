@@ -37,6 +37,7 @@
 //! is what queries (and the tests) must use.
 
 use crate::sample::{Field, FieldKind, FieldValue, Measurement, OutageRecord, Record, Sample};
+use number::Text;
 use tags::Pieces;
 
 /// Characters escaped in tag keys, tag values and field keys.
@@ -49,8 +50,9 @@ pub fn encode_sample(sample: &Sample, out: &mut Vec<u8>) -> bool {
     let tags = Pieces::of(&sample.device);
     let key = sample.key.as_deref().unwrap_or("");
     let start = out.len();
-    // One growth at most per line; the pushes below then never reallocate.
-    out.reserve(max_line_len(m, &tags, key, sample.fields.len()));
+    // One growth at most per line (none in a buffer sized with
+    // `max_encoded_len`).
+    out.reserve(max_line_len(sample, &tags));
 
     // Measurement names and tag keys are plain words: nothing to escape
     // (checked by the tests).
@@ -95,22 +97,48 @@ pub fn encode_sample(sample: &Sample, out: &mut Vec<u8>) -> bool {
     // Every field was written as `,key=value`; the first one's comma is
     // the space between tags and fields.
     out[fields_at] = b' ';
-    out.push(b' ');
-    number::write_int(sample.time_ns, out);
-    out.push(b'\n');
+    let mut time = Text::new(out);
+    time.push(b' ');
+    time.push_i64(sample.time_ns);
+    time.push(b'\n');
     true
 }
 
-/// Longest line `encode_sample` can write for these parts.
-fn max_line_len(m: Measurement, tags: &Pieces, key: &str, fields: usize) -> usize {
+/// Bytes [`encode_record`] may need in its buffer for `record`: the
+/// longest line it can write and the room it writes numbers in. A buffer
+/// with that much spare capacity is not reallocated while encoding, so
+/// size a buffer with the sum over its records (it is about twice what
+/// a line of measurements takes).
+pub fn max_encoded_len(record: &Record) -> usize {
+    match record {
+        Record::Sample(s) => max_sample_len(s),
+        Record::Outage(o) => {
+            // Tag values escaped (at most 2 bytes a byte), the fixed text
+            // and two floats, then the timestamp's room.
+            let values = o.cause.len() + o.school.district.len() + o.school.id.len();
+            let fixed = "outage,cause=,district=,school= duration_s=,open=false,started_at=".len();
+            fixed + 2 * values + 2 * 24 + number::TEXT_CAPACITY
+        }
+        Record::Lines { lines, .. } => lines.len() + 1,
+    }
+}
+
+/// [`max_encoded_len`] of a sample.
+pub fn max_sample_len(sample: &Sample) -> usize {
+    max_line_len(sample, &Pieces::of(&sample.device))
+}
+
+fn max_line_len(sample: &Sample, tags: &Pieces) -> usize {
     // `,key=` of the longest field key, and the longest number: `-` and 17
     // digits with `0.0000` or `.` and `e-308`, or 19 digits and `i`.
     const MAX_FIELD: usize = 17 + 24;
+    let m = sample.measurement.as_str().len();
     // A key byte becomes at most two (`\,`, a control character `\ `).
-    let key_tag = ",interface=".len() + 2 * key.len();
-    // ` ` + `-9223372036854775808` + `\n`.
-    let timestamp = 22;
-    m.as_str().len() + tags.len() + key_tag + fields * MAX_FIELD + timestamp
+    let key = sample.key.as_deref().map_or(0, str::len);
+    let key_tag = ",interface=".len() + 2 * key;
+    // Every `Text` takes `TEXT_CAPACITY` bytes before it is cut back to
+    // what it wrote: that much room after the last field's start.
+    m + tags.len() + key_tag + sample.fields.len() * MAX_FIELD + number::TEXT_CAPACITY
 }
 
 /// `,tag=value` for the key tag (`interface` or `target`).
@@ -164,9 +192,10 @@ pub fn encode_outage(outage: &OutageRecord, out: &mut Vec<u8>) -> bool {
     });
     out.extend_from_slice(b",started_at=");
     write_float(outage.started_ns as f64 / 1e9, out);
-    out.push(b' ');
-    number::write_int(outage.started_ns, out);
-    out.push(b'\n');
+    let mut time = Text::new(out);
+    time.push(b' ');
+    time.push_i64(outage.started_ns);
+    time.push(b'\n');
     true
 }
 
@@ -189,6 +218,24 @@ fn is_sorted_unique(fields: &[(Field, FieldValue)]) -> bool {
     fields.windows(2).all(|w| w[0].0 < w[1].0)
 }
 
+/// Every field's `,key=` (index: the `Field` discriminant), padded to a
+/// fixed size so that it is copied into a [`Text`] without a `memcpy` call.
+static FIELD_KEYS: [([u8; 24], usize); Field::ALL.len()] = {
+    let mut keys = [([0; 24], 0); Field::ALL.len()];
+    let mut i = 0;
+    while i < keys.len() {
+        let key = Field::ALL[i].line_key();
+        let mut j = 0;
+        while j < key.len() {
+            keys[i].0[j] = key[j];
+            j += 1;
+        }
+        keys[i].1 = key.len();
+        i += 1;
+    }
+    keys
+};
+
 /// Writes the fields, each as `,key=value`; returns how many.
 fn write_fields(m: Measurement, fields: &[(Field, FieldValue)], out: &mut Vec<u8>) -> usize {
     let mut written = 0;
@@ -198,27 +245,27 @@ fn write_fields(m: Measurement, fields: &[(Field, FieldValue)], out: &mut Vec<u8
             // the bug that wrote it.
             continue;
         }
-        let mark = out.len();
-        out.extend_from_slice(field.line_key());
-        if write_value(field.kind(), value, out) {
+        let (key, len) = &FIELD_KEYS[field as usize];
+        let mut text = Text::with_prefix(out, key, *len);
+        if write_value(field.kind(), value, &mut text) {
             written += 1;
         } else {
-            out.truncate(mark);
+            text.cancel();
         }
     }
     written
 }
 
 /// Writes one field value in the line type of `kind`; `false` if the value
-/// cannot be represented (nothing useful was written; the caller truncates).
-fn write_value(kind: FieldKind, value: FieldValue, out: &mut Vec<u8>) -> bool {
+/// cannot be represented (then the caller cancels `out`).
+fn write_value(kind: FieldKind, value: FieldValue, out: &mut Text<'_>) -> bool {
     match (kind, value) {
         (FieldKind::Counter, FieldValue::Counter(v)) => match i64::try_from(v) {
             // Line protocol integers are i64; `u` needs a server flag in 1.x.
             // 2^63 bytes is not reachable by a real counter, so skipping is
             // safer than writing a wrong (saturated) number.
             Ok(v) => {
-                number::write_int(v, out);
+                out.push_i64(v);
                 out.push(b'i');
                 true
             }
@@ -227,20 +274,25 @@ fn write_value(kind: FieldKind, value: FieldValue, out: &mut Vec<u8>) -> bool {
         (FieldKind::Counter, FieldValue::Float(v)) => {
             // Keep the column an integer column; only exact integers qualify.
             if v.is_finite() && v.fract() == 0.0 && v >= 0.0 && v < i64::MAX as f64 {
-                number::write_int(v as i64, out);
+                out.push_i64(v as i64);
                 out.push(b'i');
                 true
             } else {
                 false
             }
         }
-        (FieldKind::Gauge, value) => write_float(value.as_f64(), out),
+        (FieldKind::Gauge, value) => float_text(value.as_f64(), out),
     }
 }
 
 /// Shortest round-trip float text; `false` for NaN and infinities, which no
 /// InfluxDB accepts.
 fn write_float(v: f64, out: &mut Vec<u8>) -> bool {
+    float_text(v, &mut Text::new(out))
+}
+
+/// [`write_float`] into a [`Text`].
+fn float_text(v: f64, out: &mut Text<'_>) -> bool {
     if !v.is_finite() {
         return false;
     }

@@ -1,64 +1,326 @@
 //! Numbers for line protocol, fast and exactly as Rust's formatting writes
-//! them: integers as `{}` (through `itoa`), floats as `{}` (positional) or
-//! `{:e}` (scientific), with the shortest digits that round-trip (through
-//! `ryu`, laid out again: ryu picks its own notation per magnitude).
+//! them: integers as `{}`, floats as `{}` (positional) or `{:e}`
+//! (scientific), with the shortest digits that round-trip.
 //!
-//! `core::fmt` costs 50–100 ns per number; an interface point has 13 of
-//! them. Both crates come with serde_json already.
+//! `core::fmt` costs 50–100 ns per number; an interface point has 12 of
+//! them. So:
+//! - Integers, and floats of up to 15 significant digits in `{}`'s range
+//!   (most measurements), are written here digit by digit.
+//! - Other floats take ryu's shortest digits (ryu comes with serde_json),
+//!   laid out again where ryu picks another notation than `core::fmt`.
+//!   One difference is handled: when the exact value lies halfway between
+//!   two shortest candidates, ryu rounds to even and `core::fmt` up. Such a
+//!   value has an exact decimal expansion one digit longer than the
+//!   shortest form; those (rare: measured rates have ~40 exact digits) are
+//!   written with `core::fmt`.
 //!
-//! One difference is handled: when the exact value lies halfway between
-//! two shortest candidates, ryu rounds to even and `core::fmt` up. Such a
-//! value has an exact decimal expansion one digit longer than the shortest
-//! form; those (rare: measured rates have ~40 exact digits) are written
-//! with `core::fmt`.
+//! Everything is written into a [`Text`], a fixed buffer appended to the
+//! line with one fixed-size copy: a variable-length copy is a `memcpy`
+//! call, which costs more than a short number's digits.
 
-/// Appends `v` as `{v}` writes it.
-pub(super) fn write_int(v: i64, out: &mut Vec<u8>) {
-    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+use std::fmt;
+
+/// Two-digit pairs `00`..`99`, for writing digits two at a time.
+const PAIRS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
+/// 10^0 ..= 10^19, the powers of ten a u64 holds.
+const POW10_U64: [u64; 20] = {
+    let mut pow = [1; 20];
+    let mut i = 1;
+    while i < pow.len() {
+        pow[i] = pow[i - 1] * 10;
+        i += 1;
+    }
+    pow
+};
+
+/// 10^0 ..= 10^22, the powers of ten a double holds exactly.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// Bytes a [`Text`] takes: a field's `,key=` (17 at most) and the longest
+/// number (24: `-`, 17 digits, `.`, `e-308`), or a timestamp (22).
+pub(super) const TEXT_CAPACITY: usize = 48;
+
+/// A short piece of a line (a field, a timestamp) written in place: the
+/// line grows by [`TEXT_CAPACITY`] bytes at once (a fixed-size copy), the
+/// text is written into them byte by byte, and dropping the `Text` cuts
+/// the line back to what was written. Building it in a local buffer and
+/// copying that was slower: the copy reads 16 bytes at a time what was
+/// just stored a byte at a time, which the CPU cannot forward.
+pub(super) struct Text<'a> {
+    out: &'a mut Vec<u8>,
+    start: usize,
+    len: usize,
 }
 
-/// Appends finite, non-zero `v` as `{v}` (`exp == false`) or `{v:e}`
-/// (`exp == true`) writes it.
-pub(super) fn write_float(v: f64, exp: bool, out: &mut Vec<u8>) {
-    debug_assert!(v.is_finite() && v != 0.0);
-    if !exp && positional_fast(v, out) {
-        return;
+impl<'a> Text<'a> {
+    pub(super) fn new(out: &'a mut Vec<u8>) -> Text<'a> {
+        let start = out.len();
+        out.extend_from_slice(&[0; TEXT_CAPACITY]);
+        Text { out, start, len: 0 }
     }
-    if !ryu_write(v, exp, out) {
-        use std::io::Write as _;
-        // Writing into a Vec cannot fail.
+
+    /// A text starting with the first `len` bytes of `prefix`.
+    pub(super) fn with_prefix(out: &'a mut Vec<u8>, prefix: &[u8; 24], len: usize) -> Text<'a> {
+        let start = out.len();
+        out.extend_from_slice(prefix);
+        out.extend_from_slice(&[0; TEXT_CAPACITY - 24]);
+        Text { out, start, len }
+    }
+
+    /// Drops the text, prefix and all.
+    pub(super) fn cancel(mut self) {
+        self.len = 0;
+    }
+
+    pub(super) fn push(&mut self, b: u8) {
+        self.out[self.start + self.len] = b;
+        self.len += 1;
+    }
+
+    fn extend(&mut self, bytes: &[u8]) {
+        let at = self.start + self.len;
+        self.out[at..at + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    /// Appends `v` as `{v}` writes it.
+    pub(super) fn push_i64(&mut self, v: i64) {
+        if v < 0 {
+            self.push(b'-');
+        }
+        self.push_u64(v.unsigned_abs());
+    }
+
+    /// Appends the decimal digits of `v`.
+    pub(super) fn push_u64(&mut self, v: u64) {
+        let n = v.checked_ilog10().unwrap_or(0) as usize + 1;
+        self.push_padded(n, v);
+    }
+
+    /// Appends the last `n` digits of `v`, zero-padded.
+    fn push_padded(&mut self, n: usize, mut v: u64) {
+        let at = self.start + self.len;
+        self.len += n;
+        // A slice of its own: written through `self.out`, every byte store
+        // could change the Vec's pointer and length as far as the compiler
+        // knows, so it reloaded and re-checked them each time.
+        let digits = &mut self.out[at..at + n];
+        let mut i = n;
+        // Four digits per division: the divisions form the dependency
+        // chain, the two pairs of a chunk are independent.
+        while i >= 4 {
+            let chunk = (v % 10_000) as usize;
+            v /= 10_000;
+            let (high, low) = (chunk / 100 * 2, chunk % 100 * 2);
+            digits[i - 4..i - 2].copy_from_slice(&PAIRS[high..high + 2]);
+            digits[i - 2..i].copy_from_slice(&PAIRS[low..low + 2]);
+            i -= 4;
+        }
+        if i >= 2 {
+            let pair = (v % 100) as usize * 2;
+            v /= 100;
+            digits[i - 2..i].copy_from_slice(&PAIRS[pair..pair + 2]);
+            i -= 2;
+        }
+        if i > 0 {
+            digits[0] = b'0' + (v % 10) as u8;
+        }
+    }
+
+    /// Drops trailing `0`s (there must be another digit before them).
+    fn trim_zeros(&mut self) {
+        while self.out[self.start + self.len - 1] == b'0' {
+            self.len -= 1;
+        }
+    }
+}
+
+impl Drop for Text<'_> {
+    fn drop(&mut self) {
+        self.out.truncate(self.start + self.len);
+    }
+}
+
+/// Where [`write_float`]'s general path writes: a [`Text`] when encoding,
+/// a `Vec` in the tests that try layouts no line uses (`{}` of 1e300).
+trait Out {
+    fn push(&mut self, b: u8);
+    fn extend(&mut self, bytes: &[u8]);
+    fn push_i64(&mut self, v: i64);
+    /// Appends `{v}` / `{v:e}` through `core::fmt`.
+    fn display(&mut self, v: f64, exp: bool);
+}
+
+impl Out for Text<'_> {
+    fn push(&mut self, b: u8) {
+        Text::push(self, b);
+    }
+
+    fn extend(&mut self, bytes: &[u8]) {
+        Text::extend(self, bytes);
+    }
+
+    fn push_i64(&mut self, v: i64) {
+        Text::push_i64(self, v);
+    }
+
+    fn display(&mut self, v: f64, exp: bool) {
+        use fmt::Write as _;
+        // Fits: `write_float`'s callers ask for at most 24 bytes.
         let _ = if exp {
-            write!(out, "{v:e}")
+            write!(self, "{v:e}")
         } else {
-            write!(out, "{v}")
+            write!(self, "{v}")
         };
     }
 }
 
-/// `{v}` for the magnitudes measurements have, without re-laying ryu's
-/// text out; `false` (nothing written) where the general path must decide.
+impl fmt::Write for Text<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if self.len + s.len() > TEXT_CAPACITY {
+            return Err(fmt::Error);
+        }
+        self.extend(s.as_bytes());
+        Ok(())
+    }
+}
+
+impl Out for Vec<u8> {
+    fn push(&mut self, b: u8) {
+        Vec::push(self, b);
+    }
+
+    fn extend(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+
+    fn push_i64(&mut self, v: i64) {
+        Text::new(self).push_i64(v);
+    }
+
+    fn display(&mut self, v: f64, exp: bool) {
+        use std::io::Write as _;
+        // Writing into a Vec cannot fail.
+        let _ = if exp {
+            write!(self, "{v:e}")
+        } else {
+            write!(self, "{v}")
+        };
+    }
+}
+
+/// Appends finite, non-zero `v` as `{v}` (`exp == false`, for `1e-5 ≤ |v|
+/// < 1e16` only) or `{v:e}` (`exp == true`) writes it: 24 bytes at most.
+pub(super) fn write_float(v: f64, exp: bool, text: &mut Text<'_>) {
+    debug_assert!(v.is_finite() && v != 0.0);
+    debug_assert!(exp || (1e-5..1e16).contains(&v.abs()));
+    let start = text.len;
+    if !exp {
+        if positional_short(v, text) {
+            return;
+        }
+        text.len = start;
+        if positional_ryu(v, text) {
+            return;
+        }
+    }
+    write_float_general(v, exp, text);
+}
+
+/// [`write_float`] for any finite, non-zero `v`, without the fast paths.
+fn write_float_general(v: f64, exp: bool, out: &mut impl Out) {
+    if !ryu_write(v, exp, out) {
+        out.display(v, exp);
+    }
+}
+
+/// `{v}` for integral values below 2^53 and values of at most 15
+/// significant digits below 1e14; `false` (`text` to be cut back)
+/// otherwise.
 ///
 /// - An integral `|v| < 2^53` is written by `{}` as its integer: every
 ///   integer there is a double, so no shorter digits round-trip.
-/// - A non-integral one (`|v| < 2^52`, where doubles have fractions): ryu writes `d.ddd` / `0.000ddd` for `1e-5 ≤ |v| < 1e16`,
-///   exactly `{}`'s layout, and its digits are `{}`'s unless the exact
-///   value is a tie ([`exact_tie`]).
-fn positional_fast(v: f64, out: &mut Vec<u8>) -> bool {
-    /// 2^53: below it integral doubles convert to `i64` and back exactly.
+/// - Otherwise, if some decimal `s × 10^-j` of at most 15 significant
+///   digits reads back as `v`, it is the shortest form, and the only one
+///   of its length: two decimals of up to 15 digits never read as the
+///   same double (that is what `f64::DIGITS == 15` means). So any such
+///   candidate that checks out is `{}`'s digits; `s` is `v × 10^j`
+///   rounded, and the check is exact: `s` and `10^j` are exact doubles, so
+///   the division is rounded once, as a parser rounds.
+fn positional_short(v: f64, text: &mut Text<'_>) -> bool {
+    /// 2^53: below it integral doubles convert to `u64` and back exactly.
     const EXACT_INTS: f64 = 9_007_199_254_740_992.0;
     let a = v.abs();
-    if a >= EXACT_INTS {
+    if !(1e-5..EXACT_INTS).contains(&a) {
         return false;
     }
-    if (a as i64) as f64 == a {
-        write_int(v as i64, out);
+    if v < 0.0 {
+        text.push(b'-');
+    }
+    if (a as u64) as f64 == a {
+        text.push_u64(a as u64);
         return true;
     }
+    // floor(log10 a), or one less: log10(2) ≈ 78913 / 2^18.
+    let binary_exponent = ((a.to_bits() >> 52) as i32) - 1023;
+    let decimal_exponent = (binary_exponent * 78_913) >> 18;
+    // Fraction digits for 15 significant digits (16 if the estimate was
+    // low: then `scaled` reaches 1e15 and one comes off).
+    let mut j = 14 - decimal_exponent;
+    if !(1..=20).contains(&j) {
+        return false; // ≥ 1e14: no fraction digit left at 15 digits
+    }
+    let mut scaled = a * POW10[j as usize];
+    if scaled >= 1e15 {
+        j -= 1;
+        scaled = a * POW10[j as usize];
+    }
+    // `a ≥ 1e-5` keeps the point within 19 digits (10^j fits a u64).
+    let j = j as usize;
+    let s = (scaled + 0.5) as u64;
+    if j > 19 || s >= 1_000_000_000_000_000 || s as f64 / POW10[j] != a {
+        return false;
+    }
+    // The decimal's integer part is `a`'s (no division needed): an integer
+    // between the two would be a double nearer to the decimal than `a`.
+    let int = a as u64;
+    let frac = match int.checked_mul(POW10_U64[j]).and_then(|i| s.checked_sub(i)) {
+        Some(frac) if frac > 0 => frac,
+        _ => return false, // cannot happen, as just said
+    };
+    text.push_u64(int);
+    text.push(b'.');
+    text.push_padded(j, frac);
+    // `{}` writes no trailing zeros; the fraction has a non-zero digit.
+    text.trim_zeros();
+    true
+}
+
+/// `{v}` straight from ryu's text where that is already `{}`'s layout
+/// (`d.ddd` / `0.000ddd`: non-integral `1e-5 ≤ |v| < 2^52`), unless the
+/// exact value is a tie ([`exact_tie`]); `false` (nothing written)
+/// otherwise.
+fn positional_ryu(v: f64, text: &mut Text<'_>) -> bool {
+    /// 2^52: from there on every double is an integer.
+    const ALL_INTS: f64 = 4_503_599_627_370_496.0;
+    let a = v.abs();
+    if !(1e-5..ALL_INTS).contains(&a) || (a as u64) as f64 == a {
+        return false;
+    }
     let mut buf = ryu::Buffer::new();
-    let text = buf.format_finite(v).as_bytes();
-    let unsigned = text.strip_prefix(b"-").unwrap_or(text);
-    // Not integral, so ryu's text has a point and no `.0`; it uses an
-    // exponent only outside 1e-5..1e16 (the general path's business).
+    let ryu_text = buf.format_finite(v).as_bytes();
+    let unsigned = ryu_text.strip_prefix(b"-").unwrap_or(ryu_text);
+    // ryu uses an exponent only outside 1e-5..1e16, and since `v` is not
+    // integral its text has a point and no `.0`.
     let digits = match unsigned {
         [b'0', b'.', frac @ ..] => frac.iter().skip_while(|&&d| d == b'0').count(),
         _ if unsigned.contains(&b'e') => return false,
@@ -67,7 +329,7 @@ fn positional_fast(v: f64, out: &mut Vec<u8>) -> bool {
     if exact_tie(v, digits) {
         return false;
     }
-    out.extend_from_slice(text);
+    text.extend(ryu_text);
     true
 }
 
@@ -101,7 +363,7 @@ fn exact_tie(v: f64, shortest: usize) -> bool {
 
 /// [`write_float`] through ryu; `false` (nothing written) where ryu and
 /// `core::fmt` may pick different digits.
-fn ryu_write(v: f64, exp: bool, out: &mut Vec<u8>) -> bool {
+fn ryu_write(v: f64, exp: bool, out: &mut impl Out) -> bool {
     let mut buf = ryu::Buffer::new();
     let text = buf.format_finite(v).as_bytes();
     let (negative, text) = match text.split_first() {
@@ -144,22 +406,26 @@ fn ryu_write(v: f64, exp: bool, out: &mut Vec<u8>) -> bool {
         out.push(digits[0]);
         if digits.len() > 1 {
             out.push(b'.');
-            out.extend_from_slice(&digits[1..]);
+            out.extend(&digits[1..]);
         }
         out.push(b'e');
-        write_int(i64::from(point - 1), out);
+        out.push_i64(i64::from(point - 1));
     } else if point <= 0 {
-        out.extend_from_slice(b"0.");
-        out.extend(std::iter::repeat_n(b'0', point.unsigned_abs() as usize));
-        out.extend_from_slice(digits);
+        out.extend(b"0.");
+        for _ in 0..point.unsigned_abs() {
+            out.push(b'0');
+        }
+        out.extend(digits);
     } else if (point as usize) < digits.len() {
         let (int, frac) = digits.split_at(point as usize);
-        out.extend_from_slice(int);
+        out.extend(int);
         out.push(b'.');
-        out.extend_from_slice(frac);
+        out.extend(frac);
     } else {
-        out.extend_from_slice(digits);
-        out.extend(std::iter::repeat_n(b'0', point as usize - digits.len()));
+        out.extend(digits);
+        for _ in digits.len()..point as usize {
+            out.push(b'0');
+        }
     }
     true
 }
@@ -209,9 +475,15 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Through the fast paths where a line may ask for it, else the
+    /// general path alone (`{}` of 1e300 needs more room than a [`Text`]).
     fn ours(v: f64, exp: bool) -> String {
         let mut out = Vec::new();
-        write_float(v, exp, &mut out);
+        if exp || (1e-5..1e16).contains(&v.abs()) {
+            write_float(v, exp, &mut Text::new(&mut out));
+        } else {
+            write_float_general(v, exp, &mut out);
+        }
         String::from_utf8(out).unwrap()
     }
 
@@ -262,11 +534,32 @@ mod tests {
         ] {
             check(v);
         }
-        let mut w = Vec::new();
-        for v in [0, 1, -1, 42, i64::MAX, i64::MIN, 1_700_000_000_000_000_000] {
-            w.clear();
-            write_int(v, &mut w);
-            assert_eq!(w, v.to_string().as_bytes());
+        // Where the decimal exponent estimate and `positional_short`'s
+        // digit count change: around every power of ten in `{}`'s range.
+        for k in -6..=17 {
+            let p = 10f64.powi(k);
+            for bits in p.to_bits() - 2..=p.to_bits() + 2 {
+                check(f64::from_bits(bits));
+                check(-f64::from_bits(bits));
+            }
+        }
+        for v in [
+            0,
+            1,
+            -1,
+            9,
+            10,
+            42,
+            99,
+            100,
+            101,
+            i64::MAX,
+            i64::MIN,
+            1_700_000_000_000_000_000,
+        ] {
+            let mut out = b"x".to_vec();
+            Text::new(&mut out).push_i64(v);
+            assert_eq!(out, format!("x{v}").as_bytes());
         }
     }
 
@@ -288,6 +581,19 @@ mod tests {
             let m = (m >> (53 - bits)) | 1;
             check(m as f64 * 2f64.powi(-q));
             check(1.0 + m as f64 * 2f64.powi(-q - 53 + bits as i32));
+        }
+
+        /// Decimals of up to 15 digits (what `positional_short` writes) and
+        /// of 16–17 (what it must leave to ryu).
+        #[test]
+        fn decimal_floats_match_core_fmt(
+            n in 1u64..100_000_000_000_000_000,
+            digits in 1u32..18,
+            point in 0i32..23,
+        ) {
+            let n = n % 10u64.pow(digits);
+            check(n as f64 / 10f64.powi(point));
+            check(-(n as f64) / 10f64.powi(point));
         }
 
         #[test]

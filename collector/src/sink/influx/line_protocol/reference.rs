@@ -121,9 +121,13 @@ fn reference_value(kind: FieldKind, value: FieldValue, out: &mut Vec<u8>) -> boo
     true
 }
 
+/// [`encode_sample`], checking that [`max_sample_len`] is room enough.
 fn fast(s: &Sample) -> (bool, Vec<u8>) {
     let mut out = b"previous\n".to_vec();
+    out.reserve_exact(max_sample_len(s));
+    let capacity = out.capacity();
     let wrote = encode_sample(s, &mut out);
+    assert_eq!(out.capacity(), capacity, "reallocated");
     (wrote, out)
 }
 
@@ -177,6 +181,31 @@ fn a_device_changed_after_its_first_line_gets_new_tags() {
     // A clone starts without pieces.
     let copy: DeviceInfo = (*s.device).clone();
     assert!(copy.line_tags.0.get().is_none());
+}
+
+#[test]
+fn max_encoded_len_is_room_enough_for_outages_and_lines() {
+    let school = device("r", "s 1,\\", "=\n", Role::Router).school.clone();
+    for duration_s in [f64::MAX, -1.0, 1e-300, 0.1 + 0.2] {
+        let outage = Record::Outage(OutageRecord {
+            school: school.clone(),
+            cause: "link down",
+            started_ns: i64::MIN,
+            duration_s,
+            open: false,
+        });
+        let mut out = Vec::with_capacity(max_encoded_len(&outage));
+        let capacity = out.capacity();
+        assert!(encode_record(&outage, &mut out));
+        assert_eq!(out.capacity(), capacity);
+    }
+    let lines = Record::Lines {
+        spool_id: 1,
+        lines: b"a x=1 1".to_vec(),
+    };
+    let mut out = Vec::with_capacity(max_encoded_len(&lines));
+    encode_record(&lines, &mut out);
+    assert_eq!(out.capacity(), 8);
 }
 
 fn text() -> impl Strategy<Value = String> {
