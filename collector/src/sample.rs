@@ -31,7 +31,7 @@ impl Measurement {
     ];
 
     /// Name as written to InfluxDB.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Measurement::Interface => "interface",
             Measurement::Optical => "optical",

@@ -52,43 +52,49 @@ pub fn encode_sample(sample: &Sample, out: &mut Vec<u8>) -> bool {
     let start = out.len();
     // One growth at most per line (none in a buffer sized with
     // `max_encoded_len`).
-    out.reserve(max_line_len(sample, &tags));
+    out.reserve(max_line_len(sample, tags.len()));
 
     // Measurement names and tag keys are plain words: nothing to escape
     // (checked by the tests).
-    out.extend_from_slice(m.as_str().as_bytes());
-    out.extend_from_slice(tags.device_district());
+    let name = m.as_str().as_bytes();
+    out.extend_from_slice(&MEASUREMENT_NAMES[m as usize]);
+    out.truncate(start + name.len());
     // Tags in sorted key order: device, district, [interface], [role],
     // school, [target].
     let key_tag = m.key_tag().filter(|_| !key.is_empty());
     match m {
         Measurement::Interface => {
+            tags.put_device_district(out);
             if let Some(tag) = key_tag {
                 write_key_tag(tag, key, out);
             }
-            out.extend_from_slice(tags.role_school());
+            tags.put_role_school(out);
         }
-        Measurement::Optical | Measurement::System => {
-            out.extend_from_slice(tags.role_school());
-        }
+        Measurement::Optical | Measurement::System => tags.put_all(out),
         Measurement::Probe | Measurement::Clients => {
-            out.extend_from_slice(tags.school());
+            tags.put_device_district(out);
+            tags.put_school(out);
             if let Some(tag) = key_tag {
                 write_key_tag(tag, key, out);
             }
         }
     }
 
+    // Fields and timestamp are written into room made for the longest
+    // (one `memset`), through a slice: one length check per write, no
+    // capacity check, no Vec length to keep up to date.
     let fields_at = out.len();
-    let written = if is_sorted_unique(&sample.fields) {
-        write_fields(m, &sample.fields, out)
+    out.resize(fields_at + fields_room(sample.fields.len()), 0);
+    let room = &mut out[fields_at..];
+    let (written, mut len) = if is_sorted_unique(&sample.fields) {
+        write_fields(m, &sample.fields, room)
     } else {
         let mut fields = sample.fields.clone();
         fields.sort_by_key(|(f, _)| *f);
         // Duplicates violate the `Sample` contract; keep the first rather
         // than send a line InfluxDB would resolve arbitrarily.
         fields.dedup_by_key(|(f, _)| *f);
-        write_fields(m, &fields, out)
+        write_fields(m, &fields, room)
     };
     if written == 0 {
         out.truncate(start);
@@ -96,12 +102,24 @@ pub fn encode_sample(sample: &Sample, out: &mut Vec<u8>) -> bool {
     }
     // Every field was written as `,key=value`; the first one's comma is
     // the space between tags and fields.
-    out[fields_at] = b' ';
-    let mut time = Text::new(out);
+    room[0] = b' ';
+    let mut time = Text::new(&mut room[len..]);
     time.push(b' ');
     time.push_i64(sample.time_ns);
     time.push(b'\n');
+    len += time.len();
+    out.truncate(fields_at + len);
     true
+}
+
+/// `,key=` of the longest field key, and the longest number: `-` and 17
+/// digits with `0.0000` or `.` and `e-308`, or 19 digits and `i`.
+const MAX_FIELD: usize = 17 + 24;
+
+/// Room for the fields and timestamp of a line: the longest fields, and
+/// a whole [`Text`] at the start of the last piece.
+fn fields_room(fields: usize) -> usize {
+    fields * MAX_FIELD + number::TEXT_CAPACITY
 }
 
 /// Bytes [`encode_record`] may need in its buffer for `record`: the
@@ -125,20 +143,21 @@ pub fn max_encoded_len(record: &Record) -> usize {
 
 /// [`max_encoded_len`] of a sample.
 pub fn max_sample_len(sample: &Sample) -> usize {
-    max_line_len(sample, &Pieces::of(&sample.device))
+    // The escaped tags from the raw ones (cheaper than the device's tag
+    // pieces): a byte becomes at most two (`\,`, a control character `\ `).
+    let d = &sample.device;
+    let raw = d.id.len() + d.district().len() + d.school_id().len();
+    let tags = ",device=,district=,role=,school=".len() + 2 * raw + d.role.as_str().len();
+    max_line_len(sample, tags)
 }
 
-fn max_line_len(sample: &Sample, tags: &Pieces) -> usize {
-    // `,key=` of the longest field key, and the longest number: `-` and 17
-    // digits with `0.0000` or `.` and `e-308`, or 19 digits and `i`.
-    const MAX_FIELD: usize = 17 + 24;
-    let m = sample.measurement.as_str().len();
-    // A key byte becomes at most two (`\,`, a control character `\ `).
+/// Room `encode_sample` needs for `sample` with `tags` bytes of tags.
+fn max_line_len(sample: &Sample, tags: usize) -> usize {
+    // The measurement name is copied as 16 bytes, then cut back.
+    let m = sample.measurement.as_str().len().max(16);
     let key = sample.key.as_deref().map_or(0, str::len);
     let key_tag = ",interface=".len() + 2 * key;
-    // Every `Text` takes `TEXT_CAPACITY` bytes before it is cut back to
-    // what it wrote: that much room after the last field's start.
-    m + tags.len() + key_tag + sample.fields.len() * MAX_FIELD + number::TEXT_CAPACITY
+    m + tags + key_tag + fields_room(sample.fields.len())
 }
 
 /// `,tag=value` for the key tag (`interface` or `target`).
@@ -192,11 +211,12 @@ pub fn encode_outage(outage: &OutageRecord, out: &mut Vec<u8>) -> bool {
     });
     out.extend_from_slice(b",started_at=");
     write_float(outage.started_ns as f64 / 1e9, out);
-    let mut time = Text::new(out);
-    time.push(b' ');
-    time.push_i64(outage.started_ns);
-    time.push(b'\n');
-    true
+    Text::append(out, |time| {
+        time.push(b' ');
+        time.push_i64(outage.started_ns);
+        time.push(b'\n');
+        true
+    })
 }
 
 /// The value a server stores for tag value (or key) `raw` after the escaping
@@ -218,6 +238,23 @@ fn is_sorted_unique(fields: &[(Field, FieldValue)]) -> bool {
     fields.windows(2).all(|w| w[0].0 < w[1].0)
 }
 
+/// Every measurement's name (index: the `Measurement` discriminant),
+/// padded to a fixed size for a fixed-size copy.
+static MEASUREMENT_NAMES: [[u8; 16]; Measurement::ALL.len()] = {
+    let mut names = [[0; 16]; Measurement::ALL.len()];
+    let mut i = 0;
+    while i < names.len() {
+        let name = Measurement::ALL[i].as_str().as_bytes();
+        let mut j = 0;
+        while j < name.len() {
+            names[i][j] = name[j];
+            j += 1;
+        }
+        i += 1;
+    }
+    names
+};
+
 /// Every field's `,key=` (index: the `Field` discriminant), padded to a
 /// fixed size so that it is copied into a [`Text`] without a `memcpy` call.
 static FIELD_KEYS: [([u8; 24], usize); Field::ALL.len()] = {
@@ -236,28 +273,28 @@ static FIELD_KEYS: [([u8; 24], usize); Field::ALL.len()] = {
     keys
 };
 
-/// Writes the fields, each as `,key=value`; returns how many.
-fn write_fields(m: Measurement, fields: &[(Field, FieldValue)], out: &mut Vec<u8>) -> usize {
-    let mut written = 0;
+/// Writes the fields, each as `,key=value`, into `room` (at least
+/// [`fields_room`]); returns how many, and their length.
+fn write_fields(m: Measurement, fields: &[(Field, FieldValue)], room: &mut [u8]) -> (usize, usize) {
+    let (mut written, mut len) = (0, 0);
     for &(field, value) in fields {
         if field.measurement() != m {
             // Violates the `Sample` contract; a stray column would outlive
             // the bug that wrote it.
             continue;
         }
-        let (key, len) = &FIELD_KEYS[field as usize];
-        let mut text = Text::with_prefix(out, key, *len);
+        let (key, key_len) = &FIELD_KEYS[field as usize];
+        let mut text = Text::with_prefix(&mut room[len..], key, *key_len);
         if write_value(field.kind(), value, &mut text) {
             written += 1;
-        } else {
-            text.cancel();
+            len += text.len();
         }
     }
-    written
+    (written, len)
 }
 
 /// Writes one field value in the line type of `kind`; `false` if the value
-/// cannot be represented (then the caller cancels `out`).
+/// cannot be represented (then `out` is not to be kept).
 fn write_value(kind: FieldKind, value: FieldValue, out: &mut Text<'_>) -> bool {
     match (kind, value) {
         (FieldKind::Counter, FieldValue::Counter(v)) => match i64::try_from(v) {
@@ -288,7 +325,7 @@ fn write_value(kind: FieldKind, value: FieldValue, out: &mut Text<'_>) -> bool {
 /// Shortest round-trip float text; `false` for NaN and infinities, which no
 /// InfluxDB accepts.
 fn write_float(v: f64, out: &mut Vec<u8>) -> bool {
-    float_text(v, &mut Text::new(out))
+    Text::append(out, |text| float_text(v, text))
 }
 
 /// [`write_float`] into a [`Text`].

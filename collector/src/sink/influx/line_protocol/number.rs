@@ -6,17 +6,13 @@
 //! them. So:
 //! - Integers, and floats of up to 15 significant digits in `{}`'s range
 //!   (most measurements), are written here digit by digit.
-//! - Other floats take ryu's shortest digits (ryu comes with serde_json),
-//!   laid out again where ryu picks another notation than `core::fmt`.
-//!   One difference is handled: when the exact value lies halfway between
-//!   two shortest candidates, ryu rounds to even and `core::fmt` up. Such a
-//!   value has an exact decimal expansion one digit longer than the
-//!   shortest form; those (rare: measured rates have ~40 exact digits) are
-//!   written with `core::fmt`.
+//! - Other floats take ryu's shortest digits ([`via_ryu`]; ryu comes with
+//!   serde_json), with `core::fmt` for the rare values where the two
+//!   would round differently.
 //!
-//! Everything is written into a [`Text`], a fixed buffer appended to the
-//! line with one fixed-size copy: a variable-length copy is a `memcpy`
-//! call, which costs more than a short number's digits.
+//! Everything is written in place into room the line made beforehand (a
+//! [`Text`]): copying a number's text from elsewhere was a `memcpy` call,
+//! which costs more than a short number's digits.
 
 use std::fmt;
 
@@ -49,46 +45,54 @@ const POW10: [f64; 23] = [
 /// number (24: `-`, 17 digits, `.`, `e-308`), or a timestamp (22).
 pub(super) const TEXT_CAPACITY: usize = 48;
 
-/// A short piece of a line (a field, a timestamp) written in place: the
-/// line grows by [`TEXT_CAPACITY`] bytes at once (a fixed-size copy), the
-/// text is written into them byte by byte, and dropping the `Text` cuts
-/// the line back to what was written. Building it in a local buffer and
-/// copying that was slower: the copy reads 16 bytes at a time what was
-/// just stored a byte at a time, which the CPU cannot forward.
+/// A short piece of a line (a field, a timestamp) written in place, into
+/// room the line was grown by beforehand ([`Text::append`] for one piece;
+/// `encode_sample` grows a line once for all its fields), byte by byte.
+/// Building it in a local buffer and copying that was slower: the copy
+/// reads 16 bytes at a time what was just stored a byte at a time, which
+/// the CPU cannot forward.
 pub(super) struct Text<'a> {
-    out: &'a mut Vec<u8>,
-    start: usize,
+    /// At least [`TEXT_CAPACITY`] bytes.
+    buf: &'a mut [u8],
     len: usize,
 }
 
 impl<'a> Text<'a> {
-    pub(super) fn new(out: &'a mut Vec<u8>) -> Text<'a> {
-        let start = out.len();
-        out.extend_from_slice(&[0; TEXT_CAPACITY]);
-        Text { out, start, len: 0 }
+    /// A text at the start of `buf`, which has room for [`TEXT_CAPACITY`] bytes.
+    pub(super) fn new(buf: &'a mut [u8]) -> Text<'a> {
+        Text { buf, len: 0 }
     }
 
     /// A text starting with the first `len` bytes of `prefix`.
-    pub(super) fn with_prefix(out: &'a mut Vec<u8>, prefix: &[u8; 24], len: usize) -> Text<'a> {
-        let start = out.len();
-        out.extend_from_slice(prefix);
-        out.extend_from_slice(&[0; TEXT_CAPACITY - 24]);
-        Text { out, start, len }
+    pub(super) fn with_prefix(buf: &'a mut [u8], prefix: &[u8; 24], len: usize) -> Text<'a> {
+        buf[..24].copy_from_slice(prefix);
+        Text { buf, len }
     }
 
-    /// Drops the text, prefix and all.
-    pub(super) fn cancel(mut self) {
-        self.len = 0;
+    /// Appends what `write` writes into a text to `out` (if it returns
+    /// `true`).
+    pub(super) fn append(out: &mut Vec<u8>, write: impl FnOnce(&mut Text<'_>) -> bool) -> bool {
+        let start = out.len();
+        out.extend_from_slice(&[0; TEXT_CAPACITY]);
+        let mut text = Text::new(&mut out[start..]);
+        let written = write(&mut text);
+        let len = if written { text.len } else { 0 };
+        out.truncate(start + len);
+        written
+    }
+
+    /// Bytes written.
+    pub(super) fn len(&self) -> usize {
+        self.len
     }
 
     pub(super) fn push(&mut self, b: u8) {
-        self.out[self.start + self.len] = b;
+        self.buf[self.len] = b;
         self.len += 1;
     }
 
     fn extend(&mut self, bytes: &[u8]) {
-        let at = self.start + self.len;
-        self.out[at..at + bytes.len()].copy_from_slice(bytes);
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
         self.len += bytes.len();
     }
 
@@ -108,12 +112,9 @@ impl<'a> Text<'a> {
 
     /// Appends the last `n` digits of `v`, zero-padded.
     fn push_padded(&mut self, n: usize, mut v: u64) {
-        let at = self.start + self.len;
+        let at = self.len;
         self.len += n;
-        // A slice of its own: written through `self.out`, every byte store
-        // could change the Vec's pointer and length as far as the compiler
-        // knows, so it reloaded and re-checked them each time.
-        let digits = &mut self.out[at..at + n];
+        let digits = &mut self.buf[at..at + n];
         let mut i = n;
         // Four digits per division: the divisions form the dependency
         // chain, the two pairs of a chunk are independent.
@@ -138,15 +139,9 @@ impl<'a> Text<'a> {
 
     /// Drops trailing `0`s (there must be another digit before them).
     fn trim_zeros(&mut self) {
-        while self.out[self.start + self.len - 1] == b'0' {
+        while self.buf[self.len - 1] == b'0' {
             self.len -= 1;
         }
-    }
-}
-
-impl Drop for Text<'_> {
-    fn drop(&mut self) {
-        self.out.truncate(self.start + self.len);
     }
 }
 
@@ -186,7 +181,7 @@ impl Out for Text<'_> {
 
 impl fmt::Write for Text<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        if self.len + s.len() > TEXT_CAPACITY {
+        if self.len + s.len() > self.buf.len() {
             return Err(fmt::Error);
         }
         self.extend(s.as_bytes());
@@ -204,7 +199,10 @@ impl Out for Vec<u8> {
     }
 
     fn push_i64(&mut self, v: i64) {
-        Text::new(self).push_i64(v);
+        Text::append(self, |text| {
+            text.push_i64(v);
+            true
+        });
     }
 
     fn display(&mut self, v: f64, exp: bool) {
@@ -257,7 +255,7 @@ fn write_float_general(v: f64, exp: bool, out: &mut impl Out) {
 ///   rounded, and the check is exact: `s` and `10^j` are exact doubles, so
 ///   the division is rounded once, as a parser rounds.
 fn positional_short(v: f64, text: &mut Text<'_>) -> bool {
-    /// 2^53: below it integral doubles convert to `u64` and back exactly.
+    /// 2^53: below it integral doubles convert to `i64` and back exactly.
     const EXACT_INTS: f64 = 9_007_199_254_740_992.0;
     let a = v.abs();
     if !(1e-5..EXACT_INTS).contains(&a) {
@@ -266,8 +264,11 @@ fn positional_short(v: f64, text: &mut Text<'_>) -> bool {
     if v < 0.0 {
         text.push(b'-');
     }
-    if (a as u64) as f64 == a {
-        text.push_u64(a as u64);
+    // Conversions through `i64`, not `u64`: x86-64 converts signed
+    // integers in one instruction, unsigned ones in several.
+    let int = a as i64;
+    if int as f64 == a {
+        text.push_u64(int as u64);
         return true;
     }
     // floor(log10 a), or one less: log10(2) ≈ 78913 / 2^18.
@@ -286,13 +287,13 @@ fn positional_short(v: f64, text: &mut Text<'_>) -> bool {
     }
     // `a ≥ 1e-5` keeps the point within 19 digits (10^j fits a u64).
     let j = j as usize;
-    let s = (scaled + 0.5) as u64;
+    let s = (scaled + 0.5) as i64;
     if j > 19 || s >= 1_000_000_000_000_000 || s as f64 / POW10[j] != a {
         return false;
     }
     // The decimal's integer part is `a`'s (no division needed): an integer
     // between the two would be a double nearer to the decimal than `a`.
-    let int = a as u64;
+    let (s, int) = (s as u64, int as u64);
     let frac = match int.checked_mul(POW10_U64[j]).and_then(|i| s.checked_sub(i)) {
         Some(frac) if frac > 0 => frac,
         _ => return false, // cannot happen, as just said
@@ -305,170 +306,9 @@ fn positional_short(v: f64, text: &mut Text<'_>) -> bool {
     true
 }
 
-/// `{v}` straight from ryu's text where that is already `{}`'s layout
-/// (`d.ddd` / `0.000ddd`: non-integral `1e-5 ≤ |v| < 2^52`), unless the
-/// exact value is a tie ([`exact_tie`]); `false` (nothing written)
-/// otherwise.
-fn positional_ryu(v: f64, text: &mut Text<'_>) -> bool {
-    /// 2^52: from there on every double is an integer.
-    const ALL_INTS: f64 = 4_503_599_627_370_496.0;
-    let a = v.abs();
-    if !(1e-5..ALL_INTS).contains(&a) || (a as u64) as f64 == a {
-        return false;
-    }
-    let mut buf = ryu::Buffer::new();
-    let ryu_text = buf.format_finite(v).as_bytes();
-    let unsigned = ryu_text.strip_prefix(b"-").unwrap_or(ryu_text);
-    // ryu uses an exponent only outside 1e-5..1e16, and since `v` is not
-    // integral its text has a point and no `.0`.
-    let digits = match unsigned {
-        [b'0', b'.', frac @ ..] => frac.iter().skip_while(|&&d| d == b'0').count(),
-        _ if unsigned.contains(&b'e') => return false,
-        _ => unsigned.len() - 1,
-    };
-    if exact_tie(v, digits) {
-        return false;
-    }
-    text.extend(ryu_text);
-    true
-}
+mod via_ryu;
 
-/// True if non-integral `v` lies exactly halfway between two candidates
-/// of `shortest` significant digits, the one case where ryu (round half
-/// to even) and `core::fmt` (half up) differ. Exact, unlike [`may_tie`]:
-/// `|v| = m × 2^-q` (`m` odd, `q > 0`) is `m × 5^q × 10^-q`, whose digits
-/// are those of the integer `m × 5^q`, ending in 5 (odd times 5). A
-/// halfway point has `shortest + 1` digits ending in 5, so a tie needs
-/// exactly that many.
-fn exact_tie(v: f64, shortest: usize) -> bool {
-    let bits = v.to_bits();
-    let biased = ((bits >> 52) & 0x7ff) as i32;
-    let fraction = bits & ((1 << 52) - 1);
-    let (m, e) = if biased == 0 {
-        (fraction, -1074)
-    } else {
-        (fraction | 1 << 52, biased - 1075)
-    };
-    let zeros = m.trailing_zeros();
-    let (m, q) = (m >> zeros, -(e + zeros as i32));
-    debug_assert!(q > 0, "integral values are not asked about");
-    // Shortest digits are at most 17; 5^26 alone has 19 digits.
-    if q >= 26 {
-        return false;
-    }
-    let exact = u128::from(m) * 5u128.pow(q as u32);
-    let low = 10u128.pow(shortest as u32);
-    (low..low * 10).contains(&exact)
-}
-
-/// [`write_float`] through ryu; `false` (nothing written) where ryu and
-/// `core::fmt` may pick different digits.
-fn ryu_write(v: f64, exp: bool, out: &mut impl Out) -> bool {
-    let mut buf = ryu::Buffer::new();
-    let text = buf.format_finite(v).as_bytes();
-    let (negative, text) = match text.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, text),
-    };
-    // ryu writes `d.ddd`, `ddd.d`, `0.000ddd` or `d.ddde±x`: collect the
-    // significant digits and where the decimal point falls among them.
-    let (mantissa, exponent) = match text.iter().position(|&b| b == b'e') {
-        Some(e) => (&text[..e], parse_exponent(&text[e + 1..])),
-        None => (text, 0),
-    };
-    let mut digits = [0u8; 32];
-    let mut n = 0;
-    let mut point = None;
-    for &b in mantissa {
-        if b == b'.' {
-            point = Some(n);
-        } else {
-            digits[n] = b;
-            n += 1;
-        }
-    }
-    // The value is 0.d₁d₂…dₙ × 10^point.
-    let mut point = point.unwrap_or(n) as i32 + exponent;
-    let lead = digits[..n].iter().take_while(|&&d| d == b'0').count();
-    point -= lead as i32;
-    let mut digits = &digits[lead..n];
-    while let Some((b'0', rest)) = digits.split_last() {
-        digits = rest;
-    }
-    if may_tie(v, digits.len()) {
-        return false;
-    }
-
-    if negative {
-        out.push(b'-');
-    }
-    if exp {
-        out.push(digits[0]);
-        if digits.len() > 1 {
-            out.push(b'.');
-            out.extend(&digits[1..]);
-        }
-        out.push(b'e');
-        out.push_i64(i64::from(point - 1));
-    } else if point <= 0 {
-        out.extend(b"0.");
-        for _ in 0..point.unsigned_abs() {
-            out.push(b'0');
-        }
-        out.extend(digits);
-    } else if (point as usize) < digits.len() {
-        let (int, frac) = digits.split_at(point as usize);
-        out.extend(int);
-        out.push(b'.');
-        out.extend(frac);
-    } else {
-        out.extend(digits);
-        for _ in digits.len()..point as usize {
-            out.push(b'0');
-        }
-    }
-    true
-}
-
-/// True if the exact decimal expansion of `v` may have `shortest + 1`
-/// significant digits (ending in 5): only then can it lie halfway between
-/// two candidates of `shortest` digits. Estimated with logarithms, with a
-/// margin: a false "maybe" only costs the slow path.
-fn may_tie(v: f64, shortest: usize) -> bool {
-    let bits = v.to_bits();
-    let biased = ((bits >> 52) & 0x7ff) as i32;
-    let fraction = bits & ((1 << 52) - 1);
-    let (mut m, mut e) = if biased == 0 {
-        (fraction, -1074)
-    } else {
-        (fraction | 1 << 52, biased - 1075)
-    };
-    let zeros = m.trailing_zeros();
-    m >>= zeros;
-    e += zeros as i32;
-    if e > 0 {
-        // An even integer: its last digit is even, never a 5.
-        return false;
-    }
-    // |v| = m × 5^-e × 10^e exactly: count the digits of m × 5^-e.
-    let digits = (m as f64).log10() + f64::from(-e) * 5f64.log10() + 1.0;
-    (digits.floor() - (shortest as f64 + 1.0)).abs() < 1.5
-}
-
-fn parse_exponent(text: &[u8]) -> i32 {
-    let (negative, digits) = match text.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, text),
-    };
-    let e = digits
-        .iter()
-        .fold(0i32, |acc, &d| acc * 10 + i32::from(d - b'0'));
-    if negative {
-        -e
-    } else {
-        e
-    }
-}
+use via_ryu::{positional_ryu, ryu_write};
 
 #[cfg(test)]
 mod tests {
@@ -480,7 +320,10 @@ mod tests {
     fn ours(v: f64, exp: bool) -> String {
         let mut out = Vec::new();
         if exp || (1e-5..1e16).contains(&v.abs()) {
-            write_float(v, exp, &mut Text::new(&mut out));
+            Text::append(&mut out, |text| {
+                write_float(v, exp, text);
+                true
+            });
         } else {
             write_float_general(v, exp, &mut out);
         }
@@ -558,7 +401,10 @@ mod tests {
             1_700_000_000_000_000_000,
         ] {
             let mut out = b"x".to_vec();
-            Text::new(&mut out).push_i64(v);
+            Text::append(&mut out, |text| {
+                text.push_i64(v);
+                true
+            });
             assert_eq!(out, format!("x{v}").as_bytes());
         }
     }
@@ -571,7 +417,7 @@ mod tests {
         }
 
         /// Binary fractions with short exact expansions: where ties are
-        /// (`1 + 2^-17` is one), and what [`exact_tie`] must find.
+        /// (`1 + 2^-17` is one), and what `via_ryu::exact_tie` must find.
         #[test]
         fn short_binary_fractions_match_core_fmt(
             m in 1u64..1 << 53,

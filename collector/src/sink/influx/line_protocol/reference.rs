@@ -139,7 +139,11 @@ fn reference(s: &Sample) -> (bool, Vec<u8>) {
 
 #[test]
 fn tag_and_field_keys_need_no_escaping() {
-    for m in Measurement::ALL {
+    for (i, m) in Measurement::ALL.into_iter().enumerate() {
+        assert_eq!(
+            m as usize, i,
+            "MEASUREMENT_NAMES is indexed by discriminant"
+        );
         let mut out = Vec::new();
         write_escaped(m.as_str(), MEASUREMENT_SPECIALS, &mut out);
         assert_eq!(out, m.as_str().as_bytes());

@@ -51,10 +51,16 @@ pub(super) struct Pieces {
     id: Arc<str>,
     school: Arc<School>,
     role: Role,
+    /// The pieces, then [`PAD`] zeros.
     bytes: Box<[u8]>,
     role_at: usize,
     school_at: usize,
+    end: usize,
 }
+
+/// Zeros after the pieces, so that any piece can be copied in 16-byte
+/// chunks (fixed-size copies; a variable-length one is a `memcpy` call).
+const PAD: usize = 16;
 
 impl Pieces {
     /// The pieces of `device`: cached, or made now if the cache is stale.
@@ -76,6 +82,8 @@ impl Pieces {
         push_tag("role", device.role.as_str(), &mut bytes);
         let school_at = bytes.len();
         push_tag("school", device.school_id(), &mut bytes);
+        let end = bytes.len();
+        bytes.extend_from_slice(&[0; PAD]);
         Pieces {
             id: device.id.clone(),
             school: device.school.clone(),
@@ -83,6 +91,7 @@ impl Pieces {
             bytes: bytes.into_boxed_slice(),
             role_at,
             school_at,
+            end,
         }
     }
 
@@ -92,24 +101,40 @@ impl Pieces {
             && self.role == device.role
     }
 
-    /// `,device=…,district=…` (the tags sorting before the key tag `interface`).
-    pub(super) fn device_district(&self) -> &[u8] {
-        &self.bytes[..self.role_at]
+    /// Appends `,device=…,district=…` (the tags sorting before the key
+    /// tag `interface`).
+    pub(super) fn put_device_district(&self, out: &mut Vec<u8>) {
+        self.put(0, self.role_at, out);
     }
 
-    /// `,school=…`.
-    pub(super) fn school(&self) -> &[u8] {
-        &self.bytes[self.school_at..]
+    /// Appends `,school=…`.
+    pub(super) fn put_school(&self, out: &mut Vec<u8>) {
+        self.put(self.school_at, self.end, out);
     }
 
-    /// `,role=…,school=…` in one piece.
-    pub(super) fn role_school(&self) -> &[u8] {
-        &self.bytes[self.role_at..]
+    /// Appends `,role=…,school=…`.
+    pub(super) fn put_role_school(&self, out: &mut Vec<u8>) {
+        self.put(self.role_at, self.end, out);
+    }
+
+    /// Appends all of them.
+    pub(super) fn put_all(&self, out: &mut Vec<u8>) {
+        self.put(0, self.end, out);
     }
 
     /// Bytes of all pieces together.
     pub(super) fn len(&self) -> usize {
-        self.bytes.len()
+        self.end
+    }
+
+    /// Appends `bytes[from..to]` in 16-byte chunks, then cuts back.
+    fn put(&self, from: usize, to: usize, out: &mut Vec<u8>) {
+        let len = out.len();
+        for at in (from..to).step_by(PAD) {
+            let chunk: &[u8; PAD] = self.bytes[at..at + PAD].try_into().expect("PAD bytes");
+            out.extend_from_slice(chunk);
+        }
+        out.truncate(len + (to - from));
     }
 }
 
