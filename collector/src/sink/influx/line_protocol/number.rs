@@ -6,8 +6,8 @@
 //! them. So:
 //! - Integers, and floats of up to 15 significant digits in `{}`'s range
 //!   (most measurements), are written here digit by digit.
-//! - Other floats take ryu's shortest digits ([`via_ryu`]; ryu comes with
-//!   serde_json), with `core::fmt` for the rare values where the two
+//! - Other floats take ryu's shortest digits ([`via_ryu`]; ryu is in the
+//!   tree through csv), with `core::fmt` for the rare values where the two
 //!   would round differently.
 //!
 //! Everything is written in place into room the line made beforehand (a
