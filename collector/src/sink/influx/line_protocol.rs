@@ -35,6 +35,11 @@
 //!
 //! [`stored_value`] gives the value a server stores for a given input, which
 //! is what queries (and the tests) must use.
+//!
+//! # Speed (every sample passes here)
+//! A device's escaped tags are kept in the device (`tags`), field keys in a
+//! table; numbers are written digit by digit into room the line makes once
+//! (`number`). Size buffers with [`max_encoded_len`] and they never grow.
 
 use crate::sample::{Field, FieldKind, FieldValue, Measurement, OutageRecord, Record, Sample};
 use number::Text;
