@@ -4,34 +4,40 @@
 //! traffic (all formats of the 216-school sample, in arrival order).
 //!
 //! Per point as the pipeline does it: the samples of one message into one
-//! fresh buffer (`Outbox::add_samples`), time divided by points written.
+//! fresh buffer sized like `Outbox::add_samples` does (`max_encoded_len`
+//! summed over them), time divided by points written.
 //! `mixed` cycles through every message in arrival order; `interface` only
 //! through interface samples (one per buffer), the widest points.
 //! Timed in thread CPU time (see `support::thread_cpu`).
 //! Target (issue 6): ≤ 200 ns per point.
+//!
+//! `line_protocol_floor` times what an interface point costs whatever the
+//! encoder does (its twelve numbers through itoa and ryu alone; a buffer
+//! and the finished line's bytes alone), to tell how far the target is
+//! reachable for the widest points.
 
 mod support;
 
 use std::hint::black_box;
 use std::time::Duration;
 
-use collector::sample::{Measurement, Record};
-use collector::sink::influx::encode_record;
+use collector::sample::{FieldValue, Measurement, Record, Sample};
+use collector::sink::influx::{encode_record, max_encoded_len};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 /// Messages per format run through the pipeline to get the samples.
 const PER_FORMAT: usize = 4_000;
 
 /// Encodes messages in turn, each into a fresh buffer sized like the
-/// pipeline's (`Outbox::add_samples`: 160 bytes per sample), until `points`
-/// points are written; returns the CPU time taken.
+/// pipeline's (`Outbox::add_samples`), until `points` points are written;
+/// returns the CPU time taken.
 fn encode_points(messages: &[Vec<Record>], next: &mut usize, points: u64) -> Duration {
     let mut done = 0;
     let started = support::thread_cpu();
     while done < points {
         let records = &messages[*next];
         *next = (*next + 1) % messages.len();
-        let mut lines = Vec::with_capacity(records.len() * 160);
+        let mut lines = Vec::with_capacity(records.iter().map(max_encoded_len).sum());
         for r in records {
             encode_record(black_box(r), &mut lines);
         }
@@ -58,6 +64,80 @@ fn encode(c: &mut Criterion) {
             b.iter_custom(|points| encode_points(messages, &mut next, points))
         });
     }
+    group.finish();
+    floor(c, &interface);
+}
+
+/// What an interface point costs at least, whatever the encoder, timed as
+/// `encode_points` does over the same points:
+/// - `numbers`: only its numbers (timestamp, counters, gauges; no keys,
+///   no tags) through itoa and ryu, the fastest crates at hand, into one
+///   reused buffer (ryu's digits are not always `{}`'s: a lower bound);
+/// - `copy`: a fresh buffer sized like the pipeline's and the finished
+///   line copied into it (allocation and bytes, nothing computed).
+fn floor(c: &mut Criterion, interface: &[Vec<Record>]) {
+    let samples: Vec<&Sample> = interface
+        .iter()
+        .flatten()
+        .filter_map(|r| match r {
+            Record::Sample(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    let lines: Vec<(usize, Vec<u8>)> = interface
+        .iter()
+        .map(|records| {
+            let mut line = Vec::new();
+            records.iter().for_each(|r| {
+                encode_record(r, &mut line);
+            });
+            (records.iter().map(max_encoded_len).sum(), line)
+        })
+        .collect();
+    let mut group = c.benchmark_group("line_protocol_floor");
+    group.throughput(Throughput::Elements(1));
+    let mut next = 0;
+    group.bench_function("interface_numbers", |b| {
+        b.iter_custom(|points| {
+            let mut out = Vec::with_capacity(1024);
+            let started = support::thread_cpu();
+            for _ in 0..points {
+                let s = black_box(samples[next]);
+                next = (next + 1) % samples.len();
+                out.clear();
+                let mut int = itoa::Buffer::new();
+                let mut float = ryu::Buffer::new();
+                out.extend_from_slice(int.format(s.time_ns).as_bytes());
+                for &(_, value) in &s.fields {
+                    match value {
+                        FieldValue::Counter(v) => {
+                            out.extend_from_slice(int.format(v).as_bytes());
+                            out.push(b'i');
+                        }
+                        FieldValue::Float(v) => {
+                            out.extend_from_slice(float.format_finite(v).as_bytes())
+                        }
+                    }
+                }
+                black_box(&out);
+            }
+            support::thread_cpu() - started
+        })
+    });
+    let mut next = 0;
+    group.bench_function("interface_copy", |b| {
+        b.iter_custom(|points| {
+            let started = support::thread_cpu();
+            for _ in 0..points {
+                let (capacity, line) = black_box(&lines[next]);
+                next = (next + 1) % lines.len();
+                let mut out = Vec::with_capacity(*capacity);
+                out.extend_from_slice(line);
+                black_box(out);
+            }
+            support::thread_cpu() - started
+        })
+    });
     group.finish();
 }
 

@@ -31,7 +31,7 @@ impl Measurement {
     ];
 
     /// Name as written to InfluxDB.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Measurement::Interface => "interface",
             Measurement::Optical => "optical",
@@ -73,6 +73,12 @@ macro_rules! fields {
             /// Field key as written to InfluxDB (and accepted in route field maps).
             pub fn key(self) -> &'static str {
                 match self { $(Field::$variant => $key),* }
+            }
+
+            /// `,key=` as the field is written in a line protocol field
+            /// set (no key needs escaping; the encoder's tests check).
+            pub const fn line_key(self) -> &'static [u8] {
+                match self { $(Field::$variant => concat!(",", $key, "=").as_bytes()),* }
             }
 
             pub fn measurement(self) -> Measurement {

@@ -88,6 +88,7 @@ fn inventory(dev: &str, school: &str, district: &str) -> Arc<Inventory> {
         parent: None,
         wan_interface: None,
         counter_width: None,
+        line_tags: Default::default(),
     };
     let mut devices = vec![device(dev)];
     if dev != VICTIM {

@@ -99,6 +99,7 @@ fn device(school: &str, role: Role) -> Arc<DeviceInfo> {
         parent: None,
         wan_interface: None,
         counter_width: None,
+        line_tags: Default::default(),
     })
 }
 

@@ -161,6 +161,7 @@ impl Inventory {
                     parent,
                     wan_interface,
                     counter_width,
+                    line_tags: Default::default(),
                 },
             ));
         }

@@ -33,7 +33,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::sample::{Record, Sample};
-use crate::sink::influx::encode_record;
+use crate::sink::influx::{encode_record, max_sample_len};
 use crate::source::mqtt::Ack;
 use crate::spool::{Spool, SpoolError};
 
@@ -94,7 +94,9 @@ impl Outbox {
             History::None => {}
             History::Queue(_) => self.records.extend(samples.into_iter().map(Record::Sample)),
             History::Spool(_) => {
-                let mut lines = Vec::with_capacity(samples.len() * 160);
+                // Never reallocated while encoding (a fixed 160 bytes per
+                // sample was too little for interface points).
+                let mut lines = Vec::with_capacity(samples.iter().map(max_sample_len).sum());
                 for s in samples {
                     encode_record(&Record::Sample(s), &mut lines);
                 }

@@ -35,65 +35,142 @@
 //!
 //! [`stored_value`] gives the value a server stores for a given input, which
 //! is what queries (and the tests) must use.
+//!
+//! # Speed (every sample passes here)
+//! A device's escaped tags are kept in the device (`tags`), field keys in a
+//! table; numbers are written digit by digit into room the line makes once
+//! (`number`). Size buffers with [`max_encoded_len`] and they never grow.
 
 use crate::sample::{Field, FieldKind, FieldValue, Measurement, OutageRecord, Record, Sample};
+use number::Text;
+use tags::Pieces;
 
 /// Characters escaped in tag keys, tag values and field keys.
 const KEY_SPECIALS: &[char] = &[',', '=', ' '];
-/// Characters escaped in measurement names.
-const MEASUREMENT_SPECIALS: &[char] = &[',', ' '];
 
 /// Appends one line for `sample` to `out`. Returns `false` (and appends
 /// nothing) when no field of the sample can be written.
 pub fn encode_sample(sample: &Sample, out: &mut Vec<u8>) -> bool {
-    let start = out.len();
-    write_escaped(sample.measurement.as_str(), MEASUREMENT_SPECIALS, out);
-
-    let device = &sample.device;
-    let mut tags: [(&str, &str); 5] = [("", ""); 5];
-    tags[0] = ("device", &device.id);
-    tags[1] = ("district", device.district());
-    tags[2] = ("school", device.school_id());
-    let mut n = 3;
-    if has_role_tag(sample.measurement) {
-        tags[n] = ("role", device.role.as_str());
-        n += 1;
-    }
-    if let Some(key_tag) = sample.measurement.key_tag() {
-        tags[n] = (key_tag, sample.key.as_deref().unwrap_or(""));
-        n += 1;
-    }
-    let tags = &mut tags[..n];
-    tags.sort_unstable_by_key(|t| t.0);
-    for &(k, v) in tags.iter() {
-        if v.is_empty() {
-            continue;
-        }
-        out.push(b',');
-        write_escaped(k, KEY_SPECIALS, out);
-        out.push(b'=');
-        write_escaped(v, KEY_SPECIALS, out);
-    }
-
     let m = sample.measurement;
-    let written = if is_sorted_unique(&sample.fields) {
-        write_fields(m, &sample.fields, out)
+    let tags = Pieces::of(&sample.device);
+    let key = sample.key.as_deref().unwrap_or("");
+    let start = out.len();
+    // One growth at most per line (none in a buffer sized with
+    // `max_encoded_len`).
+    out.reserve(max_line_len(sample, tags.len()));
+
+    // Measurement names and tag keys are plain words: nothing to escape
+    // (checked by the tests).
+    let name = m.as_str().as_bytes();
+    out.extend_from_slice(&MEASUREMENT_NAMES[m as usize]);
+    out.truncate(start + name.len());
+    // Tags in sorted key order: device, district, [interface], [role],
+    // school, [target].
+    let key_tag = m.key_tag().filter(|_| !key.is_empty());
+    match m {
+        Measurement::Interface => {
+            tags.put_device_district(out);
+            if let Some(tag) = key_tag {
+                write_key_tag(tag, key, out);
+            }
+            tags.put_role_school(out);
+        }
+        Measurement::Optical | Measurement::System => tags.put_all(out),
+        Measurement::Probe | Measurement::Clients => {
+            tags.put_device_district(out);
+            tags.put_school(out);
+            if let Some(tag) = key_tag {
+                write_key_tag(tag, key, out);
+            }
+        }
+    }
+
+    // Fields and timestamp are written into room made for the longest
+    // (one `memset`), through a slice: one length check per write, no
+    // capacity check, no Vec length to keep up to date.
+    let fields_at = out.len();
+    out.resize(fields_at + fields_room(sample.fields.len()), 0);
+    let room = &mut out[fields_at..];
+    let (written, mut len) = if is_sorted_unique(&sample.fields) {
+        write_fields(m, &sample.fields, room)
     } else {
         let mut fields = sample.fields.clone();
         fields.sort_by_key(|(f, _)| *f);
         // Duplicates violate the `Sample` contract; keep the first rather
         // than send a line InfluxDB would resolve arbitrarily.
         fields.dedup_by_key(|(f, _)| *f);
-        write_fields(m, &fields, out)
+        write_fields(m, &fields, room)
     };
     if written == 0 {
         out.truncate(start);
         return false;
     }
-    out.push(b' ');
-    number::write_int(sample.time_ns, out);
-    out.push(b'\n');
+    // Every field was written as `,key=value`; the first one's comma is
+    // the space between tags and fields.
+    room[0] = b' ';
+    let mut time = Text::new(&mut room[len..]);
+    time.push(b' ');
+    time.push_i64(sample.time_ns);
+    time.push(b'\n');
+    len += time.len();
+    out.truncate(fields_at + len);
     true
+}
+
+/// `,key=` of the longest field key, and the longest number: `-` and 17
+/// digits with `0.0000` or `.` and `e-308`, or 19 digits and `i`.
+const MAX_FIELD: usize = 17 + 24;
+
+/// Room for the fields and timestamp of a line: the longest fields, and
+/// a whole [`Text`] at the start of the last piece.
+fn fields_room(fields: usize) -> usize {
+    fields * MAX_FIELD + number::TEXT_CAPACITY
+}
+
+/// Bytes [`encode_record`] may need in its buffer for `record`: the
+/// longest line it can write and the room it writes numbers in. A buffer
+/// with that much spare capacity is not reallocated while encoding, so
+/// size a buffer with the sum over its records (it is about twice what
+/// a line of measurements takes).
+pub fn max_encoded_len(record: &Record) -> usize {
+    match record {
+        Record::Sample(s) => max_sample_len(s),
+        Record::Outage(o) => {
+            // Tag values escaped (at most 2 bytes a byte), the fixed text
+            // and two floats, then the timestamp's room.
+            let values = o.cause.len() + o.school.district.len() + o.school.id.len();
+            let fixed = "outage,cause=,district=,school= duration_s=,open=false,started_at=".len();
+            fixed + 2 * values + 2 * 24 + number::TEXT_CAPACITY
+        }
+        Record::Lines { lines, .. } => lines.len() + 1,
+    }
+}
+
+/// [`max_encoded_len`] of a sample.
+pub fn max_sample_len(sample: &Sample) -> usize {
+    // The escaped tags from the raw ones (cheaper than the device's tag
+    // pieces): a byte becomes at most two (`\,`, a control character `\ `).
+    let d = &sample.device;
+    let raw = d.id.len() + d.district().len() + d.school_id().len();
+    let tags = ",device=,district=,role=,school=".len() + 2 * raw + d.role.as_str().len();
+    max_line_len(sample, tags)
+}
+
+/// Room `encode_sample` needs for `sample` with `tags` bytes of tags.
+fn max_line_len(sample: &Sample, tags: usize) -> usize {
+    // The measurement name is copied as 16 bytes, then cut back.
+    let m = sample.measurement.as_str().len().max(16);
+    let key = sample.key.as_deref().map_or(0, str::len);
+    let key_tag = ",interface=".len() + 2 * key;
+    m + tags + key_tag + fields_room(sample.fields.len())
+}
+
+/// `,tag=value` for the key tag (`interface` or `target`).
+fn write_key_tag(tag: &str, value: &str, out: &mut Vec<u8>) {
+    out.push(b',');
+    out.extend_from_slice(tag.as_bytes());
+    out.push(b'=');
+    write_escaped(value, KEY_SPECIALS, out);
 }
 
 /// Appends the line for any [`Record`]; `false` if nothing could be written.
@@ -139,10 +216,12 @@ pub fn encode_outage(outage: &OutageRecord, out: &mut Vec<u8>) -> bool {
     });
     out.extend_from_slice(b",started_at=");
     write_float(outage.started_ns as f64 / 1e9, out);
-    out.push(b' ');
-    number::write_int(outage.started_ns, out);
-    out.push(b'\n');
-    true
+    Text::append(out, |time| {
+        time.push(b' ');
+        time.push_i64(outage.started_ns);
+        time.push(b'\n');
+        true
+    })
 }
 
 /// The value a server stores for tag value (or key) `raw` after the escaping
@@ -160,49 +239,75 @@ pub fn stored_value(raw: &str) -> String {
     out
 }
 
-fn has_role_tag(m: Measurement) -> bool {
-    matches!(
-        m,
-        Measurement::Interface | Measurement::Optical | Measurement::System
-    )
-}
-
 fn is_sorted_unique(fields: &[(Field, FieldValue)]) -> bool {
     fields.windows(2).all(|w| w[0].0 < w[1].0)
 }
 
-/// Writes the field set (with its leading space); returns how many fields.
-fn write_fields(m: Measurement, fields: &[(Field, FieldValue)], out: &mut Vec<u8>) -> usize {
-    let mut written = 0;
+/// Every measurement's name (index: the `Measurement` discriminant),
+/// padded to a fixed size for a fixed-size copy.
+static MEASUREMENT_NAMES: [[u8; 16]; Measurement::ALL.len()] = {
+    let mut names = [[0; 16]; Measurement::ALL.len()];
+    let mut i = 0;
+    while i < names.len() {
+        let name = Measurement::ALL[i].as_str().as_bytes();
+        let mut j = 0;
+        while j < name.len() {
+            names[i][j] = name[j];
+            j += 1;
+        }
+        i += 1;
+    }
+    names
+};
+
+/// Every field's `,key=` (index: the `Field` discriminant), padded to a
+/// fixed size so that it is copied into a [`Text`] without a `memcpy` call.
+static FIELD_KEYS: [([u8; 24], usize); Field::ALL.len()] = {
+    let mut keys = [([0; 24], 0); Field::ALL.len()];
+    let mut i = 0;
+    while i < keys.len() {
+        let key = Field::ALL[i].line_key();
+        let mut j = 0;
+        while j < key.len() {
+            keys[i].0[j] = key[j];
+            j += 1;
+        }
+        keys[i].1 = key.len();
+        i += 1;
+    }
+    keys
+};
+
+/// Writes the fields, each as `,key=value`, into `room` (at least
+/// [`fields_room`]); returns how many, and their length.
+fn write_fields(m: Measurement, fields: &[(Field, FieldValue)], room: &mut [u8]) -> (usize, usize) {
+    let (mut written, mut len) = (0, 0);
     for &(field, value) in fields {
         if field.measurement() != m {
             // Violates the `Sample` contract; a stray column would outlive
             // the bug that wrote it.
             continue;
         }
-        let mark = out.len();
-        out.push(if written == 0 { b' ' } else { b',' });
-        write_escaped(field.key(), KEY_SPECIALS, out);
-        out.push(b'=');
-        if write_value(field.kind(), value, out) {
+        let (key, key_len) = &FIELD_KEYS[field as usize];
+        let mut text = Text::with_prefix(&mut room[len..], key, *key_len);
+        if write_value(field.kind(), value, &mut text) {
             written += 1;
-        } else {
-            out.truncate(mark);
+            len += text.len();
         }
     }
-    written
+    (written, len)
 }
 
 /// Writes one field value in the line type of `kind`; `false` if the value
-/// cannot be represented (nothing useful was written; the caller truncates).
-fn write_value(kind: FieldKind, value: FieldValue, out: &mut Vec<u8>) -> bool {
+/// cannot be represented (then `out` is not to be kept).
+fn write_value(kind: FieldKind, value: FieldValue, out: &mut Text<'_>) -> bool {
     match (kind, value) {
         (FieldKind::Counter, FieldValue::Counter(v)) => match i64::try_from(v) {
             // Line protocol integers are i64; `u` needs a server flag in 1.x.
             // 2^63 bytes is not reachable by a real counter, so skipping is
             // safer than writing a wrong (saturated) number.
             Ok(v) => {
-                number::write_int(v, out);
+                out.push_i64(v);
                 out.push(b'i');
                 true
             }
@@ -211,20 +316,25 @@ fn write_value(kind: FieldKind, value: FieldValue, out: &mut Vec<u8>) -> bool {
         (FieldKind::Counter, FieldValue::Float(v)) => {
             // Keep the column an integer column; only exact integers qualify.
             if v.is_finite() && v.fract() == 0.0 && v >= 0.0 && v < i64::MAX as f64 {
-                number::write_int(v as i64, out);
+                out.push_i64(v as i64);
                 out.push(b'i');
                 true
             } else {
                 false
             }
         }
-        (FieldKind::Gauge, value) => write_float(value.as_f64(), out),
+        (FieldKind::Gauge, value) => float_text(value.as_f64(), out),
     }
 }
 
 /// Shortest round-trip float text; `false` for NaN and infinities, which no
 /// InfluxDB accepts.
 fn write_float(v: f64, out: &mut Vec<u8>) -> bool {
+    Text::append(out, |text| float_text(v, text))
+}
+
+/// [`write_float`] into a [`Text`].
+fn float_text(v: f64, out: &mut Text<'_>) -> bool {
     if !v.is_finite() {
         return false;
     }
@@ -284,6 +394,11 @@ fn write_escaped(s: &str, specials: &[char], out: &mut Vec<u8>) {
 }
 
 mod number;
+mod tags;
 
+pub use tags::LineTags;
+
+#[cfg(test)]
+mod reference;
 #[cfg(test)]
 mod tests;

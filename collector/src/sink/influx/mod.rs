@@ -31,7 +31,9 @@ pub use batch::encode_batch;
 pub use config::{InfluxApi, InfluxConfig, TOKEN_ENV};
 pub use deliver::SHUTDOWN_BUDGET;
 pub use error::WriteError;
-pub use line_protocol::{encode_outage, encode_record, encode_sample, stored_value};
+pub use line_protocol::{
+    encode_outage, encode_record, encode_sample, max_encoded_len, max_sample_len, stored_value,
+};
 pub use writer::InfluxWriter;
 
 use crate::metrics::PipelineMetrics;

@@ -22,6 +22,7 @@ pub fn device(id: &str, school: &str, district: &str, role: Role) -> Arc<DeviceI
         parent: None,
         wan_interface: None,
         counter_width: None,
+        line_tags: Default::default(),
     })
 }
 

@@ -1,150 +1,332 @@
 //! Numbers for line protocol, fast and exactly as Rust's formatting writes
-//! them: integers as `{}` (through `itoa`), floats as `{}` (positional) or
-//! `{:e}` (scientific), with the shortest digits that round-trip (through
-//! `ryu`, laid out again: ryu picks its own notation per magnitude).
+//! them: integers as `{}`, floats as `{}` (positional) or `{:e}`
+//! (scientific), with the shortest digits that round-trip.
 //!
-//! `core::fmt` costs 50–100 ns per number; an interface point has 13 of
-//! them. Both crates come with serde_json already.
+//! `core::fmt` costs 50–100 ns per number; an interface point has 12 of
+//! them. So:
+//! - Integers, and floats of up to 15 significant digits in `{}`'s range
+//!   (most measurements), are written here digit by digit.
+//! - Other floats take ryu's shortest digits ([`via_ryu`]; ryu is in the
+//!   tree through csv), with `core::fmt` for the rare values where the two
+//!   would round differently.
 //!
-//! One difference is handled: when the exact value lies halfway between
-//! two shortest candidates, ryu rounds to even and `core::fmt` up. Such a
-//! value has an exact decimal expansion one digit longer than the shortest
-//! form; those (rare: measured rates have ~40 exact digits) are written
-//! with `core::fmt`.
+//! Everything is written in place into room the line made beforehand (a
+//! [`Text`]): copying a number's text from elsewhere was a `memcpy` call,
+//! which costs more than a short number's digits.
 
-/// Appends `v` as `{v}` writes it.
-pub(super) fn write_int(v: i64, out: &mut Vec<u8>) {
-    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+use std::fmt;
+
+/// Two-digit pairs `00`..`99`, for writing digits two at a time.
+const PAIRS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
+/// 10^0 ..= 10^19, the powers of ten a u64 holds.
+const POW10_U64: [u64; 20] = {
+    let mut pow = [1; 20];
+    let mut i = 1;
+    while i < pow.len() {
+        pow[i] = pow[i - 1] * 10;
+        i += 1;
+    }
+    pow
+};
+
+/// 10^0 ..= 10^22, the powers of ten a double holds exactly.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// Bytes a [`Text`] takes: a field's `,key=` (17 at most) and the longest
+/// number (24: `-`, 17 digits, `.`, `e-308`), or a timestamp (22).
+pub(super) const TEXT_CAPACITY: usize = 48;
+
+/// A short piece of a line (a field, a timestamp) written in place, into
+/// room the line was grown by beforehand ([`Text::append`] for one piece;
+/// `encode_sample` grows a line once for all its fields), byte by byte.
+/// Building it in a local buffer and copying that was slower: the copy
+/// reads 16 bytes at a time what was just stored a byte at a time, which
+/// the CPU cannot forward.
+pub(super) struct Text<'a> {
+    /// At least [`TEXT_CAPACITY`] bytes.
+    buf: &'a mut [u8],
+    len: usize,
 }
 
-/// Appends finite, non-zero `v` as `{v}` (`exp == false`) or `{v:e}`
-/// (`exp == true`) writes it.
-pub(super) fn write_float(v: f64, exp: bool, out: &mut Vec<u8>) {
-    debug_assert!(v.is_finite() && v != 0.0);
-    if !ryu_write(v, exp, out) {
-        use std::io::Write as _;
-        // Writing into a Vec cannot fail.
+impl<'a> Text<'a> {
+    /// A text at the start of `buf`, which has room for [`TEXT_CAPACITY`] bytes.
+    pub(super) fn new(buf: &'a mut [u8]) -> Text<'a> {
+        Text { buf, len: 0 }
+    }
+
+    /// A text starting with the first `len` bytes of `prefix`.
+    pub(super) fn with_prefix(buf: &'a mut [u8], prefix: &[u8; 24], len: usize) -> Text<'a> {
+        buf[..24].copy_from_slice(prefix);
+        Text { buf, len }
+    }
+
+    /// Appends what `write` writes into a text to `out` (if it returns
+    /// `true`).
+    pub(super) fn append(out: &mut Vec<u8>, write: impl FnOnce(&mut Text<'_>) -> bool) -> bool {
+        let start = out.len();
+        out.extend_from_slice(&[0; TEXT_CAPACITY]);
+        let mut text = Text::new(&mut out[start..]);
+        let written = write(&mut text);
+        let len = if written { text.len } else { 0 };
+        out.truncate(start + len);
+        written
+    }
+
+    /// Bytes written.
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(super) fn push(&mut self, b: u8) {
+        self.buf[self.len] = b;
+        self.len += 1;
+    }
+
+    fn extend(&mut self, bytes: &[u8]) {
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    /// Appends `v` as `{v}` writes it.
+    pub(super) fn push_i64(&mut self, v: i64) {
+        if v < 0 {
+            self.push(b'-');
+        }
+        self.push_u64(v.unsigned_abs());
+    }
+
+    /// Appends the decimal digits of `v`.
+    pub(super) fn push_u64(&mut self, v: u64) {
+        let n = v.checked_ilog10().unwrap_or(0) as usize + 1;
+        self.push_padded(n, v);
+    }
+
+    /// Appends the last `n` digits of `v`, zero-padded.
+    fn push_padded(&mut self, n: usize, mut v: u64) {
+        let at = self.len;
+        self.len += n;
+        let digits = &mut self.buf[at..at + n];
+        let mut i = n;
+        // Four digits per division: the divisions form the dependency
+        // chain, the two pairs of a chunk are independent.
+        while i >= 4 {
+            let chunk = (v % 10_000) as usize;
+            v /= 10_000;
+            let (high, low) = (chunk / 100 * 2, chunk % 100 * 2);
+            digits[i - 4..i - 2].copy_from_slice(&PAIRS[high..high + 2]);
+            digits[i - 2..i].copy_from_slice(&PAIRS[low..low + 2]);
+            i -= 4;
+        }
+        if i >= 2 {
+            let pair = (v % 100) as usize * 2;
+            v /= 100;
+            digits[i - 2..i].copy_from_slice(&PAIRS[pair..pair + 2]);
+            i -= 2;
+        }
+        if i > 0 {
+            digits[0] = b'0' + (v % 10) as u8;
+        }
+    }
+
+    /// Drops trailing `0`s (there must be another digit before them).
+    fn trim_zeros(&mut self) {
+        while self.buf[self.len - 1] == b'0' {
+            self.len -= 1;
+        }
+    }
+}
+
+/// Where [`write_float`]'s general path writes: a [`Text`] when encoding,
+/// a `Vec` in the tests that try layouts no line uses (`{}` of 1e300).
+trait Out {
+    fn push(&mut self, b: u8);
+    fn extend(&mut self, bytes: &[u8]);
+    fn push_i64(&mut self, v: i64);
+    /// Appends `{v}` / `{v:e}` through `core::fmt`.
+    fn display(&mut self, v: f64, exp: bool);
+}
+
+impl Out for Text<'_> {
+    fn push(&mut self, b: u8) {
+        Text::push(self, b);
+    }
+
+    fn extend(&mut self, bytes: &[u8]) {
+        Text::extend(self, bytes);
+    }
+
+    fn push_i64(&mut self, v: i64) {
+        Text::push_i64(self, v);
+    }
+
+    fn display(&mut self, v: f64, exp: bool) {
+        use fmt::Write as _;
+        // Fits: `write_float`'s callers ask for at most 24 bytes.
         let _ = if exp {
-            write!(out, "{v:e}")
+            write!(self, "{v:e}")
         } else {
-            write!(out, "{v}")
+            write!(self, "{v}")
         };
     }
 }
 
-/// [`write_float`] through ryu; `false` (nothing written) where ryu and
-/// `core::fmt` may pick different digits.
-fn ryu_write(v: f64, exp: bool, out: &mut Vec<u8>) -> bool {
-    let mut buf = ryu::Buffer::new();
-    let text = buf.format_finite(v).as_bytes();
-    let (negative, text) = match text.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, text),
-    };
-    // ryu writes `d.ddd`, `ddd.d`, `0.000ddd` or `d.ddde±x`: collect the
-    // significant digits and where the decimal point falls among them.
-    let (mantissa, exponent) = match text.iter().position(|&b| b == b'e') {
-        Some(e) => (&text[..e], parse_exponent(&text[e + 1..])),
-        None => (text, 0),
-    };
-    let mut digits = [0u8; 32];
-    let mut n = 0;
-    let mut point = None;
-    for &b in mantissa {
-        if b == b'.' {
-            point = Some(n);
-        } else {
-            digits[n] = b;
-            n += 1;
+impl fmt::Write for Text<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if self.len + s.len() > self.buf.len() {
+            return Err(fmt::Error);
         }
+        self.extend(s.as_bytes());
+        Ok(())
     }
-    // The value is 0.d₁d₂…dₙ × 10^point.
-    let mut point = point.unwrap_or(n) as i32 + exponent;
-    let lead = digits[..n].iter().take_while(|&&d| d == b'0').count();
-    point -= lead as i32;
-    let mut digits = &digits[lead..n];
-    while let Some((b'0', rest)) = digits.split_last() {
-        digits = rest;
-    }
-    if may_tie(v, digits.len()) {
-        return false;
+}
+
+impl Out for Vec<u8> {
+    fn push(&mut self, b: u8) {
+        Vec::push(self, b);
     }
 
-    if negative {
-        out.push(b'-');
+    fn extend(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
     }
-    if exp {
-        out.push(digits[0]);
-        if digits.len() > 1 {
-            out.push(b'.');
-            out.extend_from_slice(&digits[1..]);
+
+    fn push_i64(&mut self, v: i64) {
+        Text::append(self, |text| {
+            text.push_i64(v);
+            true
+        });
+    }
+
+    fn display(&mut self, v: f64, exp: bool) {
+        use std::io::Write as _;
+        // Writing into a Vec cannot fail.
+        let _ = if exp {
+            write!(self, "{v:e}")
+        } else {
+            write!(self, "{v}")
+        };
+    }
+}
+
+/// Appends finite, non-zero `v` as `{v}` (`exp == false`, for `1e-5 ≤ |v|
+/// < 1e16` only) or `{v:e}` (`exp == true`) writes it: 24 bytes at most.
+pub(super) fn write_float(v: f64, exp: bool, text: &mut Text<'_>) {
+    debug_assert!(v.is_finite() && v != 0.0);
+    debug_assert!(exp || (1e-5..1e16).contains(&v.abs()));
+    let start = text.len;
+    if !exp {
+        if positional_short(v, text) {
+            return;
         }
-        out.push(b'e');
-        write_int(i64::from(point - 1), out);
-    } else if point <= 0 {
-        out.extend_from_slice(b"0.");
-        out.extend(std::iter::repeat_n(b'0', point.unsigned_abs() as usize));
-        out.extend_from_slice(digits);
-    } else if (point as usize) < digits.len() {
-        let (int, frac) = digits.split_at(point as usize);
-        out.extend_from_slice(int);
-        out.push(b'.');
-        out.extend_from_slice(frac);
-    } else {
-        out.extend_from_slice(digits);
-        out.extend(std::iter::repeat_n(b'0', point as usize - digits.len()));
+        text.len = start;
+        if positional_ryu(v, text) {
+            return;
+        }
     }
+    write_float_general(v, exp, text);
+}
+
+/// [`write_float`] for any finite, non-zero `v`, without the fast paths.
+fn write_float_general(v: f64, exp: bool, out: &mut impl Out) {
+    if !ryu_write(v, exp, out) {
+        out.display(v, exp);
+    }
+}
+
+/// `{v}` for integral values below 2^53 and values of at most 15
+/// significant digits below 1e14; `false` (`text` to be cut back)
+/// otherwise.
+///
+/// - An integral `|v| < 2^53` is written by `{}` as its integer: every
+///   integer there is a double, so no shorter digits round-trip.
+/// - Otherwise, if some decimal `s × 10^-j` of at most 15 significant
+///   digits reads back as `v`, it is the shortest form, and the only one
+///   of its length: two decimals of up to 15 digits never read as the
+///   same double (that is what `f64::DIGITS == 15` means). So any such
+///   candidate that checks out is `{}`'s digits; `s` is `v × 10^j`
+///   rounded, and the check is exact: `s` and `10^j` are exact doubles, so
+///   the division is rounded once, as a parser rounds.
+fn positional_short(v: f64, text: &mut Text<'_>) -> bool {
+    /// 2^53: below it integral doubles convert to `i64` and back exactly.
+    const EXACT_INTS: f64 = 9_007_199_254_740_992.0;
+    let a = v.abs();
+    if !(1e-5..EXACT_INTS).contains(&a) {
+        return false;
+    }
+    if v < 0.0 {
+        text.push(b'-');
+    }
+    // Conversions through `i64`, not `u64`: x86-64 converts signed
+    // integers in one instruction, unsigned ones in several.
+    let int = a as i64;
+    if int as f64 == a {
+        text.push_u64(int as u64);
+        return true;
+    }
+    // floor(log10 a), or one less: log10(2) ≈ 78913 / 2^18.
+    let binary_exponent = ((a.to_bits() >> 52) as i32) - 1023;
+    let decimal_exponent = (binary_exponent * 78_913) >> 18;
+    // Fraction digits for 15 significant digits (16 if the estimate was
+    // low: then `scaled` reaches 1e15 and one comes off).
+    let mut j = 14 - decimal_exponent;
+    if !(1..=20).contains(&j) {
+        return false; // ≥ 1e14: no fraction digit left at 15 digits
+    }
+    let mut scaled = a * POW10[j as usize];
+    if scaled >= 1e15 {
+        j -= 1;
+        scaled = a * POW10[j as usize];
+    }
+    // `a ≥ 1e-5` keeps the point within 19 digits (10^j fits a u64).
+    let j = j as usize;
+    let s = (scaled + 0.5) as i64;
+    if j > 19 || s >= 1_000_000_000_000_000 || s as f64 / POW10[j] != a {
+        return false;
+    }
+    // The decimal's integer part is `a`'s (no division needed): an integer
+    // between the two would be a double nearer to the decimal than `a`.
+    let (s, int) = (s as u64, int as u64);
+    let frac = match int.checked_mul(POW10_U64[j]).and_then(|i| s.checked_sub(i)) {
+        Some(frac) if frac > 0 => frac,
+        _ => return false, // cannot happen, as just said
+    };
+    text.push_u64(int);
+    text.push(b'.');
+    text.push_padded(j, frac);
+    // `{}` writes no trailing zeros; the fraction has a non-zero digit.
+    text.trim_zeros();
     true
 }
 
-/// True if the exact decimal expansion of `v` may have `shortest + 1`
-/// significant digits (ending in 5): only then can it lie halfway between
-/// two candidates of `shortest` digits. Estimated with logarithms, with a
-/// margin: a false "maybe" only costs the slow path.
-fn may_tie(v: f64, shortest: usize) -> bool {
-    let bits = v.to_bits();
-    let biased = ((bits >> 52) & 0x7ff) as i32;
-    let fraction = bits & ((1 << 52) - 1);
-    let (mut m, mut e) = if biased == 0 {
-        (fraction, -1074)
-    } else {
-        (fraction | 1 << 52, biased - 1075)
-    };
-    let zeros = m.trailing_zeros();
-    m >>= zeros;
-    e += zeros as i32;
-    if e > 0 {
-        // An even integer: its last digit is even, never a 5.
-        return false;
-    }
-    // |v| = m × 5^-e × 10^e exactly: count the digits of m × 5^-e.
-    let digits = (m as f64).log10() + f64::from(-e) * 5f64.log10() + 1.0;
-    (digits.floor() - (shortest as f64 + 1.0)).abs() < 1.5
-}
+mod via_ryu;
 
-fn parse_exponent(text: &[u8]) -> i32 {
-    let (negative, digits) = match text.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, text),
-    };
-    let e = digits
-        .iter()
-        .fold(0i32, |acc, &d| acc * 10 + i32::from(d - b'0'));
-    if negative {
-        -e
-    } else {
-        e
-    }
-}
+use via_ryu::{positional_ryu, ryu_write};
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Through the fast paths where a line may ask for it, else the
+    /// general path alone (`{}` of 1e300 needs more room than a [`Text`]).
     fn ours(v: f64, exp: bool) -> String {
         let mut out = Vec::new();
-        write_float(v, exp, &mut out);
+        if exp || (1e-5..1e16).contains(&v.abs()) {
+            Text::append(&mut out, |text| {
+                write_float(v, exp, text);
+                true
+            });
+        } else {
+            write_float_general(v, exp, &mut out);
+        }
         String::from_utf8(out).unwrap()
     }
 
@@ -182,14 +364,48 @@ mod tests {
             1e21,
             1e22,
             1e23,
+            // Exactly halfway between two shortest candidates
+            // (1.00000762939453125): ryu would round to even.
+            1.0 + 2f64.powi(-17),
+            -(1.0 + 2f64.powi(-17)),
+            2f64.powi(52) + 0.5,
+            2f64.powi(53) - 1.0,
+            2f64.powi(53),
+            9_999_999_999_999_999.0,
+            0.000_1,
+            1.000_000_000_000_000_2,
         ] {
             check(v);
         }
-        let mut w = Vec::new();
-        for v in [0, 1, -1, 42, i64::MAX, i64::MIN, 1_700_000_000_000_000_000] {
-            w.clear();
-            write_int(v, &mut w);
-            assert_eq!(w, v.to_string().as_bytes());
+        // Where the decimal exponent estimate and `positional_short`'s
+        // digit count change: around every power of ten in `{}`'s range.
+        for k in -6..=17 {
+            let p = 10f64.powi(k);
+            for bits in p.to_bits() - 2..=p.to_bits() + 2 {
+                check(f64::from_bits(bits));
+                check(-f64::from_bits(bits));
+            }
+        }
+        for v in [
+            0,
+            1,
+            -1,
+            9,
+            10,
+            42,
+            99,
+            100,
+            101,
+            i64::MAX,
+            i64::MIN,
+            1_700_000_000_000_000_000,
+        ] {
+            let mut out = b"x".to_vec();
+            Text::append(&mut out, |text| {
+                text.push_i64(v);
+                true
+            });
+            assert_eq!(out, format!("x{v}").as_bytes());
         }
     }
 
@@ -198,6 +414,32 @@ mod tests {
         #[test]
         fn any_float_matches_core_fmt(bits in any::<u64>()) {
             check(f64::from_bits(bits));
+        }
+
+        /// Binary fractions with short exact expansions: where ties are
+        /// (`1 + 2^-17` is one), and what `via_ryu::exact_tie` must find.
+        #[test]
+        fn short_binary_fractions_match_core_fmt(
+            m in 1u64..1 << 53,
+            bits in 1u32..54,
+            q in 1i32..70,
+        ) {
+            let m = (m >> (53 - bits)) | 1;
+            check(m as f64 * 2f64.powi(-q));
+            check(1.0 + m as f64 * 2f64.powi(-q - 53 + bits as i32));
+        }
+
+        /// Decimals of up to 15 digits (what `positional_short` writes) and
+        /// of 16–17 (what it must leave to ryu).
+        #[test]
+        fn decimal_floats_match_core_fmt(
+            n in 1u64..100_000_000_000_000_000,
+            digits in 1u32..18,
+            point in 0i32..23,
+        ) {
+            let n = n % 10u64.pow(digits);
+            check(n as f64 / 10f64.powi(point));
+            check(-(n as f64) / 10f64.powi(point));
         }
 
         #[test]
