@@ -316,7 +316,7 @@ fn their_parsed(l: &influxdb_line_protocol::ParsedLine<'_>) -> Parsed {
 /// and timestamp, at the same physical line numbers. The one documented
 /// difference (a `,` after the first field at the line's end or before the
 /// timestamp, accepted by the crate only; see
-/// `collector/src/decode/line_protocol_tests.rs`) is checked instead: such a
+/// `collector/src/decode/line_protocol/tests.rs`) is checked instead: such a
 /// line parses as the crate's once that comma is removed.
 pub fn line_protocol_diff(text: &str) {
     use collector::decode::line_protocol;
