@@ -32,7 +32,8 @@ pub fn decode(ctx: DecodeContext<'_>, payload: &[u8]) -> Result<Decoded, Reject>
     if text.trim().is_empty() {
         return Err(reject(RejectReason::ParseError, "empty payload"));
     }
-    let mut observations = Vec::new();
+    // Telegraf's MQTT output sends one metric per message unless batching.
+    let mut observations = Vec::with_capacity(1);
     let mut lines = line_protocol::lines(text);
     // One line buffer for the whole message: its vectors are allocated once,
     // large enough for Telegraf's widest common lines (`net`, `mem`).

@@ -158,7 +158,12 @@ pub(super) fn map_metric<S: AsRef<str>, V: AsVal>(
     let Some(table) = table(m) else {
         return Ok(None);
     };
-    let mut values = Vec::new();
+    // Sized once: growing from empty reallocated twice for a `net` line.
+    let mut values = Vec::with_capacity(if table.canonical {
+        m.fields.len()
+    } else {
+        table.fields.len().min(m.fields.len())
+    });
     for &(name, field, conv) in table.fields {
         if let Some(v) = m.field(name) {
             common::put(
