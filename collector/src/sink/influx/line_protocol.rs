@@ -165,6 +165,18 @@ fn max_line_len(sample: &Sample, tags: usize) -> usize {
     m + tags + key_tag + fields_room(sample.fields.len())
 }
 
+/// `,key=value`, both escaped; nothing for an empty value (InfluxDB
+/// rejects empty tags).
+fn write_tag(key: &str, value: &str, out: &mut Vec<u8>) {
+    if value.is_empty() {
+        return;
+    }
+    out.push(b',');
+    write_escaped(key, KEY_SPECIALS, out);
+    out.push(b'=');
+    write_escaped(value, KEY_SPECIALS, out);
+}
+
 /// `,tag=value` for the key tag (`interface` or `target`).
 fn write_key_tag(tag: &str, value: &str, out: &mut Vec<u8>) {
     out.push(b',');
@@ -199,13 +211,7 @@ pub fn encode_outage(outage: &OutageRecord, out: &mut Vec<u8>) -> bool {
         ("district", &*outage.school.district),
         ("school", &*outage.school.id),
     ] {
-        if v.is_empty() {
-            continue;
-        }
-        out.push(b',');
-        write_escaped(k, KEY_SPECIALS, out);
-        out.push(b'=');
-        write_escaped(v, KEY_SPECIALS, out);
+        write_tag(k, v, out);
     }
     out.extend_from_slice(b" duration_s=");
     write_float(outage.duration_s.max(0.0), out);

@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use super::{write_escaped, KEY_SPECIALS};
+use super::write_tag;
 use crate::inventory::{DeviceInfo, Role, School};
 
 /// The escaped tag pieces of one device, filled by the line-protocol
@@ -76,12 +76,12 @@ impl Pieces {
     fn new(device: &DeviceInfo) -> Pieces {
         let mut bytes = Vec::with_capacity(64);
         for (key, value) in [("device", &*device.id), ("district", device.district())] {
-            push_tag(key, value, &mut bytes);
+            write_tag(key, value, &mut bytes);
         }
         let role_at = bytes.len();
-        push_tag("role", device.role.as_str(), &mut bytes);
+        write_tag("role", device.role.as_str(), &mut bytes);
         let school_at = bytes.len();
-        push_tag("school", device.school_id(), &mut bytes);
+        write_tag("school", device.school_id(), &mut bytes);
         let end = bytes.len();
         bytes.extend_from_slice(&[0; PAD]);
         Pieces {
@@ -136,14 +136,4 @@ impl Pieces {
         }
         out.truncate(len + (to - from));
     }
-}
-
-fn push_tag(key: &str, value: &str, out: &mut Vec<u8>) {
-    if value.is_empty() {
-        return;
-    }
-    out.push(b',');
-    write_escaped(key, KEY_SPECIALS, out);
-    out.push(b'=');
-    write_escaped(value, KEY_SPECIALS, out);
 }
