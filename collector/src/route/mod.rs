@@ -378,17 +378,9 @@ mod tests {
         assert!(p.matches("collectd//a/b").is_none());
     }
 
-    #[test]
-    fn first_match_in_table_order_with_variable_first_levels() {
-        let patterns = [
-            "lit/{a}/z",
-            "{a}/x",
-            "lit/x",
-            "lit/{b}",
-            "{a}/{b}/z",
-            "other/x",
-        ];
-        let table = RouteTable::new(
+    /// A table of `status` routes named by their patterns, in this order.
+    fn table_of(patterns: &[&str]) -> RouteTable {
+        RouteTable::new(
             patterns
                 .iter()
                 .map(|p| Route {
@@ -399,7 +391,20 @@ mod tests {
                     counter_width: CounterWidth::default(),
                 })
                 .collect(),
-        );
+        )
+    }
+
+    #[test]
+    fn first_match_in_table_order_with_variable_first_levels() {
+        let patterns = [
+            "lit/{a}/z",
+            "{a}/x",
+            "lit/x",
+            "lit/{b}",
+            "{a}/{b}/z",
+            "other/x",
+        ];
+        let table = table_of(&patterns);
         for topic in [
             "lit/x", "lit/y", "lit/q/z", "other/x", "any/x", "any/q/z", "x", "/x", "",
         ] {
@@ -414,18 +419,7 @@ mod tests {
     #[test]
     fn find_matches_like_matches_at_any_depth() {
         let deep = "a/".repeat(20) + "{v}";
-        let table = RouteTable::new(
-            ["x/{d}", "x/{d}/y", deep.as_str()]
-                .iter()
-                .map(|p| Route {
-                    name: Arc::from(*p),
-                    filter: String::new(),
-                    pattern: TopicPattern::parse(p).unwrap(),
-                    format: Format::Status,
-                    counter_width: CounterWidth::default(),
-                })
-                .collect(),
-        );
+        let table = table_of(&["x/{d}", "x/{d}/y", deep.as_str()]);
         fn name<'a>(table: &'a RouteTable, t: &'a str) -> Option<(String, TopicVars<'a>)> {
             table.find(t).map(|(r, v)| (r.name.to_string(), v))
         }
