@@ -15,7 +15,8 @@ mod support;
 use std::hint::black_box;
 
 use collector::decode::line_protocol;
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 
 /// Timed messages per format (after the warm-up minute); the replay wraps
 /// around onto a fresh pipeline when they run out.
@@ -45,75 +46,72 @@ fn decode_normalize(c: &mut Criterion) {
 fn parser_floor(c: &mut Criterion) {
     let inventory = support::sample_inventory();
     let streams = support::streams(&inventory, PER_FORMAT);
+    let payloads = |format: &str| -> Vec<&[u8]> {
+        streams.by_format[format]
+            .messages
+            .iter()
+            .map(|m| &m.payload[..])
+            .collect()
+    };
     let mut group = c.benchmark_group("parser_floor");
     group.throughput(Throughput::Elements(1));
-    for format in ["influx", "influx-handwritten", "telegraf-json", "json"] {
-        let source = if format == "influx-handwritten" {
-            "influx"
-        } else {
-            format
-        };
-        let payloads: Vec<&[u8]> = streams.by_format[source]
-            .messages
-            .iter()
-            .map(|m| &m.payload[..])
-            .collect();
-        let mut next = 0;
-        group.bench_function(format, |b| {
-            b.iter_custom(|iters| {
-                let started = support::thread_cpu();
-                for _ in 0..iters {
-                    let payload = black_box(payloads[next]);
-                    next = (next + 1) % payloads.len();
-                    // Hot, as in `decode_normalize` (see `support::arrive`).
-                    support::prefetch(payloads[(next + 2) % payloads.len()]);
-                    if format == "influx" {
-                        let text = std::str::from_utf8(payload).expect("UTF-8");
-                        for line in influxdb_line_protocol::parse_lines(text) {
-                            black_box(line.is_ok());
-                        }
-                    } else if format == "influx-handwritten" {
-                        let text = std::str::from_utf8(payload).expect("UTF-8");
-                        let mut lines = line_protocol::lines(text);
-                        let mut line = line_protocol::Line::with_capacity(8, 16);
-                        while let Some(parsed) = lines.next_into(&mut line) {
-                            black_box(parsed.is_ok());
-                            black_box(&line);
-                        }
-                    } else {
-                        let v: Result<serde_json::Value, _> = serde_json::from_slice(payload);
-                        black_box(v.is_ok());
-                    }
-                }
-                support::thread_cpu() - started
-            })
-        });
-    }
-    // serde_json reading every byte into nothing (`IgnoredAny`): the least
-    // any serde_json-based decoder pays, tree or no tree.
+    floor(&mut group, "influx", &payloads("influx"), |payload| {
+        let text = std::str::from_utf8(payload).expect("UTF-8");
+        for line in influxdb_line_protocol::parse_lines(text) {
+            black_box(line.is_ok());
+        }
+    });
+    floor(
+        &mut group,
+        "influx-handwritten",
+        &payloads("influx"),
+        |payload| {
+            let text = std::str::from_utf8(payload).expect("UTF-8");
+            let mut lines = line_protocol::lines(text);
+            let mut line = line_protocol::Line::with_capacity(8, 16);
+            while let Some(parsed) = lines.next_into(&mut line) {
+                black_box(parsed.is_ok());
+                black_box(&line);
+            }
+        },
+    );
     for format in ["telegraf-json", "json"] {
-        let payloads: Vec<&[u8]> = streams.by_format[format]
-            .messages
-            .iter()
-            .map(|m| &m.payload[..])
-            .collect();
-        let mut next = 0;
-        group.bench_function(format!("{format}-validate-only"), |b| {
-            b.iter_custom(|iters| {
-                let started = support::thread_cpu();
-                for _ in 0..iters {
-                    let payload = black_box(payloads[next]);
-                    next = (next + 1) % payloads.len();
-                    // Hot, as in `decode_normalize` (see `support::arrive`).
-                    support::prefetch(payloads[(next + 2) % payloads.len()]);
-                    let v: Result<serde::de::IgnoredAny, _> = serde_json::from_slice(payload);
-                    black_box(v.is_ok());
-                }
-                support::thread_cpu() - started
-            })
+        floor(&mut group, format, &payloads(format), |payload| {
+            let v: Result<serde_json::Value, _> = serde_json::from_slice(payload);
+            black_box(v.is_ok());
+        });
+        // serde_json reading every byte into nothing (`IgnoredAny`): the
+        // least any serde_json-based decoder pays, tree or no tree.
+        let name = format!("{format}-validate-only");
+        floor(&mut group, &name, &payloads(format), |payload| {
+            let v: Result<serde::de::IgnoredAny, _> = serde_json::from_slice(payload);
+            black_box(v.is_ok());
         });
     }
     group.finish();
+}
+
+/// Times `parse` over `payloads` in turn, each arriving hot as in
+/// `decode_normalize` (see `support::arrive`).
+fn floor(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    payloads: &[&[u8]],
+    mut parse: impl FnMut(&[u8]),
+) {
+    let mut next = 0;
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let started = support::thread_cpu();
+            for _ in 0..iters {
+                let payload = black_box(payloads[next]);
+                next = (next + 1) % payloads.len();
+                support::prefetch(payloads[(next + 2) % payloads.len()]);
+                parse(payload);
+            }
+            support::thread_cpu() - started
+        })
+    });
 }
 
 criterion_group!(benches, decode_normalize, parser_floor);
