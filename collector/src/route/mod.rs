@@ -12,29 +12,69 @@ use std::sync::Arc;
 
 use crate::decode::{CounterWidth, Format};
 
+/// Most `{variables}` a pattern may have: [`TopicVars`] holds them inline,
+/// so matching a message allocates nothing (the built-in patterns use three).
+pub const MAX_PATTERN_VARS: usize = 8;
+
 /// Variables captured from a topic, in pattern order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Default)]
 pub struct TopicVars<'a> {
-    /// (name from the pattern, level of the topic): borrowed, so matching
-    /// a message allocates one small Vec and copies no text.
-    vars: Vec<(&'a str, &'a str)>,
+    /// (name from the pattern, level of the topic), borrowed: the first
+    /// `len` entries are set, the rest stay empty.
+    vars: [(&'a str, &'a str); MAX_PATTERN_VARS],
+    len: usize,
 }
 
 impl<'a> TopicVars<'a> {
     pub fn get(&self, name: &str) -> Option<&'a str> {
-        self.vars.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+        self.as_slice()
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
     }
 
     /// `(name, value)` of every variable, in pattern order.
     pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
-        self.vars.iter().copied()
+        self.as_slice().iter().copied()
     }
 
     /// Builds variables directly (tests, simulators).
+    ///
+    /// # Panics
+    /// With more than [`MAX_PATTERN_VARS`] pairs, which no pattern captures.
     pub fn from_pairs(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> TopicVars<'a> {
-        TopicVars {
-            vars: pairs.into_iter().collect(),
+        let mut vars = TopicVars::default();
+        for pair in pairs {
+            vars.push(pair);
         }
+        vars
+    }
+
+    fn push(&mut self, pair: (&'a str, &'a str)) {
+        assert!(
+            self.len < MAX_PATTERN_VARS,
+            "more than {MAX_PATTERN_VARS} topic variables"
+        );
+        self.vars[self.len] = pair;
+        self.len += 1;
+    }
+
+    fn as_slice(&self) -> &[(&'a str, &'a str)] {
+        &self.vars[..self.len]
+    }
+}
+
+impl PartialEq for TopicVars<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for TopicVars<'_> {}
+
+impl std::fmt::Debug for TopicVars<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 
@@ -64,6 +104,8 @@ pub enum PatternError {
     },
     #[error("variable `{0}` appears twice")]
     DuplicateVar(String),
+    #[error("more than {MAX_PATTERN_VARS} variables")]
+    TooManyVars,
 }
 
 impl TopicPattern {
@@ -90,6 +132,10 @@ impl TopicPattern {
                     .any(|s| matches!(s, Segment::Var(n) if &**n == name))
                 {
                     return Err(PatternError::DuplicateVar(name.to_string()));
+                }
+                let vars = segments.iter().filter(|s| matches!(s, Segment::Var(_)));
+                if vars.count() == MAX_PATTERN_VARS {
+                    return Err(PatternError::TooManyVars);
                 }
                 segments.push(Segment::Var(Arc::from(name)));
             } else if seg.contains(['{', '}']) {
@@ -180,9 +226,8 @@ impl TopicPattern {
             .filter_map(|(seg, level)| match seg {
                 Segment::Var(name) => Some((&**name, *level)),
                 Segment::Literal(_) => None,
-            })
-            .collect();
-        Some(TopicVars { vars })
+            });
+        Some(TopicVars::from_pairs(vars))
     }
 }
 
@@ -454,6 +499,22 @@ mod tests {
             TopicPattern::parse("{d}/{d}"),
             Err(PatternError::DuplicateVar(_))
         ));
+    }
+
+    #[test]
+    fn patterns_capture_at_most_max_vars() {
+        let names: Vec<String> = (0..=MAX_PATTERN_VARS)
+            .map(|i| format!("{{v{i}}}"))
+            .collect();
+        let most = names[..MAX_PATTERN_VARS].join("/");
+        let pattern = TopicPattern::parse(&most).expect("MAX_PATTERN_VARS variables");
+        let topic = ["x"; MAX_PATTERN_VARS].join("/");
+        let vars = pattern.matches(&topic).expect("matches");
+        assert_eq!(vars.iter().count(), MAX_PATTERN_VARS);
+        assert_eq!(vars.get("v7"), Some("x"));
+        let err = TopicPattern::parse(&names.join("/")).unwrap_err();
+        assert_eq!(err, PatternError::TooManyVars);
+        assert_eq!(err.to_string(), "more than 8 variables");
     }
 
     #[test]
