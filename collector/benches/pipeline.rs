@@ -40,7 +40,7 @@ fn decode_normalize(c: &mut Criterion) {
 /// `decode_normalize` for the formats that use them. `influx` is the
 /// `influxdb-line-protocol` crate the decoder used before (now its test
 /// oracle), `influx-handwritten` the decoder's own `decode::line_protocol`
-/// (one `Line` per message, sized as the decoder sizes it); JSON is parsed into
+/// (one `Line` per message, as the decoder keeps it); JSON is parsed into
 /// a `serde_json::Value`. Not a target: it shows how much of `decode_normalize`
 /// is parsing.
 fn parser_floor(c: &mut Criterion) {
@@ -68,7 +68,7 @@ fn parser_floor(c: &mut Criterion) {
         |payload| {
             let text = std::str::from_utf8(payload).expect("UTF-8");
             let mut lines = line_protocol::lines(text);
-            let mut line = line_protocol::Line::with_capacity(8, 16);
+            let mut line = line_protocol::Line::default();
             while let Some(parsed) = lines.next_into(&mut line) {
                 black_box(parsed.is_ok());
                 black_box(&line);

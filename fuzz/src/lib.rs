@@ -60,12 +60,12 @@ pub fn route_input<'a>(
 }
 
 /// Decodes `payload` with `format` and checks the output invariants.
-pub fn decode_checked(
+pub fn decode_checked<'a>(
     format: &Format,
     route: &Route,
-    vars: &TopicVars<'_>,
-    payload: &[u8],
-) -> Option<Decoded> {
+    vars: &'a TopicVars<'a>,
+    payload: &'a [u8],
+) -> Option<Decoded<'a>> {
     let ctx = DecodeContext {
         vars,
         counter_width: route.counter_width,

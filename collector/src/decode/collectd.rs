@@ -34,8 +34,12 @@
 //! when the route says `store_rates = true` (collectd's default), raw
 //! counters ([`Reading::Counter`], non-negative integers) otherwise.
 
+use std::borrow::Cow;
+
+use smallvec::{smallvec, SmallVec};
+
 use super::common::{self, echo, reject};
-use crate::decode::{DecodeContext, Decoded, Observation, Reading};
+use crate::decode::{DecodeContext, Decoded, Observation, Reading, Values};
 use crate::reject::{Reject, RejectReason};
 use crate::sample::{Field, Measurement};
 
@@ -148,11 +152,11 @@ fn split_instance(s: &str) -> (&str, Option<&str>) {
     }
 }
 
-pub fn decode(
-    ctx: DecodeContext<'_>,
+pub fn decode<'a>(
+    ctx: DecodeContext<'a>,
     store_rates: bool,
     payload: &[u8],
-) -> Result<Decoded, Reject> {
+) -> Result<Decoded<'a>, Reject> {
     let device = common::topic_var(&ctx, "device", "device")?;
     let plugin_full = common::topic_var(&ctx, "plugin", "plugin")?;
     let type_full = common::topic_var(&ctx, "type", "type")?;
@@ -160,7 +164,8 @@ pub fn decode(
 
     let mut tokens = text.split(':');
     let time_ns = parse_time(tokens.next().unwrap_or_default())?;
-    let values: Vec<&str> = tokens.collect();
+    // Inline: collectd types have at most a few values (`if_octets`: 2).
+    let values: SmallVec<[&str; 8]> = tokens.collect();
     if values.is_empty() {
         return Err(reject(
             RejectReason::ParseError,
@@ -168,8 +173,8 @@ pub fn decode(
         ));
     }
 
-    let (plugin, pinst) = split_instance(&plugin_full);
-    let (typ, tinst) = split_instance(&type_full);
+    let (plugin, pinst) = split_instance(plugin_full);
+    let (typ, tinst) = split_instance(type_full);
     let Some(spec) = lookup(plugin, pinst, typ, tinst) else {
         // Still insist on a well-formed payload, so garbage is not "ignored".
         for (i, tok) in values.iter().enumerate() {
@@ -189,7 +194,7 @@ pub fn decode(
         ));
     }
 
-    let mut readings = Vec::with_capacity(values.len());
+    let mut readings = Values::new();
     for (i, (tok, slot)) in values.iter().zip(spec.slots).enumerate() {
         let Some((field, divisor)) = *slot else {
             parse_value(typ, i, tok)?;
@@ -229,11 +234,11 @@ pub fn decode(
 
     let key = match spec.key {
         KeyFrom::None => None,
-        KeyFrom::PluginInstance => pinst.map(str::to_string),
-        KeyFrom::TypeInstance => tinst.map(str::to_string),
+        KeyFrom::PluginInstance => pinst.map(Cow::Borrowed),
+        KeyFrom::TypeInstance => tinst.map(Cow::Borrowed),
     };
-    Ok(Decoded::Observations(vec![Observation {
-        device,
+    Ok(Decoded::Observations(smallvec![Observation {
+        device: Cow::Borrowed(device),
         time_ns,
         measurement: spec.measurement,
         key,

@@ -1,4 +1,5 @@
 use proptest::prelude::*;
+use smallvec::smallvec;
 
 use super::*;
 use crate::decode::CounterWidth;
@@ -12,7 +13,7 @@ fn run_w(
     rates: bool,
     width: CounterWidth,
     payload: &[u8],
-) -> Result<Decoded, Reject> {
+) -> Result<Decoded<'static>, Reject> {
     let vars = TopicVars::from_pairs([("device", "rtr-001"), ("plugin", plugin), ("type", typ)]);
     decode(
         DecodeContext {
@@ -22,9 +23,10 @@ fn run_w(
         rates,
         payload,
     )
+    .map(Decoded::into_owned)
 }
 
-fn run(plugin: &str, typ: &str, payload: &[u8]) -> Result<Decoded, Reject> {
+fn run(plugin: &str, typ: &str, payload: &[u8]) -> Result<Decoded<'static>, Reject> {
     run_w(plugin, typ, true, CounterWidth::Bits64, payload)
 }
 
@@ -33,17 +35,17 @@ fn obs(
     key: Option<&str>,
     time_ns: Option<i64>,
     values: Vec<(Field, Reading)>,
-) -> Decoded {
-    Decoded::Observations(vec![Observation {
+) -> Decoded<'static> {
+    Decoded::Observations(smallvec![Observation {
         device: "rtr-001".into(),
         time_ns,
         measurement: m,
-        key: key.map(str::to_string),
-        values,
+        key: key.map(|k| k.to_string().into()),
+        values: values.into(),
     }])
 }
 
-fn reason(r: Result<Decoded, Reject>) -> RejectReason {
+fn reason(r: Result<Decoded<'static>, Reject>) -> RejectReason {
     r.unwrap_err().reason
 }
 
@@ -490,7 +492,7 @@ fn missing_topic_variables() {
     assert!(e.detail.contains("`type`"), "{e}");
 }
 
-fn check_invariants(r: &Result<Decoded, Reject>) {
+fn check_invariants(r: &Result<Decoded<'static>, Reject>) {
     match r {
         Ok(Decoded::Observations(obs)) => {
             assert!(!obs.is_empty());

@@ -9,7 +9,7 @@
 
 use std::fmt::{self, Display};
 
-use crate::decode::{CounterWidth, DecodeContext, Reading};
+use crate::decode::{CounterWidth, DecodeContext, Reading, Values};
 use crate::reject::{Reject, RejectReason};
 use crate::sample::{Field, FieldKind};
 
@@ -272,9 +272,13 @@ fn out_of_range(what: &dyn Display, v: &str) -> Reject {
 }
 
 /// A topic variable that must be present (the device id, usually).
-pub(super) fn topic_var(ctx: &DecodeContext<'_>, name: &str, role: &str) -> Result<String, Reject> {
+pub(super) fn topic_var<'a>(
+    ctx: &DecodeContext<'a>,
+    name: &str,
+    role: &str,
+) -> Result<&'a str, Reject> {
     match ctx.vars.get(name) {
-        Some(v) if !v.is_empty() => Ok(v.to_string()),
+        Some(v) if !v.is_empty() => Ok(v),
         _ => Err(reject(
             RejectReason::ParseError,
             format!("no {role}: topic variable `{}` missing", echo(name)),
@@ -306,7 +310,7 @@ pub(super) fn same_device(topic: &str, claimed: &str, source: &dyn Display) -> R
 
 /// Pushes `(field, reading)`, replacing an earlier reading of the same field
 /// (observations never carry duplicate fields).
-pub(super) fn put(values: &mut Vec<(Field, Reading)>, field: Field, reading: Reading) {
+pub(super) fn put(values: &mut Values, field: Field, reading: Reading) {
     match values.iter_mut().find(|(f, _)| *f == field) {
         Some(slot) => slot.1 = reading,
         None => values.push((field, reading)),

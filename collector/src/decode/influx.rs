@@ -23,21 +23,20 @@
 use super::common::{self, reject};
 use super::line_protocol::{self, FieldValue, Line};
 use super::telegraf_map::{map_metric, AsVal, Metric, Val};
-use crate::decode::{DecodeContext, Decoded};
+use crate::decode::{DecodeContext, Decoded, Observations};
 use crate::reject::{Reject, RejectReason};
 
-pub fn decode(ctx: DecodeContext<'_>, payload: &[u8]) -> Result<Decoded, Reject> {
+pub fn decode<'a>(ctx: DecodeContext<'a>, payload: &'a [u8]) -> Result<Decoded<'a>, Reject> {
     // Untrimmed, so line numbers count from the payload's first line.
     let text = common::utf8(payload)?;
     if text.trim().is_empty() {
         return Err(reject(RejectReason::ParseError, "empty payload"));
     }
     // Telegraf's MQTT output sends one metric per message unless batching.
-    let mut observations = Vec::with_capacity(1);
+    let mut observations = Observations::new();
     let mut lines = line_protocol::lines(text);
-    // One line buffer for the whole message: its vectors are allocated once,
-    // large enough for Telegraf's widest common lines (`net`, `mem`).
-    let mut line = Line::with_capacity(8, 16);
+    // One line buffer for the whole message, on the stack (see `Line`).
+    let mut line = Line::default();
     while let Some(parsed) = lines.next_into(&mut line) {
         // The parser's message echoes payload text bounded and escaped.
         parsed.map_err(|e| reject(RejectReason::ParseError, format!("line {}: {e}", e.line)))?;

@@ -1,4 +1,5 @@
 use proptest::prelude::*;
+use smallvec::smallvec;
 
 use super::*;
 use crate::decode::{CounterWidth, Observation, Reading};
@@ -8,7 +9,11 @@ use crate::sample::{Field, Measurement};
 const T: i64 = 1_700_000_000_000_000_000;
 const W: CounterWidth = CounterWidth::Bits64;
 
-fn run_with(vars: &[(&str, &str)], width: CounterWidth, payload: &str) -> Result<Decoded, Reject> {
+fn run_with(
+    vars: &[(&str, &str)],
+    width: CounterWidth,
+    payload: &str,
+) -> Result<Decoded<'static>, Reject> {
     let vars = TopicVars::from_pairs(vars.iter().copied());
     decode(
         DecodeContext {
@@ -17,9 +22,10 @@ fn run_with(vars: &[(&str, &str)], width: CounterWidth, payload: &str) -> Result
         },
         payload.as_bytes(),
     )
+    .map(Decoded::into_owned)
 }
 
-fn run(payload: &str) -> Result<Decoded, Reject> {
+fn run(payload: &str) -> Result<Decoded<'static>, Reject> {
     run_with(&[("device", "rtr-001"), ("name", "x")], W, payload)
 }
 
@@ -28,13 +34,13 @@ fn ob(
     key: Option<&str>,
     time_ns: Option<i64>,
     values: Vec<(Field, Reading)>,
-) -> Observation {
+) -> Observation<'static> {
     Observation {
         device: "rtr-001".into(),
         time_ns,
         measurement: m,
-        key: key.map(str::to_string),
-        values,
+        key: key.map(|k| k.to_string().into()),
+        values: values.into(),
     }
 }
 
@@ -46,7 +52,7 @@ fn g(v: f64) -> Reading {
     Reading::Gauge(v)
 }
 
-fn err(r: Result<Decoded, Reject>) -> Reject {
+fn err(r: Result<Decoded<'static>, Reject>) -> Reject {
     r.unwrap_err()
 }
 
@@ -57,7 +63,7 @@ packets_sent=2000i,err_in=0i,err_out=1i,drop_in=5i,drop_out=0i,speed=1000i 17000
 net,host=rtr-001,interface=all icmp_inerrors=0i,tcp_activeopens=5i 1700000000000000000\n";
     assert_eq!(
         run(payload).unwrap(),
-        Decoded::Observations(vec![ob(
+        Decoded::Observations(smallvec![ob(
             Measurement::Interface,
             Some("eth0"),
             Some(T),
@@ -79,7 +85,7 @@ net,host=rtr-001,interface=all icmp_inerrors=0i,tcp_activeopens=5i 1700000000000
 fn unsigned_and_float_counters_are_accepted() {
     assert_eq!(
         run("net,interface=wan bytes_recv=18446744073709551615u,bytes_sent=42").unwrap(),
-        Decoded::Observations(vec![ob(
+        Decoded::Observations(smallvec![ob(
             Measurement::Interface,
             Some("wan"),
             None,
@@ -103,7 +109,7 @@ temp,host=rtr-001,sensor=coretemp_package_id_0 temp=45.5 1700000000000000000
 ";
     assert_eq!(
         run(payload).unwrap(),
-        Decoded::Observations(vec![
+        Decoded::Observations(smallvec![
             ob(
                 Measurement::Probe,
                 Some("8.8.8.8"),
@@ -155,7 +161,7 @@ temp,host=rtr-001,sensor=coretemp_package_id_0 temp=45.5 1700000000000000000
 fn ping_with_all_packets_lost_has_only_loss() {
     assert_eq!(
         run("ping,url=10.0.0.1 packets_received=0i,packets_transmitted=5i,percent_packet_loss=100,result_code=0i").unwrap(),
-        Decoded::Observations(vec![ob(Measurement::Probe, Some("10.0.0.1"), None, vec![(Field::LossRatio, g(1.0))])])
+        Decoded::Observations(smallvec![ob(Measurement::Probe, Some("10.0.0.1"), None, vec![(Field::LossRatio, g(1.0))])])
     );
 }
 
@@ -172,7 +178,7 @@ system,device=rtr-001 cpu_ratio=0.125,mem_used_bytes=1024i,mem_total_bytes=4096i
     let r = run_with(&[], W, payload).unwrap();
     assert_eq!(
         r,
-        Decoded::Observations(vec![
+        Decoded::Observations(smallvec![
             ob(
                 Measurement::Interface,
                 Some("wan"),
@@ -233,7 +239,7 @@ system,device=rtr-001 cpu_ratio=0.125,mem_used_bytes=1024i,mem_total_bytes=4096i
 #[test]
 fn device_is_topic_then_host_then_device_tag() {
     let line = "system,host=from-host,device=from-tag load1=1";
-    let dev = |r: Result<Decoded, Reject>| match r.unwrap() {
+    let dev = |r: Result<Decoded<'static>, Reject>| match r.unwrap() {
         Decoded::Observations(o) => o[0].device.clone(),
         other => panic!("{other:?}"),
     };
@@ -364,7 +370,7 @@ fn empty_and_non_utf8_payloads() {
     );
 }
 
-fn check(r: &Result<Decoded, Reject>) {
+fn check(r: &Result<Decoded<'_>, Reject>) {
     match r {
         Ok(Decoded::Observations(obs)) => {
             for o in obs {

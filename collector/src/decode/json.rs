@@ -27,9 +27,13 @@
 //! timestamp, if configured, is a number (or numeric string) in the configured
 //! unit; absent or `null` means receive time.
 
+use std::borrow::Cow;
+
+use smallvec::smallvec;
+
 use super::common::{self, echo, reject, Lazy};
 use super::json_doc::Node;
-use crate::decode::{DecodeContext, Decoded, Observation, Reading};
+use crate::decode::{DecodeContext, Decoded, Observation, Reading, Values};
 use crate::reject::{Reject, RejectReason};
 use crate::sample::{Field, Measurement};
 
@@ -94,11 +98,11 @@ impl TimeUnit {
     }
 }
 
-pub fn decode(
-    ctx: DecodeContext<'_>,
+pub fn decode<'a>(
+    ctx: DecodeContext<'a>,
     mapping: &JsonMapping,
-    payload: &[u8],
-) -> Result<Decoded, Reject> {
+    payload: &'a [u8],
+) -> Result<Decoded<'a>, Reject> {
     let text = common::text(payload)?;
     let doc = Node::parse(text).map_err(|e| {
         reject(
@@ -126,7 +130,7 @@ pub fn decode(
         None => None,
     };
 
-    let mut values = Vec::with_capacity(mapping.fields.len());
+    let mut values = Values::new();
     for fm in &mapping.fields {
         if fm.field.measurement() != mapping.measurement {
             continue; // config validation prevents this; never emit a foreign field
@@ -148,7 +152,7 @@ pub fn decode(
             ),
         ));
     }
-    Ok(Decoded::Observations(vec![Observation {
+    Ok(Decoded::Observations(smallvec![Observation {
         device,
         time_ns,
         measurement: mapping.measurement,
@@ -176,21 +180,22 @@ fn lookup<'d, 'a>(v: &'d Node<'a>, path: &str) -> Option<&'d Node<'a>> {
 }
 
 /// The device id or key from a topic variable or a JSON path.
-fn resolve(
-    ctx: &DecodeContext<'_>,
-    doc: &Node<'_>,
+fn resolve<'a>(
+    ctx: &DecodeContext<'a>,
+    doc: &Node<'a>,
     source: &Source,
     role: &str,
-) -> Result<String, Reject> {
+) -> Result<Cow<'a, str>, Reject> {
     let missing = |what: &str| reject(RejectReason::ParseError, format!("no {role}: {what}"));
     match source {
         Source::TopicVar(var) => match ctx.vars.get(var) {
-            Some(v) if !v.is_empty() => Ok(v.to_string()),
+            Some(v) if !v.is_empty() => Ok(Cow::Borrowed(v)),
             _ => Err(missing(&format!("topic variable `{}` missing", echo(var)))),
         },
         Source::JsonPath(path) => match lookup(doc, path) {
-            Some(Node::Str(s)) if !s.is_empty() => Ok(s.to_string()),
-            Some(n @ (Node::U(_) | Node::I(_) | Node::F(_))) => Ok(n.to_string()),
+            // A borrowed string stays borrowed; only an escaped one is copied.
+            Some(Node::Str(s)) if !s.is_empty() => Ok(s.clone()),
+            Some(n @ (Node::U(_) | Node::I(_) | Node::F(_))) => Ok(Cow::Owned(n.to_string())),
             None | Some(Node::Null) | Some(Node::Str(_)) => {
                 Err(missing(&format!("`{}` absent or empty", echo(path))))
             }

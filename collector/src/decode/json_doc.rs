@@ -52,22 +52,31 @@ impl<'a> Node<'a> {
 
     /// An object's entries in key order, a repeated key once with its last
     /// value (as `serde_json::Map` iterates); empty for other values.
-    pub(super) fn entries(&self) -> Vec<(&str, &Node<'a>)> {
+    #[cfg(test)]
+    pub(super) fn entries(&self) -> Vec<(&Cow<'a, str>, &Node<'a>)> {
+        self.entries_map(|k, v| Some((k, v)))
+    }
+
+    /// [`entries`](Self::entries) through `f`, which may skip some,
+    /// collected into `C`: for sorted keys nothing is allocated in between.
+    pub(super) fn entries_map<'d, T, C: FromIterator<T>>(
+        &'d self,
+        mut f: impl FnMut(&'d Cow<'a, str>, &'d Node<'a>) -> Option<T>,
+    ) -> C {
         let Node::Obj(entries) = self else {
-            return Vec::new();
+            return C::from_iter(None);
         };
         // Telegraf (Go's encoding/json) writes keys sorted: then document
         // order is the answer and there is nothing to remove.
         if entries.windows(2).all(|w| w[0].0 < w[1].0) {
-            return entries.iter().map(|(k, v)| (&**k, v)).collect();
+            return entries.iter().filter_map(|(k, v)| f(k, v)).collect();
         }
         // Reversed, then a stable sort: of equal keys the last comes first,
         // and `dedup` keeps the first of a run.
-        let mut out: Vec<(&str, &Node<'a>)> =
-            entries.iter().rev().map(|(k, v)| (&**k, v)).collect();
-        out.sort_by(|a, b| a.0.cmp(b.0));
-        out.dedup_by(|later, first| later.0 == first.0);
-        out
+        let mut sorted: Vec<&(Cow<'a, str>, Node<'a>)> = entries.iter().rev().collect();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        sorted.dedup_by(|later, first| later.0 == first.0);
+        sorted.into_iter().filter_map(|(k, v)| f(k, v)).collect()
     }
 
     pub(super) fn is_object(&self) -> bool {
@@ -250,7 +259,7 @@ mod tests {
                     && entries
                         .iter()
                         .zip(m)
-                        .all(|((k, v), (mk, mv))| k == mk && same(v, mv))
+                        .all(|((k, v), (mk, mv))| *k == mk && same(v, mv))
                     && m.iter()
                         .all(|(k, v)| node.get(k).is_some_and(|n| same(n, v)))
             }

@@ -1,4 +1,5 @@
 use proptest::prelude::*;
+use smallvec::smallvec;
 
 use super::*;
 use crate::decode::CounterWidth;
@@ -65,7 +66,11 @@ fn counters() -> JsonMapping {
 /// Topic `…/ont-001/sfp1`; a mapping that reads the device from the payload
 /// runs on a topic without `{device}` (with one, identity is checked: see
 /// `payload_device_must_match_the_topic`).
-fn run_w(mapping: &JsonMapping, width: CounterWidth, payload: &str) -> Result<Decoded, Reject> {
+fn run_w(
+    mapping: &JsonMapping,
+    width: CounterWidth,
+    payload: &str,
+) -> Result<Decoded<'static>, Reject> {
     let vars = match mapping.device {
         Source::TopicVar(_) => TopicVars::from_pairs([("device", "ont-001"), ("iface", "sfp1")]),
         Source::JsonPath(_) => TopicVars::from_pairs([("iface", "sfp1")]),
@@ -78,9 +83,10 @@ fn run_w(mapping: &JsonMapping, width: CounterWidth, payload: &str) -> Result<De
         mapping,
         payload.as_bytes(),
     )
+    .map(Decoded::into_owned)
 }
 
-fn run(mapping: &JsonMapping, payload: &str) -> Result<Decoded, Reject> {
+fn run(mapping: &JsonMapping, payload: &str) -> Result<Decoded<'static>, Reject> {
     run_w(mapping, W, payload)
 }
 
@@ -90,13 +96,13 @@ fn obs(
     key: Option<&str>,
     time_ns: Option<i64>,
     values: Vec<(Field, Reading)>,
-) -> Decoded {
-    Decoded::Observations(vec![Observation {
-        device: device.into(),
+) -> Decoded<'static> {
+    Decoded::Observations(smallvec![Observation {
+        device: device.to_string().into(),
         time_ns,
         measurement: m,
-        key: key.map(str::to_string),
-        values,
+        key: key.map(|k| k.to_string().into()),
+        values: values.into(),
     }])
 }
 
@@ -371,7 +377,7 @@ fn empty_and_non_utf8_payloads() {
     );
 }
 
-fn check(r: &Result<Decoded, Reject>) {
+fn check(r: &Result<Decoded<'_>, Reject>) {
     match r {
         Ok(Decoded::Observations(obs)) => {
             assert_eq!(obs.len(), 1);

@@ -27,6 +27,10 @@ pub mod telegraf_json;
 mod telegraf_map;
 pub mod value;
 
+use std::borrow::Cow;
+
+use smallvec::SmallVec;
+
 use crate::reject::Reject;
 use crate::route::TopicVars;
 use crate::sample::{Field, Measurement};
@@ -67,36 +71,78 @@ pub enum Reading {
     Rate(f64),
 }
 
-/// One decoded reading set for one device, measurement and key.
+/// One decoded reading set for one device, measurement and key. Names are
+/// borrowed from the message's topic or payload (`'a`) where they appear
+/// verbatim, so decoding copies no text; the normalizer interns what it keeps.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Observation {
+pub struct Observation<'a> {
     /// Device id as reported (topic variable `device` or the payload's host tag).
-    pub device: String,
+    pub device: Cow<'a, str>,
     /// Device timestamp in Unix nanoseconds, when the payload carries one.
     pub time_ns: Option<i64>,
     pub measurement: Measurement,
     /// Interface name (interface) or probe target (probe).
-    pub key: Option<String>,
+    pub key: Option<Cow<'a, str>>,
     /// Non-empty; each field belongs to `measurement`.
-    pub values: Vec<(Field, Reading)>,
+    pub values: Values,
 }
 
 /// A device's online/offline announcement.
 #[derive(Debug, Clone, PartialEq)]
-pub struct StatusReport {
-    pub device: String,
+pub struct StatusReport<'a> {
+    pub device: Cow<'a, str>,
     pub online: bool,
 }
 
+/// The readings of one observation: inline up to 8 (an interface's eight
+/// counters, Telegraf's `net`), so most observations allocate nothing.
+pub type Values = SmallVec<[(Field, Reading); 8]>;
+
+/// The observations of one message: one inline (most messages carry one),
+/// more (a Telegraf batch) on the heap.
+pub type Observations<'a> = SmallVec<[Observation<'a>; 1]>;
+
 /// What one MQTT message decoded into.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Decoded {
-    Observations(Vec<Observation>),
-    Status(StatusReport),
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per message, on the stack: boxing the inline observation \
+              would bring back the allocation it saves"
+)]
+pub enum Decoded<'a> {
+    Observations(Observations<'a>),
+    Status(StatusReport<'a>),
     /// Valid input that carries nothing schoolnet stores (a collectd plugin we
     /// do not map, a first `nan` rate sample). Counted as outcome `ignored`,
     /// with the reason as a short static label for logs.
     Ignored(&'static str),
+}
+
+impl Decoded<'_> {
+    /// This result with its borrowed names copied: for keeping it beyond
+    /// the message it was decoded from (tests, fuzz comparisons).
+    pub fn into_owned(self) -> Decoded<'static> {
+        let own = |s: Cow<'_, str>| Cow::Owned(s.into_owned());
+        match self {
+            Decoded::Observations(observations) => Decoded::Observations(
+                observations
+                    .into_iter()
+                    .map(|o| Observation {
+                        device: own(o.device),
+                        time_ns: o.time_ns,
+                        measurement: o.measurement,
+                        key: o.key.map(own),
+                        values: o.values,
+                    })
+                    .collect(),
+            ),
+            Decoded::Status(s) => Decoded::Status(StatusReport {
+                device: own(s.device),
+                online: s.online,
+            }),
+            Decoded::Ignored(why) => Decoded::Ignored(why),
+        }
+    }
 }
 
 /// A route's payload format and its options.
@@ -140,7 +186,11 @@ pub struct DecodeContext<'a> {
 }
 
 /// Decodes one payload according to `format`.
-pub fn decode(format: &Format, ctx: DecodeContext<'_>, payload: &[u8]) -> Result<Decoded, Reject> {
+pub fn decode<'a>(
+    format: &Format,
+    ctx: DecodeContext<'a>,
+    payload: &'a [u8],
+) -> Result<Decoded<'a>, Reject> {
     match format {
         Format::Collectd { store_rates } => collectd::decode(ctx, *store_rates, payload),
         Format::Influx => influx::decode(ctx, payload),

@@ -20,7 +20,7 @@ const ONLINE: [&str; 8] = [
 ];
 const OFFLINE: [&str; 6] = ["offline", "lost", "disconnected", "0", "false", "down"];
 
-pub fn decode(ctx: DecodeContext<'_>, payload: &[u8]) -> Result<Decoded, Reject> {
+pub fn decode<'a>(ctx: DecodeContext<'a>, payload: &[u8]) -> Result<Decoded<'a>, Reject> {
     let device = common::topic_var(&ctx, "device", "device")?;
     let text = common::text(payload)?;
     let is = |words: &[&str]| words.iter().any(|w| w.eq_ignore_ascii_case(text));
@@ -37,7 +37,10 @@ pub fn decode(ctx: DecodeContext<'_>, payload: &[u8]) -> Result<Decoded, Reject>
             ),
         ));
     };
-    Ok(Decoded::Status(StatusReport { device, online }))
+    Ok(Decoded::Status(StatusReport {
+        device: device.into(),
+        online,
+    }))
 }
 
 #[cfg(test)]
@@ -48,7 +51,7 @@ mod tests {
     use crate::decode::CounterWidth;
     use crate::route::TopicVars;
 
-    fn run(payload: &[u8]) -> Result<Decoded, Reject> {
+    fn run(payload: &[u8]) -> Result<Decoded<'static>, Reject> {
         let vars = TopicVars::from_pairs([("device", "rtr-001")]);
         decode(
             DecodeContext {
@@ -57,9 +60,10 @@ mod tests {
             },
             payload,
         )
+        .map(Decoded::into_owned)
     }
 
-    fn status(online: bool) -> Decoded {
+    fn status(online: bool) -> Decoded<'static> {
         Decoded::Status(StatusReport {
             device: "rtr-001".into(),
             online,

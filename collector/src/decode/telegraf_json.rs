@@ -17,13 +17,18 @@
 //! another device than the topic's `{device}` rejects the whole message
 //! (`identity_mismatch`, see `telegraf_map`).
 
+use std::borrow::Cow;
+
+use smallvec::SmallVec;
+
 use super::common::{self, echo, reject};
 use super::json_doc::Node;
+use super::line_protocol::{INLINE_FIELDS, INLINE_TAGS};
 use super::telegraf_map::{map_metric, Metric, Val};
-use crate::decode::{DecodeContext, Decoded};
+use crate::decode::{DecodeContext, Decoded, Observations};
 use crate::reject::{Reject, RejectReason};
 
-pub fn decode(ctx: DecodeContext<'_>, payload: &[u8]) -> Result<Decoded, Reject> {
+pub fn decode<'a>(ctx: DecodeContext<'a>, payload: &'a [u8]) -> Result<Decoded<'a>, Reject> {
     let text = common::text(payload)?;
     let doc = Node::parse(text).map_err(|e| {
         reject(
@@ -48,8 +53,8 @@ pub fn decode(ctx: DecodeContext<'_>, payload: &[u8]) -> Result<Decoded, Reject>
         None => None,
     };
 
-    let mut observations = Vec::new();
-    let mut one = |m: &Node<'_>| -> Result<(), Reject> {
+    let mut observations = Observations::new();
+    let mut one = |m: &Node<'a>| -> Result<(), Reject> {
         observations.extend(map_metric(&ctx, &to_metric(m)?.view())?);
         Ok(())
     };
@@ -67,17 +72,17 @@ pub fn decode(ctx: DecodeContext<'_>, payload: &[u8]) -> Result<Decoded, Reject>
     Ok(Decoded::Observations(observations))
 }
 
-/// One metric of the document, its tags and fields collected for a
-/// [`Metric`] to borrow.
-struct JsonMetric<'a> {
-    name: &'a str,
-    tags: Vec<(&'a str, &'a str)>,
-    fields: Vec<(&'a str, Val<'a>)>,
+/// One metric of the document (`'d`, borrowing the payload for `'a`), its
+/// tags and fields collected for a [`Metric`] to borrow.
+struct JsonMetric<'d, 'a> {
+    name: &'d str,
+    tags: SmallVec<[(Cow<'a, str>, Cow<'a, str>); INLINE_TAGS]>,
+    fields: SmallVec<[(Cow<'a, str>, Val<'d>); INLINE_FIELDS]>,
     time_ns: Option<i64>,
 }
 
-impl<'a> JsonMetric<'a> {
-    fn view(&self) -> Metric<'_, &'a str, Val<'a>> {
+impl<'d, 'a> JsonMetric<'d, 'a> {
+    fn view(&self) -> Metric<'_, 'a, Val<'d>> {
         Metric {
             name: self.name,
             tags: &self.tags,
@@ -87,7 +92,7 @@ impl<'a> JsonMetric<'a> {
     }
 }
 
-fn to_metric<'d>(m: &'d Node<'_>) -> Result<JsonMetric<'d>, Reject> {
+fn to_metric<'d, 'a>(m: &'d Node<'a>) -> Result<JsonMetric<'d, 'a>, Reject> {
     if !m.is_object() {
         return Err(reject(
             RejectReason::ParseError,
@@ -100,15 +105,12 @@ fn to_metric<'d>(m: &'d Node<'_>) -> Result<JsonMetric<'d>, Reject> {
         None => return Err(reject(RejectReason::ParseError, "metric has no `name`")),
     };
     let tags = match m.get("tags") {
-        Some(tags @ Node::Obj(_)) => tags
-            .entries()
-            .into_iter()
-            .filter_map(|(k, v)| match v {
-                Node::Str(v) => Some((k, &**v)),
-                _ => None,
-            })
-            .collect(),
-        None | Some(Node::Null) => Vec::new(),
+        // Cloning a borrowed `Cow` copies a pointer, not the text.
+        Some(tags @ Node::Obj(_)) => tags.entries_map(|k, v| match v {
+            Node::Str(v) => Some((k.clone(), v.clone())),
+            _ => None,
+        }),
+        None | Some(Node::Null) => SmallVec::new(),
         Some(other) => return Err(wrong("tags", other, "an object")),
     };
     let fields = match m.get("fields") {
@@ -134,22 +136,18 @@ fn to_metric<'d>(m: &'d Node<'_>) -> Result<JsonMetric<'d>, Reject> {
     })
 }
 
-fn fields_of<'d>(fields: &'d Node<'_>) -> Vec<(&'d str, Val<'d>)> {
-    fields
-        .entries()
-        .into_iter()
-        .map(|(k, v)| {
-            let v = match v {
-                Node::U(u) => Val::U(*u),
-                Node::I(i) => Val::I(*i),
-                Node::F(f) => Val::F(*f),
-                Node::Bool(b) => Val::Bool(*b),
-                Node::Str(s) => Val::Str(s),
-                other => Val::Other(other.type_name()),
-            };
-            (k, v)
-        })
-        .collect()
+fn fields_of<'d, 'a>(fields: &'d Node<'a>) -> SmallVec<[(Cow<'a, str>, Val<'d>); INLINE_FIELDS]> {
+    fields.entries_map(|k, v| {
+        let v = match v {
+            Node::U(u) => Val::U(*u),
+            Node::I(i) => Val::I(*i),
+            Node::F(f) => Val::F(*f),
+            Node::Bool(b) => Val::Bool(*b),
+            Node::Str(s) => Val::Str(s),
+            other => Val::Other(other.type_name()),
+        };
+        Some((k.clone(), v))
+    })
 }
 
 /// A timestamp in s, ms, µs or ns (by magnitude) → ns.

@@ -1,4 +1,5 @@
 use proptest::prelude::*;
+use smallvec::smallvec;
 
 use super::*;
 use crate::decode::{CounterWidth, Observation, Reading};
@@ -8,7 +9,7 @@ use crate::sample::{Field, Measurement};
 const T: i64 = 1_700_000_000_000_000_000;
 const W: CounterWidth = CounterWidth::Bits64;
 
-fn run_w(width: CounterWidth, payload: &str) -> Result<Decoded, Reject> {
+fn run_w(width: CounterWidth, payload: &str) -> Result<Decoded<'static>, Reject> {
     let vars = TopicVars::from_pairs([("device", "rtr-001"), ("name", "net")]);
     decode(
         DecodeContext {
@@ -17,9 +18,10 @@ fn run_w(width: CounterWidth, payload: &str) -> Result<Decoded, Reject> {
         },
         payload.as_bytes(),
     )
+    .map(Decoded::into_owned)
 }
 
-fn run(payload: &str) -> Result<Decoded, Reject> {
+fn run(payload: &str) -> Result<Decoded<'static>, Reject> {
     run_w(W, payload)
 }
 
@@ -28,13 +30,13 @@ fn ob(
     key: Option<&str>,
     time_ns: Option<i64>,
     values: Vec<(Field, Reading)>,
-) -> Observation {
+) -> Observation<'static> {
     Observation {
         device: "rtr-001".into(),
         time_ns,
         measurement: m,
-        key: key.map(str::to_string),
-        values,
+        key: key.map(|k| k.to_string().into()),
+        values: values.into(),
     }
 }
 
@@ -48,7 +50,7 @@ fn err(payload: &str) -> Reject {
 
 const NET: &str = r#"{"fields":{"bytes_recv":123456789,"bytes_sent":987654321,"drop_in":5,"drop_out":0,"err_in":0,"err_out":1,"packets_recv":1000,"packets_sent":2000,"speed":1000},"name":"net","tags":{"host":"rtr-001","interface":"eth0"},"timestamp":1700000000}"#;
 
-fn net_obs(time_ns: Option<i64>) -> Observation {
+fn net_obs(time_ns: Option<i64>) -> Observation<'static> {
     ob(
         Measurement::Interface,
         Some("eth0"),
@@ -70,7 +72,7 @@ fn net_obs(time_ns: Option<i64>) -> Observation {
 fn single_net_metric() {
     assert_eq!(
         run(NET).unwrap(),
-        Decoded::Observations(vec![net_obs(Some(T))])
+        Decoded::Observations(smallvec![net_obs(Some(T))])
     );
 }
 
@@ -85,7 +87,7 @@ fn batch_with_ping_cpu_and_unmapped_metrics() {
     );
     assert_eq!(
         run(&payload).unwrap(),
-        Decoded::Observations(vec![
+        Decoded::Observations(smallvec![
             net_obs(Some(T)),
             ob(
                 Measurement::Probe,
@@ -124,7 +126,7 @@ fn timestamp_units_are_inferred_and_optional() {
     assert_eq!(with_ts("null"), None);
     assert_eq!(
         run(r#"{"name":"mem","fields":{"used":1024,"total":4096}}"#).unwrap(),
-        Decoded::Observations(vec![ob(
+        Decoded::Observations(smallvec![ob(
             Measurement::System,
             None,
             None,
@@ -218,7 +220,7 @@ fn non_finite_and_huge_values() {
     );
     assert_eq!(
         run(&net("18446744073709551615")).unwrap(),
-        Decoded::Observations(vec![ob(
+        Decoded::Observations(smallvec![ob(
             Measurement::Interface,
             Some("e"),
             None,
@@ -260,7 +262,7 @@ fn empty_and_non_utf8_payloads() {
     );
 }
 
-fn check(r: &Result<Decoded, Reject>) {
+fn check(r: &Result<Decoded<'_>, Reject>) {
     match r {
         Ok(Decoded::Observations(obs)) => {
             for o in obs {

@@ -25,8 +25,10 @@
 //! floats; gauges accept any finite number, booleans as 1/0. A mapped field of
 //! the wrong type rejects the message; unmapped fields are never looked at.
 
+use std::borrow::Cow;
+
 use super::common::{self, echo, reject, Lazy};
-use crate::decode::{DecodeContext, Observation, Reading};
+use crate::decode::{DecodeContext, Observation, Reading, Values};
 use crate::reject::{Reject, RejectReason};
 use crate::sample::{Field, FieldKind, Measurement};
 
@@ -53,30 +55,29 @@ impl AsVal for Val<'_> {
     }
 }
 
-/// One Telegraf metric, borrowed from the parsed payload. Generic over how
-/// each format keeps names (`S`: `&str` from JSON, `Cow<str>` from line
-/// protocol) and values (`V`), so neither copies its parse into this.
+/// One Telegraf metric, borrowed from the parsed payload. Names are the
+/// parsers' `Cow`s of the payload (`'a`, owned only where the payload
+/// escaped them), so the device and key go into the [`Observation`]
+/// uncopied; values are generic (`V`) over how each format keeps them.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct Metric<'m, S, V> {
+pub(super) struct Metric<'m, 'a, V> {
     pub name: &'m str,
-    pub tags: &'m [(S, S)],
-    pub fields: &'m [(S, V)],
+    pub tags: &'m [(Cow<'a, str>, Cow<'a, str>)],
+    pub fields: &'m [(Cow<'a, str>, V)],
     pub time_ns: Option<i64>,
 }
 
-impl<'m, S: AsRef<str>, V: AsVal> Metric<'m, S, V> {
-    fn tag(&self, key: &str) -> Option<&'m str> {
-        let tags: &'m [(S, S)] = self.tags;
-        tags.iter()
-            .find(|(k, _)| k.as_ref() == key)
-            .map(|(_, v)| v.as_ref())
+impl<'m, 'a, V: AsVal> Metric<'m, 'a, V> {
+    fn tag(&self, key: &str) -> Option<&'m Cow<'a, str>> {
+        let tags: &'m [(Cow<'a, str>, Cow<'a, str>)] = self.tags;
+        tags.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
     fn field(&self, key: &str) -> Option<Val<'m>> {
-        let fields: &'m [(S, V)] = self.fields;
+        let fields: &'m [(Cow<'a, str>, V)] = self.fields;
         fields
             .iter()
-            .find(|(k, _)| k.as_ref() == key)
+            .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_val())
     }
 }
@@ -126,7 +127,7 @@ const MEM: &[(&str, Field, Conv)] = &[
 const CPU: &[(&str, Field, Conv)] = &[("usage_idle", Field::CpuRatio, Conv::IdleToRatio)];
 const TEMP: &[(&str, Field, Conv)] = &[("temp", Field::SystemTemperatureC, Conv::Same)];
 
-fn table<S: AsRef<str>, V: AsVal>(m: &Metric<'_, S, V>) -> Option<Table> {
+fn table<V: AsVal>(m: &Metric<'_, '_, V>) -> Option<Table> {
     let t = |measurement, key_tag, canonical, fields| Table {
         measurement,
         key_tag,
@@ -134,12 +135,14 @@ fn table<S: AsRef<str>, V: AsVal>(m: &Metric<'_, S, V>) -> Option<Table> {
         fields,
     };
     Some(match m.name {
-        "net" if m.tag("interface") == Some("all") => return None,
+        "net" if m.tag("interface").is_some_and(|i| i == "all") => return None,
         "net" => t(Measurement::Interface, Some("interface"), false, NET),
         "ping" => t(Measurement::Probe, Some("url"), false, PING),
         "system" => t(Measurement::System, None, true, SYSTEM),
         "mem" => t(Measurement::System, None, false, MEM),
-        "cpu" if m.tag("cpu") == Some("cpu-total") => t(Measurement::System, None, false, CPU),
+        "cpu" if m.tag("cpu").is_some_and(|c| c == "cpu-total") => {
+            t(Measurement::System, None, false, CPU)
+        }
         "temp" => t(Measurement::System, None, false, TEMP),
         name => {
             let measurement = Measurement::parse(name)?;
@@ -150,20 +153,15 @@ fn table<S: AsRef<str>, V: AsVal>(m: &Metric<'_, S, V>) -> Option<Table> {
 
 /// Maps one metric; `Ok(None)` when it is not one schoolnet stores (unknown
 /// input, `net` interface `all`, per-core `cpu`, no mapped field present).
-pub(super) fn map_metric<S: AsRef<str>, V: AsVal>(
-    ctx: &DecodeContext<'_>,
-    m: &Metric<'_, S, V>,
-) -> Result<Option<Observation>, Reject> {
+pub(super) fn map_metric<'a, V: AsVal>(
+    ctx: &DecodeContext<'a>,
+    m: &Metric<'_, 'a, V>,
+) -> Result<Option<Observation<'a>>, Reject> {
     check_identity(ctx, m)?;
     let Some(table) = table(m) else {
         return Ok(None);
     };
-    // Sized once: growing from empty reallocated twice for a `net` line.
-    let mut values = Vec::with_capacity(if table.canonical {
-        m.fields.len()
-    } else {
-        table.fields.len().min(m.fields.len())
-    });
+    let mut values = Values::new();
     for &(name, field, conv) in table.fields {
         if let Some(v) = m.field(name) {
             common::put(
@@ -175,7 +173,6 @@ pub(super) fn map_metric<S: AsRef<str>, V: AsVal>(
     }
     if table.canonical {
         for (name, v) in m.fields {
-            let name = name.as_ref();
             if let Some(field) = Field::lookup(table.measurement, name) {
                 common::put(
                     &mut values,
@@ -191,7 +188,7 @@ pub(super) fn map_metric<S: AsRef<str>, V: AsVal>(
     let key = match table.key_tag {
         None => None,
         Some(tag) => match m.tag(tag) {
-            Some(k) if !k.is_empty() => Some(k.to_string()),
+            Some(k) if !k.is_empty() => Some(k.clone()),
             _ => {
                 return Err(reject(
                     RejectReason::ParseError,
@@ -210,10 +207,7 @@ pub(super) fn map_metric<S: AsRef<str>, V: AsVal>(
 }
 
 /// Every tag by which `m` names its device must name the topic's device.
-fn check_identity<S: AsRef<str>, V: AsVal>(
-    ctx: &DecodeContext<'_>,
-    m: &Metric<'_, S, V>,
-) -> Result<(), Reject> {
+fn check_identity<V: AsVal>(ctx: &DecodeContext<'_>, m: &Metric<'_, '_, V>) -> Result<(), Reject> {
     let Some(topic) = common::topic_device(ctx) else {
         return Ok(());
     };
@@ -221,7 +215,7 @@ fn check_identity<S: AsRef<str>, V: AsVal>(
     // it names a disk, not the host.
     let canonical = Measurement::parse(m.name).is_some();
     for (k, v) in m.tags {
-        let (k, v) = (k.as_ref(), v.as_ref());
+        let (k, v) = (&**k, &**v);
         if !v.is_empty() && (k == "host" || (canonical && k == "device")) {
             common::same_device(topic, v, &Lazy(|f| write!(f, "tag `{k}`")))?;
         }
@@ -229,15 +223,18 @@ fn check_identity<S: AsRef<str>, V: AsVal>(
     Ok(())
 }
 
-fn device<S: AsRef<str>, V: AsVal>(
-    ctx: &DecodeContext<'_>,
-    m: &Metric<'_, S, V>,
-) -> Result<String, Reject> {
-    [ctx.vars.get("device"), m.tag("host"), m.tag("device")]
+fn device<'a, V: AsVal>(
+    ctx: &DecodeContext<'a>,
+    m: &Metric<'_, 'a, V>,
+) -> Result<Cow<'a, str>, Reject> {
+    if let Some(d) = common::topic_device(ctx) {
+        return Ok(Cow::Borrowed(d));
+    }
+    [m.tag("host"), m.tag("device")]
         .into_iter()
         .flatten()
         .find(|d| !d.is_empty())
-        .map(str::to_string)
+        .cloned()
         .ok_or_else(|| {
             reject(
                 RejectReason::ParseError,

@@ -11,6 +11,10 @@
 //! Empty payload: `parse_error`; `nan`/`inf` or an overflowing scale:
 //! `non_finite`; anything else that is not a number: `wrong_type`.
 
+use std::borrow::Cow;
+
+use smallvec::smallvec;
+
 use super::common::{self, echo, reject};
 use crate::decode::json::Source;
 use crate::decode::{DecodeContext, Decoded, Observation};
@@ -30,11 +34,11 @@ pub struct ValueMapping {
     pub scale: f64,
 }
 
-pub fn decode(
-    ctx: DecodeContext<'_>,
+pub fn decode<'a>(
+    ctx: DecodeContext<'a>,
     mapping: &ValueMapping,
     payload: &[u8],
-) -> Result<Decoded, Reject> {
+) -> Result<Decoded<'a>, Reject> {
     let device = topic_source(&ctx, &mapping.device, "device")?;
     let key = match &mapping.key {
         Some(source) => Some(topic_source(&ctx, source, "key")?),
@@ -72,17 +76,21 @@ pub fn decode(
             common::scaled(field, &what, x, mapping.scale, ctx.counter_width)?
         }
     };
-    Ok(Decoded::Observations(vec![Observation {
-        device,
+    Ok(Decoded::Observations(smallvec![Observation {
+        device: Cow::Borrowed(device),
         time_ns: None,
         measurement: field.measurement(),
-        key,
-        values: vec![(field, reading)],
+        key: key.map(Cow::Borrowed),
+        values: smallvec![(field, reading)],
     }]))
 }
 
 /// Device and key come from topic variables only: a bare number has no paths.
-fn topic_source(ctx: &DecodeContext<'_>, source: &Source, role: &str) -> Result<String, Reject> {
+fn topic_source<'a>(
+    ctx: &DecodeContext<'a>,
+    source: &Source,
+    role: &str,
+) -> Result<&'a str, Reject> {
     match source {
         Source::TopicVar(var) => common::topic_var(ctx, var, role),
         Source::JsonPath(path) => Err(reject(

@@ -1,4 +1,5 @@
 use proptest::prelude::*;
+use smallvec::smallvec;
 
 use super::*;
 use crate::decode::{CounterWidth, Reading};
@@ -27,7 +28,11 @@ fn mapping(field: Field) -> ValueMapping {
     }
 }
 
-fn run_w(m: &ValueMapping, width: CounterWidth, payload: &[u8]) -> Result<Decoded, Reject> {
+fn run_w(
+    m: &ValueMapping,
+    width: CounterWidth,
+    payload: &[u8],
+) -> Result<Decoded<'static>, Reject> {
     let vars = TopicVars::from_pairs([("device", "rtr-001"), ("target", "8.8.8.8")]);
     decode(
         DecodeContext {
@@ -37,23 +42,24 @@ fn run_w(m: &ValueMapping, width: CounterWidth, payload: &[u8]) -> Result<Decode
         m,
         payload,
     )
+    .map(Decoded::into_owned)
 }
 
-fn run(m: &ValueMapping, payload: &[u8]) -> Result<Decoded, Reject> {
+fn run(m: &ValueMapping, payload: &[u8]) -> Result<Decoded<'static>, Reject> {
     run_w(m, W, payload)
 }
 
-fn one(m: Measurement, key: Option<&str>, field: Field, r: Reading) -> Decoded {
-    Decoded::Observations(vec![Observation {
+fn one(m: Measurement, key: Option<&str>, field: Field, r: Reading) -> Decoded<'static> {
+    Decoded::Observations(smallvec![Observation {
         device: "rtr-001".into(),
         time_ns: None,
         measurement: m,
-        key: key.map(str::to_string),
-        values: vec![(field, r)],
+        key: key.map(|k| k.to_string().into()),
+        values: smallvec![(field, r)],
     }])
 }
 
-fn reason(r: Result<Decoded, Reject>) -> RejectReason {
+fn reason(r: Result<Decoded<'static>, Reject>) -> RejectReason {
     r.unwrap_err().reason
 }
 

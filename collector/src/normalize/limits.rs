@@ -68,7 +68,7 @@ impl Budget<'_> {
         device: &str,
         measurement: Measurement,
         group: &mut SeriesGroup,
-        values: &mut Vec<(Field, Reading)>,
+        values: &mut Values,
     ) -> Option<Reject> {
         let mut refused: Vec<&'static str> = Vec::new();
         values.retain(|(field, _)| {

@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::config::LimitsConfig;
-use crate::decode::{Decoded, Observation, Reading};
+use crate::decode::{Decoded, Observation, Reading, Values};
 use crate::inventory::{DeviceInfo, Inventory, Role};
 use crate::reject::{Reject, RejectReason};
 use crate::sample::{Field, FieldKind, FieldValue, Measurement, Sample, StatusEvent};
@@ -160,6 +160,16 @@ impl Normalizer {
     /// Normalizes one decoded message received at `received_ns` (Unix ns).
     pub fn normalize(&mut self, decoded: Decoded, received_ns: i64) -> Normalized {
         let mut out = Normalized::default();
+        self.normalize_into(decoded, received_ns, &mut out);
+        out
+    }
+
+    /// [`normalize`](Self::normalize) into `out`, which is cleared first:
+    /// the pipeline reuses one, so a message allocates no result vectors.
+    pub fn normalize_into(&mut self, decoded: Decoded, received_ns: i64, out: &mut Normalized) {
+        out.samples.clear();
+        out.status = None;
+        out.rejects.clear();
         match decoded {
             Decoded::Ignored(_) => {}
             Decoded::Status(report) => {
@@ -190,7 +200,7 @@ impl Normalizer {
                             self.limits.max_fields_per_message
                         ),
                     ));
-                    return out;
+                    return;
                 }
                 for obs in observations {
                     match self.observation(obs, received_ns, &mut out.rejects) {
@@ -201,7 +211,6 @@ impl Normalizer {
                 }
             }
         }
-        out
     }
 
     /// One observation → at most one sample. A reject that drops only part

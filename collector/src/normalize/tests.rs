@@ -1,3 +1,5 @@
+use smallvec::smallvec;
+
 use super::*;
 use crate::decode::{CounterWidth, StatusReport};
 
@@ -19,26 +21,26 @@ fn normalizer() -> Normalizer {
     Normalizer::new(inventory(), LimitsConfig::default())
 }
 
-fn octets(raw_rx: u64, raw_tx: u64, t: i64, width: CounterWidth) -> Decoded {
-    Decoded::Observations(vec![Observation {
+fn octets(raw_rx: u64, raw_tx: u64, t: i64, width: CounterWidth) -> Decoded<'static> {
+    Decoded::Observations(smallvec![Observation {
         device: "rtr-001".into(),
         time_ns: Some(t),
         measurement: Measurement::Interface,
         key: Some("wan".into()),
-        values: vec![
+        values: smallvec![
             (Field::RxBytes, Reading::Counter { raw: raw_rx, width }),
             (Field::TxBytes, Reading::Counter { raw: raw_tx, width }),
         ],
     }])
 }
 
-fn uptime(secs: f64, t: i64) -> Decoded {
-    Decoded::Observations(vec![Observation {
+fn uptime(secs: f64, t: i64) -> Decoded<'static> {
+    Decoded::Observations(smallvec![Observation {
         device: "rtr-001".into(),
         time_ns: Some(t),
         measurement: Measurement::System,
         key: None,
-        values: vec![(Field::UptimeS, Reading::Gauge(secs))],
+        values: smallvec![(Field::UptimeS, Reading::Gauge(secs))],
     }])
 }
 
@@ -166,12 +168,12 @@ fn out_of_order_counter_is_rejected_but_duplicates_are_idempotent() {
 fn collectd_rates_are_integrated_into_counters() {
     let mut n = normalizer();
     let rates = |rx: f64, t: i64| {
-        Decoded::Observations(vec![Observation {
+        Decoded::Observations(smallvec![Observation {
             device: "rtr-001".into(),
             time_ns: Some(t),
             measurement: Measurement::Interface,
             key: Some("wan".into()),
-            values: vec![(Field::RxBytes, Reading::Rate(rx))],
+            values: smallvec![(Field::RxBytes, Reading::Rate(rx))],
         }])
     };
     let first = n.normalize(rates(1_000.0, T0), T0);
@@ -246,7 +248,7 @@ fn limited(f: impl FnOnce(&mut LimitsConfig)) -> Normalizer {
     Normalizer::new(inventory(), limits)
 }
 
-fn iface(device: &str, key: &str, fields: &[Field]) -> Observation {
+fn iface<'a>(device: &'a str, key: &'a str, fields: &[Field]) -> Observation<'a> {
     Observation {
         device: device.into(),
         time_ns: Some(T0),
@@ -273,7 +275,7 @@ fn iface(device: &str, key: &str, fields: &[Field]) -> Observation {
 fn too_many_values_reject_the_whole_message() {
     let mut n = limited(|l| l.max_fields_per_message = 3);
     let two = || iface("rtr-001", "wan", &[Field::RxBytes, Field::TxBytes]);
-    let out = n.normalize(Decoded::Observations(vec![two(), two()]), T0);
+    let out = n.normalize(Decoded::Observations(smallvec![two(), two()]), T0);
     assert!(out.samples.is_empty());
     assert_eq!(out.rejects.len(), 1);
     assert_eq!(out.rejects[0].reason, RejectReason::TooManyFields);
@@ -283,7 +285,7 @@ fn too_many_values_reject_the_whole_message() {
         out.rejects
     );
     assert_eq!(n.tracked_series(), 0, "nothing of it was looked at");
-    let out = n.normalize(Decoded::Observations(vec![two()]), T0);
+    let out = n.normalize(Decoded::Observations(smallvec![two()]), T0);
     assert_eq!(out.samples.len(), 1);
 }
 
@@ -291,11 +293,12 @@ fn too_many_values_reject_the_whole_message() {
 fn long_ids_and_keys_are_rejected_before_lookup() {
     let mut n = limited(|l| l.max_tag_value_bytes = 16);
     let long = "x".repeat(17);
+    let longest = "y".repeat(16);
     let out = n.normalize(
-        Decoded::Observations(vec![
+        Decoded::Observations(smallvec![
             iface(&long, "wan", &[Field::RxBytes]),
             iface("rtr-001", &long, &[Field::RxBytes]),
-            iface("rtr-001", &"y".repeat(16), &[Field::RxBytes]),
+            iface("rtr-001", &longest, &[Field::RxBytes]),
         ]),
         T0,
     );
@@ -307,7 +310,7 @@ fn long_ids_and_keys_are_rejected_before_lookup() {
     assert_eq!(out.samples.len(), 1, "the 16-byte key is fine");
     let out = n.normalize(
         Decoded::Status(StatusReport {
-            device: "z".repeat(1 << 20),
+            device: "z".repeat(1 << 20).into(),
             online: true,
         }),
         T0,
@@ -320,7 +323,7 @@ fn long_ids_and_keys_are_rejected_before_lookup() {
 fn series_budget_keeps_known_series_and_drops_new_ones() {
     let mut n = limited(|l| l.max_series_per_device = 3);
     let out = n.normalize(
-        Decoded::Observations(vec![iface(
+        Decoded::Observations(smallvec![iface(
             "rtr-001",
             "wan",
             &[Field::RxBytes, Field::TxBytes],
@@ -331,7 +334,7 @@ fn series_budget_keeps_known_series_and_drops_new_ones() {
     assert_eq!(n.tracked_series(), 2);
     // One more fits; the fourth and fifth are dropped, the rest written.
     let out = n.normalize(
-        Decoded::Observations(vec![iface(
+        Decoded::Observations(smallvec![iface(
             "rtr-001",
             "lan",
             &[Field::RxBytes, Field::TxBytes, Field::OperUp],
@@ -354,7 +357,7 @@ fn series_budget_keeps_known_series_and_drops_new_ones() {
     assert_eq!(n.take_series_limit_hits(), 0, "taken");
     // Known series keep flowing; an observation of only new ones is dropped.
     let out = n.normalize(
-        Decoded::Observations(vec![
+        Decoded::Observations(smallvec![
             iface("rtr-001", "wan", &[Field::RxBytes, Field::TxBytes]),
             iface("rtr-001", "eth9", &[Field::RxBytes]),
         ]),
@@ -365,12 +368,12 @@ fn series_budget_keeps_known_series_and_drops_new_ones() {
     assert_eq!(out.rejects[0].reason, RejectReason::SeriesLimit);
     // The budget is per device.
     let out = n.normalize(
-        Decoded::Observations(vec![Observation {
+        Decoded::Observations(smallvec![Observation {
             device: "ont-001".into(),
             time_ns: Some(T0),
             measurement: Measurement::Optical,
             key: None,
-            values: vec![(Field::RxDbm, Reading::Gauge(-18.0))],
+            values: smallvec![(Field::RxDbm, Reading::Gauge(-18.0))],
         }]),
         T0,
     );

@@ -88,16 +88,17 @@ impl Outbox {
         self.records.len() + self.spooled.len() + self.acks.len()
     }
 
-    /// Queues the samples of one message received at `received_ns`.
-    pub(super) fn add_samples(&mut self, received_ns: i64, samples: Vec<Sample>) {
+    /// Queues the samples of one message received at `received_ns`,
+    /// leaving `samples` empty (its allocation is the caller's to reuse).
+    pub(super) fn add_samples(&mut self, received_ns: i64, samples: &mut Vec<Sample>) {
         match &self.history {
-            History::None => {}
-            History::Queue(_) => self.records.extend(samples.into_iter().map(Record::Sample)),
+            History::None => samples.clear(),
+            History::Queue(_) => self.records.extend(samples.drain(..).map(Record::Sample)),
             History::Spool(_) => {
                 // Never reallocated while encoding (a fixed 160 bytes per
                 // sample was too little for interface points).
                 let mut lines = Vec::with_capacity(samples.iter().map(max_sample_len).sum());
-                for s in samples {
+                for s in samples.drain(..) {
                     encode_record(&Record::Sample(s), &mut lines);
                 }
                 if !lines.is_empty() {

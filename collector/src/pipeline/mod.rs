@@ -59,6 +59,9 @@ pub struct Pipeline {
     foreign_devices: HashSet<Arc<str>>,
     /// Reloaded routes and inventory, applied between two messages.
     reconfigure: Option<mpsc::Receiver<Reconfigure>>,
+    /// The normalizer's output, reused from message to message (emptied
+    /// after each) so its vectors are allocated once, not per message.
+    normalized: Normalized,
 }
 
 /// A reloaded configuration for a running pipeline (`SIGHUP`).
@@ -95,6 +98,7 @@ impl Pipeline {
             reject_log: RejectLog::new(),
             foreign_devices: HashSet::new(),
             reconfigure: None,
+            normalized: Normalized::default(),
         }
     }
 
@@ -198,41 +202,67 @@ impl Pipeline {
             self.count(index, &route_name, outcome::REJECTED);
             return;
         }
-        let ctx = DecodeContext {
-            vars: &vars,
-            counter_width: route.counter_width,
+        // Taken (an empty `Normalized` allocates nothing) so `self` stays free.
+        let mut out = std::mem::take(&mut self.normalized);
+        // The decoded message borrows the topic, the payload and (through
+        // the topic variables) `self.routes`; this block ends that borrow
+        // before `self` is changed.
+        let decoded = {
+            let ctx = DecodeContext {
+                vars: &vars,
+                counter_width: route.counter_width,
+            };
+            decode::decode(&route.format, ctx, payload).map(|decoded| {
+                let ignored = matches!(decoded, Decoded::Ignored(_));
+                self.normalizer
+                    .normalize_into(decoded, msg.received_ns, &mut out);
+                ignored
+            })
         };
-        let decoded = match decode::decode(&route.format, ctx, payload) {
-            Ok(d) => d,
+        match decoded {
+            Ok(ignored) => self.route_normalized(index, &route_name, msg, &mut out, ignored),
             Err(reject) => {
                 self.reject(&route_name, msg, &reject);
                 self.count(index, &route_name, outcome::REJECTED);
-                return;
             }
-        };
-        let ignored = matches!(decoded, Decoded::Ignored(_));
+        }
+        self.normalized = out;
+    }
+
+    /// Counts, logs and forwards what `msg` normalized into (`out`, drained).
+    fn route_normalized(
+        &mut self,
+        index: usize,
+        route_name: &str,
+        msg: &MqttMessage,
+        out: &mut Normalized,
+        ignored: bool,
+    ) {
         let Normalized {
             samples,
             status,
             rejects,
-        } = self.normalizer.normalize(decoded, msg.received_ns);
-        for reject in &rejects {
-            self.reject(&route_name, msg, reject);
+        } = out;
+        let rejected = !rejects.is_empty();
+        for reject in rejects.drain(..) {
+            self.reject(route_name, msg, &reject);
         }
         self.note_series();
+        let status = status.take();
         let produced = !samples.is_empty() || status.is_some();
         let result = if produced {
             outcome::OK
-        } else if ignored || rejects.is_empty() {
+        } else if ignored || !rejected {
             outcome::IGNORED
         } else {
             outcome::REJECTED
         };
-        self.count(index, &route_name, result);
+        self.count(index, route_name, result);
         if !produced {
+            samples.clear();
             return;
         }
-        for s in &samples {
+        for s in samples.iter() {
             self.hot.sample(&self.metrics, s.measurement);
             let lag = (msg.received_ns - s.time_ns) as f64 / 1e9;
             self.metrics.lag_seconds.observe(lag.max(0.0));
@@ -240,7 +270,7 @@ impl Pipeline {
         if let Some(ev) = &status {
             self.hot.status_event(&self.metrics, ev.online);
         }
-        self.live.record(&samples, status.as_ref());
+        self.live.record(samples, status.as_ref());
         self.outbox.add_samples(msg.received_ns, samples);
     }
 

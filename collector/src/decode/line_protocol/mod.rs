@@ -35,6 +35,8 @@
 
 use std::borrow::Cow;
 
+use smallvec::SmallVec;
+
 mod error;
 mod token;
 
@@ -44,16 +46,25 @@ use token::{field_value, name, run, skip_spaces, Part};
 
 /// One line of line protocol. Names and string values borrow from the
 /// payload unless they held an escape that drops a backslash.
+///
+/// Tags and fields are kept inline up to [`INLINE_TAGS`] and
+/// [`INLINE_FIELDS`] (Telegraf's widest common lines, `net` and `mem`, fit),
+/// so parsing a typical line allocates nothing; more spill to the heap.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Line<'a> {
     /// 1-based physical line of the payload where this line starts.
     pub number: usize,
     pub measurement: Cow<'a, str>,
     /// In payload order; duplicates are kept (as the crate keeps them).
-    pub tags: Vec<(Cow<'a, str>, Cow<'a, str>)>,
-    pub fields: Vec<(Cow<'a, str>, FieldValue<'a>)>,
+    pub tags: SmallVec<[(Cow<'a, str>, Cow<'a, str>); INLINE_TAGS]>,
+    pub fields: SmallVec<[(Cow<'a, str>, FieldValue<'a>); INLINE_FIELDS]>,
     pub timestamp: Option<i64>,
 }
+
+/// Tags a [`Line`] holds without allocating.
+pub const INLINE_TAGS: usize = 8;
+/// Fields a [`Line`] holds without allocating.
+pub const INLINE_FIELDS: usize = 16;
 
 /// A field value as line protocol types it.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,20 +97,9 @@ pub fn lines(text: &str) -> Lines<'_> {
     }
 }
 
-impl Line<'_> {
-    /// An empty line whose vectors hold `tags` and `fields` without growing.
-    pub fn with_capacity(tags: usize, fields: usize) -> Self {
-        Line {
-            tags: Vec::with_capacity(tags),
-            fields: Vec::with_capacity(fields),
-            ..Line::default()
-        }
-    }
-}
-
 impl<'a> Lines<'a> {
-    /// Parses the next line into `line`, reusing its vectors (the decoder
-    /// keeps one `Line` per payload, so a message allocates them once).
+    /// Parses the next line into `line`, reusing it (the decoder keeps one
+    /// `Line` per payload, so lines beyond the inline sizes spill once).
     /// `None` when no line is left.
     pub fn next_into(&mut self, line: &mut Line<'a>) -> Option<Result<(), Error>> {
         loop {
