@@ -27,12 +27,15 @@ use std::sync::Arc;
 
 use crate::config::LimitsConfig;
 use crate::decode::{Decoded, Observation, Reading, Values};
-use crate::inventory::{DeviceInfo, Inventory, Role};
+use crate::inventory::Inventory;
 use crate::reject::{Reject, RejectReason};
 use crate::sample::{Field, FieldKind, FieldValue, Measurement, Sample, StatusEvent};
 use counters::{CounterState, IntegratedState, Step};
 
+mod derived;
 mod limits;
+
+use derived::{add_utilization, integrate, max_plausible_rate, note_uptime};
 
 /// The result of normalizing one message. A message may be partly usable:
 /// `rejects` lists what was dropped (unknown device in a batch, an
@@ -158,15 +161,22 @@ impl Normalizer {
     }
 
     /// Normalizes one decoded message received at `received_ns` (Unix ns).
-    pub fn normalize(&mut self, decoded: Decoded, received_ns: i64) -> Normalized {
+    pub fn normalize(&mut self, mut decoded: Decoded, received_ns: i64) -> Normalized {
         let mut out = Normalized::default();
-        self.normalize_into(decoded, received_ns, &mut out);
+        self.normalize_into(&mut decoded, received_ns, &mut out);
         out
     }
 
     /// [`normalize`](Self::normalize) into `out`, which is cleared first:
     /// the pipeline reuses one, so a message allocates no result vectors.
-    pub fn normalize_into(&mut self, decoded: Decoded, received_ns: i64, out: &mut Normalized) {
+    /// `decoded` is taken by reference (and may be changed: the series
+    /// budget drops readings) so its inline observations are not copied.
+    pub fn normalize_into(
+        &mut self,
+        decoded: &mut Decoded,
+        received_ns: i64,
+        out: &mut Normalized,
+    ) {
         out.samples.clear();
         out.status = None;
         out.rejects.clear();
@@ -202,7 +212,9 @@ impl Normalizer {
                     ));
                     return;
                 }
-                for obs in observations {
+                // By reference: an observation with its inline readings is
+                // ~270 bytes, and moving it cost more than the work on it.
+                for obs in observations.iter_mut() {
                     match self.observation(obs, received_ns, &mut out.rejects) {
                         Ok(Some(sample)) => out.samples.push(sample),
                         Ok(None) => {}
@@ -217,7 +229,7 @@ impl Normalizer {
     /// of it (the series budget) goes to `partial`.
     fn observation(
         &mut self,
-        mut obs: Observation,
+        obs: &mut Observation,
         received_ns: i64,
         partial: &mut Vec<Reject>,
     ) -> Result<Option<Sample>, Reject> {
@@ -287,7 +299,7 @@ impl Normalizer {
 
         let mut fields: Vec<(Field, FieldValue)> = Vec::with_capacity(obs.values.len() + 3);
         let mut out_of_order = Vec::new();
-        for (field, reading) in obs.values {
+        for &(field, reading) in obs.values.iter() {
             match (field.kind(), reading) {
                 (_, Reading::Gauge(v)) | (FieldKind::Gauge, Reading::Rate(v)) if v.is_finite() => {
                     fields.push((field, FieldValue::Float(v)))
@@ -372,81 +384,12 @@ impl Normalizer {
     }
 }
 
-/// Notes a device's uptime; an uptime lower than the last one is a reboot.
-fn note_uptime(facts: &mut DeviceFacts, values: &[(Field, Reading)], time_ns: i64) {
-    let Some(uptime) = values.iter().find_map(|(f, r)| match (f, r) {
-        (Field::UptimeS, Reading::Gauge(v)) => Some(*v),
-        _ => None,
-    }) else {
-        return;
-    };
-    if facts.last_uptime_s.is_some_and(|last| uptime < last) {
-        facts.last_reboot_ns = Some(time_ns);
-    }
-    facts.last_uptime_s = Some(uptime);
-}
-
-/// Integrates a device-computed rate (collectd StoreRates) into the
-/// series' monotonic counter; `None` if the sample is out of order.
-fn integrate(group: &mut SeriesGroup, field: Field, rate: f64, time_ns: i64) -> Option<u64> {
-    match group.counter(field) {
-        Some(SeriesState::Integrated(state)) => state.advance(rate, time_ns),
-        other => {
-            let state = SeriesState::Integrated(IntegratedState::start(time_ns));
-            match other {
-                Some(slot) => *slot = state,
-                None => group.counters.push((field, state)),
-            }
-            Some(0)
-        }
-    }
-}
-
 fn unknown_device(id: &str) -> Reject {
     let shown: String = id.chars().take(64).collect();
     Reject::new(
         RejectReason::UnknownDevice,
         format!("device `{shown}` is not in the inventory"),
     )
-}
-
-/// The largest increase per second a counter can plausibly show: at least a
-/// 10 Gbit/s port (or twice the school's uplink, if larger), in the counter's
-/// unit. Anything faster than that after wrap correction is a reset.
-fn max_plausible_rate(device: &DeviceInfo, field: Field) -> f64 {
-    let bits_per_s = (device.school.uplink_mbps * 2e6).max(10e9);
-    match field {
-        Field::RxBytes | Field::TxBytes => bits_per_s / 8.0,
-        // Minimum-size Ethernet frames at that speed.
-        _ => bits_per_s / (84.0 * 8.0),
-    }
-}
-
-/// Adds `utilization` for the router's WAN interface: the busier direction
-/// over the school's contracted uplink.
-fn add_utilization(device: &DeviceInfo, key: Option<&str>, fields: &mut Vec<(Field, FieldValue)>) {
-    let is_wan = device.role == Role::Router
-        && match (&device.wan_interface, key) {
-            (Some(wan), Some(k)) => &**wan == k,
-            (None, Some(k)) => k == "wan",
-            _ => false,
-        };
-    if !is_wan || device.school.uplink_mbps <= 0.0 {
-        return;
-    }
-    let bps = fields
-        .iter()
-        .filter(|(f, _)| matches!(f, Field::RxBps | Field::TxBps))
-        .map(|(_, v)| v.as_f64())
-        .fold(None, |acc: Option<f64>, v| {
-            Some(acc.map_or(v, |a| a.max(v)))
-        });
-    if let Some(bps) = bps {
-        fields.push((
-            Field::Utilization,
-            FieldValue::Float(bps / (device.school.uplink_mbps * 1e6)),
-        ));
-    }
 }
 
 #[cfg(test)]

@@ -212,10 +212,10 @@ impl Pipeline {
                 vars: &vars,
                 counter_width: route.counter_width,
             };
-            decode::decode(&route.format, ctx, payload).map(|decoded| {
+            decode::decode(&route.format, ctx, payload).map(|mut decoded| {
                 let ignored = matches!(decoded, Decoded::Ignored(_));
                 self.normalizer
-                    .normalize_into(decoded, msg.received_ns, &mut out);
+                    .normalize_into(&mut decoded, msg.received_ns, &mut out);
                 ignored
             })
         };
