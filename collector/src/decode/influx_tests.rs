@@ -454,3 +454,39 @@ fn payload_device_must_match_the_topic() {
     // Without a `{device}` in the topic the payload names the device.
     assert!(run_with(&[], W, "net,host=rtr-002,interface=wan bytes_recv=1i").is_ok());
 }
+
+#[test]
+fn device_and_key_borrow_the_topic_and_payload_unless_escaped() {
+    use std::borrow::Cow;
+    let with_topic = TopicVars::from_pairs([("device", "rtr-001"), ("name", "net")]);
+    let without = TopicVars::from_pairs([("name", "net")]);
+    let ctx = |vars| DecodeContext {
+        vars,
+        counter_width: W,
+    };
+    let plain = "net,host=rtr-001,interface=wan bytes_recv=1i";
+    let escaped = r"net,host=rtr\ 001,interface=wan\,0 bytes_recv=1i";
+    fn first(d: Decoded<'_>) -> Observation<'_> {
+        match d {
+            Decoded::Observations(mut o) => o.remove(0),
+            other => panic!("{other:?}"),
+        }
+    }
+    // From the topic variable and the payload's tag: nothing copied.
+    let o = first(decode(ctx(&with_topic), plain.as_bytes()).unwrap());
+    assert!(matches!(o.device, Cow::Borrowed("rtr-001")), "{o:?}");
+    assert!(matches!(o.key, Some(Cow::Borrowed("wan"))), "{o:?}");
+    // From the `host` tag when the topic has no device.
+    let o = first(decode(ctx(&without), plain.as_bytes()).unwrap());
+    assert!(matches!(o.device, Cow::Borrowed("rtr-001")), "{o:?}");
+    // An escape that drops a backslash needs a copy.
+    let o = first(decode(ctx(&without), escaped.as_bytes()).unwrap());
+    assert!(
+        matches!(&o.device, Cow::Owned(d) if d == "rtr 001"),
+        "{o:?}"
+    );
+    assert!(
+        matches!(&o.key, Some(Cow::Owned(k)) if k == "wan,0"),
+        "{o:?}"
+    );
+}
