@@ -259,7 +259,6 @@ impl Pipeline {
         };
         self.count(index, route_name, result);
         if !produced {
-            samples.clear();
             return;
         }
         for s in samples.iter() {
