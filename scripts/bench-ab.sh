@@ -12,7 +12,8 @@
 # The base is built from a worktree of <base-commit> under
 # target/bench-ab/ (a full release build the first time: ~10 min on 2 cores).
 # Needs jq. Ratios below ~0.95 or above ~1.05 on this 2-core VM need
-# several rounds to trust; scripts/bench-instructions.sh counts exactly.
+# several rounds to trust (the spread column shows how noisy the window
+# was); scripts/bench-instructions.sh counts exactly.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -71,18 +72,22 @@ for round in $(seq 1 "$rounds"); do
 done
 rm -rf "$crit_dir"
 
-printf '%-36s %12s %12s %7s\n' benchmark "base (ns)" "new (ns)" new/base
+printf '%-36s %12s %12s %7s %13s\n' benchmark "base (ns)" "new (ns)" new/base "spread b / n"
 sort "$results" | awk '
-  function median(list,   n, a, i, j, t) {
+  # Sorts the numbers of a space-separated list into a[1..n]; returns n.
+  function sorted(list, a,   n, i, j, t) {
     n = split(list, a, " ")
     for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    return n
   }
+  function median(a, n) { return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
   { v[$1, $2] = v[$1, $2] " " $3; ids[$1] = 1 }
   END {
     for (id in ids) {
-      b = median(v[id, "base"]); n = median(v[id, "new"])
-      printf "%-36s %12.1f %12.1f %7.3f\n", id, b, n, n / b
+      nb = sorted(v[id, "base"], b); nn = sorted(v[id, "new"], w)
+      printf "%-36s %12.1f %12.1f %7.3f %6.2f / %4.2f\n", id, median(b, nb), median(w, nn),
+        median(w, nn) / median(b, nb), b[nb] / b[1], w[nn] / w[1]
     }
   }' | sort
-echo "(medians of $rounds alternating rounds; base ${sha:0:10}, new = working tree)"
+echo "(medians of $rounds alternating rounds; base ${sha:0:10}, new = working tree;"
+echo " spread = slowest / fastest round of each side: above ~1.3 the window was noisy)"
