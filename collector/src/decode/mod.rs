@@ -118,10 +118,12 @@ pub enum Decoded<'a> {
     Ignored(&'static str),
 }
 
+#[cfg(test)]
 impl Decoded<'_> {
     /// This result with its borrowed names copied: for keeping it beyond
-    /// the message it was decoded from (tests, fuzz comparisons).
-    pub fn into_owned(self) -> Decoded<'static> {
+    /// the message it was decoded from (the decoders' tests compare such
+    /// results with expected values built from literals).
+    pub(crate) fn into_owned(self) -> Decoded<'static> {
         let own = |s: Cow<'_, str>| Cow::Owned(s.into_owned());
         match self {
             Decoded::Observations(observations) => Decoded::Observations(
