@@ -16,6 +16,7 @@
 # was); scripts/bench-instructions.sh counts exactly.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/lib/bench-binary.sh
 
 rounds=5 bench=pipeline
 while [ $# -gt 0 ]; do
@@ -43,10 +44,7 @@ fi
 
 # Builds the bench in $1 with target dir $2; prints the binary's path.
 build() {
-  (cd "$1" && CARGO_TARGET_DIR=$2 cargo bench -p collector --bench "$bench" --no-run \
-    --message-format=json 2>/dev/null) |
-    jq -r 'select(.reason == "compiler-artifact" and .target.name == "'"$bench"'") | .executable // empty' |
-    tail -n 1
+  (cd "$1" && CARGO_TARGET_DIR=$2 bench_binary "$bench")
 }
 echo "building $bench at ${sha:0:10} and at the working tree..." >&2
 base_bin=$(build "$tree" "$ab_dir/target")

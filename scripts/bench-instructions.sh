@@ -10,10 +10,11 @@
 #     --messages N  measured messages per format (default 2000; the
 #                   simulator's warm-up minute is replayed first, uncounted)
 #
-# Needs valgrind (apt-get install valgrind). Each format takes ~1.5 min
+# Needs valgrind and jq (apt-get install valgrind jq). Each format takes ~1.5 min
 # (the simulator runs under valgrind too).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/lib/bench-binary.sh
 
 messages=2000
 while [ $# -gt 0 ]; do
@@ -27,12 +28,12 @@ while [ $# -gt 0 ]; do
 done
 formats=("$@")
 [ ${#formats[@]} -gt 0 ] || formats=(collectd influx telegraf-json json value)
-command -v valgrind >/dev/null ||
-  { echo "scripts/bench-instructions.sh: needs valgrind (apt-get install valgrind)" >&2; exit 1; }
+for tool in valgrind jq; do
+  command -v "$tool" >/dev/null ||
+    { echo "scripts/bench-instructions.sh: needs $tool (apt-get install $tool)" >&2; exit 1; }
+done
 
-bin=$(cargo bench -p collector --bench allocs --no-run --message-format=json 2>/dev/null |
-  jq -r 'select(.reason == "compiler-artifact" and .target.name == "allocs") | .executable // empty' |
-  tail -n 1)
+bin=$(bench_binary allocs)
 [ -x "$bin" ] || { echo "scripts/bench-instructions.sh: building bench allocs failed" >&2; exit 1; }
 
 out=$(mktemp)
