@@ -1,18 +1,19 @@
-//! A JSON document borrowed from the payload, for the `json` and
-//! `telegraf-json` decoders.
+//! A JSON document borrowed from the payload, for the `json` decoder
+//! (whose mapped paths may point anywhere in it). `telegraf-json` knows its
+//! document's shape and reads it without a tree (`telegraf_doc`), with this
+//! module's [`KeySeed`].
 //!
 //! `serde_json::Value` copies every key and string into its own `String`
-//! and every object into a `BTreeMap`: for a MikroTik or Telegraf message
-//! that was two thirds of the decode time. [`Node`] keeps strings as slices
+//! and every object into a `BTreeMap`: for a MikroTik message that was two
+//! thirds of the decode time. [`Node`] keeps strings as slices
 //! of the payload (copied only when they contain an escape) and objects as
 //! one `Vec` of entries in document order. serde_json still does the
 //! parsing, so what is valid JSON, the nesting limit (128) and the error
 //! messages are unchanged.
 //!
 //! Semantics kept from `Value` (the decoders' tests pin them): a duplicate
-//! key's last value wins ([`Node::get`], [`Node::entries`]); entries iterate
-//! in key order; numbers are `u64` when non-negative integers, `i64` when
-//! negative integers, else `f64`.
+//! key's last value wins ([`Node::get`]); numbers are `u64` when
+//! non-negative integers, `i64` when negative integers, else `f64`.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -54,29 +55,15 @@ impl<'a> Node<'a> {
     /// value (as `serde_json::Map` iterates); empty for other values.
     #[cfg(test)]
     pub(super) fn entries(&self) -> Vec<(&Cow<'a, str>, &Node<'a>)> {
-        self.entries_map(|k, v| Some((k, v)))
-    }
-
-    /// [`entries`](Self::entries) through `f`, which may skip some,
-    /// collected into `C`: for sorted keys nothing is allocated in between.
-    pub(super) fn entries_map<'d, T, C: FromIterator<T>>(
-        &'d self,
-        mut f: impl FnMut(&'d Cow<'a, str>, &'d Node<'a>) -> Option<T>,
-    ) -> C {
         let Node::Obj(entries) = self else {
-            return C::from_iter(None);
+            return Vec::new();
         };
-        // Telegraf (Go's encoding/json) writes keys sorted: then document
-        // order is the answer and there is nothing to remove.
-        if entries.windows(2).all(|w| w[0].0 < w[1].0) {
-            return entries.iter().filter_map(|(k, v)| f(k, v)).collect();
-        }
         // Reversed, then a stable sort: of equal keys the last comes first,
         // and `dedup` keeps the first of a run.
-        let mut sorted: Vec<&(Cow<'a, str>, Node<'a>)> = entries.iter().rev().collect();
-        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut sorted: Vec<_> = entries.iter().rev().map(|(k, v)| (k, v)).collect();
+        sorted.sort_by(|a, b| a.0.cmp(b.0));
         sorted.dedup_by(|later, first| later.0 == first.0);
-        sorted.into_iter().filter_map(|(k, v)| f(k, v)).collect()
+        sorted
     }
 
     pub(super) fn is_object(&self) -> bool {
@@ -203,7 +190,7 @@ impl<'de> Visitor<'de> for NodeVisitor {
 }
 
 /// An object key, borrowed unless it contains an escape.
-struct KeySeed;
+pub(super) struct KeySeed;
 
 impl<'de> DeserializeSeed<'de> for KeySeed {
     type Value = Cow<'de, str>;

@@ -23,6 +23,7 @@ pub mod json;
 mod json_doc;
 pub mod line_protocol;
 pub mod status;
+mod telegraf_doc;
 pub mod telegraf_json;
 mod telegraf_map;
 pub mod value;

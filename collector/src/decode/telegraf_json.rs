@@ -22,49 +22,50 @@ use std::borrow::Cow;
 use smallvec::SmallVec;
 
 use super::common::{self, echo, reject};
-use super::json_doc::Node;
-use super::line_protocol::{INLINE_FIELDS, INLINE_TAGS};
-use super::telegraf_map::{map_metric, Metric, Val};
+use super::line_protocol::INLINE_TAGS;
+use super::telegraf_doc::{self, MetricDoc, Presence, Scalar};
+use super::telegraf_map::{map_metric, Metric};
 use crate::decode::{DecodeContext, Decoded, Observations};
 use crate::reject::{Reject, RejectReason};
 
 pub fn decode<'a>(ctx: DecodeContext<'a>, payload: &'a [u8]) -> Result<Decoded<'a>, Reject> {
     let text = common::text(payload)?;
-    let doc = Node::parse(text).map_err(|e| {
+    let mut doc = MetricDoc::default();
+    let is_object = telegraf_doc::parse(text, &mut doc).map_err(|e| {
         reject(
             RejectReason::ParseError,
             format!("invalid JSON: {}", echo(&e.to_string())),
         )
     })?;
-    if !doc.is_object() {
+    if !is_object {
         return Err(reject(
             RejectReason::ParseError,
             "top level is not a JSON object",
         ));
     }
-    let batch = match doc.get("metrics") {
-        Some(Node::Arr(metrics)) => Some(metrics),
-        Some(other) => {
+    let mut observations = Observations::new();
+    let mut one = |m: &MetricDoc<'a>| -> Result<(), Reject> {
+        let tags = string_tags(m);
+        observations.extend(map_metric(&ctx, &to_metric(m, &tags)?)?);
+        Ok(())
+    };
+    match &doc.metrics_as {
+        Presence::Expected => {
+            for (i, m) in doc.metrics.iter().enumerate() {
+                let m = m
+                    .as_ref()
+                    .ok_or_else(|| reject(RejectReason::ParseError, "metric is not a JSON object"));
+                m.and_then(&mut one)
+                    .map_err(|e| Reject::new(e.reason, format!("metrics[{i}]: {}", e.detail)))?;
+            }
+        }
+        Presence::Other(other) => {
             return Err(reject(
                 RejectReason::WrongType,
                 format!("`metrics` is {}, expected an array", other.type_name()),
             ))
         }
-        None => None,
-    };
-
-    let mut observations = Observations::new();
-    let mut one = |m: &Node<'a>| -> Result<(), Reject> {
-        observations.extend(map_metric(&ctx, &to_metric(m)?.view())?);
-        Ok(())
-    };
-    match batch {
-        Some(metrics) => {
-            for (i, m) in metrics.iter().enumerate() {
-                one(m).map_err(|e| Reject::new(e.reason, format!("metrics[{i}]: {}", e.detail)))?;
-            }
-        }
-        None => one(&doc)?,
+        Presence::Absent => one(&doc)?,
     }
     if observations.is_empty() {
         return Ok(Decoded::Ignored("unmapped telegraf metric"));
@@ -72,86 +73,58 @@ pub fn decode<'a>(ctx: DecodeContext<'a>, payload: &'a [u8]) -> Result<Decoded<'
     Ok(Decoded::Observations(observations))
 }
 
-/// One metric of the document (`'d`, borrowing the payload for `'a`), its
-/// tags and fields collected for a [`Metric`] to borrow.
-struct JsonMetric<'d, 'a> {
-    name: &'d str,
-    tags: SmallVec<[(Cow<'a, str>, Cow<'a, str>); INLINE_TAGS]>,
-    fields: SmallVec<[(Cow<'a, str>, Val<'d>); INLINE_FIELDS]>,
-    time_ns: Option<i64>,
+type StringTags<'a> = SmallVec<[(Cow<'a, str>, Cow<'a, str>); INLINE_TAGS]>;
+
+/// The metric's tags whose values are strings (Telegraf's are; others are
+/// ignored). Cloning a borrowed `Cow` copies a pointer, not the text.
+fn string_tags<'a>(m: &MetricDoc<'a>) -> StringTags<'a> {
+    m.tags
+        .iter()
+        .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
+        .collect()
 }
 
-impl<'d, 'a> JsonMetric<'d, 'a> {
-    fn view(&self) -> Metric<'_, 'a, Val<'d>> {
-        Metric {
-            name: self.name,
-            tags: &self.tags,
-            fields: &self.fields,
-            time_ns: self.time_ns,
-        }
-    }
-}
-
-fn to_metric<'d, 'a>(m: &'d Node<'a>) -> Result<JsonMetric<'d, 'a>, Reject> {
-    if !m.is_object() {
-        return Err(reject(
-            RejectReason::ParseError,
-            "metric is not a JSON object",
-        ));
-    }
-    let name = match m.get("name") {
-        Some(Node::Str(s)) => &**s,
+/// Checks `m`'s keys (in the order the tree-based reader did, so the same
+/// problem is named first) and views it as a [`Metric`].
+fn to_metric<'m, 'a>(
+    m: &'m MetricDoc<'a>,
+    tags: &'m StringTags<'a>,
+) -> Result<Metric<'m, 'a, Scalar<'a>>, Reject> {
+    let name = match &m.name {
+        Some(Scalar::Str(s)) => &**s,
         Some(other) => return Err(wrong("name", other, "a string")),
         None => return Err(reject(RejectReason::ParseError, "metric has no `name`")),
     };
-    let tags = match m.get("tags") {
-        // Cloning a borrowed `Cow` copies a pointer, not the text.
-        Some(tags @ Node::Obj(_)) => tags.entries_map(|k, v| match v {
-            Node::Str(v) => Some((k.clone(), v.clone())),
-            _ => None,
-        }),
-        None | Some(Node::Null) => SmallVec::new(),
-        Some(other) => return Err(wrong("tags", other, "an object")),
+    let tags: &[_] = match &m.tags_as {
+        Presence::Expected => tags,
+        Presence::Absent | Presence::Other(Scalar::Null) => &[],
+        Presence::Other(other) => return Err(wrong("tags", other, "an object")),
     };
-    let fields = match m.get("fields") {
-        Some(fields @ Node::Obj(_)) => fields_of(fields),
-        Some(other) => return Err(wrong("fields", other, "an object")),
-        None => {
+    match &m.fields_as {
+        Presence::Expected => {}
+        Presence::Other(other) => return Err(wrong("fields", other, "an object")),
+        Presence::Absent => {
             return Err(reject(
                 RejectReason::ParseError,
                 format!("`{}` metric has no `fields`", echo(name)),
             ))
         }
-    };
-    let time_ns = match m.get("timestamp") {
-        None | Some(Node::Null) => None,
-        Some(n @ (Node::U(_) | Node::I(_) | Node::F(_))) => Some(timestamp_ns(n)?),
+    }
+    let time_ns = match &m.timestamp {
+        None | Some(Scalar::Null) => None,
+        Some(n @ (Scalar::U(_) | Scalar::I(_) | Scalar::F(_))) => Some(timestamp_ns(n)?),
         Some(other) => return Err(wrong("timestamp", other, "a number")),
     };
-    Ok(JsonMetric {
+    Ok(Metric {
         name,
         tags,
-        fields,
+        fields: &m.fields,
         time_ns,
     })
 }
 
-fn fields_of<'d, 'a>(fields: &'d Node<'a>) -> SmallVec<[(Cow<'a, str>, Val<'d>); INLINE_FIELDS]> {
-    fields.entries_map(|k, v| {
-        let v = match v {
-            Node::U(u) => Val::U(*u),
-            Node::I(i) => Val::I(*i),
-            Node::F(f) => Val::F(*f),
-            Node::Bool(b) => Val::Bool(*b),
-            Node::Str(s) => Val::Str(s),
-            other => Val::Other(other.type_name()),
-        };
-        Some((k.clone(), v))
-    })
-}
-
 /// A timestamp in s, ms, µs or ns (by magnitude) → ns.
-fn timestamp_ns(n: &Node<'_>) -> Result<i64, Reject> {
+fn timestamp_ns(n: &Scalar<'_>) -> Result<i64, Reject> {
     const WHAT: &str = "timestamp";
     let ns_per_unit = |magnitude: f64| match magnitude {
         m if m < 1e11 => 1_000_000_000,
@@ -170,7 +143,7 @@ fn timestamp_ns(n: &Node<'_>) -> Result<i64, Reject> {
     })
 }
 
-fn wrong(key: &str, v: &Node<'_>, expected: &str) -> Reject {
+fn wrong(key: &str, v: &Scalar<'_>, expected: &str) -> Reject {
     reject(
         RejectReason::WrongType,
         format!("`{key}` is {}, expected {expected}", v.type_name()),

@@ -321,3 +321,218 @@ fn payload_device_must_match_the_topic() {
     assert!(run(&NET.replace(r#""host":"rtr-001","#, "")).is_ok());
     assert!(run(&NET.replace(r#""host":"rtr-001""#, r#""host":"""#)).is_ok());
 }
+
+/// The tree-based reader this decoder had before `telegraf_doc`: the whole
+/// document as a [`Node`] tree, then searched. Kept as the oracle the
+/// streaming reader must agree with, result for result.
+mod tree_oracle {
+    use std::borrow::Cow;
+
+    use super::*;
+    use crate::decode::json_doc::Node;
+    use crate::decode::telegraf_map::Val;
+
+    pub fn decode<'a>(ctx: DecodeContext<'a>, payload: &'a [u8]) -> Result<Decoded<'a>, Reject> {
+        let text = common::text(payload)?;
+        let doc = Node::parse(text).map_err(|e| {
+            reject(
+                RejectReason::ParseError,
+                format!("invalid JSON: {}", echo(&e.to_string())),
+            )
+        })?;
+        if !doc.is_object() {
+            return Err(reject(
+                RejectReason::ParseError,
+                "top level is not a JSON object",
+            ));
+        }
+        let batch = match doc.get("metrics") {
+            Some(Node::Arr(metrics)) => Some(metrics),
+            Some(other) => {
+                return Err(reject(
+                    RejectReason::WrongType,
+                    format!("`metrics` is {}, expected an array", other.type_name()),
+                ))
+            }
+            None => None,
+        };
+        let mut observations = Observations::new();
+        let mut one = |m: &Node<'a>| -> Result<(), Reject> {
+            let (name, tags, fields, time_ns) = to_metric(m)?;
+            let metric = Metric {
+                name,
+                tags: &tags,
+                fields: &fields,
+                time_ns,
+            };
+            observations.extend(map_metric(&ctx, &metric)?);
+            Ok(())
+        };
+        match batch {
+            Some(metrics) => {
+                for (i, m) in metrics.iter().enumerate() {
+                    one(m).map_err(|e| {
+                        Reject::new(e.reason, format!("metrics[{i}]: {}", e.detail))
+                    })?;
+                }
+            }
+            None => one(&doc)?,
+        }
+        if observations.is_empty() {
+            return Ok(Decoded::Ignored("unmapped telegraf metric"));
+        }
+        Ok(Decoded::Observations(observations))
+    }
+
+    type Parts<'d, 'a> = (
+        &'d str,
+        Vec<(Cow<'a, str>, Cow<'a, str>)>,
+        Vec<(Cow<'a, str>, Val<'d>)>,
+        Option<i64>,
+    );
+
+    fn to_metric<'d, 'a>(m: &'d Node<'a>) -> Result<Parts<'d, 'a>, Reject> {
+        let wrong = |key: &str, v: &Node<'_>, expected: &str| {
+            reject(
+                RejectReason::WrongType,
+                format!("`{key}` is {}, expected {expected}", v.type_name()),
+            )
+        };
+        if !m.is_object() {
+            return Err(reject(
+                RejectReason::ParseError,
+                "metric is not a JSON object",
+            ));
+        }
+        let name = match m.get("name") {
+            Some(Node::Str(s)) => &**s,
+            Some(other) => return Err(wrong("name", other, "a string")),
+            None => return Err(reject(RejectReason::ParseError, "metric has no `name`")),
+        };
+        let tags = match m.get("tags") {
+            Some(tags @ Node::Obj(_)) => tags
+                .entries()
+                .into_iter()
+                .filter_map(|(k, v)| match v {
+                    Node::Str(v) => Some((k.clone(), v.clone())),
+                    _ => None,
+                })
+                .collect(),
+            None | Some(Node::Null) => Vec::new(),
+            Some(other) => return Err(wrong("tags", other, "an object")),
+        };
+        let fields = match m.get("fields") {
+            Some(fields @ Node::Obj(_)) => fields
+                .entries()
+                .into_iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        Node::U(u) => Val::U(*u),
+                        Node::I(i) => Val::I(*i),
+                        Node::F(f) => Val::F(*f),
+                        Node::Bool(b) => Val::Bool(*b),
+                        Node::Str(s) => Val::Str(s),
+                        other => Val::Other(other.type_name()),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+            Some(other) => return Err(wrong("fields", other, "an object")),
+            None => {
+                return Err(reject(
+                    RejectReason::ParseError,
+                    format!("`{}` metric has no `fields`", echo(name)),
+                ))
+            }
+        };
+        let time_ns = match m.get("timestamp") {
+            None | Some(Node::Null) => None,
+            Some(Node::U(u)) => Some(timestamp_ns(&Scalar::U(*u))?),
+            Some(Node::I(i)) => Some(timestamp_ns(&Scalar::I(*i))?),
+            Some(Node::F(f)) => Some(timestamp_ns(&Scalar::F(*f))?),
+            Some(other) => return Err(wrong("timestamp", other, "a number")),
+        };
+        Ok((name, tags, fields, time_ns))
+    }
+}
+
+/// Documents shaped like Telegraf's, with every way to get them wrong:
+/// repeated and unsorted keys, values of each type where others belong,
+/// batches holding non-objects, keys the decoder ignores.
+fn telegraf_like() -> impl Strategy<Value = String> {
+    let scalar = prop_oneof![
+        Just("null".to_string()),
+        any::<bool>().prop_map(|b| b.to_string()),
+        any::<i64>().prop_map(|i| i.to_string()),
+        (0u64..3000).prop_map(|u| u.to_string()),
+        Just("18446744073709551616".to_string()),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| f.to_string()),
+        Just("1.7e9".to_string()),
+        "(net|system|cpu|ping|probe|cpu-total|all|eth0|rtr-001|evil|)"
+            .prop_map(|s| format!("\"{s}\"")),
+        Just(r#""e\u0074h0""#.to_string()),
+        Just("[1,{\"a\":2}]".to_string()),
+    ];
+    let object = |keys: &'static str, value: BoxedStrategy<String>| {
+        prop::collection::vec((keys, value), 0..6).prop_map(|entries| {
+            let body: Vec<String> = entries
+                .into_iter()
+                .map(|(k, v)| format!("\"{k}\":{v}"))
+                .collect();
+            format!("{{{}}}", body.join(","))
+        })
+    };
+    let scalar = scalar.boxed();
+    let tags = object("(host|interface|url|cpu|device|a)", scalar.clone());
+    let fields = object(
+        "(bytes_recv|bytes_sent|load1|uptime|usage_idle|average_response_ms|rx_bytes|x)",
+        scalar.clone(),
+    );
+    let value = prop_oneof![scalar.clone(), tags.clone(), fields.clone()].boxed();
+    let metric = prop::collection::vec(
+        prop_oneof![
+            ("(name)", scalar.clone()),
+            ("(tags)", prop_oneof![tags, scalar.clone()]),
+            ("(fields)", prop_oneof![fields, scalar.clone()]),
+            ("(timestamp|other)", value.clone()),
+        ],
+        0..6,
+    )
+    .prop_map(|entries| {
+        let body: Vec<String> = entries
+            .into_iter()
+            .map(|(k, v)| format!("\"{k}\":{v}"))
+            .collect();
+        format!("{{{}}}", body.join(","))
+    })
+    .boxed();
+    let batch = prop::collection::vec(prop_oneof![4 => metric.clone(), 1 => scalar.clone()], 0..4)
+        .prop_map(|items| format!("[{}]", items.join(",")));
+    prop_oneof![
+        3 => metric.clone(),
+        2 => (metric.clone(), prop_oneof![batch, scalar]).prop_map(|(m, b)| {
+            let rest = m.strip_prefix('{').expect("an object");
+            let sep = if rest == "}" { "" } else { "," };
+            format!("{{\"metrics\":{b}{sep}{rest}")
+        }),
+        1 => metric.prop_map(|m| format!("[{m}]")),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// The streaming reader decodes every document exactly as the tree did.
+    #[test]
+    fn agrees_with_the_tree_based_reader(text in telegraf_like(), cut in any::<prop::sample::Index>()) {
+        let vars = TopicVars::from_pairs([("device", "rtr-001"), ("name", "net")]);
+        let ctx = DecodeContext { vars: &vars, counter_width: W };
+        for text in [&text[..], &text[..cut.index(text.len() + 1)]] {
+            let ours = decode(ctx, text.as_bytes()).map(Decoded::into_owned);
+            let tree = tree_oracle::decode(ctx, text.as_bytes()).map(Decoded::into_owned);
+            prop_assert_eq!(ours, tree, "{}", text);
+        }
+    }
+}
