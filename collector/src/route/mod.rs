@@ -177,7 +177,6 @@ impl TopicPattern {
             .join("/")
     }
 
-    /// Captures the variables of `topic`, or `None` if it does not match.
     /// The MQTT filter for the topics where variable `var` is `value` (every
     /// other variable `+`); `None` when the pattern has no such variable.
     pub fn filter_for(&self, var: &str, value: &str) -> Option<String> {
@@ -196,59 +195,36 @@ impl TopicPattern {
         Some(levels.join("/"))
     }
 
+    /// Captures the variables of `topic`, or `None` if it does not match.
+    /// One pass over the topic, nothing allocated: a literal segment is
+    /// compared in place, a variable's level found by a byte scan (topics
+    /// are short, and `str::split`'s memchr dispatch cost more than the
+    /// scan itself).
     pub fn matches<'a>(&'a self, topic: &'a str) -> Option<TopicVars<'a>> {
-        let levels: Vec<&str> = topic.split('/').collect();
-        self.matches_levels(&levels)
+        let mut vars = TopicVars::default();
+        // The levels not yet matched; `None` once the last one was.
+        let mut rest = Some(topic);
+        for seg in &self.segments {
+            let s = rest?;
+            let after = match seg {
+                Segment::Literal(l) => s.strip_prefix(l.as_str())?,
+                Segment::Var(name) => {
+                    let end = s.bytes().position(|b| b == b'/').unwrap_or(s.len());
+                    if end == 0 {
+                        return None; // a variable never captures an empty level
+                    }
+                    vars.push((name, &s[..end]));
+                    &s[end..]
+                }
+            };
+            rest = match after.strip_prefix('/') {
+                Some(next) => Some(next),
+                None if after.is_empty() => None,
+                None => return None, // the literal was only a prefix of the level
+            };
+        }
+        rest.is_none().then_some(vars)
     }
-
-    /// [`matches`](Self::matches) on a topic already split at `/`. Checks
-    /// every level before capturing anything, so a route that does not
-    /// match allocates nothing.
-    pub fn matches_levels<'a>(&'a self, levels: &[&'a str]) -> Option<TopicVars<'a>> {
-        if levels.len() != self.segments.len() {
-            return None;
-        }
-        let fits = self
-            .segments
-            .iter()
-            .zip(levels)
-            .all(|(seg, level)| match seg {
-                Segment::Literal(l) => l == level,
-                Segment::Var(_) => !level.is_empty(),
-            });
-        if !fits {
-            return None;
-        }
-        let vars = self
-            .segments
-            .iter()
-            .zip(levels)
-            .filter_map(|(seg, level)| match seg {
-                Segment::Var(name) => Some((&**name, *level)),
-                Segment::Literal(_) => None,
-            });
-        Some(TopicVars::from_pairs(vars))
-    }
-}
-
-/// The levels of a topic, as `topic.split('/')` yields them. A plain byte
-/// loop: topics are short, and `str::split`'s memchr dispatch cost more
-/// than the scan itself.
-fn levels(topic: &str) -> impl Iterator<Item = &str> {
-    let mut rest = Some(topic);
-    std::iter::from_fn(move || {
-        let s = rest?;
-        match s.bytes().position(|b| b == b'/') {
-            Some(i) => {
-                rest = Some(&s[i + 1..]);
-                Some(&s[..i])
-            }
-            None => {
-                rest = None;
-                Some(s)
-            }
-        }
-    })
 }
 
 /// Checks an MQTT subscription filter (`+` whole level, `#` last level only).
@@ -304,9 +280,6 @@ pub struct Route {
     pub counter_width: CounterWidth,
 }
 
-/// Topic levels [`RouteTable::find`] splits into without allocating.
-const STACK_LEVELS: usize = 16;
-
 /// The ordered route table.
 #[derive(Debug, Clone, Default)]
 pub struct RouteTable {
@@ -349,8 +322,6 @@ impl RouteTable {
     }
 
     /// The first route whose pattern matches `topic`, with its variables.
-    /// The topic is split once for all routes (on the stack unless it has
-    /// more than [`STACK_LEVELS`] levels).
     pub fn find<'a>(&'a self, topic: &'a str) -> Option<(&'a Route, TopicVars<'a>)> {
         self.find_indexed(topic)
             .map(|(_, route, vars)| (route, vars))
@@ -358,27 +329,17 @@ impl RouteTable {
 
     /// [`find`](Self::find), with the route's position in [`routes`](Self::routes).
     pub fn find_indexed<'a>(&'a self, topic: &'a str) -> Option<(usize, &'a Route, TopicVars<'a>)> {
-        let mut stack = [""; STACK_LEVELS];
-        let mut n = 0;
-        for level in levels(topic) {
-            if n == STACK_LEVELS {
-                let levels: Vec<&str> = levels(topic).collect();
-                return self.find_levels(&levels);
-            }
-            stack[n] = level;
-            n += 1;
-        }
-        self.find_levels(&stack[..n])
-    }
-
-    fn find_levels<'a>(&'a self, levels: &[&'a str]) -> Option<(usize, &'a Route, TopicVars<'a>)> {
-        let candidates = levels
-            .first()
-            .and_then(|l| self.by_first_level.get(*l))
+        let first_level = match topic.bytes().position(|b| b == b'/') {
+            Some(end) => &topic[..end],
+            None => topic,
+        };
+        let candidates = self
+            .by_first_level
+            .get(first_level)
             .unwrap_or(&self.var_first);
         candidates.iter().find_map(|&i| {
             let r = &self.routes[i];
-            r.pattern.matches_levels(levels).map(|vars| (i, r, vars))
+            r.pattern.matches(topic).map(|vars| (i, r, vars))
         })
     }
 
@@ -398,12 +359,45 @@ impl RouteTable {
 mod tests {
     use super::*;
 
-    #[test]
-    fn levels_split_like_str_split() {
-        for topic in ["", "/", "a", "a/b", "/a/", "a//b", "é/ü/", "//x//"] {
-            let ours: Vec<&str> = levels(topic).collect();
-            let std: Vec<&str> = topic.split('/').collect();
-            assert_eq!(ours, std, "{topic:?}");
+    /// What `matches` must do, the obvious way: split the topic, compare
+    /// level by level.
+    fn matches_by_split<'a>(
+        p: &'a TopicPattern,
+        topic: &'a str,
+    ) -> Option<Vec<(&'a str, &'a str)>> {
+        let levels: Vec<&str> = topic.split('/').collect();
+        if levels.len() != p.segments.len() {
+            return None;
+        }
+        let mut vars = Vec::new();
+        for (seg, level) in p.segments.iter().zip(levels) {
+            match seg {
+                Segment::Literal(l) if l == level => {}
+                Segment::Var(name) if !level.is_empty() => vars.push((&**name, level)),
+                _ => return None,
+            }
+        }
+        Some(vars)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn matches_like_splitting_the_topic(
+            segments in proptest::collection::vec(
+                proptest::sample::select(vec!["", "a", "ab", "b", "é", "{v}", "{w}", "{x}"]),
+                1..5,
+            ),
+            topic in "(a|ab|b|é|/){0,12}",
+        ) {
+            // Literal segments may be empty (`a//b`); variables unique.
+            let mut seen = Vec::new();
+            let segments: Vec<&str> = segments
+                .into_iter()
+                .map(|s| if s.starts_with('{') && seen.contains(&s) { "a" } else { seen.push(s); s })
+                .collect();
+            let Ok(p) = TopicPattern::parse(&segments.join("/")) else { return Ok(()); };
+            let ours = p.matches(&topic).map(|v| v.iter().collect::<Vec<_>>());
+            proptest::prop_assert_eq!(ours, matches_by_split(&p, &topic), "{} on {:?}", p.as_str(), topic);
         }
     }
 
