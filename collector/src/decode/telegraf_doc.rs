@@ -14,7 +14,8 @@
 //! in `telegraf_json_tests` pin them):
 //! - a repeated key's last value wins, at every level;
 //! - tags and fields are in key order, a repeated key once
-//!   ([`sort_last_wins`]); tags that are not strings are dropped after that;
+//!   ([`sort_last_wins`]); a tag whose (last) value is not a string is
+//!   dropped;
 //! - numbers are `u64` when non-negative integers, `i64` when negative
 //!   integers, else `f64`; strings borrow the payload unless escaped.
 //! - what is an error, and its message: every value is read through
@@ -103,7 +104,7 @@ pub(super) enum Presence<'a> {
     Other(Scalar<'a>),
 }
 
-pub(super) type Tags<'a> = SmallVec<[(Cow<'a, str>, Option<Cow<'a, str>>); INLINE_TAGS]>;
+pub(super) type Tags<'a> = SmallVec<[(Cow<'a, str>, Cow<'a, str>); INLINE_TAGS]>;
 pub(super) type Fields<'a> = SmallVec<[(Cow<'a, str>, Scalar<'a>); INLINE_FIELDS]>;
 
 /// One metric object as read, before any check.
@@ -111,8 +112,8 @@ pub(super) type Fields<'a> = SmallVec<[(Cow<'a, str>, Scalar<'a>); INLINE_FIELDS
 pub(super) struct MetricDoc<'a> {
     pub name: Option<Scalar<'a>>,
     pub tags_as: Presence<'a>,
-    /// The tags object's entries in key order; `None` for a value that is
-    /// not a string.
+    /// The tags object's string entries in key order (Telegraf's tags are
+    /// strings; others are ignored).
     pub tags: Tags<'a>,
     pub fields_as: Presence<'a>,
     /// The fields object's entries in key order.
@@ -304,11 +305,12 @@ macro_rules! object_seed {
 }
 
 object_seed!(TagsSeed, Tags<'de>, |map, key, tags| {
-    let value = match map.next_value_seed(ScalarSeed)? {
-        Scalar::Str(s) => Some(s),
-        _ => None,
-    };
-    tags.push((key, value));
+    match map.next_value_seed(ScalarSeed)? {
+        Scalar::Str(value) => tags.push((key, value)),
+        // Last wins: a non-string value drops the key's earlier string
+        // (and a later string wins over it, by `sort_last_wins`).
+        _ => tags.retain(|(k, _)| *k != key),
+    }
 });
 
 object_seed!(FieldsSeed, Fields<'de>, |map, key, fields| {
@@ -430,8 +432,7 @@ mod tests {
             ]
         );
         assert!(matches!(doc.fields[3].1, Scalar::Str(Cow::Borrowed(_))));
-        assert_eq!(doc.tags.len(), 2);
-        assert_eq!(doc.tags[1], ("n".into(), None));
+        assert_eq!(doc.tags.to_vec(), [("host".into(), "h".into())]);
         assert_eq!(doc.timestamp, Some(Scalar::U(7)));
         assert_eq!(doc.metrics_as, Presence::Absent);
     }
@@ -442,10 +443,7 @@ mod tests {
             r#"{"name":1,"tags":{"b":"1","a":"2","b":3},"name":"cpu","fields":{"x":1},"fields":{"y":2,"x":3,"y":4}}"#,
         );
         assert_eq!(doc.name, Some(Scalar::Str("cpu".into())));
-        assert_eq!(
-            doc.tags.to_vec(),
-            [("a".into(), Some("2".into())), ("b".into(), None)]
-        );
+        assert_eq!(doc.tags.to_vec(), [("a".into(), "2".into())]);
         assert_eq!(
             doc.fields.to_vec(),
             [("x".into(), Scalar::U(3)), ("y".into(), Scalar::U(4))]

@@ -17,12 +17,7 @@
 //! another device than the topic's `{device}` rejects the whole message
 //! (`identity_mismatch`, see `telegraf_map`).
 
-use std::borrow::Cow;
-
-use smallvec::SmallVec;
-
 use super::common::{self, echo, reject};
-use super::line_protocol::INLINE_TAGS;
 use super::telegraf_doc::{self, MetricDoc, Presence, Scalar};
 use super::telegraf_map::{map_metric, Metric};
 use crate::decode::{DecodeContext, Decoded, Observations};
@@ -45,8 +40,7 @@ pub fn decode<'a>(ctx: DecodeContext<'a>, payload: &'a [u8]) -> Result<Decoded<'
     }
     let mut observations = Observations::new();
     let mut one = |m: &MetricDoc<'a>| -> Result<(), Reject> {
-        let tags = string_tags(m);
-        observations.extend(map_metric(&ctx, &to_metric(m, &tags)?)?);
+        observations.extend(map_metric(&ctx, &to_metric(m)?)?);
         Ok(())
     };
     match &doc.metrics_as {
@@ -73,30 +67,16 @@ pub fn decode<'a>(ctx: DecodeContext<'a>, payload: &'a [u8]) -> Result<Decoded<'
     Ok(Decoded::Observations(observations))
 }
 
-type StringTags<'a> = SmallVec<[(Cow<'a, str>, Cow<'a, str>); INLINE_TAGS]>;
-
-/// The metric's tags whose values are strings (Telegraf's are; others are
-/// ignored). Cloning a borrowed `Cow` copies a pointer, not the text.
-fn string_tags<'a>(m: &MetricDoc<'a>) -> StringTags<'a> {
-    m.tags
-        .iter()
-        .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
-        .collect()
-}
-
 /// Checks `m`'s keys (in the order the tree-based reader did, so the same
 /// problem is named first) and views it as a [`Metric`].
-fn to_metric<'m, 'a>(
-    m: &'m MetricDoc<'a>,
-    tags: &'m StringTags<'a>,
-) -> Result<Metric<'m, 'a, Scalar<'a>>, Reject> {
+fn to_metric<'m, 'a>(m: &'m MetricDoc<'a>) -> Result<Metric<'m, 'a, Scalar<'a>>, Reject> {
     let name = match &m.name {
         Some(Scalar::Str(s)) => &**s,
         Some(other) => return Err(wrong("name", other, "a string")),
         None => return Err(reject(RejectReason::ParseError, "metric has no `name`")),
     };
     let tags: &[_] = match &m.tags_as {
-        Presence::Expected => tags,
+        Presence::Expected => &m.tags,
         Presence::Absent | Presence::Other(Scalar::Null) => &[],
         Presence::Other(other) => return Err(wrong("tags", other, "an object")),
     };
