@@ -12,7 +12,7 @@
 //! Target (issue 6): ≤ 200 ns per point.
 //!
 //! `line_protocol_floor` times what an interface point costs whatever the
-//! encoder does (its twelve numbers through itoa and ryu alone; a buffer
+//! encoder does (its twelve numbers through itoa and zmij alone; a buffer
 //! and the finished line's bytes alone), to tell how far the target is
 //! reachable for the widest points.
 
@@ -71,8 +71,8 @@ fn encode(c: &mut Criterion) {
 /// What an interface point costs at least, whatever the encoder, timed as
 /// `encode_points` does over the same points:
 /// - `numbers`: only its numbers (timestamp, counters, gauges; no keys,
-///   no tags) through itoa and ryu, the fastest crates at hand, into one
-///   reused buffer (ryu's digits are not always `{}`'s: a lower bound);
+///   no tags) through itoa and zmij, the fastest crates at hand, into one
+///   reused buffer (zmij's digits are not always `{}`'s: a lower bound);
 /// - `copy`: a fresh buffer sized like the pipeline's and the finished
 ///   line copied into it (allocation and bytes, nothing computed).
 fn floor(c: &mut Criterion, interface: &[Vec<Record>]) {
@@ -106,7 +106,7 @@ fn floor(c: &mut Criterion, interface: &[Vec<Record>]) {
                 next = (next + 1) % samples.len();
                 out.clear();
                 let mut int = itoa::Buffer::new();
-                let mut float = ryu::Buffer::new();
+                let mut float = zmij::Buffer::new();
                 out.extend_from_slice(int.format(s.time_ns).as_bytes());
                 for &(_, value) in &s.fields {
                     match value {

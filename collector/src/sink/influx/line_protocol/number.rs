@@ -6,9 +6,9 @@
 //! them. So:
 //! - Integers, and floats of up to 15 significant digits in `{}`'s range
 //!   (most measurements), are written here digit by digit.
-//! - Other floats take ryu's shortest digits ([`via_ryu`]; ryu is in the
-//!   tree through csv), with `core::fmt` for the rare values where the two
-//!   would round differently.
+//! - Other floats take zmij's shortest digits ([`via_zmij`]; zmij is in
+//!   the tree through serde_json), with `core::fmt` for the rare values
+//!   where the two would round differently.
 //!
 //! Everything is written in place into room the line made beforehand (a
 //! [`Text`]): copying a number's text from elsewhere was a `memcpy` call,
@@ -227,7 +227,7 @@ pub(super) fn write_float(v: f64, exp: bool, text: &mut Text<'_>) {
             return;
         }
         text.len = start;
-        if positional_ryu(v, text) {
+        if positional_zmij(v, text) {
             return;
         }
     }
@@ -236,7 +236,7 @@ pub(super) fn write_float(v: f64, exp: bool, text: &mut Text<'_>) {
 
 /// [`write_float`] for any finite, non-zero `v`, without the fast paths.
 fn write_float_general(v: f64, exp: bool, out: &mut impl Out) {
-    if !ryu_write(v, exp, out) {
+    if !zmij_write(v, exp, out) {
         out.display(v, exp);
     }
 }
@@ -306,9 +306,9 @@ fn positional_short(v: f64, text: &mut Text<'_>) -> bool {
     true
 }
 
-mod via_ryu;
+mod via_zmij;
 
-use via_ryu::{positional_ryu, ryu_write};
+use via_zmij::{positional_zmij, zmij_write};
 
 #[cfg(test)]
 mod tests {
@@ -365,7 +365,7 @@ mod tests {
             1e22,
             1e23,
             // Exactly halfway between two shortest candidates
-            // (1.00000762939453125): ryu would round to even.
+            // (1.00000762939453125): zmij would round to even.
             1.0 + 2f64.powi(-17),
             -(1.0 + 2f64.powi(-17)),
             2f64.powi(52) + 0.5,
@@ -417,7 +417,7 @@ mod tests {
         }
 
         /// Binary fractions with short exact expansions: where ties are
-        /// (`1 + 2^-17` is one), and what `via_ryu::exact_tie` must find.
+        /// (`1 + 2^-17` is one), and what `via_zmij::exact_tie` must find.
         #[test]
         fn short_binary_fractions_match_core_fmt(
             m in 1u64..1 << 53,
@@ -430,7 +430,7 @@ mod tests {
         }
 
         /// Decimals of up to 15 digits (what `positional_short` writes) and
-        /// of 16–17 (what it must leave to ryu).
+        /// of 16–17 (what it must leave to zmij).
         #[test]
         fn decimal_floats_match_core_fmt(
             n in 1u64..100_000_000_000_000_000,

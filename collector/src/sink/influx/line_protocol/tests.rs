@@ -225,6 +225,45 @@ fn floats_round_trip_in_short_form() {
     }
 }
 
+/// The longest numbers after every field key fit the room a line makes
+/// for its fields (`fields_room`, `Text`'s capacity).
+#[test]
+fn longest_numbers_fit_after_every_field_key() {
+    for &field in Field::ALL {
+        let m = field.measurement();
+        let key = field.key();
+        let cases: Vec<(FieldValue, String)> = match field.kind() {
+            FieldKind::Counter => [0, 7, 12_345_678, i64::MAX as u64]
+                .into_iter()
+                .map(|v| (FieldValue::Counter(v), format!("{v}i")))
+                .collect(),
+            FieldKind::Gauge => [
+                -f64::MIN_POSITIVE,
+                -1.234_567_890_123_456_7e-5,
+                -4_503_599_627_370_495.5,
+                -123_456_789_012_345.6,
+                -9.0,
+            ]
+            .into_iter()
+            .map(|v| {
+                let text = if (1e-5..1e16).contains(&v.abs()) {
+                    format!("{v}")
+                } else {
+                    format!("{v:e}")
+                };
+                (FieldValue::Float(v), text)
+            })
+            .collect(),
+        };
+        for (value, text) in cases {
+            let s = sample(m, router(), Some("k"), vec![(field, value)]);
+            let line = encode(&s);
+            let want = format!(" {key}={text} {T}\n");
+            assert!(line.ends_with(&want), "{line:?} should end with {want:?}");
+        }
+    }
+}
+
 #[test]
 fn hostile_tag_values_are_escaped() {
     let dev = device(
