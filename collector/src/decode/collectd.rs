@@ -39,6 +39,7 @@ use std::borrow::Cow;
 use smallvec::{smallvec, SmallVec};
 
 use super::common::{self, echo, reject};
+use super::decimal;
 use crate::decode::{DecodeContext, Decoded, Observation, Reading, Values};
 use crate::reject::{Reject, RejectReason};
 use crate::sample::{Field, Measurement};
@@ -297,7 +298,7 @@ fn parse_value(typ: &str, i: usize, tok: &str) -> Result<f64, Reject> {
     if t.eq_ignore_ascii_case("nan") || tok == "U" {
         return Ok(f64::NAN);
     }
-    tok.parse::<f64>().map_err(|_| {
+    decimal::parse_f64(tok).ok_or_else(|| {
         reject(
             RejectReason::WrongType,
             format!(

@@ -32,6 +32,7 @@ use std::borrow::Cow;
 use smallvec::smallvec;
 
 use super::common::{self, echo, reject, Lazy};
+use super::decimal;
 use super::json_doc::Node;
 use crate::decode::{DecodeContext, Decoded, Observation, Reading, Values};
 use crate::reject::{Reject, RejectReason};
@@ -215,10 +216,11 @@ fn time(doc: &Node<'_>, path: &str, unit: TimeUnit) -> Result<Option<i64>, Rejec
         Some(n @ (Node::U(_) | Node::I(_) | Node::F(_))) => (n.as_i64(), n.as_f64()),
         Some(Node::Str(s)) => {
             let s = s.trim();
-            (
-                s.parse::<i64>().ok(),
-                Some(s.parse::<f64>().map_err(|_| wrong())?),
-            )
+            match s.parse::<i64>() {
+                // Integer text is a float too: no need to read it twice.
+                Ok(i) => (Some(i), None),
+                Err(_) => (None, Some(decimal::parse_f64(s).ok_or_else(wrong)?)),
+            }
         }
         Some(_) => return Err(wrong()),
     };
@@ -265,9 +267,7 @@ fn field_reading(
             match common::bool_word(s) {
                 Some(b) => bool_value(fm.field, b)
                     .ok_or_else(|| wrong("a boolean is not a counter".into()))?,
-                None => s
-                    .parse::<f64>()
-                    .ok()
+                None => decimal::parse_f64(s)
                     .or_else(|| parse_duration(s))
                     .ok_or_else(|| wrong(format!("`{}` is not a number or duration", echo(s))))?,
             }
@@ -303,7 +303,7 @@ pub(super) fn parse_duration(s: &str) -> Option<f64> {
         if n_end == 0 || n_end == rest.len() {
             return None; // a unit without a number, or a number without a unit
         }
-        let n: f64 = rest[..n_end].parse().ok()?;
+        let n = decimal::parse_f64(&rest[..n_end])?;
         let after = &rest[n_end..];
         let (mult, len) = match after.as_bytes() {
             [b'm', b's', ..] => (0.001, 2),
@@ -334,11 +334,11 @@ pub(super) fn parse_duration(s: &str) -> Option<f64> {
             {
                 return None;
             }
-            let (m, sec): (f64, f64) = (m.parse().ok()?, sec.parse().ok()?);
+            let (m, sec) = (decimal::parse_f64(m)?, decimal::parse_f64(sec)?);
             if m >= 60.0 || sec >= 60.0 {
                 return None;
             }
-            Some(total + h.parse::<f64>().ok()? * 3600.0 + m * 60.0 + sec)
+            Some(total + decimal::parse_f64(h)? * 3600.0 + m * 60.0 + sec)
         }
         None if units.is_empty() => None,
         None => Some(total),

@@ -18,6 +18,7 @@
 
 pub mod collectd;
 mod common;
+mod decimal;
 pub mod influx;
 pub mod json;
 mod json_doc;

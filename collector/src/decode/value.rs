@@ -16,6 +16,7 @@ use std::borrow::Cow;
 use smallvec::smallvec;
 
 use super::common::{self, echo, reject};
+use super::decimal;
 use crate::decode::json::Source;
 use crate::decode::{DecodeContext, Decoded, Observation};
 use crate::reject::{Reject, RejectReason};
@@ -66,7 +67,7 @@ pub fn decode<'a>(
                         format!("{what}: a boolean is not a counter"),
                     ))
                 }
-                None => s.parse::<f64>().map_err(|_| {
+                None => decimal::parse_f64(s).ok_or_else(|| {
                     reject(
                         RejectReason::WrongType,
                         format!("{what}: `{}` is not a number", echo(s)),

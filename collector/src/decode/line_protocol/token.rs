@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 
 use super::{Fault, FieldValue};
+use crate::decode::decimal;
 
 /// The parts of a line that are names, for their scanning rules and messages.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -159,9 +160,9 @@ pub(super) fn field_value(chunk: &str, start: usize) -> Result<(usize, FieldValu
         b"f" | b"F" | b"false" | b"False" | b"FALSE" => return Ok((end, FieldValue::Bool(false))),
         // Always parses: `1e400` is infinite, as in the crate (the decoder
         // rejects it as non-finite). No text form of NaN or inf is valid.
-        t if is_float(t) => match token.parse() {
-            Ok(v) => return Ok((end, FieldValue::F64(v))),
-            Err(_) => "invalid value (not a number, boolean or string) of field",
+        t if is_float(t) => match decimal::parse_f64(token) {
+            Some(v) => return Ok((end, FieldValue::F64(v))),
+            None => "invalid value (not a number, boolean or string) of field",
         },
         _ => "invalid value (not a number, boolean or string) of field",
     };
