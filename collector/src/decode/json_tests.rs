@@ -466,3 +466,80 @@ fn payload_device_must_match_the_topic() {
     let ok = decode(ctx, &optical(), br#"{"rxpower":-18}"#).unwrap();
     assert!(matches!(&ok, Decoded::Observations(o) if o[0].device == "rtr-001"));
 }
+
+/// The char-based `parse_duration` it replaced, as its oracle. A duration in seconds: `[<n>w][<n>d][<n>h][<n>m][<n>s][<n>ms][<n>us]`
+/// optionally followed by a clock `H:MM:SS[.frac]` (RouterOS `4d22:16:08`).
+fn parse_duration_reference(s: &str) -> Option<f64> {
+    let (units, clock) = match s.find(':') {
+        Some(colon) => {
+            let start = s[..colon]
+                .trim_end_matches(|c: char| c.is_ascii_digit())
+                .len();
+            (&s[..start], Some(&s[start..]))
+        }
+        None => (s, None),
+    };
+    let mut total = 0.0;
+    let mut rest = units;
+    while !rest.is_empty() {
+        let n_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if n_end == 0 || n_end == rest.len() {
+            return None; // a unit without a number, or a number without a unit
+        }
+        let n = rest[..n_end].parse::<f64>().ok()?;
+        let after = &rest[n_end..];
+        let (mult, len) = match after.as_bytes() {
+            [b'm', b's', ..] => (0.001, 2),
+            [b'u', b's', ..] => (0.000_001, 2),
+            [b'w', ..] => (604_800.0, 1),
+            [b'd', ..] => (86_400.0, 1),
+            [b'h', ..] => (3_600.0, 1),
+            [b'm', ..] => (60.0, 1),
+            [b's', ..] => (1.0, 1),
+            _ => return None,
+        };
+        total += n * mult;
+        rest = &after[len..];
+    }
+    match clock {
+        Some(clock) => {
+            let mut parts = clock.split(':');
+            let (h, m, sec) = (parts.next()?, parts.next()?, parts.next()?);
+            let digits = |p: &str, max: usize| {
+                !p.is_empty() && p.len() <= max && p.bytes().all(|b| b.is_ascii_digit())
+            };
+            let (sec_int, sec_frac) = sec.split_once('.').unwrap_or((sec, "0"));
+            if parts.next().is_some()
+                || !digits(h, 20)
+                || !digits(m, 2)
+                || !digits(sec_int, 2)
+                || !digits(sec_frac, 9)
+            {
+                return None;
+            }
+            let (m, sec) = (m.parse::<f64>().ok()?, sec.parse::<f64>().ok()?);
+            if m >= 60.0 || sec >= 60.0 {
+                return None;
+            }
+            Some(total + h.parse::<f64>().ok()? * 3600.0 + m * 60.0 + sec)
+        }
+        None if units.is_empty() => None,
+        None => Some(total),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(5_000))]
+    /// The byte-scanning `parse_duration` reads durations, clocks and
+    /// near misses as the char-based version before it did.
+    #[test]
+    fn durations_read_as_the_reference_reads_them(
+        s in "[0-9]{0,3}(w|d|h|m|s|ms|us|x|\\.|:|é| ){0,2}[0-9]{0,3}(:[0-9]{0,3}){0,3}(\\.[0-9]{0,10})?[smh:é]?",
+    ) {
+        let ours = parse_duration(&s).map(f64::to_bits);
+        let reference = parse_duration_reference(&s).map(f64::to_bits);
+        prop_assert_eq!(ours, reference, "{:?}", s);
+    }
+}
