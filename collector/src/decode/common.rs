@@ -86,11 +86,23 @@ pub(super) fn utf8(payload: &[u8]) -> Result<&str, Reject> {
 
 /// [`utf8`], surrounding whitespace trimmed, not empty.
 pub(super) fn text(payload: &[u8]) -> Result<&str, Reject> {
-    let s = utf8(payload)?.trim();
+    let s = trim(utf8(payload)?);
     if s.is_empty() {
         return Err(reject(RejectReason::ParseError, "empty payload"));
     }
     Ok(s)
+}
+
+/// `s.trim()`, without its char-by-char decoding when both ends are
+/// visible ASCII (never whitespace): every number in a string and every
+/// payload passes here.
+#[inline]
+pub(super) fn trim(s: &str) -> &str {
+    match s.as_bytes() {
+        [first, .., last] if first.is_ascii_graphic() && last.is_ascii_graphic() => s,
+        [only] if only.is_ascii_graphic() => s,
+        _ => s.trim(),
+    }
 }
 
 /// `v` if finite, else a `NonFinite` reject naming `what`.
@@ -206,6 +218,10 @@ pub(super) fn scaled(
 
 /// Integral text for a counter field with scale 1, parsed exactly (floats
 /// lose precision beyond 2^53); `None` when that does not apply.
+///
+/// Inlined (the parse out of line): asked of every number in a string,
+/// and most are gauges, for which the answer is a comparison.
+#[inline]
 pub(super) fn exact_counter(
     field: Field,
     what: &dyn Display,
@@ -222,7 +238,12 @@ pub(super) fn exact_counter(
     {
         return None;
     }
-    Some(match s.parse::<u64>() {
+    Some(counter_text(what, s, width))
+}
+
+/// [`exact_counter`] of digits `s`.
+fn counter_text(what: &dyn Display, s: &str, width: CounterWidth) -> Result<Reading, Reject> {
+    match s.parse::<u64>() {
         Ok(raw) => counter_u64(what, raw, width),
         Err(_) => Err(reject(
             RejectReason::WrongType,
@@ -232,10 +253,11 @@ pub(super) fn exact_counter(
                 echo(s)
             ),
         )),
-    })
+    }
 }
 
 /// `true`/`false` in any case.
+#[inline]
 pub(super) fn bool_word(s: &str) -> Option<bool> {
     if s.eq_ignore_ascii_case("true") {
         Some(true)
@@ -418,5 +440,13 @@ mod tests {
             int_to_ns(&"t", i64::MAX, 1000).unwrap_err().reason,
             RejectReason::BadTimestamp
         );
+    }
+
+    proptest::proptest! {
+        /// `trim` is `str::trim`, its shortcut included.
+        #[test]
+        fn trim_is_str_trim(s in "[ \t\n\r\x0b\x0c\x01a-z0-9\u{a0}\u{3000}é]{0,6}") {
+            proptest::prop_assert_eq!(trim(&s), s.trim());
+        }
     }
 }

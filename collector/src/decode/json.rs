@@ -215,7 +215,7 @@ fn time(doc: &Node<'_>, path: &str, unit: TimeUnit) -> Result<Option<i64>, Rejec
         None | Some(Node::Null) => return Ok(None),
         Some(n @ (Node::U(_) | Node::I(_) | Node::F(_))) => (n.as_i64(), n.as_f64()),
         Some(Node::Str(s)) => {
-            let s = s.trim();
+            let s = common::trim(s);
             match s.parse::<i64>() {
                 // Integer text is a float too: no need to read it twice.
                 Ok(i) => (Some(i), None),
@@ -257,7 +257,7 @@ fn field_reading(
         Node::I(i) => *i as f64,
         Node::F(f) => *f,
         Node::Str(s) => {
-            let s = s.trim();
+            let s = common::trim(s);
             if s.is_empty() {
                 return Ok(None);
             }

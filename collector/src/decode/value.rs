@@ -46,11 +46,11 @@ pub fn decode<'a>(
         None => None,
     };
     let text = common::text(payload)?;
-    let s = text
-        .strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .unwrap_or(text)
-        .trim();
+    let s = common::trim(
+        text.strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .unwrap_or(text),
+    );
     if s.is_empty() {
         return Err(reject(RejectReason::ParseError, "empty payload"));
     }
