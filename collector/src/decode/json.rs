@@ -351,8 +351,9 @@ pub(super) fn parse_duration(s: &str) -> Option<f64> {
     }
 }
 
-/// Index of the first byte of `s` that `is` picks (an ASCII byte, or a
-/// character's first byte: a char boundary either way).
+/// Index of the first byte of `s` that `is` picks. `is` must pick only
+/// ASCII bytes, or every non-ASCII byte: either way the first byte picked
+/// starts a character, so the index is a char boundary.
 fn find(s: &str, is: impl Fn(u8) -> bool) -> Option<usize> {
     s.bytes().position(is)
 }
