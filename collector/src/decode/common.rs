@@ -93,6 +93,22 @@ pub(super) fn text(payload: &[u8]) -> Result<&str, Reject> {
     Ok(s)
 }
 
+/// The reject for a payload that is not JSON (both JSON formats word it
+/// alike): serde_json's message, echoed.
+#[cold]
+pub(super) fn invalid_json(e: &serde_json::Error) -> Reject {
+    reject(
+        RejectReason::ParseError,
+        format!("invalid JSON: {}", echo(&e.to_string())),
+    )
+}
+
+/// The reject for JSON whose top level is not an object.
+#[cold]
+pub(super) fn not_an_object() -> Reject {
+    reject(RejectReason::ParseError, "top level is not a JSON object")
+}
+
 /// `s.trim()`, without its char-by-char decoding when both ends are
 /// visible ASCII (never whitespace): every number in a string and every
 /// payload passes here.

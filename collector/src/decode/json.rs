@@ -105,17 +105,9 @@ pub fn decode<'a>(
     payload: &'a [u8],
 ) -> Result<Decoded<'a>, Reject> {
     let text = common::text(payload)?;
-    let doc = Node::parse(text).map_err(|e| {
-        reject(
-            RejectReason::ParseError,
-            format!("invalid JSON: {}", echo(&e.to_string())),
-        )
-    })?;
+    let doc = Node::parse(text).map_err(|e| common::invalid_json(&e))?;
     if !doc.is_object() {
-        return Err(reject(
-            RejectReason::ParseError,
-            "top level is not a JSON object",
-        ));
+        return Err(common::not_an_object());
     }
     let device = resolve(&ctx, &doc, &mapping.device, "device")?;
     if let (Source::JsonPath(path), Some(topic)) = (&mapping.device, common::topic_device(&ctx)) {

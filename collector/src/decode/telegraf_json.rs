@@ -26,17 +26,9 @@ use crate::reject::{Reject, RejectReason};
 pub fn decode<'a>(ctx: DecodeContext<'a>, payload: &'a [u8]) -> Result<Decoded<'a>, Reject> {
     let text = common::text(payload)?;
     let mut doc = MetricDoc::default();
-    let is_object = telegraf_doc::parse(text, &mut doc).map_err(|e| {
-        reject(
-            RejectReason::ParseError,
-            format!("invalid JSON: {}", echo(&e.to_string())),
-        )
-    })?;
+    let is_object = telegraf_doc::parse(text, &mut doc).map_err(|e| common::invalid_json(&e))?;
     if !is_object {
-        return Err(reject(
-            RejectReason::ParseError,
-            "top level is not a JSON object",
-        ));
+        return Err(common::not_an_object());
     }
     let mut observations = Observations::new();
     let mut one = |m: &MetricDoc<'a>| -> Result<(), Reject> {
