@@ -25,6 +25,15 @@ done
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
 
+# CI builds once on a clean clone: incremental caches and full debug info
+# only cost disk and link time there (a clean CI target was 8.7 GB with them,
+# and a CI run once died of a full disk). Line tables keep file:line in
+# backtraces. Local runs keep cargo's defaults.
+if [ -n "${CI:-}" ]; then
+  export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+  export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-line-tables-only}"
+fi
+
 if [ "$setup" -eq 1 ]; then
   scripts/setup-test-deps.sh
 fi
