@@ -54,16 +54,31 @@ fn plain(b: &[u8]) -> Plain {
         return other_or_invalid(b);
     }
     // Up to 19 digits fit a u64 (more wrapped around: core's to read).
-    if int + frac > 19 || mantissa > 1 << 53 || frac >= POW10.len() {
+    if int + frac > 19 {
         return Plain::Other;
     }
+    match exact_decimal(negative, mantissa, frac) {
+        Some(v) => Plain::Value(v),
+        None => Plain::Other,
+    }
+}
+
+/// `±mantissa / 10^frac` when both are exact doubles (`mantissa` ≤ 2^53,
+/// `frac` ≤ 22): one IEEE division, so the correctly rounded value of the
+/// decimal (Clinger's fast path). `None` for larger ones.
+#[inline]
+pub(super) fn exact_decimal(negative: bool, mantissa: u64, frac: usize) -> Option<f64> {
+    if mantissa > 1 << 53 || frac >= POW10.len() {
+        return None;
+    }
     let v = mantissa as f64 / POW10[frac];
-    Plain::Value(if negative { -v } else { v })
+    Some(if negative { -v } else { v })
 }
 
 /// How many ASCII digits `b` starts with, and `m` with them appended
 /// (wrapping around past 19 digits).
-fn digits(b: &[u8], mut m: u64) -> (usize, u64) {
+#[inline]
+pub(super) fn digits(b: &[u8], mut m: u64) -> (usize, u64) {
     let mut n = 0;
     while let Some(&c) = b.get(n) {
         let d = c.wrapping_sub(b'0');

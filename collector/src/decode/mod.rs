@@ -25,6 +25,7 @@ mod json_doc;
 pub mod line_protocol;
 pub mod status;
 mod telegraf_doc;
+mod telegraf_fast;
 pub mod telegraf_json;
 mod telegraf_map;
 pub mod value;

@@ -30,6 +30,7 @@ use smallvec::SmallVec;
 
 use super::json_doc::KeySeed;
 use super::line_protocol::{INLINE_FIELDS, INLINE_TAGS};
+use super::telegraf_fast;
 use super::telegraf_map::{AsVal, Val};
 
 /// A JSON value the decoder needs the type or the scalar of.
@@ -125,9 +126,23 @@ pub(super) struct MetricDoc<'a> {
     pub metrics: Vec<Option<MetricDoc<'a>>>,
 }
 
-/// Reads `text` (all of the document): `Ok(false)` when the top level is
-/// valid JSON but not an object. Errors are serde_json's, unchanged.
+/// Reads `text` (all of the document) into `doc` (a default one):
+/// `Ok(false)` when the top level is valid JSON but not an object. Errors
+/// are serde_json's, unchanged. The documents Telegraf writes are read by
+/// [`telegraf_fast`], with the same result; serde_json reads the rest.
 pub(super) fn parse<'a>(text: &'a str, doc: &mut MetricDoc<'a>) -> Result<bool, serde_json::Error> {
+    if telegraf_fast::read(text, doc).is_some() {
+        return Ok(true);
+    }
+    *doc = MetricDoc::default();
+    parse_with_serde_json(text, doc)
+}
+
+/// [`parse`] without its fast path.
+pub(super) fn parse_with_serde_json<'a>(
+    text: &'a str,
+    doc: &mut MetricDoc<'a>,
+) -> Result<bool, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(text);
     let is_object = MetricSeed { doc, top: true }.deserialize(&mut de)?;
     de.end()?;
@@ -137,7 +152,7 @@ pub(super) fn parse<'a>(text: &'a str, doc: &mut MetricDoc<'a>) -> Result<bool, 
 /// Sorts `entries` by key, keeping of a repeated key only its last value
 /// (as `serde_json::Map` does). Telegraf (Go's encoding/json) writes keys
 /// sorted, so the usual case is one pass that finds nothing to do.
-fn sort_last_wins<'a, T, A>(entries: &mut SmallVec<A>)
+pub(super) fn sort_last_wins<'a, T, A>(entries: &mut SmallVec<A>)
 where
     A: smallvec::Array<Item = (Cow<'a, str>, T)>,
 {
@@ -235,7 +250,7 @@ fn skip_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<Scalar<'de>, A::Error>
 }
 
 /// Any value as a [`Scalar`].
-struct ScalarSeed;
+pub(super) struct ScalarSeed;
 
 impl<'de> DeserializeSeed<'de> for ScalarSeed {
     type Value = Scalar<'de>;
