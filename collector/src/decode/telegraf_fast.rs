@@ -208,14 +208,11 @@ impl<'a> Reader<'a> {
     fn string(&mut self) -> Option<Cow<'a, str>> {
         let bytes = self.text.as_bytes();
         let start = self.pos + 1;
-        let mut end = start;
-        loop {
-            match *bytes.get(end)? {
-                b'"' => break,
-                b'\\' => return self.escaped_string(),
-                c if c < 0x20 => return None,
-                _ => end += 1,
-            }
+        let end = string_stop(bytes, start);
+        match bytes.get(end) {
+            Some(b'"') => {}
+            Some(b'\\') => return self.escaped_string(),
+            _ => return None,
         }
         self.pos = end + 1;
         // Both ends are ASCII quotes, so char boundaries.
@@ -288,6 +285,36 @@ impl<'a> Reader<'a> {
         self.pos += len;
         Some(value)
     }
+}
+
+/// Where a plain string's text stops, from `i` on: the index of the first
+/// `"`, `\` or control byte (below 0x20), or `bytes.len()` if none.
+/// Eight bytes a step: a byte-at-a-time loop was a tenth of the decode.
+#[inline]
+fn string_stop(bytes: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        // Each term sets a byte's high bit if the byte is zero (after the
+        // xor: `"`, `\`) or below 0x20; a borrow can also flag bytes after
+        // a hit, never before one, so the lowest flag is the first hit.
+        let below = |w: u64, n: u64| w.wrapping_sub(ONES * n) & !w;
+        let quote = word ^ (ONES * u64::from(b'"'));
+        let backslash = word ^ (ONES * u64::from(b'\\'));
+        let hits = (below(quote, 1) | below(backslash, 1) | below(word, 0x20)) & HIGH_BITS;
+        if hits != 0 {
+            return i + (hits.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&c) = bytes.get(i) {
+        if c == b'"' || c == b'\\' || c < 0x20 {
+            break;
+        }
+        i += 1;
+    }
+    i
 }
 
 /// `token`, all of it, read by serde_json with `seed`.

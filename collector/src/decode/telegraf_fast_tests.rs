@@ -185,3 +185,38 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn string_stop_checks_every_byte_value_at_every_lane() {
+    let is_stop = |c: u8| c == b'"' || c == b'\\' || c < 0x20;
+    for c in 0..=u8::MAX {
+        for at in 0..20 {
+            // A filler on both sides that sits next to the stop bytes' values.
+            for filler in [b'a', b'!', b'#', b'[', b']', 0x7f, 0x80, 0xff] {
+                let mut bytes = vec![filler; 20];
+                bytes[at] = c;
+                let expected = if is_stop(c) { at } else { bytes.len() };
+                assert_eq!(string_stop(&bytes, 0), expected, "{c:#x} at {at}");
+            }
+        }
+    }
+}
+
+proptest! {
+    /// The eight-byte scan stops where a byte-at-a-time scan stops.
+    #[test]
+    fn string_stop_finds_the_first_stop_byte(
+        bytes in prop::collection::vec(
+            prop_oneof![4 => 0x20u8..0x7f, 2 => prop::sample::select(b"\"\\\x1f\x20\x21\x5b\x5d".to_vec()), 1 => 0u8..0x20, 1 => 0x7fu8..],
+            0..40,
+        ),
+        from in any::<prop::sample::Index>(),
+    ) {
+        let from = from.index(bytes.len() + 1);
+        let expected = bytes[from..]
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+            .map_or(bytes.len(), |p| from + p);
+        prop_assert_eq!(string_stop(&bytes, from), expected);
+    }
+}
