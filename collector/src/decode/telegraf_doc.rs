@@ -149,6 +149,22 @@ pub(super) fn parse_with_serde_json<'a>(
     Ok(is_object)
 }
 
+/// Where [`telegraf_fast`] answers for `text`, serde_json must read the
+/// same object: both readings (`Debug`, which tells `-0.0` from `0.0`)
+/// when they differ. For the tests and the differential fuzz target.
+pub(super) fn fast_path_disagreement(text: &str) -> Option<String> {
+    let mut fast = MetricDoc::default();
+    telegraf_fast::read(text, &mut fast)?;
+    let fast = format!("{fast:?}");
+    let mut slow = MetricDoc::default();
+    let slow = match parse_with_serde_json(text, &mut slow) {
+        Ok(true) => format!("{slow:?}"),
+        Ok(false) => "not an object".to_string(),
+        Err(e) => format!("error: {e}"),
+    };
+    (fast != slow).then(|| format!("{text:?}:\n fast {fast}\n serde_json {slow}"))
+}
+
 /// Sorts `entries` by key, keeping of a repeated key only its last value
 /// (as `serde_json::Map` does). Telegraf (Go's encoding/json) writes keys
 /// sorted, so the usual case is one pass that finds nothing to do.

@@ -45,11 +45,14 @@ pub(super) fn read<'a>(text: &'a str, doc: &mut MetricDoc<'a>) -> Option<()> {
         return None;
     }
     reader.metric(doc, true)?;
-    (reader.peek() == END).then_some(())
+    // Not `peek() == END`: the text may hold a NUL byte of its own.
+    reader.peek();
+    (reader.pos == text.len()).then_some(())
 }
 
-/// What [`Reader::peek`] returns at the end of the text (JSON has no NUL
-/// outside strings, so it never stands for a real byte there).
+/// What [`Reader::peek`] returns at the end of the text. A NUL byte in
+/// the text looks the same, and no JSON token starts with one, so only
+/// the end-of-document check must tell them apart (by position).
 const END: u8 = 0;
 
 struct Reader<'a> {

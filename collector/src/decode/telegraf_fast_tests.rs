@@ -1,7 +1,7 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::decode::telegraf_doc::parse_with_serde_json;
+use crate::decode::telegraf_doc::fast_path_disagreement;
 
 /// The fast reader's document, or `None` where it hands over.
 fn fast(text: &str) -> Option<String> {
@@ -9,20 +9,12 @@ fn fast(text: &str) -> Option<String> {
     read(text, &mut doc).map(|()| format!("{doc:?}"))
 }
 
-/// serde_json's document (`Debug` shows `-0.0` and owned strings apart).
-fn slow(text: &str) -> Result<(bool, String), String> {
-    let mut doc = MetricDoc::default();
-    parse_with_serde_json(text, &mut doc)
-        .map(|is_object| (is_object, format!("{doc:?}")))
-        .map_err(|e| e.to_string())
-}
-
 /// Whenever the fast reader answers, serde_json reads the same object.
 fn same_as_serde_json(text: &str) -> Result<(), TestCaseError> {
-    if let Some(ours) = fast(text) {
-        prop_assert_eq!(Ok((true, ours)), slow(text), "{:?}", text);
+    match fast_path_disagreement(text) {
+        None => Ok(()),
+        Some(both) => Err(TestCaseError::fail(both)),
     }
-    Ok(())
 }
 
 #[test]
@@ -35,8 +27,8 @@ fn telegraf_s_own_documents_take_the_fast_path() {
         // Handed to serde_json one token at a time, still read here.
         r#"{"name":"n\u00e9t","fields":{"big":18446744073709551616,"e":1.5e-7,"long":0.30000000000000004,"neg0":-0},"tags":{"a\"b":"\\"}}"#,
     ] {
-        let ours = fast(text).unwrap_or_else(|| panic!("fast path declined {text}"));
-        assert_eq!(Ok((true, ours)), slow(text), "{text}");
+        assert!(fast(text).is_some(), "fast path declined {text}");
+        same_as_serde_json(text).unwrap();
     }
 }
 
@@ -79,6 +71,12 @@ fn what_serde_json_rejects_is_left_to_it() {
         "\"x\"",
         "{",
         "{}x",
+        // A NUL byte is what the reader's peek returns at the end: found by
+        // the differential fuzz target after the object, then anywhere.
+        "{}\0",
+        "{\"m\":1}\0\0",
+        "{\"m\":\0 1}",
+        "{\"fields\":{\"x\":1\0}}",
         r#"{"a":1,}"#,
         r#"{"a" 1}"#,
         r#"{"fields":{"x":01}}"#,
@@ -167,7 +165,7 @@ proptest! {
         text in value(),
         cut in any::<prop::sample::Index>(),
         at in any::<prop::sample::Index>(),
-        byte in prop::sample::select(b"{}[],:\"\\ 0-.eE".to_vec()),
+        byte in prop::sample::select(b"{}[],:\"\\ 0-.eE\0".to_vec()),
     ) {
         same_as_serde_json(&text)?;
         let mut cut = cut.index(text.len() + 1);

@@ -122,6 +122,15 @@ fn wrong(key: &str, v: &Scalar<'_>, expected: &str) -> Reject {
     )
 }
 
+/// The differential fuzz target's check (`fuzz/fuzz_targets/
+/// telegraf_fast_diff.rs`): where the hand-written fast path reads `text`,
+/// serde_json must read the same document; both readings if not. Not part
+/// of the decoder's interface.
+#[doc(hidden)]
+pub fn fast_path_disagreement(text: &str) -> Option<String> {
+    telegraf_doc::fast_path_disagreement(text)
+}
+
 #[cfg(test)]
 #[path = "telegraf_json_tests.rs"]
 mod tests;
