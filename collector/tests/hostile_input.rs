@@ -497,7 +497,10 @@ fn telegraf_lines_injected_raw() {
     run(
         "telegraf raw",
         (names(), host(), hostile(), any::<bool>()),
-        CASES / 8,
+        // Most raw injections break the line, so few are stored: 39–72 of
+        // 384 over 37 runs (mean ~54). A bound of 48 failed one run in
+        // eight; 24 only guards against a vacuous property.
+        CASES / 16,
         |(names, host, name, ping)| {
             let (routes, mut n) = names.setup();
             let dev = names.dev();
