@@ -165,6 +165,18 @@ pub(super) fn fast_path_disagreement(text: &str) -> Option<String> {
     (fast != slow).then(|| format!("{text:?}:\n fast {fast}\n serde_json {slow}"))
 }
 
+/// One entry of a tags object, as read (both readers call this, so they
+/// keep tags alike): strings are kept; last wins, so a non-string value
+/// drops the key's earlier string (and a later string wins over it, by
+/// [`sort_last_wins`]).
+#[inline]
+pub(super) fn add_tag<'a>(tags: &mut Tags<'a>, key: Cow<'a, str>, value: Scalar<'a>) {
+    match value {
+        Scalar::Str(value) => tags.push((key, value)),
+        _ => tags.retain(|(k, _)| *k != key),
+    }
+}
+
 /// Sorts `entries` by key, keeping of a repeated key only its last value
 /// (as `serde_json::Map` does). Telegraf (Go's encoding/json) writes keys
 /// sorted, so the usual case is one pass that finds nothing to do.
@@ -336,12 +348,7 @@ macro_rules! object_seed {
 }
 
 object_seed!(TagsSeed, Tags<'de>, |map, key, tags| {
-    match map.next_value_seed(ScalarSeed)? {
-        Scalar::Str(value) => tags.push((key, value)),
-        // Last wins: a non-string value drops the key's earlier string
-        // (and a later string wins over it, by `sort_last_wins`).
-        _ => tags.retain(|(k, _)| *k != key),
-    }
+    add_tag(tags, key, map.next_value_seed(ScalarSeed)?);
 });
 
 object_seed!(FieldsSeed, Fields<'de>, |map, key, fields| {

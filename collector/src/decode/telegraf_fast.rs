@@ -31,10 +31,13 @@
 use std::borrow::Cow;
 
 use serde::de::DeserializeSeed;
+use smallvec::SmallVec;
 
 use super::decimal::{digits, exact_decimal};
 use super::json_doc::KeySeed;
-use super::telegraf_doc::{sort_last_wins, Fields, MetricDoc, Presence, Scalar, ScalarSeed, Tags};
+use super::telegraf_doc::{
+    add_tag, sort_last_wins, Fields, MetricDoc, Presence, Scalar, ScalarSeed, Tags,
+};
 
 /// Reads all of `text` into `doc` (a default one) and returns `Some` if it
 /// is a JSON object this reader covers. On `None`, `doc` holds whatever
@@ -126,32 +129,34 @@ impl<'a> Reader<'a> {
 
     /// A `tags` value, as `telegraf_doc`'s `TagsSeed` reads it.
     fn tags(&mut self, tags: &mut Tags<'a>) -> Option<Presence<'a>> {
-        if self.peek() != b'{' {
-            return self.scalar().map(Presence::Other);
-        }
-        tags.clear();
-        self.object(|r, key| {
-            match r.scalar()? {
-                Scalar::Str(value) => tags.push((key, value)),
-                _ => tags.retain(|(k, _)| *k != key),
-            }
-            Some(())
-        })?;
-        sort_last_wins(tags);
-        Some(Presence::Expected)
+        self.entries(tags, add_tag)
     }
 
     /// A `fields` value, as `telegraf_doc`'s `FieldsSeed` reads it.
     fn fields(&mut self, fields: &mut Fields<'a>) -> Option<Presence<'a>> {
+        self.entries(fields, |fields, key, value| fields.push((key, value)))
+    }
+
+    /// An object of scalars into `entries` (cleared first), each entry
+    /// through `add`, then in key order: [`Presence::Expected`]; another
+    /// scalar is [`Presence::Other`].
+    fn entries<T, A>(
+        &mut self,
+        entries: &mut SmallVec<A>,
+        mut add: impl FnMut(&mut SmallVec<A>, Cow<'a, str>, Scalar<'a>),
+    ) -> Option<Presence<'a>>
+    where
+        A: smallvec::Array<Item = (Cow<'a, str>, T)>,
+    {
         if self.peek() != b'{' {
             return self.scalar().map(Presence::Other);
         }
-        fields.clear();
+        entries.clear();
         self.object(|r, key| {
-            fields.push((key, r.scalar()?));
+            add(entries, key, r.scalar()?);
             Some(())
         })?;
-        sort_last_wins(fields);
+        sort_last_wins(entries);
         Some(Presence::Expected)
     }
 
