@@ -5,7 +5,7 @@
 //! `core::fmt` costs 50–100 ns per number; an interface point has 12 of
 //! them. So:
 //! - Integers, and floats of up to 15 significant digits in `{}`'s range
-//!   (most measurements), are written here digit by digit.
+//!   (most measurements), are written here, two digits per multiply.
 //! - Other floats take zmij's shortest digits ([`via_zmij`]; zmij is in
 //!   the tree through serde_json), with `core::fmt` for the rare values
 //!   where the two would round differently.
@@ -33,6 +33,19 @@ const POW10_U64: [u64; 20] = {
         i += 1;
     }
     pow
+};
+
+/// `ceil(2^64 / 100^p)` for `p` in 1..=4 (index 0 unused): `v / 100^p`
+/// as a 64.64 fixed-point number is `v × RECIPROCALS[p]`.
+const RECIPROCALS: [u64; 5] = {
+    let mut r = [0; 5];
+    let mut p = 1;
+    while p < r.len() {
+        let divisor = 100u128.pow(p as u32);
+        r[p] = ((1u128 << 64).div_ceil(divisor)) as u64;
+        p += 1;
+    }
+    r
 };
 
 /// 10^0 ..= 10^22, the powers of ten a double holds exactly.
@@ -110,30 +123,58 @@ impl<'a> Text<'a> {
         self.push_padded(n, v);
     }
 
-    /// Appends the last `n` digits of `v`, zero-padded.
-    fn push_padded(&mut self, n: usize, mut v: u64) {
+    /// Appends `v` as `n` digits, zero-padded (`v < 10^n`, `n ≤ 20`).
+    fn push_padded(&mut self, n: usize, v: u64) {
+        debug_assert!(n <= 20 && (n == 20 || v < POW10_U64[n]));
+        if n > 10 {
+            // Ten digits at most per multiply chain (see `push_short`):
+            // the quotient is one multiply and shift.
+            const TEN_DIGITS: u64 = 10_000_000_000;
+            self.push_short(n - 10, v / TEN_DIGITS);
+            self.push_short(10, v % TEN_DIGITS);
+        } else {
+            self.push_short(n, v);
+        }
+    }
+
+    /// [`Text::push_padded`] for `n ≤ 10`: `v` as a binary fraction of
+    /// `10^k` (the largest even power with `v / 10^k < 100`), whose
+    /// integer part is the leading digit or pair, and each multiply of
+    /// the fraction by 100 moves the next pair into the integer part. One
+    /// multiply per pair, where dividing costs two per pair and chains
+    /// the divisions (James Anhalt's method, as `jeaiii` writes it).
+    ///
+    /// Exact: the fraction starts at most `v / 2^64 < 10^10 / 2^64`
+    /// above the true `r / 10^k` (`v = q × 10^k + r`, from the rounded-up
+    /// reciprocal), and multiplying by 100 is exact in 128 bits. After
+    /// `t` pairs the excess is below `10^10 × 100^t / 2^64`, while the
+    /// true value sits at least `100^t / 10^k ≥ 100^t / 10^8` below the
+    /// next integer: `10^18 < 2^64`, so no digit is ever rounded up.
+    fn push_short(&mut self, n: usize, v: u64) {
         let at = self.len;
         self.len += n;
         let digits = &mut self.buf[at..at + n];
-        let mut i = n;
-        // Four digits per division: the divisions form the dependency
-        // chain, the two pairs of a chunk are independent.
-        while i >= 4 {
-            let chunk = (v % 10_000) as usize;
-            v /= 10_000;
-            let (high, low) = (chunk / 100 * 2, chunk % 100 * 2);
-            digits[i - 4..i - 2].copy_from_slice(&PAIRS[high..high + 2]);
-            digits[i - 2..i].copy_from_slice(&PAIRS[low..low + 2]);
-            i -= 4;
-        }
-        if i >= 2 {
-            let pair = (v % 100) as usize * 2;
-            v /= 100;
-            digits[i - 2..i].copy_from_slice(&PAIRS[pair..pair + 2]);
-            i -= 2;
-        }
-        if i > 0 {
-            digits[0] = b'0' + (v % 10) as u8;
+        let pairs_after = (n - 1) / 2;
+        let (lead, mut fraction) = if pairs_after == 0 {
+            (v, 0)
+        } else {
+            let product = u128::from(v) * u128::from(RECIPROCALS[pairs_after]);
+            ((product >> 64) as u64, product as u64)
+        };
+        let mut i = if n % 2 == 1 {
+            digits[0] = b'0' + lead as u8;
+            1
+        } else {
+            let pair = lead as usize * 2;
+            digits[..2].copy_from_slice(&PAIRS[pair..pair + 2]);
+            2
+        };
+        while i < n {
+            let product = u128::from(fraction) * 100;
+            let pair = (product >> 64) as usize * 2;
+            fraction = product as u64;
+            digits[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+            i += 2;
         }
     }
 
@@ -409,8 +450,57 @@ mod tests {
         }
     }
 
+    fn padded(n: usize, v: u64) -> String {
+        let mut out = Vec::new();
+        Text::append(&mut out, |text| {
+            text.push_padded(n, v);
+            true
+        });
+        String::from_utf8(out).unwrap()
+    }
+
+    /// Every value of up to six digits, and every width's edges: where a
+    /// digit could be rounded up by the fixed-point fraction (`…99`
+    /// endings), and the split at ten digits.
+    #[test]
+    fn padded_digits_match_core_fmt() {
+        for v in 0..1_000_000u64 {
+            assert_eq!(padded(6, v), format!("{v:06}"));
+        }
+        for n in 1..=20usize {
+            let top = POW10_U64.get(n).map_or(u64::MAX, |p| p - 1);
+            let mut values = vec![0, 1, 9, top, top - 1, top / 2, top / 3, top / 7];
+            for &p in &POW10_U64[..n.min(19)] {
+                values.extend([p, p - 1, p + 1, top - p + 1, (top / p) * p - 1]);
+            }
+            for v in values.into_iter().filter(|&v| v <= top) {
+                let width = n;
+                assert_eq!(padded(n, v), format!("{v:0width$}"), "{n} digits");
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(20_000))]
+        #[test]
+        fn any_i64_matches_core_fmt(v in any::<i64>(), shift in 0u32..64) {
+            for v in [v, v >> shift] {
+                let mut out = Vec::new();
+                Text::append(&mut out, |text| {
+                    text.push_i64(v);
+                    true
+                });
+                prop_assert_eq!(String::from_utf8(out).unwrap(), v.to_string());
+            }
+        }
+
+        #[test]
+        fn any_integer_matches_core_fmt(v in any::<u64>(), n in 1usize..=20) {
+            let v = if n == 20 { v } else { v % POW10_U64[n] };
+            let width = n;
+            prop_assert_eq!(padded(n, v), format!("{v:0width$}"));
+        }
+
         #[test]
         fn any_float_matches_core_fmt(bits in any::<u64>()) {
             check(f64::from_bits(bits));
