@@ -137,12 +137,12 @@ impl<'a> Text<'a> {
         }
     }
 
-    /// [`Text::push_padded`] for `n ≤ 10`: `v` as a binary fraction of
-    /// `10^k` (the largest even power with `v / 10^k < 100`), whose
-    /// integer part is the leading digit or pair, and each multiply of
-    /// the fraction by 100 moves the next pair into the integer part. One
-    /// multiply per pair, where dividing costs two per pair and chains
-    /// the divisions (James Anhalt's method, as `jeaiii` writes it).
+    /// [`Text::push_padded`] for `n ≤ 10`: `v / 10^k` as a 64.64
+    /// fixed-point number, `k` even and leaving one digit (`n` odd) or a
+    /// pair (`n` even) in the integer part; each multiply of the fraction
+    /// by 100 then moves the next pair into the integer part. One
+    /// multiply per pair instead of a chain of divisions (James Anhalt's
+    /// method, as `jeaiii` writes it).
     ///
     /// Exact: the fraction starts at most `v / 2^64 < 10^10 / 2^64`
     /// above the true `r / 10^k` (`v = q × 10^k + r`, from the rounded-up
