@@ -72,13 +72,24 @@ async fn webhook() -> (String, Received) {
 
 /// The project's file with every `for:` shortened (and Alertmanager's
 /// group timers, and its receivers pointed at `webhook`).
+///
+/// CollectorDown keeps a `for:` longer than Prometheus's start-up: its
+/// discovery hands over the first targets only after 5 s, so `up` is
+/// absent for 5–6 s while the rules already run (the shipped 1 m covers
+/// that in production; 5 s here paged once on a loaded machine).
 fn for_test(path: &str, webhook: &str) -> String {
     let text = std::fs::read_to_string(format!("{ROOT}/{path}")).unwrap();
+    let mut alert = "";
     text.lines()
         .map(|line| {
             let key = line.trim_start();
             let indent = &line[..line.len() - key.len()];
-            if key.starts_with("for:") {
+            if let Some(name) = key.strip_prefix("- alert:") {
+                alert = name.trim();
+            }
+            if key.starts_with("for:") && alert == "CollectorDown" {
+                format!("{indent}for: 30s")
+            } else if key.starts_with("for:") {
                 format!("{indent}for: 5s")
             } else if key.starts_with("group_wait:") || key.starts_with("group_interval:") {
                 format!("{indent}{} 1s", &key[..key.find(':').unwrap() + 1])
