@@ -87,10 +87,13 @@ fn for_test(path: &str, webhook: &str) -> String {
             if let Some(name) = key.strip_prefix("- alert:") {
                 alert = name.trim();
             }
-            if key.starts_with("for:") && alert == "CollectorDown" {
-                format!("{indent}for: 30s")
-            } else if key.starts_with("for:") {
-                format!("{indent}for: 5s")
+            if key.starts_with("for:") {
+                let wait = if alert == "CollectorDown" {
+                    "30s"
+                } else {
+                    "5s"
+                };
+                format!("{indent}for: {wait}")
             } else if key.starts_with("group_wait:") || key.starts_with("group_interval:") {
                 format!("{indent}{} 1s", &key[..key.find(':').unwrap() + 1])
             } else {
