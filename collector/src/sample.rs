@@ -1,7 +1,7 @@
 //! The canonical sample model: what every decoder's output is normalized into,
 //! and what every sink (InfluxDB, the exporter) consumes.
 //!
-//! Field names and units follow DESIGN.md ("Canonical sample"): bytes, bits per
+//! Field names and units follow docs/architecture.md ("Canonical sample"): bytes, bits per
 //! second, seconds, ratios 0–1, dBm, °C, volts, milliamperes. A [`Field`] knows
 //! its measurement, its line-protocol key and whether it is a counter, so no
 //! string matching happens on the hot path.

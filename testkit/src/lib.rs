@@ -2,7 +2,7 @@
 //! started as a child process of the test on a free loopback port with its
 //! own temp dir, and stopped (killed and reaped) when dropped.
 //!
-//! Rules (see "Test infrastructure" in DESIGN.md):
+//! Rules (see "Test infrastructure" in docs/architecture.md):
 //! - no mocks at the edges, no fixed ports;
 //! - a missing server binary makes the test FAIL with a message naming the
 //!   setup command ([`SETUP_HINT`]), never skip;
