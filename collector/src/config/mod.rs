@@ -316,4 +316,6 @@ pub fn read_secret(env_var: &str, file: Option<&Path>) -> Result<Option<String>,
 }
 
 #[cfg(test)]
+mod reference_tests;
+#[cfg(test)]
 mod tests;
