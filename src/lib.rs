@@ -1,10 +1,9 @@
 //! The `schoolnet` binary's library: command-line interface, the wiring of
-//! collector and exporter into one process, the embedded demo and the fleet
-//! simulator. `main.rs` only calls [`cli::main`].
+//! collector and exporter into one process, the embedded demo (the fleet simulator
+//! is its own crate, `simulator`). `main.rs` only calls [`cli::main`].
 
 pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod demo;
 pub mod shutdown;
-pub mod simulate;

@@ -147,7 +147,7 @@ async fn write_scenario(influx: &InfluxDb1, db: &str, inv: &Inventory) {
 async fn monthly_report_matches_hand_computed_numbers_in_every_format() {
     let influx = InfluxDb1::start().await;
     influx.create_database("schoolnet").await;
-    let inv = schoolnet::simulate::sample_inventory().unwrap();
+    let inv = simulator::sample_inventory().unwrap();
     write_scenario(&influx, "schoolnet", &inv).await;
     let source = [
         "--influx-url",

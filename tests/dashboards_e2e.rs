@@ -28,8 +28,8 @@ use dashboards::model::{
     Dashboard,
 };
 use dashboards::structure::check_dashboard;
-use schoolnet::simulate::{run_fleet, Fleet, FleetOptions, SimulateOptions};
 use serde_json::Value;
+use simulator::{run_fleet, Fleet, FleetOptions, SimulateOptions};
 use support::{Collector, ROOT};
 use testkit::{wait_until, InfluxDb1, Mosquitto, Prometheus};
 use tokio_util::sync::CancellationToken;

@@ -193,7 +193,7 @@ async fn three_instances_split_the_fleet_exactly_once_and_survive_a_restart() {
 
 /// Messages of `report` for the schools instance `i` exports.
 fn share(
-    report: &schoolnet::simulate::SimulateReport,
+    report: &simulator::SimulateReport,
     exported: &BTreeMap<String, Vec<usize>>,
     i: usize,
 ) -> u64 {

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use collector::inventory::Inventory;
-use schoolnet::simulate::{run_fleet, Fleet, FleetOptions, SimulateOptions};
+use simulator::{run_fleet, Fleet, FleetOptions, SimulateOptions};
 use support::dom::{element_text, start_tags};
 use support::{sum_metric, Collector};
 use testkit::{wait_until, Chromium, Mosquitto};

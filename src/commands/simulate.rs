@@ -10,11 +10,11 @@ use collector::config::Config;
 use collector::inventory::Inventory;
 
 use crate::cli::SimulateArgs;
-use crate::simulate::{self, SimulateOptions};
+use simulator::SimulateOptions;
 
 pub async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     let inventory = match &args.inventory {
-        None => simulate::sample_inventory().context("built-in sample inventory")?,
+        None => simulator::sample_inventory().context("built-in sample inventory")?,
         Some(path) => load_inventory(path)?,
     };
     let opts = SimulateOptions {
@@ -30,7 +30,7 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         start_time: None,
     };
     let shutdown = crate::shutdown::on_signals();
-    let report = simulate::run(Arc::new(inventory), opts, shutdown.cancelled_owned()).await?;
+    let report = simulator::run(Arc::new(inventory), opts, shutdown.cancelled_owned()).await?;
     report
         .print_table(&mut std::io::stdout().lock())
         .context("cannot print the report")?;

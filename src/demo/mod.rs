@@ -21,10 +21,10 @@ use tokio::sync::oneshot;
 const DEMO_SPOOL_BYTES: u64 = 256 << 20;
 
 use crate::cli::{ApiArg, DemoArgs};
-use crate::simulate::{self, SimulateOptions};
+use simulator::SimulateOptions;
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    let inventory = simulate::sample_inventory().context("built-in sample inventory")?;
+    let inventory = simulator::sample_inventory().context("built-in sample inventory")?;
     broker::start(args.mqtt_listen)?;
     let broker_url = format!("mqtt://{}", args.mqtt_listen);
 
@@ -118,7 +118,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     };
     let fleet_stop = shutdown.clone();
     let fleet = tokio::spawn(async move {
-        simulate::run(Arc::new(inventory), opts, fleet_stop.cancelled_owned()).await
+        simulator::run(Arc::new(inventory), opts, fleet_stop.cancelled_owned()).await
     });
     app.await.context("pipeline task panicked")??;
     match fleet.await.context("simulator task panicked")? {

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use schoolnet::simulate::SimulateReport;
 use serde_json::Value;
+use simulator::SimulateReport;
 use testkit::{wait_until, InfluxDb1};
 
 /// Expected points as `measurement → school → count`, without zero entries.

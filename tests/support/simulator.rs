@@ -1,7 +1,7 @@
 //! The simulator as a child process: `schoolnet simulate` with a JSON
 //! report, awaited or in the background.
 
-use schoolnet::simulate::SimulateReport;
+use simulator::SimulateReport;
 use tokio::task::JoinHandle;
 
 use super::BIN;

@@ -1,5 +1,5 @@
 //! Shared fixtures of the collector benches: real traffic from the fleet
-//! simulator (`schoolnet::simulate`) over the 216-school sample inventory,
+//! simulator (`simulator`) over the 216-school sample inventory,
 //! split per payload format, and the pipeline exactly as `schoolnet run`
 //! builds it (built-in routes, default limits).
 //!
@@ -26,7 +26,7 @@ use collector::metrics::PipelineMetrics;
 use collector::pipeline::{History, LiveView, Pipeline};
 use collector::sample::{Record, Sample, StatusEvent};
 use collector::source::mqtt::MqttMessage;
-use schoolnet::simulate::{self, Fleet, FleetOptions, SimMessage};
+use simulator::{Fleet, FleetOptions, SimMessage};
 
 /// The formats with a decode + normalize target, in report order.
 pub const FORMATS: [&str; 5] = ["collectd", "influx", "telegraf-json", "json", "value"];
@@ -44,7 +44,7 @@ pub const WARM_UP: Duration = Duration::from_secs(60);
 
 /// The built-in sample inventory (216 schools).
 pub fn sample_inventory() -> Arc<Inventory> {
-    Arc::new(simulate::sample_inventory().expect("sample inventory parses"))
+    Arc::new(simulator::sample_inventory().expect("sample inventory parses"))
 }
 
 /// Per format: at least `per_format` messages after the warm-up minute
@@ -88,7 +88,7 @@ pub fn streams(inventory: &Inventory, per_format: usize) -> Streams {
         now += Duration::from_secs(1);
         for sim in fleet.next_messages(now) {
             let converted = match sim.format {
-                simulate::payload::INFLUX => vec![
+                simulator::payload::INFLUX => vec![
                     ("influx", message(&sim.topic, sim.payload.clone(), sim.time)),
                     ("telegraf-json", telegraf_json(&sim)),
                 ],

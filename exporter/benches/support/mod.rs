@@ -1,5 +1,5 @@
 //! Live state for the exposition benches, fed like `schoolnet run` feeds
-//! it: the fleet simulator's messages (`schoolnet::simulate`) through the
+//! it: the fleet simulator's messages (`simulator`) through the
 //! collector's `Pipeline` (built-in routes, default limits) into the
 //! exporter, one simulated second at a time with the exporter's clock
 //! following. Starting at 2026-11-23 08:00 UTC, every device's LWT `Online`
@@ -20,7 +20,7 @@ use collector::pipeline::{History, LiveView, Pipeline};
 use collector::sample::{Sample, StatusEvent};
 use collector::source::mqtt::MqttMessage;
 use exporter::{Exporter, ManualClock};
-use schoolnet::simulate::{self, Fleet, FleetOptions, SimMessage};
+use simulator::{Fleet, FleetOptions, SimMessage};
 
 /// 2026-11-23 08:00 UTC.
 const START_S: u64 = 1_795_420_800;
@@ -28,7 +28,7 @@ const START_S: u64 = 1_795_420_800;
 const FEED_S: u64 = 65;
 
 pub fn sample_inventory() -> Inventory {
-    simulate::sample_inventory().expect("sample inventory parses")
+    simulator::sample_inventory().expect("sample inventory parses")
 }
 
 /// `schools` schools, 300 per district; per school a router (WAN interface

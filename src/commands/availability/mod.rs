@@ -253,7 +253,7 @@ mod tests {
 
     #[test]
     fn districts_match_ignoring_case_and_unknown_ones_are_listed() {
-        let inv = crate::simulate::sample_inventory().unwrap();
+        let inv = simulator::sample_inventory().unwrap();
         assert_eq!(known_district(&inv, "julfa").unwrap(), "Julfa");
         let e = known_district(&inv, "Atlantis").unwrap_err().to_string();
         assert!(e.contains("Atlantis") && e.contains("Babek, Julfa"), "{e}");

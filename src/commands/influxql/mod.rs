@@ -131,7 +131,7 @@ pub fn resolve(
         timeout: DEFAULT_TIMEOUT,
         tls: Default::default(),
     };
-    let inventory = crate::simulate::sample_inventory().context("built-in sample inventory")?;
+    let inventory = simulator::sample_inventory().context("built-in sample inventory")?;
     notes.push(format!(
         "no --config: schools and districts are those of the built-in sample inventory ({} schools); \
          pass --config FILE to use yours",

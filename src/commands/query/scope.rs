@@ -236,7 +236,7 @@ mod tests {
     use super::*;
 
     fn inv() -> Inventory {
-        crate::simulate::sample_inventory().unwrap()
+        simulator::sample_inventory().unwrap()
     }
 
     #[test]

@@ -10,8 +10,8 @@ use collector::sample::Measurement;
 
 use super::counters::NetCounters;
 use super::SimMessage;
-use crate::simulate::model::{from_unix_ms, Rng, RouterStyle, SchoolProfile};
-use crate::simulate::payload::{self, LpValue};
+use crate::model::{from_unix_ms, Rng, RouterStyle, SchoolProfile};
+use crate::payload::{self, LpValue};
 
 /// What a device is, and so what it publishes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

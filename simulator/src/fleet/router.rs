@@ -11,8 +11,8 @@ use collector::sample::Measurement;
 use super::counters::NetCounters;
 use super::device::{round2, round3, Gen};
 use super::PROBE_TARGET;
-use crate::simulate::model::{activity, RouterStyle};
-use crate::simulate::payload::{self, LpValue};
+use crate::model::{activity, RouterStyle};
+use crate::payload::{self, LpValue};
 
 /// The router's readings at one instant.
 struct Readings {

@@ -4,8 +4,8 @@
 use collector::sample::Measurement;
 
 use super::device::{round2, Gen};
-use crate::simulate::model::activity;
-use crate::simulate::payload::{self, LpValue};
+use crate::model::activity;
+use crate::payload::{self, LpValue};
 
 impl Gen<'_> {
     /// An ONT's optical levels around its school's baseline.

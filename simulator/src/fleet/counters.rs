@@ -2,7 +2,7 @@
 //! wide, starting anywhere, advancing with traffic, wrapping (32-bit) and
 //! starting over on a reboot. Published as Telegraf `net` fields.
 
-use crate::simulate::model::Rng;
+use crate::model::Rng;
 
 /// Raw interface counters as the device holds them (Telegraf `net`).
 #[derive(Debug, Clone)]
