@@ -3,7 +3,7 @@
 //! refused with a clear error while the old one keeps running; `POST
 //! /-/reload` does the same when enabled and is refused (403) when not.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::time::Duration;

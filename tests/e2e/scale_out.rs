@@ -4,7 +4,7 @@
 //! by exactly one instance, and after one instance is stopped and started
 //! again (persistent session, spool) nothing is lost.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -9,7 +9,7 @@
 //! unacknowledged messages than `max_inflight_messages` after a burst of
 //! acks, so the queue does fill. A tiny queue makes it fill at once.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

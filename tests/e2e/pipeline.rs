@@ -2,7 +2,7 @@
 //! InfluxDB 1.x (v1 API) and VictoriaMetrics (v2 API), with exact point
 //! counts per measurement and school; Prometheus scraping the exporter.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -9,7 +9,7 @@
 //! Detection latencies are printed (run with `--nocapture`), not asserted
 //! beyond sanity: numbers belong to measurements, not to timed tests.
 
-mod support;
+use crate::support;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};

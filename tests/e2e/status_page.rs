@@ -10,7 +10,7 @@
 //! the tiles that are not up; `/?q=…` filters. A screenshot is saved to
 //! `target/test-artifacts/status-page.png` (the path is printed).
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -14,9 +14,17 @@
 //!   dashboard is interpolated the way Grafana does and run against
 //!   Prometheus / InfluxDB; each must return data. Grafana itself is not
 //!   needed: it only forwards these requests.
+//!
+//! Helpers: the dashboards and provisioning as data ([`model`]), structural
+//! checks ([`structure`]) and Grafana's query interpolation and execution
+//! against real Prometheus and InfluxDB servers ([`grafana`]).
 
-mod dashboards;
-mod support;
+pub mod grafana;
+pub mod model;
+pub mod structure;
+
+use crate::dashboards;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant, SystemTime};
@@ -24,8 +32,7 @@ use std::time::{Duration, Instant, SystemTime};
 use collector::inventory::Inventory;
 use dashboards::grafana::{influx_rows, prom_rows, Env};
 use dashboards::model::{
-    self, load_dashboards, provisioned_datasources, provisioning_files, queries, variables,
-    Dashboard,
+    load_dashboards, provisioned_datasources, provisioning_files, queries, variables, Dashboard,
 };
 use dashboards::structure::check_dashboard;
 use serde_json::Value;

@@ -8,7 +8,7 @@
 //! mid-stream, and compares InfluxDB's rows per measurement and school with
 //! the simulator's report. Measured numbers are printed (`--nocapture`).
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! `schoolnet run` → InfluxDB 1.x and `/metrics`: its interfaces, load and
 //! memory appear under the school the inventory assigns to its hostname.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

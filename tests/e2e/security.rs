@@ -10,7 +10,7 @@
 //!   scraped by a real Prometheus; credentials never reach the logs;
 //! - the InfluxDB writer over HTTPS with `influx.ca_file`.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::sync::Arc;
