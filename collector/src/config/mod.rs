@@ -139,98 +139,16 @@ impl Config {
         })
     }
 
-    /// Cross-field checks, route compilation and inventory loading.
+    /// Each section's own checks (its `validate`, the way a Telegraf
+    /// plugin has `Init`), then what spans sections: route compilation,
+    /// inventory loading and the shard's fit with both.
     pub fn validate(self) -> Result<Validated, ConfigError> {
-        let m = &self.mqtt;
-        let scheme = m.url.split("://").next().unwrap_or("");
-        if !m.url.contains("://") || !matches!(scheme, "mqtt" | "tcp" | "mqtts" | "ssl") {
-            return Err(ConfigError::invalid(
-                "mqtt.url",
-                format!(
-                    "`{}` must look like mqtt://host:1883 or mqtts://host:8883",
-                    m.url
-                ),
-            ));
-        }
-        if m.qos > 1 {
-            return Err(ConfigError::invalid("mqtt.qos", "must be 0 or 1"));
-        }
-        if m.client_id.is_empty() {
-            return Err(ConfigError::invalid("mqtt.client_id", "must not be empty"));
-        }
-        if m.max_backoff_s.is_nan() || m.max_backoff_s < 0.5 {
-            return Err(ConfigError::invalid(
-                "mqtt.max_backoff_s",
-                "must be at least 0.5",
-            ));
-        }
-        if m.keep_alive_s < 5 {
-            return Err(ConfigError::invalid(
-                "mqtt.keep_alive_s",
-                "must be at least 5 seconds",
-            ));
-        }
-        if m.queue_capacity == 0 {
-            return Err(ConfigError::invalid(
-                "mqtt.queue_capacity",
-                "must be at least 1",
-            ));
-        }
+        self.mqtt.validate()?;
         if let Some(influx) = &self.influx {
-            validate_influx(influx)?;
+            influx.validate()?;
         }
-        let e = &self.exporter;
-        if e.stale_factor.is_nan() || e.stale_factor < 1.0 {
-            return Err(ConfigError::invalid(
-                "exporter.stale_factor",
-                "must be at least 1",
-            ));
-        }
-        if !(0.0..=1.0).contains(&e.degraded_loss_ratio) {
-            return Err(ConfigError::invalid(
-                "exporter.degraded_loss_ratio",
-                "must be between 0 and 1",
-            ));
-        }
-        if e.optical_low_dbm.is_nan()
-            || e.optical_high_dbm.is_nan()
-            || e.optical_low_dbm >= e.optical_high_dbm
-        {
-            return Err(ConfigError::invalid(
-                "exporter.optical_low_dbm",
-                "must be below optical_high_dbm",
-            ));
-        }
-        if e.degraded_error_rate.is_nan() || e.degraded_error_rate < 0.0 {
-            return Err(ConfigError::invalid(
-                "exporter.degraded_error_rate",
-                "must not be negative",
-            ));
-        }
-        if e.unknown_grace_s.is_nan() || e.unknown_grace_s < 0.0 {
-            return Err(ConfigError::invalid(
-                "exporter.unknown_grace_s",
-                "must not be negative",
-            ));
-        }
-        let web_config = e.web_config_file.as_deref();
-        if web_config.is_some_and(|p| p.as_os_str().is_empty()) {
-            return Err(ConfigError::invalid(
-                "exporter.web_config_file",
-                "must not be empty (remove the key to serve plain HTTP without auth)",
-            ));
-        }
-        let l = &self.limits;
-        for (key, value) in [
-            ("limits.max_payload_bytes", l.max_payload_bytes),
-            ("limits.max_fields_per_message", l.max_fields_per_message),
-            ("limits.max_tag_value_bytes", l.max_tag_value_bytes),
-            ("limits.max_series_per_device", l.max_series_per_device),
-        ] {
-            if value == 0 {
-                return Err(ConfigError::invalid(key, "must be positive"));
-            }
-        }
+        self.exporter.validate()?;
+        self.limits.validate()?;
         if let Some(spool) = &self.spool {
             spool.validate()?;
         }
@@ -248,52 +166,6 @@ impl Config {
             routes,
         })
     }
-}
-
-fn validate_influx(c: &InfluxConfig) -> Result<(), ConfigError> {
-    if !(c.url.starts_with("http://") || c.url.starts_with("https://")) {
-        return Err(ConfigError::invalid(
-            "influx.url",
-            format!("`{}` must start with http:// or https://", c.url),
-        ));
-    }
-    match c.api {
-        InfluxApi::V1 if c.database.is_empty() => {
-            return Err(ConfigError::invalid(
-                "influx.database",
-                "required for api = \"v1\"",
-            ))
-        }
-        InfluxApi::V2 if c.org.is_empty() || c.bucket.is_empty() => {
-            return Err(ConfigError::invalid(
-                "influx.bucket",
-                "org and bucket are required for api = \"v2\"",
-            ))
-        }
-        _ => {}
-    }
-    if c.batch_max_points == 0 {
-        return Err(ConfigError::invalid(
-            "influx.batch_max_points",
-            "must be at least 1",
-        ));
-    }
-    if c.batch_max_age_ms == 0 {
-        return Err(ConfigError::invalid(
-            "influx.batch_max_age_ms",
-            "must be at least 1",
-        ));
-    }
-    if c.timeout_s.is_nan() || c.timeout_s <= 0.0 {
-        return Err(ConfigError::invalid("influx.timeout_s", "must be positive"));
-    }
-    if c.queue_batches == 0 {
-        return Err(ConfigError::invalid(
-            "influx.queue_batches",
-            "must be at least 1",
-        ));
-    }
-    Ok(())
 }
 
 /// Reads a secret: the environment variable wins, then the file's first line.

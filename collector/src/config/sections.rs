@@ -1,11 +1,13 @@
-//! The `[exporter]` and `[limits]` sections: plain settings with their
-//! defaults (their cross-field checks are in [`super::Config::validate`]).
+//! The `[exporter]` and `[limits]` sections: their settings, defaults and
+//! checks (each section's `validate`, called by [`super::Config::validate`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use super::ConfigError;
 
 /// `[exporter]`: the HTTP server Prometheus scrapes.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -57,6 +59,56 @@ impl Default for ExporterConfig {
     }
 }
 
+impl ExporterConfig {
+    /// Pure checks, keys named as in the TOML file (`exporter.stale_factor`).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.stale_factor.is_nan() || self.stale_factor < 1.0 {
+            return Err(ConfigError::invalid(
+                "exporter.stale_factor",
+                "must be at least 1",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.degraded_loss_ratio) {
+            return Err(ConfigError::invalid(
+                "exporter.degraded_loss_ratio",
+                "must be between 0 and 1",
+            ));
+        }
+        if self.optical_low_dbm.is_nan()
+            || self.optical_high_dbm.is_nan()
+            || self.optical_low_dbm >= self.optical_high_dbm
+        {
+            return Err(ConfigError::invalid(
+                "exporter.optical_low_dbm",
+                "must be below optical_high_dbm",
+            ));
+        }
+        if self.degraded_error_rate.is_nan() || self.degraded_error_rate < 0.0 {
+            return Err(ConfigError::invalid(
+                "exporter.degraded_error_rate",
+                "must not be negative",
+            ));
+        }
+        if self.unknown_grace_s.is_nan() || self.unknown_grace_s < 0.0 {
+            return Err(ConfigError::invalid(
+                "exporter.unknown_grace_s",
+                "must not be negative",
+            ));
+        }
+        if self
+            .web_config_file
+            .as_deref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            return Err(ConfigError::invalid(
+                "exporter.web_config_file",
+                "must not be empty (remove the key to serve plain HTTP without auth)",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// `[limits]`: what input is accepted at all. Each limit has its own reject
 /// reason (in parentheses), so `schoolnet_collector_rejected_total` shows
 /// which one a device hits.
@@ -99,6 +151,21 @@ impl Default for LimitsConfig {
 }
 
 impl LimitsConfig {
+    /// Pure checks, keys named as in the TOML file (`limits.max_payload_bytes`).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (key, value) in [
+            ("limits.max_payload_bytes", self.max_payload_bytes),
+            ("limits.max_fields_per_message", self.max_fields_per_message),
+            ("limits.max_tag_value_bytes", self.max_tag_value_bytes),
+            ("limits.max_series_per_device", self.max_series_per_device),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::invalid(key, "must be positive"));
+            }
+        }
+        Ok(())
+    }
+
     pub fn max_future(&self) -> Duration {
         Duration::from_secs(self.max_future_s)
     }

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::config::ConfigError;
+
 /// Environment variable holding the InfluxDB token (v2) or password (v1).
 pub const TOKEN_ENV: &str = "SCHOOLNET_INFLUX_TOKEN";
 
@@ -84,5 +86,55 @@ impl Default for InfluxConfig {
             client_cert_file: None,
             client_key_file: None,
         }
+    }
+}
+
+impl InfluxConfig {
+    /// Pure checks, keys named as in the TOML file (`influx.url`).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let c = self;
+        if !(c.url.starts_with("http://") || c.url.starts_with("https://")) {
+            return Err(ConfigError::invalid(
+                "influx.url",
+                format!("`{}` must start with http:// or https://", c.url),
+            ));
+        }
+        match c.api {
+            InfluxApi::V1 if c.database.is_empty() => {
+                return Err(ConfigError::invalid(
+                    "influx.database",
+                    "required for api = \"v1\"",
+                ))
+            }
+            InfluxApi::V2 if c.org.is_empty() || c.bucket.is_empty() => {
+                return Err(ConfigError::invalid(
+                    "influx.bucket",
+                    "org and bucket are required for api = \"v2\"",
+                ))
+            }
+            _ => {}
+        }
+        if c.batch_max_points == 0 {
+            return Err(ConfigError::invalid(
+                "influx.batch_max_points",
+                "must be at least 1",
+            ));
+        }
+        if c.batch_max_age_ms == 0 {
+            return Err(ConfigError::invalid(
+                "influx.batch_max_age_ms",
+                "must be at least 1",
+            ));
+        }
+        if c.timeout_s.is_nan() || c.timeout_s <= 0.0 {
+            return Err(ConfigError::invalid("influx.timeout_s", "must be positive"));
+        }
+        if c.queue_batches == 0 {
+            return Err(ConfigError::invalid(
+                "influx.queue_batches",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
     }
 }

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::config::ConfigError;
+
 /// Environment variable holding the broker password (preferred over a file).
 pub const PASSWORD_ENV: &str = "SCHOOLNET_MQTT_PASSWORD";
 
@@ -59,5 +61,48 @@ impl Default for MqttConfig {
             client_cert_file: None,
             client_key_file: None,
         }
+    }
+}
+
+impl MqttConfig {
+    /// Pure checks, keys named as in the TOML file (`mqtt.url`). The TLS
+    /// files are read and checked when the source is built
+    /// ([`super::MqttSource::new`]), so `check-config` reports them too.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let scheme = self.url.split("://").next().unwrap_or("");
+        if !self.url.contains("://") || !matches!(scheme, "mqtt" | "tcp" | "mqtts" | "ssl") {
+            return Err(ConfigError::invalid(
+                "mqtt.url",
+                format!(
+                    "`{}` must look like mqtt://host:1883 or mqtts://host:8883",
+                    self.url
+                ),
+            ));
+        }
+        if self.qos > 1 {
+            return Err(ConfigError::invalid("mqtt.qos", "must be 0 or 1"));
+        }
+        if self.client_id.is_empty() {
+            return Err(ConfigError::invalid("mqtt.client_id", "must not be empty"));
+        }
+        if self.max_backoff_s.is_nan() || self.max_backoff_s < 0.5 {
+            return Err(ConfigError::invalid(
+                "mqtt.max_backoff_s",
+                "must be at least 0.5",
+            ));
+        }
+        if self.keep_alive_s < 5 {
+            return Err(ConfigError::invalid(
+                "mqtt.keep_alive_s",
+                "must be at least 5 seconds",
+            ));
+        }
+        if self.queue_capacity == 0 {
+            return Err(ConfigError::invalid(
+                "mqtt.queue_capacity",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
     }
 }
