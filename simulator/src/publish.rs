@@ -165,14 +165,41 @@ enum Mode {
 }
 
 /// Publishes `fleet` per `opts` until the duration or count is reached or
-/// `shutdown` completes. See [`super::run_fleet`].
+/// `shutdown` completes. See [`super::run_fleet`]. Three phases: connect
+/// (a wrong address fails fast and clearly), send, and close (wait for the
+/// broker's acks, then disconnect).
 pub async fn publish(
-    mut fleet: Fleet,
+    fleet: Fleet,
     opts: &SimulateOptions,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<SimulateReport> {
     let qos = qos_of(opts.qos)?;
-    let (host, port) = parse_broker(&opts.broker)?;
+    check_options(&fleet, opts)?;
+    tokio::pin!(shutdown);
+    let started = Instant::now();
+    let connection = Connection::open(opts)?;
+    if !connection.wait_connected(opts, &mut shutdown).await? {
+        return Ok(SimulateReport {
+            elapsed: started.elapsed(),
+            ..Default::default()
+        });
+    }
+    let t0 = Instant::now();
+    let mut sender = Sender::new(fleet, opts, t0);
+    let publish_errors = sender
+        .run(&connection.client, qos, &connection.shared, &mut shutdown)
+        .await;
+    let mut report = sender.report;
+    connection.close(qos, &mut report).await;
+    report.errors += publish_errors;
+    report.elapsed = t0.elapsed();
+    if opts.progress {
+        eprintln!("{}", report.progress_line(report.rate()));
+    }
+    Ok(report)
+}
+
+fn check_options(fleet: &Fleet, opts: &SimulateOptions) -> anyhow::Result<()> {
     if let Some(rate) = opts.rate {
         if !(rate.is_finite() && rate >= 0.0) {
             bail!("rate must be a non-negative number of messages per second, not {rate}");
@@ -181,210 +208,273 @@ pub async fn publish(
     if fleet.device_count() == 0 {
         bail!("nothing to simulate: the inventory selection has no routers, ONTs or OLTs");
     }
-    let mut mqtt = MqttOptions::new(opts.client_id.clone(), host, port);
-    mqtt.set_keep_alive(Duration::from_secs(30))
-        // A persistent session lets unacked QoS 1 publishes survive a reconnect.
-        .set_clean_session(false)
-        .set_inflight(1000)
-        .set_max_packet_size(1 << 20, 1 << 20);
-    let (client, eventloop) = AsyncClient::new(mqtt, 4096);
-    let shared = Arc::new(Shared::default());
-    let task = tokio::spawn(drive(eventloop, shared.clone(), opts.broker.clone()));
+    Ok(())
+}
 
-    tokio::pin!(shutdown);
-    let started = Instant::now();
-    // Wait for the first CONNACK, so a wrong address fails fast and clearly.
-    let connect_deadline = started + CONNECT_TIMEOUT;
-    while !shared.connected.load(Ordering::SeqCst) {
-        if Instant::now() >= connect_deadline {
-            shared.stop.store(true, Ordering::SeqCst);
-            task.abort();
-            let why = shared
-                .last_error
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
-            bail!(
-                "cannot connect to MQTT broker {} within {}s: {}",
-                opts.broker,
-                CONNECT_TIMEOUT.as_secs(),
-                why.unwrap_or_else(|| "no answer".into())
+/// The client, the task driving its event loop and what that task counts.
+struct Connection {
+    client: AsyncClient,
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Connection {
+    fn open(opts: &SimulateOptions) -> anyhow::Result<Connection> {
+        let (host, port) = parse_broker(&opts.broker)?;
+        let mut mqtt = MqttOptions::new(opts.client_id.clone(), host, port);
+        mqtt.set_keep_alive(Duration::from_secs(30))
+            // A persistent session lets unacked QoS 1 publishes survive a reconnect.
+            .set_clean_session(false)
+            .set_inflight(1000)
+            .set_max_packet_size(1 << 20, 1 << 20);
+        let (client, eventloop) = AsyncClient::new(mqtt, 4096);
+        let shared = Arc::new(Shared::default());
+        let task = tokio::spawn(drive(eventloop, shared.clone(), opts.broker.clone()));
+        Ok(Connection {
+            client,
+            shared,
+            task,
+        })
+    }
+
+    /// Waits for the first CONNACK; `false` if `shutdown` came first.
+    async fn wait_connected(
+        &self,
+        opts: &SimulateOptions,
+        shutdown: &mut (impl Future<Output = ()> + Unpin),
+    ) -> anyhow::Result<bool> {
+        let deadline = Instant::now() + CONNECT_TIMEOUT;
+        while !self.shared.connected.load(Ordering::SeqCst) {
+            if Instant::now() >= deadline {
+                self.shared.stop.store(true, Ordering::SeqCst);
+                self.task.abort();
+                let why = self
+                    .shared
+                    .last_error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
+                bail!(
+                    "cannot connect to MQTT broker {} within {}s: {}",
+                    opts.broker,
+                    CONNECT_TIMEOUT.as_secs(),
+                    why.unwrap_or_else(|| "no answer".into())
+                );
+            }
+            tokio::select! {
+                biased;
+                _ = &mut *shutdown => {
+                    self.shared.stop.store(true, Ordering::SeqCst);
+                    self.task.abort();
+                    return Ok(false);
+                }
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+            }
+        }
+        Ok(true)
+    }
+
+    /// Waits for the broker to acknowledge everything sent (or, at QoS 0,
+    /// for it to be written), then disconnects; fills in `report`'s acks
+    /// and errors.
+    async fn close(self, qos: QoS, report: &mut SimulateReport) {
+        let shared = &self.shared;
+        let confirmed = || {
+            if qos == QoS::AtMostOnce {
+                shared.written.load(Ordering::Relaxed)
+            } else {
+                shared.acked.load(Ordering::Relaxed)
+            }
+        };
+        let ack_deadline = Instant::now() + ACK_TIMEOUT;
+        while confirmed() < report.sent && Instant::now() < ack_deadline && !self.task.is_finished()
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let acked = confirmed();
+        let unacked = report.sent.saturating_sub(acked);
+        if unacked > 0 {
+            tracing::error!(
+                unacked,
+                sent = report.sent,
+                "simulator: messages not acknowledged by the broker"
             );
         }
+        shared.stop.store(true, Ordering::SeqCst);
+        match tokio::time::timeout(Duration::from_secs(2), self.client.disconnect()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "simulator: disconnect request failed"),
+            Err(_) => tracing::warn!("simulator: disconnect request timed out"),
+        }
+        drop(self.client);
+        let mut task = self.task;
+        if tokio::time::timeout(Duration::from_secs(2), &mut task)
+            .await
+            .is_err()
+        {
+            task.abort();
+        }
+        report.acked = acked.min(report.sent);
+        report.errors = shared.errors.load(Ordering::Relaxed) + unacked;
+    }
+}
+
+/// The send phase: takes messages from the fleet as they fall due (or as
+/// fast as the pacing allows) and publishes them, printing progress.
+struct Sender<'a> {
+    fleet: Fleet,
+    opts: &'a SimulateOptions,
+    t0: Instant,
+    sim_start: SystemTime,
+    mode: Mode,
+    buffer: VecDeque<SimMessage>,
+    empty_ticks: usize,
+    report: SimulateReport,
+    last_progress: Instant,
+    sent_at_last_progress: u64,
+}
+
+/// What to do after refilling an empty buffer.
+enum Refill {
+    Continue,
+    Stop,
+}
+
+impl<'a> Sender<'a> {
+    fn new(mut fleet: Fleet, opts: &'a SimulateOptions, t0: Instant) -> Sender<'a> {
+        let sim_start = opts.start_time.unwrap_or_else(SystemTime::now);
+        let mode = match opts.rate {
+            None => Mode::Realtime,
+            Some(0.0) => Mode::Fast,
+            Some(r) => Mode::Paced(Pacer::new(r, t0)),
+        };
+        let buffer = fleet.start_messages(sim_start + t0.elapsed()).into();
+        Sender {
+            fleet,
+            opts,
+            t0,
+            sim_start,
+            mode,
+            buffer,
+            empty_ticks: 0,
+            report: SimulateReport::default(),
+            last_progress: Instant::now(),
+            sent_at_last_progress: 0,
+        }
+    }
+
+    fn sim_now(&self) -> SystemTime {
+        self.sim_start + self.t0.elapsed()
+    }
+
+    /// Sends until the count or duration is reached, `shutdown` completes
+    /// or the client fails; returns the number of failed publishes.
+    async fn run(
+        &mut self,
+        client: &AsyncClient,
+        qos: QoS,
+        shared: &Shared,
+        shutdown: &mut (impl Future<Output = ()> + Unpin),
+    ) -> u64 {
+        loop {
+            if self.opts.count.is_some_and(|c| self.report.sent >= c) {
+                return 0;
+            }
+            let remaining = self
+                .opts
+                .duration
+                .map(|d| d.saturating_sub(self.t0.elapsed()));
+            if remaining == Some(Duration::ZERO) {
+                return 0;
+            }
+            if self.opts.progress {
+                self.progress(shared.errors.load(Ordering::Relaxed));
+            }
+            let Some(msg) = self.buffer.pop_front() else {
+                match self.refill(remaining, shutdown).await {
+                    Refill::Continue => continue,
+                    Refill::Stop => return 0,
+                }
+            };
+            if let Mode::Paced(pacer) = &self.mode {
+                if let Some(wait) = pacer.wait(Instant::now()) {
+                    tokio::select! {
+                        biased;
+                        _ = &mut *shutdown => return 0,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
+            let result = tokio::select! {
+                biased;
+                _ = &mut *shutdown => return 0,
+                r = client.publish(msg.topic.clone(), qos, msg.retain, msg.payload.clone()) => r,
+            };
+            if let Err(e) = result {
+                // The request channel only fails when the event loop is gone.
+                tracing::error!(topic = %msg.topic, error = %e, "simulator publish failed; stopping");
+                return 1;
+            }
+            self.report.record(&msg);
+            if let Mode::Paced(pacer) = &mut self.mode {
+                pacer.sent(Instant::now());
+            }
+        }
+    }
+
+    /// Fills the empty buffer with what is due; idles while nothing is.
+    async fn refill(
+        &mut self,
+        remaining: Option<Duration>,
+        shutdown: &mut (impl Future<Output = ()> + Unpin),
+    ) -> Refill {
+        let now = self.sim_now();
+        let wait = match &self.mode {
+            Mode::Realtime => {
+                self.buffer.extend(self.fleet.next_messages(now));
+                if !self.buffer.is_empty() {
+                    return Refill::Continue;
+                }
+                let until_due = self
+                    .fleet
+                    .next_due()
+                    .and_then(|due| due.duration_since(self.sim_now()).ok())
+                    .unwrap_or(Duration::from_millis(10));
+                let wait = until_due.min(Duration::from_secs(1));
+                remaining.map_or(wait, |r| wait.min(r))
+            }
+            Mode::Paced(_) | Mode::Fast => {
+                self.buffer.extend(self.fleet.next_tick(now));
+                if !self.buffer.is_empty() {
+                    self.empty_ticks = 0;
+                    return Refill::Continue;
+                }
+                // Silent devices: after a full round of nothing, idle a little.
+                self.empty_ticks += 1;
+                if self.empty_ticks < self.fleet.device_count() {
+                    return Refill::Continue;
+                }
+                self.empty_ticks = 0;
+                Duration::from_millis(50)
+            }
+        };
         tokio::select! {
             biased;
-            _ = &mut shutdown => {
-                shared.stop.store(true, Ordering::SeqCst);
-                task.abort();
-                return Ok(SimulateReport { elapsed: started.elapsed(), ..Default::default() });
-            }
-            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+            _ = &mut *shutdown => Refill::Stop,
+            _ = tokio::time::sleep(wait) => Refill::Continue,
         }
     }
 
-    let t0 = Instant::now();
-    let sim_start = opts.start_time.unwrap_or_else(SystemTime::now);
-    let sim_now = || sim_start + t0.elapsed();
-    let mut mode = match opts.rate {
-        None => Mode::Realtime,
-        Some(0.0) => Mode::Fast,
-        Some(r) => Mode::Paced(Pacer::new(r, t0)),
-    };
-    let mut report = SimulateReport::default();
-    let mut publish_errors = 0u64;
-    let mut buffer: VecDeque<SimMessage> = fleet.start_messages(sim_now()).into();
-    let mut empty_ticks = 0usize;
-    let mut last_progress = Instant::now();
-    let mut sent_at_last_progress = 0u64;
-    let progress = |report: &mut SimulateReport,
-                    last: &mut Instant,
-                    sent_then: &mut u64,
-                    extra_errors: u64| {
+    /// A progress line on stderr, at most once a second.
+    fn progress(&mut self, connection_errors: u64) {
         let now = Instant::now();
-        let secs = now.duration_since(*last).as_secs_f64();
+        let secs = now.duration_since(self.last_progress).as_secs_f64();
         if secs >= 1.0 {
-            let per_s = (report.sent - *sent_then) as f64 / secs;
-            report.errors = extra_errors;
-            eprintln!("{}", report.progress_line(per_s));
-            *last = now;
-            *sent_then = report.sent;
-        }
-    };
-
-    'run: loop {
-        if opts.count.is_some_and(|c| report.sent >= c) {
-            break;
-        }
-        let remaining = opts.duration.map(|d| d.saturating_sub(t0.elapsed()));
-        if remaining == Some(Duration::ZERO) {
-            break;
-        }
-        if opts.progress {
-            let errs = publish_errors + shared.errors.load(Ordering::Relaxed);
-            progress(
-                &mut report,
-                &mut last_progress,
-                &mut sent_at_last_progress,
-                errs,
-            );
-        }
-        let Some(msg) = buffer.pop_front() else {
-            match &mode {
-                Mode::Realtime => {
-                    buffer.extend(fleet.next_messages(sim_now()));
-                    if buffer.is_empty() {
-                        let until_due = fleet
-                            .next_due()
-                            .and_then(|due| due.duration_since(sim_now()).ok())
-                            .unwrap_or(Duration::from_millis(10));
-                        let mut wait = until_due.min(Duration::from_secs(1));
-                        if let Some(r) = remaining {
-                            wait = wait.min(r);
-                        }
-                        tokio::select! {
-                            biased;
-                            _ = &mut shutdown => break 'run,
-                            _ = tokio::time::sleep(wait) => {}
-                        }
-                    }
-                }
-                Mode::Paced(_) | Mode::Fast => {
-                    buffer.extend(fleet.next_tick(sim_now()));
-                    if buffer.is_empty() {
-                        // Silent devices: after a full round of nothing, idle a little.
-                        empty_ticks += 1;
-                        if empty_ticks >= fleet.device_count() {
-                            empty_ticks = 0;
-                            tokio::select! {
-                                biased;
-                                _ = &mut shutdown => break 'run,
-                                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
-                            }
-                        }
-                    } else {
-                        empty_ticks = 0;
-                    }
-                }
-            }
-            continue;
-        };
-
-        if let Mode::Paced(pacer) = &mode {
-            if let Some(wait) = pacer.wait(Instant::now()) {
-                tokio::select! {
-                    biased;
-                    _ = &mut shutdown => break 'run,
-                    _ = tokio::time::sleep(wait) => {}
-                }
-            }
-        }
-        let result = tokio::select! {
-            biased;
-            _ = &mut shutdown => break 'run,
-            r = client.publish(msg.topic.clone(), qos, msg.retain, msg.payload.clone()) => r,
-        };
-        match result {
-            Ok(()) => {
-                report.record(&msg);
-                if let Mode::Paced(pacer) = &mut mode {
-                    pacer.sent(Instant::now());
-                }
-            }
-            Err(e) => {
-                // The request channel only fails when the event loop is gone.
-                publish_errors += 1;
-                tracing::error!(topic = %msg.topic, error = %e, "simulator publish failed; stopping");
-                break;
-            }
+            let per_s = (self.report.sent - self.sent_at_last_progress) as f64 / secs;
+            self.report.errors = connection_errors;
+            eprintln!("{}", self.report.progress_line(per_s));
+            self.last_progress = now;
+            self.sent_at_last_progress = self.report.sent;
         }
     }
-
-    // Wait for the broker to acknowledge everything (or to have written it, at QoS 0).
-    let ack_deadline = Instant::now() + ACK_TIMEOUT;
-    let done = |shared: &Shared| {
-        let n = if qos == QoS::AtMostOnce {
-            shared.written.load(Ordering::Relaxed)
-        } else {
-            shared.acked.load(Ordering::Relaxed)
-        };
-        n >= report.sent
-    };
-    while !done(&shared) && Instant::now() < ack_deadline && !task.is_finished() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let acked = if qos == QoS::AtMostOnce {
-        shared.written.load(Ordering::Relaxed)
-    } else {
-        shared.acked.load(Ordering::Relaxed)
-    };
-    let unacked = report.sent.saturating_sub(acked);
-    if unacked > 0 {
-        tracing::error!(
-            unacked,
-            sent = report.sent,
-            "simulator: messages not acknowledged by the broker"
-        );
-    }
-    shared.stop.store(true, Ordering::SeqCst);
-    match tokio::time::timeout(Duration::from_secs(2), client.disconnect()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "simulator: disconnect request failed"),
-        Err(_) => tracing::warn!("simulator: disconnect request timed out"),
-    }
-    drop(client);
-    let mut task = task;
-    if tokio::time::timeout(Duration::from_secs(2), &mut task)
-        .await
-        .is_err()
-    {
-        task.abort();
-    }
-
-    report.acked = acked.min(report.sent);
-    report.errors = publish_errors + shared.errors.load(Ordering::Relaxed) + unacked;
-    report.elapsed = t0.elapsed();
-    if opts.progress {
-        eprintln!("{}", report.progress_line(report.rate()));
-    }
-    Ok(report)
 }
