@@ -55,7 +55,7 @@ fn strs(v: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn tables<'a>(v: Option<&'a Value>) -> Vec<&'a toml::Table> {
+fn tables(v: Option<&Value>) -> Vec<&toml::Table> {
     v.and_then(Value::as_array)
         .map(|a| a.iter().map(|t| t.as_table().unwrap()).collect())
         .unwrap_or_default()
