@@ -276,3 +276,47 @@ fn counter32_wrap_through_the_normalizer() {
     assert_eq!(f(Field::RxBytes), Some(FieldValue::Counter(12_500_000)));
     assert_eq!(f(Field::RxBps), Some(FieldValue::Float(10e6)));
 }
+
+proptest::proptest! {
+    /// Whatever a row carries: rx_bytes is the 64-bit column when present,
+    /// else the 32-bit one with 32-bit width; ifOperStatus follows RFC 2863
+    /// (1 up, 4 unknown, 2/3/5/6/7 not passing packets, anything else rejected).
+    #[test]
+    fn rows_map_by_rfc_2863(
+        hc in proptest::option::of(proptest::num::u64::ANY),
+        c32 in proptest::option::of(proptest::num::u32::ANY),
+        status in proptest::option::of(-2i64..12),
+        by_name in proptest::bool::ANY,
+    ) {
+        let mut fields = Vec::new();
+        if let Some(v) = hc { fields.push(format!("ifHCInOctets={v}u")); }
+        if let Some(v) = c32 { fields.push(format!("ifInOctets={v}i")); }
+        if let Some(s) = status { fields.push(format!("ifOperStatus={s}i")); }
+        fields.push("ifMtu=1500i".into());
+        let tag = if by_name { "ifName" } else { "ifDescr" };
+        let line = format!("interface,agent_host=rtr-001,{tag}=ge-0/0/1 {} 1", fields.join(","));
+        let got = lp("rtr-001", &line);
+        if let Some(s) = status.filter(|s| !(1..=7).contains(s)) {
+            let e = got.unwrap_err();
+            proptest::prop_assert_eq!(e.reason, RejectReason::WrongType, "status {}", s);
+            return Ok(());
+        }
+        let values = match got.unwrap() {
+            Decoded::Observations(o) => {
+                proptest::prop_assert_eq!(o[0].key.as_deref(), Some("ge-0/0/1"));
+                o[0].values.to_vec()
+            }
+            Decoded::Ignored(_) => vec![],
+            other => panic!("{other:?}"),
+        };
+        let find = |f: Field| values.iter().find(|(k, _)| *k == f).map(|(_, r)| *r);
+        let want_rx = hc.map(|v| c(v, C64)).or(c32.map(|v| c(u64::from(v), C32)));
+        proptest::prop_assert_eq!(find(Field::RxBytes), want_rx);
+        let want_up = match status {
+            Some(1) => Some(Reading::Gauge(1.0)),
+            Some(4) | None => None,
+            Some(_) => Some(Reading::Gauge(0.0)),
+        };
+        proptest::prop_assert_eq!(find(Field::OperUp), want_up);
+    }
+}
