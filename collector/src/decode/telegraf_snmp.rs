@@ -37,7 +37,9 @@
 //! When the topic names a device and the metric carries any of these, one
 //! of them must equal the topic's device, else the message is rejected as
 //! `identity_mismatch` (sysName is often a factory default such as
-//! `OpenWrt`, so it cannot be required to match on its own).
+//! `OpenWrt`, so it cannot be required to match on its own). A metric with
+//! none of them falls back to the Telegraf rule: its `host` must be the
+//! topic's device.
 
 use std::borrow::Cow;
 
@@ -170,7 +172,15 @@ fn check_identity<V: AsVal>(ctx: &DecodeContext<'_>, m: &Metric<'_, '_, V>) -> R
             .iter()
             .filter(|(k, v)| !v.is_empty() && DEVICE_TAGS.contains(&&**k))
     };
-    if named().next().is_none() || named().any(|(_, v)| v == topic) {
+    if named().next().is_none() {
+        // Nothing names the polled device (a renamed `agent_host_tag`):
+        // then `host` is all there is, and must be the topic's device.
+        return match m.tag("host").filter(|h| !h.is_empty()) {
+            Some(host) => common::same_device(topic, host, &"tag `host`"),
+            None => Ok(()),
+        };
+    }
+    if named().any(|(_, v)| v == topic) {
         return Ok(());
     }
     let claims: Vec<String> = named()

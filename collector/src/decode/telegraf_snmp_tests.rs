@@ -172,8 +172,11 @@ fn identity_is_agent_host_or_sysname_never_the_poller() {
         &row("host=poller,agent_host=10.0.0.1,sysName=rtr-001")
     )
     .is_ok());
-    // Nothing names a device: the topic stands.
-    assert!(lp("rtr-001", &row("host=poller")).is_ok());
+    // Nothing names the polled device: `host` must be the topic's device.
+    assert!(lp("rtr-001", &row("host=rtr-001")).is_ok());
+    assert!(lp("rtr-001", &row("ifAlias=uplink")).is_ok());
+    let e = lp("rtr-001", &row("host=poller")).unwrap_err();
+    assert_eq!(e.reason, RejectReason::IdentityMismatch);
     // Published under the poller's name (Telegraf's default topic): caught.
     let e = lp(
         "poller",
