@@ -314,7 +314,7 @@ async fn corpus_replays_to_exact_points_and_series() {
             })
             .sum()
     };
-    let points = wait_until(
+    let _enough = wait_until(
         "InfluxDB to hold the corpus points",
         Duration::from_secs(60),
         || {
