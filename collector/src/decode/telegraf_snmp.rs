@@ -23,6 +23,8 @@
 //! rejected. When a row carries both octet columns the 64-bit one is used
 //! and the 32-bit one not looked at. Packets are not mapped: IF-MIB splits
 //! them by cast type (`ifInUcastPkts`, `ifHCInMulticastPkts`, …).
+//! Counter columns must be integers: Telegraf never writes them as floats,
+//! so a float is a line cut inside the number and is rejected.
 //! `ifOperStatus` may also arrive translated (`up`, `down`, `up(1)`).
 //!
 //! The scalar metric `snmp` (fields of `[[inputs.snmp.field]]`) maps
@@ -237,7 +239,18 @@ fn counter(metric: &str, column: &str, v: Val<'_>, width: CounterWidth) -> Resul
     match v {
         Val::I(i) => common::counter_i64(&what, i, width),
         Val::U(u) => common::counter_u64(&what, u, width),
-        Val::F(x) => common::counter_f64(&what, x, width),
+        // Telegraf writes SNMP counters as integers (`123i`, `123u`); a float
+        // here is a line cut inside the number (suffix and timestamp lost),
+        // whose digits would pass for a counter that went backwards.
+        Val::F(x) => Err(reject(
+            RejectReason::WrongType,
+            format!(
+                "field `{}.{}` is a float ({}), but SNMP counters are integers: truncated line?",
+                echo(metric),
+                echo(column),
+                common::num(x)
+            ),
+        )),
         Val::Str(s) => Err(wrong_type(
             metric,
             column,

@@ -132,6 +132,33 @@ fn counter32_beyond_its_width_is_rejected() {
     assert_eq!(e.reason, RejectReason::WrongType);
 }
 
+/// A row cut inside a counter loses the `i` suffix and the timestamp; the
+/// digits left would be a smaller counter (a false wrap or reset).
+#[test]
+fn rows_cut_inside_a_counter_are_rejected() {
+    let cut = &README_ETH0[..README_ETH0.find("ifOutOctets=434865").unwrap() + 18];
+    assert!(cut.ends_with("ifOutOctets=434865"), "{cut}");
+    let e = lp("example.org", cut).unwrap_err();
+    assert_eq!(e.reason, RejectReason::WrongType);
+    assert!(e.detail.contains("interface.ifOutOctets"), "{}", e.detail);
+    assert!(e.detail.contains("truncated"), "{}", e.detail);
+    // Every other prefix of the row either parses to the same or fewer
+    // values, or is rejected: never a counter different from the row's.
+    let full = observations(lp("example.org", README_ETH0).unwrap());
+    for end in 0..README_ETH0.len() {
+        if let Ok(Decoded::Observations(o)) = lp("example.org", &README_ETH0[..end]) {
+            for (field, reading) in o[0].values.iter() {
+                if matches!(reading, Reading::Counter { .. }) {
+                    assert!(
+                        full[0].values.contains(&(*field, *reading)),
+                        "prefix {end}: {field:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn oper_status_codes_and_names() {
     let status = |v: &str| {
