@@ -32,6 +32,7 @@ PACKAGES=(
   prometheus           # /usr/bin/prometheus, /usr/bin/promtool
   prometheus-alertmanager # /usr/bin/prometheus-alertmanager, /usr/bin/amtool
   collectd-core        # /usr/sbin/collectd + /usr/lib/collectd/mqtt.so
+  liboping0            # collectd's ping plugin (deploy/devices/openwrt/collectd.conf loads it)
   chromium             # /usr/bin/chromium: headless browser for the status page test
   fonts-dejavu-core    # a font for chromium's screenshots (text is boxes without one)
   docker-compose       # /usr/bin/docker-compose: `config` validates deploy/compose/ (no engine needed)

@@ -96,3 +96,99 @@ async fn real_collectd_samples_land_under_the_right_school() {
         "school is up"
     );
 }
+
+/// The shipped OpenWrt config (deploy/devices/openwrt/collectd.conf) run by
+/// the real collectd verbatim, but for the broker's `Host` and `Port`: its
+/// interfaces, load, memory, CPU, uptime and ping land under the school of
+/// its Hostname (rtr-nx-001 in the sample inventory) through the built-in
+/// `collectd` route.
+#[tokio::test(flavor = "multi_thread")]
+async fn shipped_openwrt_config_lands_on_the_built_in_route() {
+    let broker = Mosquitto::start().await;
+    let influx = InfluxDb1::start().await;
+    influx.create_database("schoolnet").await;
+    let collector = Collector::start(
+        &broker.url,
+        None, // the sample inventory: rtr-nx-001 is NX-001's router
+        &format!(
+            "[influx]\nurl = \"{}\"\napi = \"v1\"\ndatabase = \"schoolnet\"\nbatch_max_age_ms = 200\n",
+            influx.url
+        ),
+    )
+    .await;
+    let shipped = std::fs::read_to_string(
+        std::path::Path::new(support::ROOT).join("deploy/devices/openwrt/collectd.conf"),
+    )
+    .unwrap();
+    let host_line = "Host \"mqtt.schoolnet.example\"";
+    let port_line = "Port \"1883\"";
+    assert_eq!(
+        shipped.matches(host_line).count(),
+        1,
+        "one broker Host line"
+    );
+    assert_eq!(
+        shipped.matches(port_line).count(),
+        1,
+        "one broker Port line"
+    );
+    let config = shipped
+        .replace(host_line, "Host \"127.0.0.1\"")
+        .replace(port_line, &format!("Port \"{}\"", broker.port));
+    let _collectd = Collectd::builder().device_config(config).start().await;
+
+    // Interval 10 s: a rate needs two readings, so up to ~25 s. The probe is
+    // asked for its loss ratio, which comes with or without an answer
+    // (the round-trip time only with one).
+    let q = |what: &str| {
+        format!(
+            "SELECT count({what}) FROM {} WHERE school = 'NX-001' AND device = 'rtr-nx-001'",
+            if what == "loss_ratio" {
+                "probe"
+            } else if what.ends_with("_bps") {
+                "interface"
+            } else {
+                "system"
+            }
+        )
+    };
+    for field in [
+        "rx_bps",
+        "load1",
+        "mem_used_bytes",
+        "cpu_ratio",
+        "uptime_s",
+        "loss_ratio",
+    ] {
+        wait_until(
+            &format!("{field} from the shipped config"),
+            Duration::from_secs(45),
+            || {
+                let (influx, q) = (&influx, q(field));
+                async move {
+                    let n = influx.count("schoolnet", &q).await;
+                    if n >= 1 {
+                        Ok(())
+                    } else {
+                        Err(format!("no {field} yet"))
+                    }
+                }
+            },
+        )
+        .await;
+    }
+    let metrics = collector.metrics().await;
+    assert!(
+        metrics.contains("schoolnet_probe_loss_ratio{school=\"NX-001\",district=\"Babek\",device=\"rtr-nx-001\",target=\"192.0.2.1\"}"),
+        "ping target of the shipped config in /metrics"
+    );
+    assert_eq!(
+        support::sum_metric(
+            &metrics,
+            "schoolnet_collector_messages_total",
+            &["outcome=\"rejected\""]
+        ),
+        0.0,
+        "nothing the shipped config publishes is rejected"
+    );
+}

@@ -28,6 +28,7 @@ mod telegraf_doc;
 mod telegraf_fast;
 pub mod telegraf_json;
 mod telegraf_map;
+mod telegraf_snmp;
 pub mod value;
 
 use std::borrow::Cow;

@@ -12,6 +12,7 @@
 //! | `cpu` (only `cpu=cpu-total`) | – | usage_idle → cpu_ratio = 1 − idle/100, clamped to 0…1 |
 //! | `temp` | – | temp → system temperature_c |
 //! | `interface`, `optical`, `system`, `probe`, `clients` | `interface` / `target` | canonical field keys, unchanged (canonical line protocol round-trips) |
+//! | any metric with IF-MIB columns, `snmp` | `ifName` / `ifDescr` | `inputs.snmp` rows, see [`super::telegraf_snmp`] (checked first, own identity rule) |
 //!
 //! The device is the topic variable `device` when the route has one, else
 //! tag `host`, else tag `device`. Identity: when the topic names the device,
@@ -28,6 +29,7 @@
 use std::borrow::Cow;
 
 use super::common::{self, echo, reject, Lazy};
+use super::telegraf_snmp;
 use crate::decode::{DecodeContext, Observation, Reading, Values};
 use crate::reject::{Reject, RejectReason};
 use crate::sample::{Field, FieldKind, Measurement};
@@ -68,12 +70,12 @@ pub(super) struct Metric<'m, 'a, V> {
 }
 
 impl<'m, 'a, V: AsVal> Metric<'m, 'a, V> {
-    fn tag(&self, key: &str) -> Option<&'m Cow<'a, str>> {
+    pub(super) fn tag(&self, key: &str) -> Option<&'m Cow<'a, str>> {
         let tags: &'m [(Cow<'a, str>, Cow<'a, str>)] = self.tags;
         tags.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
-    fn field(&self, key: &str) -> Option<Val<'m>> {
+    pub(super) fn field(&self, key: &str) -> Option<Val<'m>> {
         let fields: &'m [(Cow<'a, str>, V)] = self.fields;
         fields
             .iter()
@@ -157,6 +159,10 @@ pub(super) fn map_metric<'a, V: AsVal>(
     ctx: &DecodeContext<'a>,
     m: &Metric<'_, 'a, V>,
 ) -> Result<Option<Observation<'a>>, Reject> {
+    // SNMP metrics carry the poller as `host`: their identity is their own.
+    if let Some(shape) = telegraf_snmp::shape(m) {
+        return telegraf_snmp::map(ctx, m, shape);
+    }
     check_identity(ctx, m)?;
     let Some(table) = table(m) else {
         return Ok(None);
