@@ -12,7 +12,7 @@
 # Every message becomes <case>/<NNN>.topic + <case>/<NNN>.payload.
 #
 # After re-recording, regenerate and REVIEW the expectations:
-#   SCHOOLNET_CORPUS_BLESS=1 cargo test --test corpus_e2e
+#   SCHOOLNET_CORPUS_BLESS=1 cargo test --test e2e corpus::
 #
 # Usage: scripts/record-corpus.sh [collectd|ont-poller|all]   (default all)
 # Needs: mosquitto, mosquitto-clients, collectd-core, liboping0

@@ -13,7 +13,7 @@
 //! Tiles carry `data-school`, `data-state`, `data-district` and
 //! `data-cause`, sections `data-district`, the summary chips
 //! `data-count-state` and `data-count`: the end-to-end test
-//! (`tests/status_page_e2e.rs`, headless Chromium) counts those, so they
+//! (`tests/e2e/status_page.rs`, headless Chromium) counts those, so they
 //! are part of the contract.
 
 pub(crate) const STATUS_PAGE: &str = include_str!("status.html");

@@ -6,9 +6,9 @@
 //! - the ONT/SFP poller script, run for real against mosquitto and
 //!   `schoolnet run`: its reading arrives in InfluxDB through `ont-optical`.
 //!
-//! The shipped OpenWrt collectd.conf runs verbatim in tests/collectd_e2e.rs.
+//! The shipped OpenWrt collectd.conf runs verbatim in tests/e2e/collectd.rs.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
