@@ -5,7 +5,12 @@
 //! - a line without a timestamp in a series whose lines carry one
 //!   (`missing_timestamp`): Telegraf always writes one, so its absence means
 //!   the line was cut before or inside it, and the receive time would
-//!   misplace the values (and any rate derived from them). After
+//!   misplace the values (and any rate derived from them). Checked for
+//!   every format, not only line protocol: a series that mixes the device's
+//!   clock with the collector's gets wrong intervals whenever the device
+//!   clock is skewed (within the accepted skew: a rate over 5 min instead
+//!   of 10 s, then the next stamped sample out of order), so a `json` route
+//!   whose optional `time` is sometimes absent is refused too. After
 //!   [`UNTIMED_BEFORE_ACCEPTED`] such observations in a row the series is
 //!   taken to have stopped sending timestamps (a changed client), and they
 //!   are accepted with the receive time again;

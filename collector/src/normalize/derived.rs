@@ -4,6 +4,7 @@
 //! wrap from a reset, and the WAN uplink's utilization.
 
 use super::counters::{IntegratedState, Step};
+use super::damage::Damaged;
 use super::{DeviceFacts, SeriesGroup, SeriesState};
 use crate::decode::Reading;
 use crate::inventory::{DeviceInfo, Role};
@@ -52,6 +53,35 @@ pub(super) fn integrate(
                 }
             }
         }
+    }
+}
+
+/// Turns a counter's [`Step`] into its fields: the monotonic value, and the
+/// derived rate (bits per second) where there is one; an out-of-order or
+/// implausible step (with its bound, from `max_rate`) is noted instead.
+pub(super) fn push_step(
+    fields: &mut Vec<(Field, FieldValue)>,
+    field: Field,
+    step: Step,
+    out_of_order: &mut Vec<&'static str>,
+    damaged: &mut Damaged,
+    max_rate: impl FnOnce() -> f64,
+) {
+    match step {
+        Step::First { monotonic }
+        | Step::Reset { monotonic }
+        | Step::Suspect { monotonic }
+        | Step::Duplicate { monotonic } => fields.push((field, FieldValue::Counter(monotonic))),
+        Step::Advanced {
+            monotonic, rate, ..
+        } => {
+            fields.push((field, FieldValue::Counter(monotonic)));
+            if let Some(rate_field) = field.derived_rate() {
+                fields.push((rate_field, FieldValue::Float(rate * 8.0)));
+            }
+        }
+        Step::Implausible { rate } => damaged.implausible.push((field.key(), rate, max_rate())),
+        Step::OutOfOrder => out_of_order.push(field.key()),
     }
 }
 

@@ -35,14 +35,14 @@ use crate::decode::{Decoded, Observation, Reading, Values};
 use crate::inventory::Inventory;
 use crate::reject::{Reject, RejectReason};
 use crate::sample::{Field, FieldKind, FieldValue, Measurement, Sample, StatusEvent};
-use counters::{CounterState, IntegratedState, Step};
+use counters::{CounterState, IntegratedState};
 
 mod damage;
 mod derived;
 mod limits;
 
 use damage::Damaged;
-use derived::{add_utilization, integrate, max_plausible_rate, note_uptime};
+use derived::{add_utilization, integrate, max_plausible_rate, note_uptime, push_step};
 
 /// The result of normalizing one message. A message may be partly usable:
 /// `rejects` lists what was dropped (unknown device in a batch, an
@@ -359,28 +359,14 @@ impl Normalizer {
                 // that every written value is finite and of the field's kind.
                 _ => continue,
             };
-            match step {
-                Step::First { monotonic }
-                | Step::Reset { monotonic }
-                | Step::Suspect { monotonic }
-                | Step::Duplicate { monotonic } => {
-                    fields.push((field, FieldValue::Counter(monotonic)))
-                }
-                Step::Advanced {
-                    monotonic, rate, ..
-                } => {
-                    fields.push((field, FieldValue::Counter(monotonic)));
-                    if let Some(rate_field) = field.derived_rate() {
-                        fields.push((rate_field, FieldValue::Float(rate * 8.0)));
-                    }
-                }
-                Step::Implausible { rate } => damaged.implausible.push((
-                    field.key(),
-                    rate,
-                    max_plausible_rate(&device, field),
-                )),
-                Step::OutOfOrder => out_of_order.push(field.key()),
-            }
+            push_step(
+                &mut fields,
+                field,
+                step,
+                &mut out_of_order,
+                &mut damaged,
+                || max_plausible_rate(&device, field),
+            );
         }
         damaged.report(&device.id, obs.measurement, key.as_deref(), partial);
         add_utilization(&device, key.as_deref(), &mut fields);
