@@ -67,9 +67,12 @@ pub enum Step {
 struct Trusted {
     raw: u64,
     time_ns: i64,
-    /// What to add when the doubtful base is confirmed as a reset: its raw
-    /// value (counted since the reset), or 0 after an implausible jump.
-    credit: u64,
+    /// Whether the doubtful base is a possible reset (a suspect decrease),
+    /// whose raw value, counted since the reset, is credited when the next
+    /// sample confirms it; not after an implausible jump. A bool, not the
+    /// amount: the base is `last_raw`, and `Option<Trusted>` then fits in
+    /// the bool's niche (24 bytes a series, not 32).
+    reset: bool,
 }
 
 /// State of one raw counter series.
@@ -184,33 +187,41 @@ impl CounterState {
         if let Some((delta, wrapped)) =
             plausible_delta(self.last_raw, raw, dt, width, max_rate, false)
         {
-            // The base was a reset after all (or a rebase): credit it.
-            let credit = self.trusted.take().map_or(0, |t| t.credit);
+            // The base was a reset after all (or a rebase): a reset's raw
+            // value is credited if it could have been counted since the
+            // trusted sample (the reset came after it).
+            let credit = match self.trusted.take() {
+                Some(t) if t.reset => {
+                    let since = (self.last_time_ns - t.time_ns) as f64 / 1e9;
+                    if self.last_raw as f64 <= max_rate * since {
+                        self.last_raw
+                    } else {
+                        0
+                    }
+                }
+                _ => 0,
+            };
             self.monotonic = self.monotonic.saturating_add(credit);
             return self.advanced(delta, delta as f64 / dt, wrapped);
         }
         let trusted = self.trusted.unwrap_or(Trusted {
             raw: self.last_raw,
             time_ns: self.last_time_ns,
-            credit: 0,
+            reset: false,
         });
         if raw >= self.last_raw {
             self.trusted = Some(Trusted {
-                credit: 0,
+                reset: false,
                 ..trusted
             });
             return Step::Implausible {
                 rate: (raw - self.last_raw) as f64 / dt,
             };
         }
-        // A reset happened after the trusted sample, so its raw value is
-        // creditable only if it could have been counted since then.
-        let credit = if raw as f64 <= max_rate * secs(trusted.time_ns) {
-            raw
-        } else {
-            0
-        };
-        self.trusted = Some(Trusted { credit, ..trusted });
+        self.trusted = Some(Trusted {
+            reset: true,
+            ..trusted
+        });
         Step::Suspect {
             monotonic: self.monotonic,
         }
