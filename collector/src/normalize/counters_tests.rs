@@ -390,3 +390,31 @@ fn counter_state_stays_small() {
     // costs 24 bytes a series (the whole state was 24 before it).
     assert_eq!(std::mem::size_of::<CounterState>(), 48);
 }
+
+#[test]
+fn a_cut_32_bit_value_that_looks_like_a_wrap_costs_one_modulus() {
+    // Known limit: at 10 Gbit/s a 32-bit counter can wrap within 3.4 s, so
+    // over 10 s any decrease is a plausible wrap, a cut value included.
+    // The counter then gains one modulus (4.29 GB) it should not, every
+    // rate staying within the bound. (Telegraf lines cut short are caught
+    // by their lost timestamp; this is collectd `StoreRates false` or a
+    // bare value on a 32-bit device.)
+    let w = CounterWidth::Bits32;
+    let max = 10.0 * GBIT_BYTES;
+    let truth = [4_000_000_000u64, 4_012_500_000, 4_025_000_000];
+    let (mut c, _) = CounterState::start(truth[0], 0);
+    let step = c.advance(cut(truth[1], 9), 10 * S, w, max, never);
+    assert!(matches!(step, Step::Advanced { wrapped: true, rate, .. } if rate <= max));
+    let Step::Advanced {
+        monotonic, rate, ..
+    } = c.advance(truth[2], 20 * S, w, max, never)
+    else {
+        panic!()
+    };
+    assert!(rate <= max);
+    let overcount = monotonic - (truth[2] - truth[0]);
+    assert!(
+        overcount > 0 && u128::from(overcount) < w.modulus(),
+        "{overcount}"
+    );
+}
