@@ -14,6 +14,14 @@
 //! clock skew (`bad_timestamp`) and distinct series per device
 //! (`series_limit`).
 //!
+//! # Damaged values
+//!
+//! A payload cut short (or otherwise damaged) can still parse. What gives it
+//! away is checked against the series' history in the normalizer: a counter
+//! jump beyond the plausible rate (`implausible_rate`), a counter that lost
+//! its integer type (`counter_type_changed`) and a line that lost its
+//! timestamp (`missing_timestamp`).
+//!
 //! A device may only report for itself: where a payload names its device
 //! (Telegraf's `host` tag, a canonical line's `device` tag, a `json` route's
 //! `device` path) and the topic names one too (`{device}`), both must be the
@@ -61,10 +69,24 @@ pub enum RejectReason {
     /// The payload names another device than the topic (`host` tag ≠
     /// `{device}`); the whole message is dropped.
     IdentityMismatch,
+    /// A counter increase implying more than the plausible rate (bytes: 10
+    /// Gbit/s or twice the school's uplink; packets, errors, drops: that in
+    /// minimum-size frames), or a device-computed rate (collectd
+    /// `StoreRates`) above it: a damaged value. That field gets no value and
+    /// no rate and its monotonic counter does not move; the rest is kept.
+    ImplausibleRate,
+    /// A counter field that arrived as an integer before now arrives as a
+    /// float (line protocol `123i` → `12`: a line cut inside its last number
+    /// loses its `i`); that field is dropped, the rest is kept.
+    CounterTypeChanged,
+    /// A line without a timestamp for a series whose earlier lines carried
+    /// one (a line cut before or inside its timestamp); the receive time
+    /// would misplace its values, so the whole observation is dropped.
+    MissingTimestamp,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 14] = [
+    pub const ALL: [RejectReason; 17] = [
         RejectReason::NoRoute,
         RejectReason::ParseError,
         RejectReason::WrongType,
@@ -79,6 +101,9 @@ impl RejectReason {
         RejectReason::TagTooLong,
         RejectReason::SeriesLimit,
         RejectReason::IdentityMismatch,
+        RejectReason::ImplausibleRate,
+        RejectReason::CounterTypeChanged,
+        RejectReason::MissingTimestamp,
     ];
 
     /// The `reason` label value.
@@ -98,6 +123,9 @@ impl RejectReason {
             RejectReason::TagTooLong => "tag_too_long",
             RejectReason::SeriesLimit => "series_limit",
             RejectReason::IdentityMismatch => "identity_mismatch",
+            RejectReason::ImplausibleRate => "implausible_rate",
+            RejectReason::CounterTypeChanged => "counter_type_changed",
+            RejectReason::MissingTimestamp => "missing_timestamp",
         }
     }
 }

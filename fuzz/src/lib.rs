@@ -108,7 +108,7 @@ fn check_observation(obs: &Observation, payload: &[u8]) {
                 v.is_finite() && v >= 0.0,
                 "rate not finite and non-negative: {obs:?} from {payload:?}"
             ),
-            Reading::Counter { .. } => {}
+            Reading::Counter { .. } | Reading::FloatCounter { .. } => {}
         }
     }
 }

@@ -504,6 +504,7 @@ fn check_invariants(r: &Result<Decoded<'static>, Reject>) {
                         Reading::Gauge(x) => assert!(x.is_finite()),
                         Reading::Rate(x) => assert!(x.is_finite() && *x >= 0.0),
                         Reading::Counter { .. } => {}
+                        Reading::FloatCounter { .. } => panic!("collectd has no typed floats"),
                     }
                 }
             }

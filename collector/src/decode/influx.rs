@@ -6,7 +6,8 @@
 //! the `influxdb-line-protocol` crate used here before accepted, but for a
 //! trailing comma after the fields, see there); timestamps are
 //! nanoseconds (Telegraf's serializer always writes ns), a missing timestamp
-//! means receive time. Lines are mapped by `telegraf_map` (Telegraf
+//! means receive time (unless the series has carried timestamps: then the
+//! line was cut short, `missing_timestamp`, see `normalize::damage`). Lines are mapped by `telegraf_map` (Telegraf
 //! `net`, `ping`, `system`, `mem`, `cpu`, `temp` and schoolnet's canonical
 //! measurements); lines of other measurements are skipped, and a message in
 //! which no line maps is ignored (`unmapped telegraf metric`).

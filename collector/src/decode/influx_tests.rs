@@ -89,8 +89,40 @@ fn unsigned_and_float_counters_are_accepted() {
             Measurement::Interface,
             Some("wan"),
             None,
-            vec![(Field::RxBytes, c(u64::MAX)), (Field::TxBytes, c(42))]
+            vec![
+                (Field::RxBytes, c(u64::MAX)),
+                // Typed as a float, so the normalizer can tell a lost `i`.
+                (
+                    Field::TxBytes,
+                    Reading::FloatCounter {
+                        raw: 42,
+                        width: CounterWidth::Bits64
+                    }
+                )
+            ]
         )])
+    );
+}
+
+#[test]
+fn a_line_cut_inside_its_last_number_parses_without_timestamp_or_suffix() {
+    // What the normalizer has to catch (`missing_timestamp`,
+    // `counter_type_changed`): the decoder alone cannot tell.
+    let full = "net,interface=wan bytes_recv=123456789i 1700000000000000000";
+    let cut = &full[..full.find("6789i").unwrap()];
+    let Decoded::Observations(obs) = run(cut).unwrap() else {
+        panic!("not observations")
+    };
+    assert_eq!(obs[0].time_ns, None);
+    assert_eq!(
+        obs[0].values[0],
+        (
+            Field::RxBytes,
+            Reading::FloatCounter {
+                raw: 12345,
+                width: CounterWidth::Bits64
+            }
+        )
     );
 }
 

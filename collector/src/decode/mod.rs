@@ -69,6 +69,13 @@ pub enum Reading {
     Gauge(f64),
     /// A raw cumulative counter as the device holds it (may wrap or reset).
     Counter { raw: u64, width: CounterWidth },
+    /// A raw counter the wire format typed as a float (line protocol without
+    /// the `i`/`u` suffix, a JSON number with a fraction or exponent), still
+    /// integral. Telegraf types counters as integers, so the normalizer
+    /// rejects this on a series that has carried integers
+    /// (`counter_type_changed`: a line cut inside its last number lost its
+    /// suffix); a series that always sends floats is a plain counter.
+    FloatCounter { raw: u64, width: CounterWidth },
     /// A per-second rate of a counter field, in the counter's unit per second
     /// (bytes/s for `rx_bytes`), as sent by collectd with StoreRates on.
     /// Always finite and non-negative.

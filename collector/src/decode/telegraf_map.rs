@@ -23,8 +23,10 @@
 //! `[agent] hostname = "<device id>"` (or `omit_hostname = true`). Nothing in
 //! MQTT 3.1.1 tells us which client published; see [`crate::reject`].
 //! Counter fields accept integers (`123i`, `123u`) and integral non-negative
-//! floats; gauges accept any finite number, booleans as 1/0. A mapped field of
-//! the wrong type rejects the message; unmapped fields are never looked at.
+//! floats (as [`Reading::FloatCounter`], so the normalizer can tell a lost
+//! `i` suffix from a series that always sends floats); gauges accept any
+//! finite number, booleans as 1/0. A mapped field of the wrong type rejects
+//! the message; unmapped fields are never looked at.
 
 use std::borrow::Cow;
 
@@ -279,7 +281,10 @@ fn convert(
             return common::counter_u64(&what, u, ctx.counter_width)
         }
         Val::F(f) if field.kind() == FieldKind::Counter => {
-            return common::counter_f64(&what, f, ctx.counter_width)
+            return match common::counter_f64(&what, f, ctx.counter_width)? {
+                Reading::Counter { raw, width } => Ok(Reading::FloatCounter { raw, width }),
+                other => Ok(other),
+            };
         }
         Val::I(i) => i as f64,
         Val::U(u) => u as f64,

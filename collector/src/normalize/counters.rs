@@ -1,12 +1,31 @@
 //! Counter handling: raw device counters (which wrap at 2^32 or 2^64 and
 //! restart from zero when a device reboots) become monotonic counters plus a
-//! per-second rate.
+//! per-second rate, and no damaged value moves them by more than a plausible
+//! amount.
 //!
-//! A decrease is a *wrap* when the wrap-corrected delta gives a plausible
-//! rate (≤ `max_rate`) and the device has not rebooted since the previous
-//! sample; otherwise it is a *reset* (reboot, counter cleared), and the new
-//! raw value is taken as the increase since the reset. No rate is derived
-//! across a reset, because the time the reset happened is unknown.
+//! Every step is checked against `max_rate`, the largest increase per second
+//! the counter can plausibly show (see `derived::max_plausible_rate`):
+//! - An increase within it advances the counter and gives a rate.
+//! - A decrease is a *wrap* when the wrap-corrected delta is within it and
+//!   the device has not rebooted since the previous sample.
+//! - A decrease after a reboot (the uptime went down) is a *reset*: the new
+//!   raw value, counted since the reboot, is added (if it is itself within
+//!   `max_rate` × interval) and no rate is derived.
+//! - Any other decrease is *suspect*: a reset the device did not announce,
+//!   or a damaged value (a payload cut short inside a number, `12345678` →
+//!   `1234`). The counter holds still, without a rate, and the next sample
+//!   decides: if it continues plausibly from the last trusted value, the
+//!   suspect one was damaged and is skipped; if it continues from the suspect
+//!   one, it was a reset and its raw value is credited then.
+//! - An increase beyond `max_rate` is *implausible*: no value, no rate, the
+//!   counter does not move (the normalizer rejects it as `implausible_rate`).
+//!   The raw value becomes the base the next sample is compared with (a
+//!   rebase, as for a reset), while the last trusted value is kept: a next
+//!   sample that continues plausibly from it shows the jump was damage.
+//!
+//! So whatever order damaged and good values arrive in, the monotonic counter
+//! never grows by more than `max_rate` × the time since the last trusted
+//! sample, and every rate is at most `max_rate`.
 //!
 //! The monotonic value counts from zero when the collector first sees a
 //! series, so it fits an InfluxDB integer for centuries even when the device's
@@ -19,19 +38,41 @@ use crate::decode::CounterWidth;
 pub enum Step {
     /// First sample of the series: counter 0, no rate.
     First { monotonic: u64 },
-    /// Normal increase (including a corrected wrap), with the rate per second.
+    /// Normal increase (including a corrected wrap, a resolved suspect value
+    /// or a confirmed reset), with the rate per second.
     Advanced {
         monotonic: u64,
         rate: f64,
         wrapped: bool,
     },
-    /// The device reset its counter; no rate for this interval.
+    /// The device rebooted and reset its counter; no rate for this interval.
     Reset { monotonic: u64 },
+    /// A decrease that is neither a wrap nor announced by a reboot: the
+    /// counter holds still (no rate) until the next sample tells a reset
+    /// from a damaged value.
+    Suspect { monotonic: u64 },
+    /// An increase (or a reset's raw value) implying more than `max_rate`:
+    /// no value, no rate, the counter does not move.
+    Implausible { rate: f64 },
     /// Same timestamp and value as the previous sample (an MQTT redelivery):
     /// the same monotonic value again, so rewriting it is idempotent.
     Duplicate { monotonic: u64 },
     /// Older than the previous sample; the counter cannot go back in time.
     OutOfOrder,
+}
+
+/// The last value of a series that was trusted, kept while later values are
+/// in doubt (after a suspect decrease or an implausible increase).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Trusted {
+    raw: u64,
+    time_ns: i64,
+    /// Whether the doubtful base is a possible reset (a suspect decrease),
+    /// whose raw value, counted since the reset, is credited when the next
+    /// sample confirms it; not after an implausible jump. A bool, not the
+    /// amount: the base is `last_raw`, and `Option<Trusted>` then fits in
+    /// the bool's niche (24 bytes a series, not 32).
+    reset: bool,
 }
 
 /// State of one raw counter series.
@@ -40,6 +81,30 @@ pub struct CounterState {
     last_raw: u64,
     last_time_ns: i64,
     monotonic: u64,
+    /// Set while the last value is in doubt.
+    trusted: Option<Trusted>,
+}
+
+/// The increase from `from` to `to` over `dt_s` seconds, if plausible:
+/// `(delta, wrapped)`. A decrease counts as a wrap of `width` unless
+/// `rebooted`.
+fn plausible_delta(
+    from: u64,
+    to: u64,
+    dt_s: f64,
+    width: CounterWidth,
+    max_rate: f64,
+    rebooted: bool,
+) -> Option<(u64, bool)> {
+    let (delta, wrapped) = if to >= from {
+        (u128::from(to - from), false)
+    } else if rebooted {
+        return None;
+    } else {
+        (width.modulus() - u128::from(from) + u128::from(to), true)
+    };
+    // Fits u64: a wrapped delta is below the modulus ≤ 2^64.
+    (delta as f64 <= max_rate * dt_s).then_some((delta as u64, wrapped))
 }
 
 impl CounterState {
@@ -49,13 +114,14 @@ impl CounterState {
             last_raw: raw,
             last_time_ns: time_ns,
             monotonic: 0,
+            trusted: None,
         };
         (state, Step::First { monotonic: 0 })
     }
 
     /// Applies the next raw sample. `max_rate` is the largest plausible
     /// increase per second; `rebooted_since` tells whether the device's
-    /// uptime went down after the previous sample.
+    /// uptime went down after the given device time.
     pub fn advance(
         &mut self,
         raw: u64,
@@ -76,39 +142,98 @@ impl CounterState {
                 Step::OutOfOrder
             };
         }
-        let dt = (time_ns - self.last_time_ns) as f64 / 1e9;
-        let step = if raw >= self.last_raw && !rebooted_since(self.last_time_ns) {
-            let delta = raw - self.last_raw;
-            self.monotonic = self.monotonic.saturating_add(delta);
-            Step::Advanced {
-                monotonic: self.monotonic,
-                rate: delta as f64 / dt,
-                wrapped: false,
-            }
-        } else {
-            let wrapped_delta = width.modulus() - u128::from(self.last_raw) + u128::from(raw);
-            let plausible = raw < self.last_raw
-                && !rebooted_since(self.last_time_ns)
-                && (wrapped_delta as f64 / dt) <= max_rate;
-            if plausible {
-                // Fits u64: wrapped_delta < modulus ≤ 2^64 and raw < last_raw.
-                let delta = wrapped_delta as u64;
-                self.monotonic = self.monotonic.saturating_add(delta);
-                Step::Advanced {
-                    monotonic: self.monotonic,
-                    rate: delta as f64 / dt,
-                    wrapped: true,
-                }
-            } else {
-                self.monotonic = self.monotonic.saturating_add(raw);
-                Step::Reset {
-                    monotonic: self.monotonic,
-                }
-            }
-        };
+        let secs = |since: i64| (time_ns - since) as f64 / 1e9;
+        let dt = secs(self.last_time_ns);
+        let step = self.classify(raw, time_ns, dt, width, max_rate, &rebooted_since);
         self.last_raw = raw;
         self.last_time_ns = time_ns;
         step
+    }
+
+    fn classify(
+        &mut self,
+        raw: u64,
+        time_ns: i64,
+        dt: f64,
+        width: CounterWidth,
+        max_rate: f64,
+        rebooted_since: &impl Fn(i64) -> bool,
+    ) -> Step {
+        let secs = |since: i64| (time_ns - since) as f64 / 1e9;
+        if rebooted_since(self.last_time_ns) {
+            // Counted since the reboot, which came after the last sample.
+            self.trusted = None;
+            if raw as f64 > max_rate * dt {
+                return Step::Implausible {
+                    rate: raw as f64 / dt,
+                };
+            }
+            self.monotonic = self.monotonic.saturating_add(raw);
+            return Step::Reset {
+                monotonic: self.monotonic,
+            };
+        }
+        // A value in doubt: does this one continue from the trusted one?
+        if let Some(t) = self.trusted {
+            let since = secs(t.time_ns);
+            let rebooted = rebooted_since(t.time_ns);
+            if let Some((delta, wrapped)) =
+                plausible_delta(t.raw, raw, since, width, max_rate, rebooted)
+            {
+                self.trusted = None;
+                return self.advanced(delta, delta as f64 / since, wrapped);
+            }
+        }
+        if let Some((delta, wrapped)) =
+            plausible_delta(self.last_raw, raw, dt, width, max_rate, false)
+        {
+            // The base was a reset after all (or a rebase): a reset's raw
+            // value is credited if it could have been counted since the
+            // trusted sample (the reset came after it).
+            let credit = match self.trusted.take() {
+                Some(t) if t.reset => {
+                    let since = (self.last_time_ns - t.time_ns) as f64 / 1e9;
+                    if self.last_raw as f64 <= max_rate * since {
+                        self.last_raw
+                    } else {
+                        0
+                    }
+                }
+                _ => 0,
+            };
+            self.monotonic = self.monotonic.saturating_add(credit);
+            return self.advanced(delta, delta as f64 / dt, wrapped);
+        }
+        let trusted = self.trusted.unwrap_or(Trusted {
+            raw: self.last_raw,
+            time_ns: self.last_time_ns,
+            reset: false,
+        });
+        if raw >= self.last_raw {
+            self.trusted = Some(Trusted {
+                reset: false,
+                ..trusted
+            });
+            return Step::Implausible {
+                rate: (raw - self.last_raw) as f64 / dt,
+            };
+        }
+        self.trusted = Some(Trusted {
+            reset: true,
+            ..trusted
+        });
+        Step::Suspect {
+            monotonic: self.monotonic,
+        }
+    }
+
+    fn advanced(&mut self, delta: u64, rate: f64, wrapped: bool) -> Step {
+        self.monotonic = self.monotonic.saturating_add(delta);
+        Step::Advanced {
+            monotonic: self.monotonic,
+            rate,
+            wrapped,
+        }
     }
 }
 
@@ -128,160 +253,28 @@ impl IntegratedState {
         }
     }
 
-    /// Adds `rate` over the time since the previous sample; `None` if the
-    /// sample is older than the previous one.
-    pub fn advance(&mut self, rate: f64, time_ns: i64) -> Option<u64> {
+    /// Adds `rate` over the time since the previous sample: `Advanced`, or
+    /// `OutOfOrder` if the sample is older than the previous one, or
+    /// `Implausible` if `rate` exceeds `max_rate` — then the interval is
+    /// skipped, not integrated (its traffic is unknown, not the bogus rate).
+    pub fn advance(&mut self, rate: f64, time_ns: i64, max_rate: f64) -> Step {
         if time_ns < self.last_time_ns {
-            return None;
+            return Step::OutOfOrder;
         }
         let dt = (time_ns - self.last_time_ns) as f64 / 1e9;
-        self.total += rate * dt;
         self.last_time_ns = time_ns;
-        Some(self.total as u64)
+        if rate > max_rate {
+            return Step::Implausible { rate };
+        }
+        self.total += rate * dt;
+        Step::Advanced {
+            monotonic: self.total as u64,
+            rate,
+            wrapped: false,
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const S: i64 = 1_000_000_000;
-    const GBIT_BYTES: f64 = 1e9 / 8.0;
-
-    fn never(_: i64) -> bool {
-        false
-    }
-
-    #[test]
-    fn first_sample_starts_at_zero_without_rate() {
-        let (_, step) = CounterState::start(123_456, 0);
-        assert_eq!(step, Step::First { monotonic: 0 });
-    }
-
-    #[test]
-    fn normal_increase_gives_rate() {
-        let (mut c, _) = CounterState::start(1000, 0);
-        let step = c.advance(2000, 10 * S, CounterWidth::Bits64, GBIT_BYTES, never);
-        assert_eq!(
-            step,
-            Step::Advanced {
-                monotonic: 1000,
-                rate: 100.0,
-                wrapped: false
-            }
-        );
-    }
-
-    #[test]
-    fn wrap_32_bit_is_corrected() {
-        let max = u64::from(u32::MAX);
-        let (mut c, _) = CounterState::start(max - 99, 0);
-        // 100 bytes to reach the wrap, 400 after it.
-        let step = c.advance(400, 10 * S, CounterWidth::Bits32, GBIT_BYTES, never);
-        assert_eq!(
-            step,
-            Step::Advanced {
-                monotonic: 500,
-                rate: 50.0,
-                wrapped: true
-            }
-        );
-        // And the series goes on from the new raw value.
-        let step = c.advance(1400, 20 * S, CounterWidth::Bits32, GBIT_BYTES, never);
-        assert!(matches!(
-            step,
-            Step::Advanced {
-                monotonic: 1500,
-                ..
-            }
-        ));
-    }
-
-    #[test]
-    fn wrap_32_bit_at_line_rate_is_still_a_wrap() {
-        // 1 Gbit/s for 30 s is 3.75 GB: nearly a full 32-bit turn.
-        let start = 4_000_000_000u64;
-        let delta = 3_750_000_000u64;
-        let raw = (start + delta) % (1 << 32);
-        let (mut c, _) = CounterState::start(start, 0);
-        let step = c.advance(raw, 30 * S, CounterWidth::Bits32, 1.25 * GBIT_BYTES, never);
-        assert_eq!(
-            step,
-            Step::Advanced {
-                monotonic: delta,
-                rate: delta as f64 / 30.0,
-                wrapped: true
-            }
-        );
-    }
-
-    #[test]
-    fn wrap_64_bit_is_corrected() {
-        let (mut c, _) = CounterState::start(u64::MAX - 9, 0);
-        let step = c.advance(90, S, CounterWidth::Bits64, GBIT_BYTES, never);
-        assert_eq!(
-            step,
-            Step::Advanced {
-                monotonic: 100,
-                rate: 100.0,
-                wrapped: true
-            }
-        );
-    }
-
-    #[test]
-    fn implausible_wrap_is_a_reset() {
-        // A 64-bit counter dropping from 5e9 to 10 would need ~2^64 bytes: a reboot.
-        let (mut c, _) = CounterState::start(5_000_000_000, 0);
-        let step = c.advance(10, 10 * S, CounterWidth::Bits64, GBIT_BYTES, never);
-        assert_eq!(step, Step::Reset { monotonic: 10 });
-        let step = c.advance(1010, 20 * S, CounterWidth::Bits64, GBIT_BYTES, never);
-        assert!(matches!(step, Step::Advanced { monotonic: 1010, rate, .. } if rate == 100.0));
-    }
-
-    #[test]
-    fn reboot_makes_a_plausible_wrap_a_reset() {
-        // Same numbers as a 32-bit wrap, but the uptime went down in between.
-        let max = u64::from(u32::MAX);
-        let (mut c, _) = CounterState::start(max - 99, 0);
-        let step = c.advance(400, 10 * S, CounterWidth::Bits32, GBIT_BYTES, |_| true);
-        assert_eq!(step, Step::Reset { monotonic: 400 });
-    }
-
-    #[test]
-    fn reboot_with_higher_value_is_still_a_reset() {
-        let (mut c, _) = CounterState::start(100, 0);
-        let step = c.advance(5000, 10 * S, CounterWidth::Bits64, GBIT_BYTES, |_| true);
-        assert_eq!(step, Step::Reset { monotonic: 5000 });
-    }
-
-    #[test]
-    fn out_of_order_and_duplicates() {
-        let (mut c, _) = CounterState::start(100, 10 * S);
-        assert_eq!(
-            c.advance(50, 5 * S, CounterWidth::Bits64, GBIT_BYTES, never),
-            Step::OutOfOrder
-        );
-        assert_eq!(
-            c.advance(100, 10 * S, CounterWidth::Bits64, GBIT_BYTES, never),
-            Step::Duplicate { monotonic: 0 }
-        );
-        assert_eq!(
-            c.advance(150, 10 * S, CounterWidth::Bits64, GBIT_BYTES, never),
-            Step::OutOfOrder
-        );
-        // The rejected samples did not disturb the series.
-        assert!(matches!(
-            c.advance(200, 20 * S, CounterWidth::Bits64, GBIT_BYTES, never),
-            Step::Advanced { monotonic: 100, .. }
-        ));
-    }
-
-    #[test]
-    fn integrated_rates_rebuild_a_counter() {
-        let mut s = IntegratedState::start(0);
-        assert_eq!(s.advance(100.0, 10 * S), Some(1000));
-        assert_eq!(s.advance(50.0, 20 * S), Some(1500));
-        assert_eq!(s.advance(50.0, 15 * S), None);
-    }
-}
+#[path = "counters_tests.rs"]
+mod tests;

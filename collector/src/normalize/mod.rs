@@ -18,7 +18,12 @@
 //!    their source field). Known series are always accepted; new ones beyond
 //!    the budget are dropped and named in the reject, the rest of the
 //!    observation is kept. The budget is held since start (or the device's
-//!    last inventory reload), so it bounds memory, not just churn.
+//!    last inventory reload), so it bounds memory, not just churn;
+//! 5. damage that still parses (see [`damage`]): a line without the
+//!    timestamp its series carries (`missing_timestamp`, the observation),
+//!    a counter that lost its integer type (`counter_type_changed`) or jumps
+//!    beyond the plausible rate (`implausible_rate`, see [`counters`]) —
+//!    those fields only; the rest of the observation is kept.
 
 pub mod counters;
 
@@ -30,12 +35,14 @@ use crate::decode::{Decoded, Observation, Reading, Values};
 use crate::inventory::Inventory;
 use crate::reject::{Reject, RejectReason};
 use crate::sample::{Field, FieldKind, FieldValue, Measurement, Sample, StatusEvent};
-use counters::{CounterState, IntegratedState, Step};
+use counters::{CounterState, IntegratedState};
 
+mod damage;
 mod derived;
 mod limits;
 
-use derived::{add_utilization, integrate, max_plausible_rate, note_uptime};
+use damage::Damaged;
+use derived::{add_utilization, integrate, max_plausible_rate, note_uptime, push_step};
 
 /// The result of normalizing one message. A message may be partly usable:
 /// `rejects` lists what was dropped (unknown device in a batch, an
@@ -91,6 +98,12 @@ struct SeriesGroup {
     admitted: u64,
     /// Counter state of the counter fields among them.
     counters: Vec<(Field, SeriesState)>,
+    /// Counter fields (bits) that have arrived typed as integers.
+    integer_counters: u64,
+    /// Whether the group's observations carry device timestamps, and how
+    /// many without one were refused in a row since (see `damage`).
+    timestamped: bool,
+    untimed_in_a_row: u8,
 }
 
 impl SeriesGroup {
@@ -100,6 +113,9 @@ impl SeriesGroup {
             key,
             admitted: 0,
             counters: Vec::new(),
+            integer_counters: 0,
+            timestamped: false,
+            untimed_in_a_row: 0,
         }
     }
 
@@ -291,6 +307,7 @@ impl Normalizer {
                 .last_mut()
                 .expect("a group with admitted series"),
         };
+        group.check_timestamp(obs.time_ns.is_some(), &device.id, obs.measurement)?;
         let key = obs.key.is_some().then(|| group.key.clone());
         if obs.measurement == Measurement::System {
             note_uptime(&mut state.facts, &obs.values, time_ns);
@@ -299,29 +316,32 @@ impl Normalizer {
 
         let mut fields: Vec<(Field, FieldValue)> = Vec::with_capacity(obs.values.len() + 3);
         let mut out_of_order = Vec::new();
+        let mut damaged = Damaged::default();
         for &(field, reading) in obs.values.iter() {
-            match (field.kind(), reading) {
+            let step = match (field.kind(), reading) {
                 (_, Reading::Gauge(v)) | (FieldKind::Gauge, Reading::Rate(v)) if v.is_finite() => {
-                    fields.push((field, FieldValue::Float(v)))
+                    fields.push((field, FieldValue::Float(v)));
+                    continue;
                 }
                 (FieldKind::Counter, Reading::Rate(rate)) if rate.is_finite() && rate >= 0.0 => {
-                    match integrate(group, field, rate, time_ns) {
-                        Some(monotonic) => {
-                            fields.push((field, FieldValue::Counter(monotonic)));
-                            if let Some(rate_field) = field.derived_rate() {
-                                fields.push((rate_field, FieldValue::Float(rate * 8.0)));
-                            }
-                        }
-                        None => out_of_order.push(field.key()),
-                    }
+                    let max_rate = max_plausible_rate(&device, field);
+                    integrate(group, field, rate, time_ns, max_rate)
                 }
-                (FieldKind::Counter, Reading::Counter { raw, width }) => {
+                (
+                    FieldKind::Counter,
+                    Reading::Counter { raw, width } | Reading::FloatCounter { raw, width },
+                ) => {
+                    let is_float = matches!(reading, Reading::FloatCounter { .. });
+                    if !group.note_counter_type(field, is_float) {
+                        damaged.type_changed.push(field.key());
+                        continue;
+                    }
                     // The inventory knows a device's counter width better than its route.
                     let width = device.counter_width.unwrap_or(width);
                     let max_rate = max_plausible_rate(&device, field);
                     let rebooted_since =
                         |since: i64| facts.last_reboot_ns.is_some_and(|r| r > since);
-                    let step = match group.counter(field) {
+                    match group.counter(field) {
                         Some(SeriesState::Raw(state)) => {
                             state.advance(raw, time_ns, width, max_rate, rebooted_since)
                         }
@@ -333,29 +353,22 @@ impl Normalizer {
                             }
                             step
                         }
-                    };
-                    match step {
-                        Step::First { monotonic }
-                        | Step::Reset { monotonic }
-                        | Step::Duplicate { monotonic } => {
-                            fields.push((field, FieldValue::Counter(monotonic)))
-                        }
-                        Step::Advanced {
-                            monotonic, rate, ..
-                        } => {
-                            fields.push((field, FieldValue::Counter(monotonic)));
-                            if let Some(rate_field) = field.derived_rate() {
-                                fields.push((rate_field, FieldValue::Float(rate * 8.0)));
-                            }
-                        }
-                        Step::OutOfOrder => out_of_order.push(field.key()),
                     }
                 }
                 // Decoders never emit these; dropping them keeps the invariant
                 // that every written value is finite and of the field's kind.
-                _ => {}
-            }
+                _ => continue,
+            };
+            push_step(
+                &mut fields,
+                field,
+                step,
+                &mut out_of_order,
+                &mut damaged,
+                || max_plausible_rate(&device, field),
+            );
         }
+        damaged.report(&device.id, obs.measurement, key.as_deref(), partial);
         add_utilization(&device, key.as_deref(), &mut fields);
         fields.sort_by_key(|(f, _)| *f);
         fields.dedup_by_key(|(f, _)| *f);

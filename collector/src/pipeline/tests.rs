@@ -379,3 +379,60 @@ async fn history_receives_samples_and_drains_on_close() {
     }
     assert_eq!(got, 3);
 }
+
+#[test]
+fn damaged_values_are_counted_and_dead_lettered_the_good_ones_stored() {
+    // A Telegraf batch whose last line was cut inside its number (no
+    // timestamp, no `i`), then a collectd counter grown beyond the bound.
+    let mut h = harness();
+    let t = NOW_NS / 1_000_000_000;
+    let line = |iface: &str, rx: u64, ts: i64| {
+        format!(
+            "net,host=rtr-001,interface={iface} bytes_recv={rx}i,bytes_sent=1000i {ts}000000000\n"
+        )
+    };
+    let good = format!(
+        "{}{}",
+        line("lan", 5_000, t - 20),
+        line("wan", 12_345_678_901_234, t - 20)
+    );
+    h.send("telegraf/rtr-001/net", good.as_bytes());
+    let next = format!(
+        "{}{}",
+        line("lan", 6_000, t - 10),
+        line("wan", 12_345_678_911_234, t - 10)
+    );
+    let cut = &next[..next.rfind("11234i").unwrap()];
+    h.send("telegraf/rtr-001/net", cut.as_bytes());
+    assert_eq!(h.outcome("telegraf", "ok"), 2, "the lan line is stored");
+    assert_eq!(h.rejected("telegraf", RejectReason::MissingTimestamp), 1);
+    let newest = &h.dead.snapshot()[0];
+    assert_eq!(newest.reason, "missing_timestamp");
+    assert!(newest.detail.contains("`wan`"), "{}", newest.detail);
+    {
+        let samples = h.live.samples.lock().unwrap();
+        let last = samples.last().unwrap();
+        assert_eq!(last.key.as_deref(), Some("lan"));
+        assert_eq!(last.time_ns, (t - 10) * 1_000_000_000);
+    }
+
+    // collectd (StoreRates true): a rate "1250000" grown to 200 Gbit/s.
+    let topic = "collectd/rtr-001/interface-wan/if_octets";
+    h.send(topic, format!("{}.000:1250000:250000\0", t - 20).as_bytes());
+    h.send(
+        topic,
+        format!("{}.000:25000000000:250000\0", t - 10).as_bytes(),
+    );
+    assert_eq!(h.outcome("collectd", "ok"), 2, "tx is stored");
+    assert_eq!(h.rejected("collectd", RejectReason::ImplausibleRate), 1);
+    let newest = &h.dead.snapshot()[0];
+    assert_eq!(newest.reason, "implausible_rate");
+    assert!(newest.detail.contains("rx_bytes"), "{}", newest.detail);
+    let samples = h.live.samples.lock().unwrap();
+    let last = samples.last().unwrap();
+    assert!(last
+        .fields
+        .iter()
+        .all(|(f, _)| !matches!(f, Field::RxBytes | Field::RxBps)));
+    assert!(last.fields.iter().any(|(f, _)| *f == Field::TxBytes));
+}
