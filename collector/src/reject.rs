@@ -61,10 +61,14 @@ pub enum RejectReason {
     /// The payload names another device than the topic (`host` tag ≠
     /// `{device}`); the whole message is dropped.
     IdentityMismatch,
+    /// A `json` route's configured path is absent from a payload whose
+    /// other fields were stored (message outcome `partial`; the per-field
+    /// count is `schoolnet_collector_mapping_missing_total`).
+    MissingField,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 14] = [
+    pub const ALL: [RejectReason; 15] = [
         RejectReason::NoRoute,
         RejectReason::ParseError,
         RejectReason::WrongType,
@@ -79,6 +83,7 @@ impl RejectReason {
         RejectReason::TagTooLong,
         RejectReason::SeriesLimit,
         RejectReason::IdentityMismatch,
+        RejectReason::MissingField,
     ];
 
     /// The `reason` label value.
@@ -98,6 +103,7 @@ impl RejectReason {
             RejectReason::TagTooLong => "tag_too_long",
             RejectReason::SeriesLimit => "series_limit",
             RejectReason::IdentityMismatch => "identity_mismatch",
+            RejectReason::MissingField => "missing_field",
         }
     }
 }
