@@ -142,11 +142,11 @@ pub fn decode_noting_missing<'a>(
         match json_fields::read(&ctx, &doc, fm)? {
             Outcome::Value(reading) => common::put(&mut values, fm.field, reading),
             Outcome::Empty => {}
-            Outcome::Missing(path) if !fm.optional => missing.push(MissingField {
+            Outcome::Missing if !fm.optional => missing.push(MissingField {
                 field: fm.field,
-                path,
+                path: json_fields::absent(&doc, fm),
             }),
-            Outcome::Missing(_) => {}
+            Outcome::Missing => {}
         }
     }
     if values.is_empty() {

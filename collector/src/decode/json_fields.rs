@@ -100,9 +100,8 @@ pub(super) enum Outcome {
     Value(Reading),
     /// `null` or `""` (at some input): the device has no value.
     Empty,
-    /// These configured paths are not in the payload (a derived field's
-    /// absent inputs joined by `` `, ` ``, ready to quote).
-    Missing(String),
+    /// A configured path is not in the payload ([`absent`] names it).
+    Missing,
 }
 
 /// Reads `fm` from `doc`.
@@ -114,19 +113,16 @@ pub(super) fn read(
     let paths = match &fm.input {
         Input::Path(path) => {
             return Ok(match lookup(doc, path) {
-                None => Outcome::Missing(path.clone()),
+                None => Outcome::Missing,
                 Some(v) => field_reading(ctx, fm, path, v)?.map_or(Outcome::Empty, Outcome::Value),
             })
         }
         Input::Sum(ps) | Input::Difference(ps) => ps,
     };
-    let absent: Vec<&str> = paths
-        .iter()
-        .filter(|p| lookup(doc, p).is_none())
-        .map(String::as_str)
-        .collect();
-    if !absent.is_empty() {
-        return Ok(Outcome::Missing(absent.join("`, `")));
+    // Every input is looked for before any is read: a missing one is
+    // reported as missing even when another holds a wrong value.
+    if paths.iter().any(|p| lookup(doc, p).is_none()) {
+        return Ok(Outcome::Missing);
     }
     let mut total = 0.0;
     for (i, path) in paths.iter().enumerate() {
@@ -152,6 +148,20 @@ pub(super) fn read(
         ));
     }
     common::scaled(fm.field, &what, total, fm.scale, ctx.counter_width).map(Outcome::Value)
+}
+
+/// The paths of `fm` that `doc` lacks, joined by `` `, ` `` (quoted in
+/// backticks they read as a list): for reporting an [`Outcome::Missing`],
+/// so only a payload that lacks one pays for the text.
+pub(super) fn absent(doc: &Node<'_>, fm: &FieldMap) -> String {
+    let absent: Vec<&str> = fm
+        .input
+        .paths()
+        .iter()
+        .filter(|p| lookup(doc, p).is_none())
+        .map(String::as_str)
+        .collect();
+    absent.join("`, `")
 }
 
 /// One path's reading for `fm`; `None` for `null` / `""` (absent).
