@@ -129,3 +129,13 @@ fn bad_field_tables_name_the_field() {
         );
     }
 }
+
+/// A misspelt key in a field table is refused (not ignored); serde's
+/// untagged error does not name the key, but TOML's message quotes the line.
+#[test]
+fn unknown_keys_in_a_field_table_are_refused() {
+    let err = route_fields("mem_used_bytes = { pth = \"a\" }")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("mem_used_bytes = { pth"), "{err}");
+}
