@@ -10,10 +10,17 @@ use prometheus::{
     IntGaugeVec, Opts, Registry,
 };
 
-/// Outcome label of `schoolnet_collector_messages_total`.
+/// Outcome label of `schoolnet_collector_messages_total`: exactly one per
+/// message. `rejected` and `partial` messages each add at least one to
+/// `schoolnet_collector_rejected_total` (one per rejected item: the whole
+/// message, a line or metric of a batch, an observation, or the mapped
+/// paths a payload lacked); the other outcomes add none.
 pub mod outcome {
-    /// Decoded and normalized into at least one sample or status event.
+    /// Normalized into at least one sample or status event, nothing rejected.
     pub const OK: &str = "ok";
+    /// Some of it stored, some rejected (a bad line of several, an unknown
+    /// device in a batch, mapped paths the payload lacked).
+    pub const PARTIAL: &str = "partial";
     /// Valid but nothing to store (unmapped collectd plugin, first `nan`).
     pub const IGNORED: &str = "ignored";
     /// Rejected; see `schoolnet_collector_rejected_total`.
@@ -26,8 +33,11 @@ pub mod outcome {
 pub struct PipelineMetrics {
     /// Messages received, by route and outcome.
     pub messages: IntCounterVec,
-    /// Rejects, by route and reason.
+    /// Rejected items (dead letters), by route and reason.
     pub rejected: IntCounterVec,
+    /// Configured `json` paths absent from a payload, by route and
+    /// canonical field.
+    pub mapping_missing: IntCounterVec,
     /// Samples produced by normalization, by measurement.
     pub samples: IntCounterVec,
     /// Status (LWT) events, by online/offline.
@@ -87,9 +97,17 @@ impl PipelineMetrics {
             rejected: IntCounterVec::new(
                 Opts::new(
                     "schoolnet_collector_rejected_total",
-                    "Rejected messages, by route and reason.",
+                    "Rejected items (whole messages, lines or metrics of a batch, observations, missing mapped paths), by route and reason; each is a dead letter.",
                 ),
                 &["route", "reason"],
+            )
+            .expect("valid metric"),
+            mapping_missing: IntCounterVec::new(
+                Opts::new(
+                    "schoolnet_collector_mapping_missing_total",
+                    "Messages of a json route that lacked a configured path of a required field, by route and field.",
+                ),
+                &["route", "field"],
             )
             .expect("valid metric"),
             samples: IntCounterVec::new(
@@ -227,6 +245,7 @@ impl PipelineMetrics {
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(m.messages.clone()),
             Box::new(m.rejected.clone()),
+            Box::new(m.mapping_missing.clone()),
             Box::new(m.samples.clone()),
             Box::new(m.status_events.clone()),
             Box::new(m.lag_seconds.clone()),

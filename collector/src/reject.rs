@@ -83,10 +83,14 @@ pub enum RejectReason {
     /// one (a line cut before or inside its timestamp); the receive time
     /// would misplace its values, so the whole observation is dropped.
     MissingTimestamp,
+    /// A `json` route's configured path is absent from a payload whose
+    /// other fields were stored (message outcome `partial`; the per-field
+    /// count is `schoolnet_collector_mapping_missing_total`).
+    MissingField,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 17] = [
+    pub const ALL: [RejectReason; 18] = [
         RejectReason::NoRoute,
         RejectReason::ParseError,
         RejectReason::WrongType,
@@ -104,6 +108,7 @@ impl RejectReason {
         RejectReason::ImplausibleRate,
         RejectReason::CounterTypeChanged,
         RejectReason::MissingTimestamp,
+        RejectReason::MissingField,
     ];
 
     /// The `reason` label value.
@@ -126,6 +131,7 @@ impl RejectReason {
             RejectReason::ImplausibleRate => "implausible_rate",
             RejectReason::CounterTypeChanged => "counter_type_changed",
             RejectReason::MissingTimestamp => "missing_timestamp",
+            RejectReason::MissingField => "missing_field",
         }
     }
 }

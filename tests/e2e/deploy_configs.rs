@@ -251,3 +251,44 @@ fn every_for_duration_is_alone_on_its_line() {
         "only {count} `for:` lines found in {ALERT_RULES}"
     );
 }
+
+/// Every built-in route's topics may be published by the device they name
+/// under deploy/mosquitto/acl (`{device}` is the username `%u`, other
+/// variables any level): a new built-in route without its ACL line would
+/// have its messages dropped by the broker, unseen by the collector.
+#[test]
+fn the_acl_lets_each_device_publish_on_every_built_in_route() {
+    let acl = read("deploy/mosquitto/acl");
+    let writable: Vec<&str> = acl
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("pattern write "))
+        .collect();
+    // Does ACL filter `filter` cover every topic of `topic` (`+` = any level)?
+    fn covers(filter: &[&str], topic: &[&str]) -> bool {
+        match (filter.split_first(), topic.split_first()) {
+            (Some((&"#", _)), _) => true,
+            (Some((f, fs)), Some((t, ts))) => (*f == "+" || f == t) && covers(fs, ts),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+    for route in collector::config::default_routes() {
+        let levels: Vec<&str> = route
+            .pattern
+            .split('/')
+            .map(|l| match l {
+                "{device}" => "%u",
+                l if l.starts_with('{') => "+",
+                l => l,
+            })
+            .collect();
+        assert!(
+            writable
+                .iter()
+                .any(|w| covers(&w.split('/').collect::<Vec<_>>(), &levels)),
+            "route {} ({}): no `pattern write` line in deploy/mosquitto/acl covers it",
+            route.name,
+            route.pattern
+        );
+    }
+}

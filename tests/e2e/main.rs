@@ -26,6 +26,7 @@ mod pipeline;
 mod query;
 mod reload;
 mod retention;
+mod routeros;
 mod scale_out;
 mod security;
 mod status_page;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::ConfigError;
-use crate::decode::json::{FieldMap, JsonMapping, Source, TimeUnit};
+use crate::decode::json::{FieldMap, Input, JsonMapping, Source, TimeUnit};
 use crate::decode::{CounterWidth, Format, ValueMapping};
 use crate::route::{validate_filter, Route, RouteTable, TopicPattern};
 use crate::sample::{Field, Measurement};
@@ -43,7 +43,10 @@ pub struct RouteConfig {
     pub field: Option<String>,
     /// value: multiplier applied to the number.
     pub scale: Option<f64>,
-    /// json: canonical field → JSON path, or `{ path = "…", scale = 0.01 }`.
+    /// json: canonical field → JSON path, or a table
+    /// `{ path = "…", scale = 0.01, optional = true }`, or a derived field
+    /// `{ difference = ["total-memory", "free-memory"] }` /
+    /// `{ sum = ["umem", "fmem"] }`.
     #[serde(default)]
     pub fields: BTreeMap<String, FieldSpec>,
 }
@@ -53,7 +56,26 @@ pub struct RouteConfig {
 #[serde(untagged)]
 pub enum FieldSpec {
     Path(String),
-    Scaled { path: String, scale: f64 },
+    Table(FieldTable),
+}
+
+/// A mapped field in table form: exactly one of `path`, `sum`, `difference`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FieldTable {
+    /// The JSON path of the value.
+    pub path: Option<String>,
+    /// Paths whose values are added (`total = used + free`); at least two.
+    pub sum: Option<Vec<String>>,
+    /// Paths whose values are subtracted from the first's (`used = total −
+    /// free`); at least two. A negative result rejects the message.
+    pub difference: Option<Vec<String>>,
+    /// Multiplier applied to the (derived) value; default 1.
+    pub scale: Option<f64>,
+    /// When true, a payload without this field's path(s) is not reported as
+    /// missing (a sensor some models lack). Default false.
+    #[serde(default)]
+    pub optional: bool,
 }
 
 /// The routes used when the config lists none; they match what the
@@ -170,11 +192,8 @@ fn compile_format(
                         format!("not a field of `{m}` (known: {})", known.join(", ")),
                     )
                 })?;
-                let (path, scale) = match spec {
-                    FieldSpec::Path(p) => (p.clone(), 1.0),
-                    FieldSpec::Scaled { path, scale } => (path.clone(), *scale),
-                };
-                fields.push(FieldMap { field, path, scale });
+                let at = key(&format!("fields.{name}"));
+                fields.push(field_map(field, spec, &at)?);
             }
             Format::Json(JsonMapping {
                 measurement,
@@ -218,5 +237,47 @@ fn compile_format(
                 ),
             ))
         }
+    })
+}
+
+/// One `fields` entry as the decoder's [`FieldMap`].
+fn field_map(field: Field, spec: &FieldSpec, at: &str) -> Result<FieldMap, ConfigError> {
+    let table = match spec {
+        FieldSpec::Path(p) => return Ok(FieldMap::path(field, p, 1.0)),
+        FieldSpec::Table(t) => t,
+    };
+    let derived = |paths: &Vec<String>, what: &str| {
+        if paths.len() < 2 || paths.iter().any(String::is_empty) {
+            return Err(ConfigError::invalid(
+                at,
+                format!("`{what}` needs at least two non-empty paths"),
+            ));
+        }
+        Ok(paths.clone())
+    };
+    let input = match (&table.path, &table.sum, &table.difference) {
+        (Some(p), None, None) if !p.is_empty() => Input::Path(p.clone()),
+        (None, Some(ps), None) => Input::Sum(derived(ps, "sum")?),
+        (None, None, Some(ps)) => Input::Difference(derived(ps, "difference")?),
+        _ => {
+            return Err(ConfigError::invalid(
+                at,
+                "set exactly one of `path`, `sum`, `difference`",
+            ))
+        }
+    };
+    let scale = table.scale.unwrap_or(1.0);
+    #[allow(clippy::float_cmp)] // exactly 0 would store every value as 0
+    if !scale.is_finite() || scale == 0.0 {
+        return Err(ConfigError::invalid(
+            at,
+            format!("scale {scale}: must be finite and not 0"),
+        ));
+    }
+    Ok(FieldMap {
+        field,
+        input,
+        scale,
+        optional: table.optional,
     })
 }

@@ -87,3 +87,55 @@ fn validate_names_bad_values() {
     let err = c.validate().unwrap_err().to_string();
     assert!(err.contains("mqtt.url"), "{err}");
 }
+
+fn route_fields(fields: &str) -> Result<RouteTable, ConfigError> {
+    let rc: RouteConfig = toml::from_str(&format!(
+        "name = \"r\"\npattern = \"m/{{device}}/s\"\nformat = \"json\"\nmeasurement = \"system\"\n[fields]\n{fields}\n"
+    ))
+    .map_err(|e| ConfigError::invalid("routes", e.to_string()))?;
+    routes::compile(&[rc])
+}
+
+#[test]
+fn derived_and_optional_fields_compile() {
+    route_fields(
+        "mem_used_bytes = { difference = [\"total\", \"free\"] }\n\
+         mem_total_bytes = { sum = [\"u\", \"f\"], scale = 1024 }\n\
+         temperature_c = { path = \"t\", optional = true }\n\
+         cpu_ratio = \"cpu\"",
+    )
+    .unwrap();
+}
+
+#[test]
+fn bad_field_tables_name_the_field() {
+    for (fields, says) in [
+        (
+            "mem_used_bytes = { difference = [\"total\"] }",
+            "at least two",
+        ),
+        ("mem_used_bytes = { sum = [\"a\", \"\"] }", "at least two"),
+        (
+            "mem_used_bytes = { path = \"a\", sum = [\"a\", \"b\"] }",
+            "exactly one",
+        ),
+        ("mem_used_bytes = { optional = true }", "exactly one"),
+        ("mem_used_bytes = { path = \"a\", scale = 0 }", "scale"),
+    ] {
+        let err = route_fields(fields).unwrap_err().to_string();
+        assert!(
+            err.contains("fields.mem_used_bytes") && err.contains(says),
+            "{fields}: {err}"
+        );
+    }
+}
+
+/// A misspelt key in a field table is refused (not ignored); serde's
+/// untagged error does not name the key, but TOML's message quotes the line.
+#[test]
+fn unknown_keys_in_a_field_table_are_refused() {
+    let err = route_fields("mem_used_bytes = { pth = \"a\" }")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("mem_used_bytes = { pth"), "{err}");
+}

@@ -12,10 +12,13 @@
 //!   `1w2d03:04:05`, `22:16:08` and unit forms `5m30s`, `4d22h16m8s`, `250ms`;
 //! - `null` or `""`, which count as absent (a sensor the device lacks).
 //!
-//! The value is multiplied by the field's `scale`. Counter fields become
-//! [`Reading::Counter`] (non-negative integers, exact for integer text when
-//! unscaled), others [`Reading::Gauge`]. Absent fields are skipped; if none is
-//! present the message is `no_usable_values`. `"NaN"`/`"inf"` are
+//! A field may also be derived from several paths (a sum or a difference,
+//! see [`json_fields`](super::json_fields)). The value is multiplied by the
+//! field's `scale`. Counter fields become [`Reading::Counter`] (non-negative
+//! integers, exact for integer text when unscaled), others
+//! [`Reading::Gauge`]. Absent fields are skipped, and a configured path the
+//! payload lacks is reported as missing ([`decode_noting_missing`]); if no
+//! field is present the message is `no_usable_values`. `"NaN"`/`"inf"` are
 //! `non_finite`, other text or arrays/objects `wrong_type`.
 //!
 //! Device and key come from a topic variable or a JSON path (string or
@@ -34,9 +37,12 @@ use smallvec::smallvec;
 use super::common::{self, echo, reject, Lazy};
 use super::decimal;
 use super::json_doc::Node;
-use crate::decode::{DecodeContext, Decoded, Observation, Reading, Values};
+use super::json_fields::{self, Outcome};
+use crate::decode::{DecodeContext, Decoded, Observation, Values};
 use crate::reject::{Reject, RejectReason};
-use crate::sample::{Field, Measurement};
+use crate::sample::Measurement;
+
+pub use super::json_fields::{FieldMap, Input, MissingField};
 
 /// Where a value comes from: a topic variable (`{iface}`) or a JSON path
 /// (dot-separated keys, `stats.rx`).
@@ -64,15 +70,6 @@ pub enum TimeUnit {
     Ms,
     Us,
     Ns,
-}
-
-/// One canonical field and the JSON path it is read from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FieldMap {
-    pub field: Field,
-    pub path: String,
-    /// Multiplier applied after parsing (`0.01` turns percent into a ratio).
-    pub scale: f64,
 }
 
 /// A route's mapping from JSON onto one measurement.
@@ -104,6 +101,20 @@ pub fn decode<'a>(
     mapping: &JsonMapping,
     payload: &'a [u8],
 ) -> Result<Decoded<'a>, Reject> {
+    decode_noting_missing(ctx, mapping, payload, &mut Vec::new())
+}
+
+/// [`decode`], and the configured paths the payload lacked go to `missing`
+/// (appended; required fields only), also when the message is rejected as
+/// `no_usable_values` (and those before a field that rejects the message).
+/// Nothing is appended for a payload that is not a JSON object or lacks
+/// its device or key: those reject the whole message first.
+pub fn decode_noting_missing<'a>(
+    ctx: DecodeContext<'a>,
+    mapping: &JsonMapping,
+    payload: &'a [u8],
+    missing: &mut Vec<MissingField>,
+) -> Result<Decoded<'a>, Reject> {
     let text = common::text(payload)?;
     let doc = Node::parse(text).map_err(|e| common::invalid_json(&e))?;
     if !doc.is_object() {
@@ -128,20 +139,23 @@ pub fn decode<'a>(
         if fm.field.measurement() != mapping.measurement {
             continue; // config validation prevents this; never emit a foreign field
         }
-        let Some(v) = lookup(&doc, &fm.path) else {
-            continue;
-        };
-        if let Some(reading) = field_reading(&ctx, fm, v)? {
-            common::put(&mut values, fm.field, reading);
+        match json_fields::read(&ctx, &doc, fm)? {
+            Outcome::Value(reading) => common::put(&mut values, fm.field, reading),
+            Outcome::Empty => {}
+            Outcome::Missing if !fm.optional => missing.push(MissingField {
+                field: fm.field,
+                path: json_fields::absent(&doc, fm),
+            }),
+            Outcome::Missing => {}
         }
     }
     if values.is_empty() {
-        let paths: Vec<&str> = mapping.fields.iter().map(|f| f.path.as_str()).collect();
+        let inputs: Vec<String> = mapping.fields.iter().map(|f| f.input.to_string()).collect();
         return Err(reject(
             RejectReason::NoUsableValues,
             format!(
                 "none of the mapped paths present ({})",
-                echo(&paths.join(", "))
+                echo(&inputs.join(", "))
             ),
         ));
     }
@@ -164,7 +178,7 @@ fn child<'d, 'a>(v: &'d Node<'a>, seg: &str) -> Option<&'d Node<'a>> {
 }
 
 /// The value at a dot-separated path.
-fn lookup<'d, 'a>(v: &'d Node<'a>, path: &str) -> Option<&'d Node<'a>> {
+pub(super) fn lookup<'d, 'a>(v: &'d Node<'a>, path: &str) -> Option<&'d Node<'a>> {
     if let Some(x) = child(v, path) {
         return Some(x);
     }
@@ -221,57 +235,6 @@ fn time(doc: &Node<'_>, path: &str, unit: TimeUnit) -> Result<Option<i64>, Rejec
     }
     let f = float.ok_or_else(wrong)?;
     common::f64_to_ns(&what, f, unit.ns_per_unit()).map(Some)
-}
-
-/// One mapped field's reading; `None` for `null` / `""` (absent).
-fn field_reading(
-    ctx: &DecodeContext<'_>,
-    fm: &FieldMap,
-    v: &Node<'_>,
-) -> Result<Option<Reading>, Reject> {
-    let what = Lazy(|f| write!(f, "{} (`{}`)", fm.field.key(), echo(&fm.path)));
-    let width = ctx.counter_width;
-    let wrong = |detail: String| reject(RejectReason::WrongType, format!("{what}: {detail}"));
-    let x = match v {
-        Node::Null => return Ok(None),
-        Node::Bool(b) => {
-            bool_value(fm.field, *b).ok_or_else(|| wrong("a boolean is not a counter".into()))?
-        }
-        Node::U(u) => {
-            // An unscaled counter stays exact (as `exact_counter` keeps
-            // integer text exact): no detour through f64.
-            #[allow(clippy::float_cmp)] // exactly 1.0 is the "no scale" default
-            if fm.field.kind() == crate::sample::FieldKind::Counter && fm.scale == 1.0 {
-                return common::counter_u64(&what, *u, width).map(Some);
-            }
-            *u as f64
-        }
-        Node::I(i) => *i as f64,
-        Node::F(f) => *f,
-        Node::Str(s) => {
-            let s = common::trim(s);
-            if s.is_empty() {
-                return Ok(None);
-            }
-            if let Some(r) = common::exact_counter(fm.field, &what, s, fm.scale, width) {
-                return r.map(Some);
-            }
-            match common::bool_word(s) {
-                Some(b) => bool_value(fm.field, b)
-                    .ok_or_else(|| wrong("a boolean is not a counter".into()))?,
-                None => decimal::parse_f64(s)
-                    .or_else(|| parse_duration(s))
-                    .ok_or_else(|| wrong(format!("`{}` is not a number or duration", echo(s))))?,
-            }
-        }
-        Node::Arr(_) => return Err(wrong("an array, expected a number".into())),
-        Node::Obj(_) => return Err(wrong("an object, expected a number".into())),
-    };
-    common::scaled(fm.field, &what, x, fm.scale, width).map(Some)
-}
-
-fn bool_value(field: Field, b: bool) -> Option<f64> {
-    (field.kind() == crate::sample::FieldKind::Gauge).then_some(f64::from(u8::from(b)))
 }
 
 /// A duration in seconds: `[<n>w][<n>d][<n>h][<n>m][<n>s][<n>ms][<n>us]`

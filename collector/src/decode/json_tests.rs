@@ -3,16 +3,14 @@ use smallvec::smallvec;
 
 use super::*;
 use crate::decode::CounterWidth;
+use crate::decode::Reading;
 use crate::route::TopicVars;
+use crate::sample::Field;
 
 const W: CounterWidth = CounterWidth::Bits64;
 
 fn fm(field: Field, path: &str, scale: f64) -> FieldMap {
-    FieldMap {
-        field,
-        path: path.into(),
-        scale,
-    }
+    FieldMap::path(field, path, scale)
 }
 
 fn optical() -> JsonMapping {
@@ -541,5 +539,183 @@ proptest! {
         let ours = parse_duration(&s).map(f64::to_bits);
         let reference = parse_duration_reference(&s).map(f64::to_bits);
         prop_assert_eq!(ours, reference, "{:?}", s);
+    }
+}
+
+/// A system mapping with every kind of input: one path, a difference, a
+/// sum, an optional path.
+fn derived() -> JsonMapping {
+    JsonMapping {
+        measurement: Measurement::System,
+        device: Source::parse("{device}"),
+        key: None,
+        time: None,
+        fields: vec![
+            FieldMap {
+                field: Field::MemUsedBytes,
+                input: Input::Difference(vec!["total".into(), "free".into()]),
+                scale: 1.0,
+                optional: false,
+            },
+            FieldMap {
+                field: Field::MemTotalBytes,
+                input: Input::Sum(vec!["used".into(), "spare".into()]),
+                scale: 1024.0,
+                optional: false,
+            },
+            fm(Field::CpuRatio, "cpu", 0.01),
+            FieldMap {
+                optional: true,
+                ..fm(Field::SystemTemperatureC, "temp", 1.0)
+            },
+        ],
+    }
+}
+
+fn run_missing(
+    mapping: &JsonMapping,
+    payload: &str,
+) -> (Result<Decoded<'static>, Reject>, Vec<MissingField>) {
+    let vars = TopicVars::from_pairs([("device", "ont-001")]);
+    let mut missing = Vec::new();
+    let ctx = DecodeContext {
+        vars: &vars,
+        counter_width: W,
+    };
+    let decoded = decode_noting_missing(ctx, mapping, payload.as_bytes(), &mut missing)
+        .map(Decoded::into_owned);
+    (decoded, missing)
+}
+
+fn sys(values: Vec<(Field, Reading)>) -> Decoded<'static> {
+    obs("ont-001", Measurement::System, None, None, values)
+}
+
+#[test]
+fn derived_fields_difference_and_sum() {
+    // Strings, numbers and the scale (on the sum, not on each input).
+    let p = r#"{"total":"4000","free":1500,"used":3,"spare":"1","cpu":50,"temp":40}"#;
+    let (decoded, missing) = run_missing(&derived(), p);
+    assert_eq!(
+        decoded.unwrap(),
+        sys(vec![
+            (Field::MemUsedBytes, g(2500.0)),
+            (Field::MemTotalBytes, g(4096.0)),
+            (Field::CpuRatio, g(0.5)),
+            (Field::SystemTemperatureC, g(40.0)),
+        ])
+    );
+    assert!(missing.is_empty(), "{missing:?}");
+}
+
+#[test]
+fn absent_paths_are_reported_per_field_optional_and_null_are_not() {
+    // `free` absent: mem_used missing; `spare` null: the device has no
+    // value (absent, not missing); `temp` absent but optional.
+    let p = r#"{"total":4000,"used":3,"spare":null,"cpu":"7"}"#;
+    let (decoded, missing) = run_missing(&derived(), p);
+    assert_eq!(decoded.unwrap(), sys(vec![(Field::CpuRatio, g(0.07))]));
+    assert_eq!(
+        missing,
+        vec![MissingField {
+            field: Field::MemUsedBytes,
+            path: "free".into()
+        }]
+    );
+    // Every input of a derived field absent: all named.
+    let (_, missing) = run_missing(&derived(), r#"{"cpu":1}"#);
+    let named: Vec<(Field, &str)> = missing.iter().map(|m| (m.field, m.path.as_str())).collect();
+    assert_eq!(
+        named,
+        [
+            (Field::MemUsedBytes, "total`, `free"),
+            (Field::MemTotalBytes, "used`, `spare"),
+        ]
+    );
+}
+
+#[test]
+fn nothing_present_still_reports_what_was_missing() {
+    let (decoded, missing) = run_missing(&derived(), r#"{"other":1}"#);
+    let e = decoded.unwrap_err();
+    assert_eq!(e.reason, RejectReason::NoUsableValues);
+    assert!(
+        e.detail.contains("total − free") && e.detail.contains("used + spare"),
+        "{}",
+        e.detail
+    );
+    assert_eq!(
+        missing.len(),
+        3,
+        "the optional one is not missing: {missing:?}"
+    );
+}
+
+#[test]
+fn derived_inputs_are_checked_like_fields() {
+    let e = err(&derived(), r#"{"total":"lots","free":1}"#);
+    assert_eq!(e.reason, RejectReason::WrongType);
+    assert!(
+        e.detail
+            .contains("mem_used_bytes (`total` of total − free)"),
+        "{}",
+        e.detail
+    );
+    let e = err(&derived(), r#"{"total":1,"free":2}"#);
+    assert_eq!(e.reason, RejectReason::WrongType);
+    assert!(e.detail.contains("is negative"), "{}", e.detail);
+    let e = err(&derived(), r#"{"used":1e308,"spare":1e308}"#);
+    assert_eq!(e.reason, RejectReason::NonFinite, "{}", e.detail);
+}
+
+/// A derived counter (rx = unicast + multicast) stays a counter.
+#[test]
+fn derived_counters_are_counters() {
+    let mapping = JsonMapping {
+        measurement: Measurement::Interface,
+        device: Source::parse("{device}"),
+        key: Some(Source::parse("{iface}")),
+        time: None,
+        fields: vec![FieldMap {
+            field: Field::RxPackets,
+            input: Input::Sum(vec!["ucast".into(), "mcast".into()]),
+            scale: 1.0,
+            optional: false,
+        }],
+    };
+    assert_eq!(
+        run(&mapping, r#"{"ucast":"40","mcast":2}"#).unwrap(),
+        obs(
+            "ont-001",
+            Measurement::Interface,
+            Some("sfp1"),
+            None,
+            vec![(Field::RxPackets, Reading::Counter { raw: 42, width: W })]
+        )
+    );
+}
+
+proptest! {
+    /// Any pair of numbers: used = total − free and total = used + free
+    /// read back what was sent (or reject a negative difference).
+    #[test]
+    fn derived_pairs_round_trip(a in 0u32..=u32::MAX, b in 0u32..=u32::MAX) {
+        let p = format!(r#"{{"total":{a},"free":{b},"used":"{a}","spare":{b},"cpu":1}}"#);
+        let (decoded, missing) = run_missing(&derived(), &p);
+        prop_assert!(missing.is_empty());
+        match decoded {
+            Ok(Decoded::Observations(o)) => {
+                let v = &o[0].values;
+                let get = |f: Field| v.iter().find(|(x, _)| *x == f).map(|(_, r)| *r);
+                prop_assert!(a >= b);
+                prop_assert_eq!(get(Field::MemUsedBytes), Some(g(f64::from(a) - f64::from(b))));
+                prop_assert_eq!(get(Field::MemTotalBytes), Some(g((f64::from(a) + f64::from(b)) * 1024.0)));
+            }
+            Ok(other) => prop_assert!(false, "{other:?}"),
+            Err(e) => {
+                prop_assert!(a < b, "{e}");
+                prop_assert_eq!(e.reason, RejectReason::WrongType);
+            }
+        }
     }
 }

@@ -22,6 +22,7 @@ mod decimal;
 pub mod influx;
 pub mod json;
 mod json_doc;
+mod json_fields;
 pub mod line_protocol;
 pub mod status;
 mod telegraf_doc;
@@ -204,11 +205,23 @@ pub fn decode<'a>(
     ctx: DecodeContext<'a>,
     payload: &'a [u8],
 ) -> Result<Decoded<'a>, Reject> {
+    decode_noting_missing(format, ctx, payload, &mut Vec::new())
+}
+
+/// [`decode`], and for a `json` mapping the configured paths the payload
+/// lacked are appended to `missing` (see [`json::decode_noting_missing`]);
+/// the other formats have no configured paths and append nothing.
+pub fn decode_noting_missing<'a>(
+    format: &Format,
+    ctx: DecodeContext<'a>,
+    payload: &'a [u8],
+    missing: &mut Vec<json::MissingField>,
+) -> Result<Decoded<'a>, Reject> {
     match format {
         Format::Collectd { store_rates } => collectd::decode(ctx, *store_rates, payload),
         Format::Influx => influx::decode(ctx, payload),
         Format::TelegrafJson => telegraf_json::decode(ctx, payload),
-        Format::Json(mapping) => json::decode(ctx, mapping, payload),
+        Format::Json(mapping) => json::decode_noting_missing(ctx, mapping, payload, missing),
         Format::Value(mapping) => value::decode(ctx, mapping, payload),
         Format::Status => status::decode(ctx, payload),
     }

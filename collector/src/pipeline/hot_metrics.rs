@@ -10,8 +10,9 @@ use crate::metrics::{outcome, PipelineMetrics};
 use crate::sample::Measurement;
 
 /// The outcomes of `schoolnet_collector_messages_total`, in index order.
-const OUTCOMES: [&str; 4] = [
+const OUTCOMES: [&str; 5] = [
     outcome::OK,
+    outcome::PARTIAL,
     outcome::IGNORED,
     outcome::REJECTED,
     outcome::NOT_OWNED,

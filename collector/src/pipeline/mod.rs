@@ -1,10 +1,14 @@
 //! The pipeline task: message → route → decode → normalize → sinks.
 //!
 //! One task owns the normalizer's state, so counters need no locks. Every
-//! message ends in exactly one outcome (`ok`, `ignored`, `rejected`,
-//! `not_owned`) counted in `schoolnet_collector_messages_total{route,outcome}`;
-//! every reject is also counted by reason, logged (rate-limited) and kept as
-//! a dead letter.
+//! message ends in exactly one outcome (`ok`, `partial`, `ignored`,
+//! `rejected`, `not_owned`) counted in
+//! `schoolnet_collector_messages_total{route,outcome}`; every rejected item
+//! (a whole message, one line or metric of several, an observation, the
+//! mapped paths a `json` payload lacked) is counted by reason in
+//! `schoolnet_collector_rejected_total`, logged (rate-limited) and kept as a
+//! dead letter. A message with something stored and something rejected is
+//! `partial`; see docs/data-model.md for the exact relation.
 //! Samples go to the live view synchronously and to InfluxDB through a
 //! bounded channel, which is how a slow database slows intake instead of
 //! growing memory.
@@ -22,7 +26,8 @@ use tokio::sync::mpsc;
 
 use crate::config::LimitsConfig;
 use crate::deadletter::DeadLetters;
-use crate::decode::{self, DecodeContext, Decoded};
+use crate::decode::json::MissingField;
+use crate::decode::{self, DecodeContext, Decoded, Format};
 use crate::inventory::Inventory;
 use crate::metrics::{outcome, PipelineMetrics};
 use crate::normalize::{Normalized, Normalizer};
@@ -62,6 +67,8 @@ pub struct Pipeline {
     /// The normalizer's output, reused from message to message (emptied
     /// after each) so its vectors are allocated once, not per message.
     normalized: Normalized,
+    /// Mapped `json` paths the current message lacked (emptied after each).
+    missing: Vec<MissingField>,
 }
 
 /// A reloaded configuration for a running pipeline (`SIGHUP`).
@@ -86,6 +93,7 @@ impl Pipeline {
         metrics
             .series_budget_per_device
             .set(i64::try_from(limits.max_series_per_device).unwrap_or(i64::MAX));
+        register_mapped_fields(&metrics, &routes);
         Pipeline {
             hot: HotMetrics::new(routes.routes().len()),
             routes,
@@ -99,6 +107,7 @@ impl Pipeline {
             foreign_devices: HashSet::new(),
             reconfigure: None,
             normalized: Normalized::default(),
+            missing: Vec::new(),
         }
     }
 
@@ -159,6 +168,7 @@ impl Pipeline {
             "pipeline: reloaded routes and inventory"
         );
         self.hot = HotMetrics::new(change.routes.routes().len());
+        register_mapped_fields(&self.metrics, &change.routes);
         self.routes = change.routes;
         self.normalizer.set_inventory(change.inventory);
         self.foreign_devices = change.foreign_devices;
@@ -204,6 +214,7 @@ impl Pipeline {
         }
         // Taken (an empty `Normalized` allocates nothing) so `self` stays free.
         let mut out = std::mem::take(&mut self.normalized);
+        let mut missing = std::mem::take(&mut self.missing);
         // The decoded message borrows the topic, the payload and (through
         // the topic variables) `self.routes`; this block ends that borrow
         // before `self` is changed.
@@ -212,13 +223,20 @@ impl Pipeline {
                 vars: &vars,
                 counter_width: route.counter_width,
             };
-            decode::decode(&route.format, ctx, payload).map(|mut decoded| {
-                let ignored = matches!(decoded, Decoded::Ignored(_));
-                self.normalizer
-                    .normalize_into(&mut decoded, msg.received_ns, &mut out);
-                ignored
-            })
+            decode::decode_noting_missing(&route.format, ctx, payload, &mut missing).map(
+                |mut decoded| {
+                    let ignored = matches!(decoded, Decoded::Ignored(_));
+                    self.normalizer
+                        .normalize_into(&mut decoded, msg.received_ns, &mut out);
+                    ignored
+                },
+            )
         };
+        if !missing.is_empty() {
+            self.note_missing(&route_name, &missing, decoded.is_ok(), &mut out);
+            missing.clear();
+        }
+        self.missing = missing;
         match decoded {
             Ok(ignored) => self.route_normalized(index, &route_name, msg, &mut out, ignored),
             Err(reject) => {
@@ -250,7 +268,9 @@ impl Pipeline {
         self.note_series();
         let status = status.take();
         let produced = !samples.is_empty() || status.is_some();
-        let result = if produced {
+        let result = if produced && rejected {
+            outcome::PARTIAL
+        } else if produced {
             outcome::OK
         } else if ignored || !rejected {
             outcome::IGNORED
@@ -271,6 +291,38 @@ impl Pipeline {
         }
         self.live.record(samples, status.as_ref());
         self.outbox.add_samples(msg.received_ns, samples);
+    }
+
+    /// Counts the mapped paths a payload lacked, per field; when the rest of
+    /// it was stored, one `missing_field` reject naming them makes the
+    /// message `partial` (a message rejected outright already has a dead
+    /// letter naming its mapped paths).
+    fn note_missing(
+        &mut self,
+        route: &str,
+        missing: &[MissingField],
+        decoded: bool,
+        out: &mut Normalized,
+    ) {
+        for m in missing {
+            self.metrics
+                .mapping_missing
+                .with_label_values(&[route, m.field.key()])
+                .inc();
+        }
+        if decoded && !out.samples.is_empty() {
+            let names: Vec<String> = missing
+                .iter()
+                .map(|m| format!("{} (`{}`)", m.field.key(), m.path))
+                .collect();
+            out.rejects.push(Reject::new(
+                RejectReason::MissingField,
+                format!(
+                    "mapped path(s) absent from the payload: {}; the other fields were stored",
+                    names.join(", ")
+                ),
+            ));
+        }
     }
 
     /// Brings the series metrics up to date with the normalizer.
@@ -321,6 +373,20 @@ fn long_topic_var(vars: &TopicVars, limits: &LimitsConfig) -> Option<Reject> {
         })
 }
 
+/// Creates `mapping_missing{route,field}` at 0 for every required field of
+/// every `json` route, so a rate over it exists before the first miss.
+fn register_mapped_fields(metrics: &PipelineMetrics, routes: &RouteTable) {
+    for route in routes.routes() {
+        if let Format::Json(mapping) = &route.format {
+            for fm in mapping.fields.iter().filter(|f| !f.optional) {
+                metrics
+                    .mapping_missing
+                    .with_label_values(&[&route.name, fm.field.key()]);
+            }
+        }
+    }
+}
+
 /// The next reload, or never once its sender is gone.
 async fn next_change(rx: &mut Option<mpsc::Receiver<Reconfigure>>) -> Option<Reconfigure> {
     if let Some(r) = rx {
@@ -332,5 +398,7 @@ async fn next_change(rx: &mut Option<mpsc::Receiver<Reconfigure>>) -> Option<Rec
     std::future::pending().await
 }
 
+#[cfg(test)]
+mod mapping_tests;
 #[cfg(test)]
 mod tests;
