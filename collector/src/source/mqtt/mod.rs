@@ -2,12 +2,16 @@
 //! routes' filters on every (re)connect and forwards each publish to the
 //! pipeline. Split like vector's `sources/mqtt`: [`config`] is the `[mqtt]`
 //! section, [`source`] is the running task, `subscriptions` sends the
-//! SUBSCRIBE packets (and their changes on reload), [`tls`] loads PEM files
-//! and builds rustls configs (also for the InfluxDB writer and the exporter).
+//! SUBSCRIBE packets (and their changes on reload), `retry` decides the
+//! delay after a connection error, `session` notices a persistent session
+//! the broker lost, [`tls`] loads PEM files and builds rustls configs (also
+//! for the InfluxDB writer and the exporter).
 
 pub mod config;
+mod retry;
+mod session;
 mod source;
 mod subscriptions;
 pub mod tls;
 
-pub use source::{Ack, MqttMessage, MqttSource, SourceError};
+pub use source::{Ack, MqttMessage, MqttSource, SourceError, MAX_INCOMING_PACKET};
