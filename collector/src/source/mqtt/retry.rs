@@ -13,9 +13,14 @@
 //!   exponential backoff, 0.5 s doubling up to `mqtt.max_backoff_s`.
 //!
 //! A ConnAck resets both.
+//!
+//! Retrying a closed port five times a second must not flood the log:
+//! [`RetryPolicy::should_log`] lets the first such error through and then
+//! one every [`RetryPolicy::NOTHING_LISTENS_LOG_EVERY`] (every error is
+//! still counted in `schoolnet_mqtt_connection_errors_total`).
 
 use std::io::ErrorKind;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rumqttc::ConnectionError;
 
@@ -23,15 +28,41 @@ use rumqttc::ConnectionError;
 #[derive(Debug)]
 pub(super) struct RetryPolicy {
     backoff: Backoff,
+    /// When a nothing-listens error was last logged, and how many were not
+    /// logged since.
+    last_logged: Option<Instant>,
+    unlogged: u64,
 }
 
 impl RetryPolicy {
     /// Delay between attempts while nothing listens on the broker's port.
     pub(super) const NOTHING_LISTENS: Duration = Duration::from_millis(200);
+    /// While nothing listens, one log line per this interval.
+    pub(super) const NOTHING_LISTENS_LOG_EVERY: Duration = Duration::from_secs(30);
 
     pub(super) fn new(max_backoff: Duration) -> RetryPolicy {
         RetryPolicy {
             backoff: Backoff::new(max_backoff),
+            last_logged: None,
+            unlogged: 0,
+        }
+    }
+
+    /// Whether to log `error` now: `Some(n)` with the number of errors
+    /// not logged since the last line, `None` to stay quiet.
+    pub(super) fn should_log(&mut self, error: &ConnectionError, now: Instant) -> Option<u64> {
+        if !nothing_listens(error) {
+            return Some(std::mem::take(&mut self.unlogged));
+        }
+        let due = self
+            .last_logged
+            .is_none_or(|t| now.duration_since(t) >= Self::NOTHING_LISTENS_LOG_EVERY);
+        if due {
+            self.last_logged = Some(now);
+            Some(std::mem::take(&mut self.unlogged))
+        } else {
+            self.unlogged += 1;
+            None
         }
     }
 
@@ -47,6 +78,8 @@ impl RetryPolicy {
     /// Connected: the next failure starts from the shortest delay.
     pub(super) fn reset(&mut self) {
         self.backoff.reset();
+        self.last_logged = None;
+        self.unlogged = 0;
     }
 }
 
@@ -124,5 +157,28 @@ mod tests {
             1000
         );
         assert_eq!(millis(p.delay_after(&io(ErrorKind::ConnectionReset))), 2000);
+    }
+
+    #[test]
+    fn a_closed_port_is_logged_once_per_interval_with_what_was_not() {
+        let mut p = RetryPolicy::new(Duration::from_secs(30));
+        let refused = io(ErrorKind::ConnectionRefused);
+        let t0 = Instant::now();
+        assert_eq!(p.should_log(&refused, t0), Some(0));
+        for i in 1..=149 {
+            let t = t0 + RetryPolicy::NOTHING_LISTENS * i;
+            assert_eq!(p.should_log(&refused, t), None);
+        }
+        let later = t0 + RetryPolicy::NOTHING_LISTENS_LOG_EVERY;
+        assert_eq!(p.should_log(&refused, later), Some(149));
+        // Any other error is always logged.
+        assert_eq!(
+            p.should_log(&ConnectionError::NetworkTimeout, later),
+            Some(0)
+        );
+        assert_eq!(
+            p.should_log(&ConnectionError::NetworkTimeout, later),
+            Some(0)
+        );
     }
 }

@@ -311,7 +311,9 @@ impl MqttSource {
                         .with_label_values(&[kind])
                         .inc();
                     let delay = retry.delay_after(&e);
-                    warn!(error = %e, kind, retry_in_ms = delay.as_millis() as u64, url = %self.url, "MQTT connection error");
+                    if let Some(not_logged) = retry.should_log(&e, std::time::Instant::now()) {
+                        warn!(error = %e, kind, retry_in_ms = delay.as_millis() as u64, not_logged, url = %self.url, "MQTT connection error");
+                    }
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
                         _ = tokio::time::sleep(delay) => {}
