@@ -13,26 +13,26 @@
 //! connection, and a persistent session redelivers the same message on
 //! every reconnect, wedging intake for good (issue #17). A payload over
 //! `limits.max_payload_bytes` is cut to an excerpt here, before the queue
-//! to the pipeline, which rejects it as `too_large` and acknowledges it.
+//! to the pipeline (see [`MqttMessage::received`]), which rejects it as
+//! `too_large` and acknowledges it.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use bytes::Bytes;
 use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS, TlsConfiguration,
     Transport,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, error, info, warn};
+use tracing::{error, info, warn};
 
 use super::config::MqttConfig;
+use super::message::MqttMessage;
 use super::retry::RetryPolicy;
 use super::session::{Session, SessionWatch};
 use super::subscriptions;
 use super::tls::{self, ClientCert, TlsError};
-use crate::deadletter::EXCERPT_BYTES;
 use crate::metrics::PipelineMetrics;
 
 /// The largest packet MQTT can frame (remaining length 268,435,455 bytes):
@@ -41,60 +41,6 @@ use crate::metrics::PipelineMetrics;
 /// shipped mosquitto config sets 256 KiB) and the cut in
 /// [`MqttSource::with_payload_limit`].
 pub const MAX_INCOMING_PACKET: usize = 268_435_455;
-
-/// One received publish.
-#[derive(Debug, Clone)]
-pub struct MqttMessage {
-    pub topic: String,
-    /// The payload, or for one over the source's payload limit its first
-    /// bytes only (see [`MqttMessage::payload_len`]).
-    pub payload: Bytes,
-    /// The payload's length as received: larger than `payload.len()` when
-    /// the source cut an oversize payload to an excerpt.
-    pub payload_len: usize,
-    /// Unix nanoseconds at receipt.
-    pub received_ns: i64,
-    /// With manual acknowledgements: what acknowledges this message to the
-    /// broker. The pipeline sends it only once the message's samples are
-    /// durable; until then the broker keeps the message (and redelivers it
-    /// to a reconnecting persistent session).
-    pub ack: Option<Ack>,
-}
-
-/// The PUBACK of one received QoS 1 message, to send when it is safe.
-pub struct Ack {
-    client: AsyncClient,
-    publish: rumqttc::Publish,
-}
-
-impl std::fmt::Debug for Ack {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ack")
-            .field("pkid", &self.publish.pkid)
-            .finish()
-    }
-}
-
-impl Clone for Ack {
-    fn clone(&self) -> Ack {
-        Ack {
-            client: self.client.clone(),
-            publish: self.publish.clone(),
-        }
-    }
-}
-
-impl Ack {
-    /// Sends the acknowledgement (through the event loop). Acks must be sent
-    /// in the order the messages arrived, which the pipeline preserves.
-    pub async fn send(self) {
-        if let Err(e) = self.client.ack(&self.publish).await {
-            // Only when the event loop is gone (shutdown): the broker will
-            // redeliver the message to the persistent session.
-            debug!(error = %e, "MQTT ack not sent");
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -234,23 +180,8 @@ impl MqttSource {
             };
             match event {
                 Ok(Event::Incoming(Packet::Publish(publish))) => {
-                    let ack = (self.manual_acks && publish.qos != QoS::AtMostOnce).then(|| {
-                        // Only pkid and QoS matter for the PUBACK.
-                        let mut p = rumqttc::Publish::new("", publish.qos, Vec::new());
-                        p.pkid = publish.pkid;
-                        Ack {
-                            client: client.clone(),
-                            publish: p,
-                        }
-                    });
-                    let payload_len = publish.payload.len();
-                    let msg = MqttMessage {
-                        topic: publish.topic,
-                        payload: self.cut_oversize(publish.payload),
-                        payload_len,
-                        received_ns: now_ns(),
-                        ack,
-                    };
+                    let manual_ack = self.manual_acks.then_some(&client);
+                    let msg = MqttMessage::received(publish, manual_ack, self.payload_limit);
                     // Awaiting here is the backpressure: while the pipeline is
                     // full we stop reading from the socket and the broker queues.
                     let sent = tokio::select! {
@@ -322,16 +253,6 @@ impl MqttSource {
             }
         }
         self.disconnect(client, eventloop).await;
-    }
-
-    /// A payload over the limit becomes a copy of its first bytes (a copy,
-    /// not a slice: a slice would keep the whole buffer alive in the queue).
-    fn cut_oversize(&self, payload: Bytes) -> Bytes {
-        if payload.len() <= self.payload_limit {
-            return payload;
-        }
-        let keep = EXCERPT_BYTES.min(self.payload_limit);
-        Bytes::copy_from_slice(&payload[..keep])
     }
 
     /// Subscribes what is new and unsubscribes what is gone (see
@@ -430,13 +351,6 @@ fn error_kind(e: &ConnectionError) -> &'static str {
         ConnectionError::Tls(_) => "tls",
         _ => "other",
     }
-}
-
-pub(crate) fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]
