@@ -69,10 +69,16 @@ async fn a_broker_crash_that_loses_the_session_is_counted_and_warned() {
         collector.process.stderr()
     );
     let log = collector.process.stderr();
+    let warning = log
+        .lines()
+        .find(|l| l.contains("MQTT session lost"))
+        .unwrap();
     assert!(
-        log.contains("messages published while the collector had no session"),
-        "{log}"
+        warning.contains("messages published while the collector had no session")
+            && warning.contains("away_s="),
+        "{warning}"
     );
+    eprintln!("session lost: {warning}");
 
     // 2. The broker crashes while the collector is stopped: the restarted
     // collector knows from its spool directory that it had a session.
@@ -88,6 +94,11 @@ async fn a_broker_crash_that_loses_the_session_is_counted_and_warned() {
         1,
         "{}",
         collector.process.stderr()
+    );
+    let log = collector.process.stderr();
+    assert!(
+        log.contains("at most those since the previous run disconnected"),
+        "{log}"
     );
 
     // 3. Control: a collector restart with the broker untouched resumes

@@ -18,6 +18,7 @@
 //! says so at INFO.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use tracing::{info, warn};
 
@@ -47,6 +48,11 @@ pub(super) struct SessionWatch {
     marker: Option<PathBuf>,
     /// The marker's content: which session this is.
     identity: String,
+    /// This process has had a connection before the current one.
+    connected_before: bool,
+    /// Since when the collector has been without a connection (the last
+    /// connection error): the most a lost session can cover in-process.
+    away_since: Instant,
 }
 
 impl SessionWatch {
@@ -75,6 +81,16 @@ impl SessionWatch {
             expected,
             marker,
             identity,
+            away_since: Instant::now(),
+            connected_before: false,
+        }
+    }
+
+    /// The connection is gone; `was_connected`: it had been up until now
+    /// (only the first error of an episode starts the time away).
+    pub(super) fn disconnected(&mut self, was_connected: bool) {
+        if was_connected {
+            self.away_since = Instant::now();
         }
     }
 
@@ -91,11 +107,21 @@ impl SessionWatch {
             Session::New
         };
         match session {
-            Session::Lost => warn!(
+            Session::Lost if self.connected_before => warn!(
+                away_s = (self.away_since.elapsed().as_secs_f64() * 10.0).round() / 10.0,
                 "MQTT session lost: the broker had no session for this collector although it \
                  kept a persistent one (broker crashed before saving, persistence off, session \
                  expired, or another broker): messages published while the collector had no \
-                 session (since it was last connected) are lost; the session starts anew now"
+                 session are lost, at most those of the away_s seconds since it was last \
+                 connected; the session starts anew now"
+            ),
+            Session::Lost => warn!(
+                "MQTT session lost: the broker had no session for this collector although the \
+                 previous run kept a persistent one (its spool directory's mqtt-session file \
+                 says so; broker crashed before saving, persistence \
+                 off, session expired, or another broker): messages published while the \
+                 collector had no session are lost, at most those since the previous run \
+                 disconnected; the session starts anew now"
             ),
             Session::New if self.persistent && self.marker.is_none() => info!(
                 "new MQTT session (no [spool]: a session lost while the collector was stopped \
@@ -107,6 +133,7 @@ impl SessionWatch {
             self.expected = true;
             self.remember();
         }
+        self.connected_before = true;
         session
     }
 

@@ -164,6 +164,8 @@ impl MqttSource {
         let (client, mut eventloop) = AsyncClient::new(self.options.clone(), 1024);
         let mut retry = RetryPolicy::new(self.max_backoff);
         let mut pending_subacks = 0usize;
+        // A ConnAck since the last error or DISCONNECT.
+        let mut connected = false;
         if self.filters.len() <= 16 {
             info!(url = %self.url, filters = ?self.filters, "connecting to MQTT broker");
         } else {
@@ -194,6 +196,7 @@ impl MqttSource {
                     }
                 }
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                    connected = true;
                     retry.reset();
                     self.metrics.mqtt_connections.inc();
                     info!(
@@ -230,11 +233,15 @@ impl MqttSource {
                     }
                 }
                 Ok(Event::Incoming(Packet::Disconnect)) => {
+                    self.session.disconnected(connected);
+                    connected = false;
                     self.metrics.mqtt_connected.set(0);
                     warn!("broker sent DISCONNECT");
                 }
                 Ok(_) => {}
                 Err(e) => {
+                    self.session.disconnected(connected);
+                    connected = false;
                     self.metrics.mqtt_connected.set(0);
                     let kind = error_kind(&e);
                     self.metrics
