@@ -3,6 +3,8 @@
 //! (manual acks). A payload over the source's limit is cut to an excerpt
 //! here, on receipt, so the queue to the pipeline never holds it whole.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -34,6 +36,29 @@ pub struct MqttMessage {
 pub struct Ack {
     client: AsyncClient,
     publish: rumqttc::Publish,
+    /// The broker session the message came in, and the current one.
+    epoch: u64,
+    session: SessionEpoch,
+}
+
+/// Counts the broker sessions of one source. A packet id names a message
+/// only within the session that sent it: after the broker started a new
+/// session (`session_present = false`: a lost session, or a clean one), an
+/// ack of a message from the old session could acknowledge an unrelated
+/// new message with the same id, which the broker would then never
+/// redeliver although it is not yet durable. Such acks are dropped.
+#[derive(Clone, Debug, Default)]
+pub(super) struct SessionEpoch(Arc<AtomicU64>);
+
+impl SessionEpoch {
+    fn current(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// The broker has no state from before: acks of earlier messages are void.
+    pub(super) fn new_session(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 impl std::fmt::Debug for Ack {
@@ -49,6 +74,8 @@ impl Clone for Ack {
         Ack {
             client: self.client.clone(),
             publish: self.publish.clone(),
+            epoch: self.epoch,
+            session: self.session.clone(),
         }
     }
 }
@@ -57,6 +84,13 @@ impl Ack {
     /// Sends the acknowledgement (through the event loop). Acks must be sent
     /// in the order the messages arrived, which the pipeline preserves.
     pub async fn send(self) {
+        if !self.of_current_session() {
+            debug!(
+                pkid = self.publish.pkid,
+                "MQTT ack dropped: its message came in a session the broker no longer has"
+            );
+            return;
+        }
         if let Err(e) = self.client.ack(&self.publish).await {
             // Only when the event loop is gone (shutdown): the broker will
             // redeliver the message to the persistent session.
@@ -65,26 +99,35 @@ impl Ack {
     }
 }
 
+impl Ack {
+    fn of_current_session(&self) -> bool {
+        self.session.current() == self.epoch
+    }
+}
+
 impl MqttMessage {
     /// The message for `publish`, received now. With `manual_ack` (the
-    /// client to send it through) a QoS 1 message carries its [`Ack`]. A
+    /// client to send it through and the session count) a QoS 1 message
+    /// carries its [`Ack`]. A
     /// payload longer than `payload_limit` becomes a copy of its first
     /// bytes (a copy, not a slice: a slice would keep the whole read buffer
     /// alive in the queue); `payload_len` keeps its real length.
     pub(super) fn received(
         publish: rumqttc::Publish,
-        manual_ack: Option<&AsyncClient>,
+        manual_ack: Option<(&AsyncClient, &SessionEpoch)>,
         payload_limit: usize,
     ) -> MqttMessage {
         let ack = manual_ack
             .filter(|_| publish.qos != QoS::AtMostOnce)
-            .map(|client| {
+            .map(|(client, session)| {
                 // Only pkid and QoS matter for the PUBACK.
                 let mut p = rumqttc::Publish::new("", publish.qos, Vec::new());
                 p.pkid = publish.pkid;
                 Ack {
                     client: client.clone(),
                     publish: p,
+                    epoch: session.current(),
+                    session: session.clone(),
                 }
             });
         let payload_len = publish.payload.len();
@@ -136,5 +179,19 @@ mod tests {
         assert_eq!(msg.payload.len(), EXCERPT_BYTES);
         assert_eq!(msg.payload_len, 10_000_000);
         assert_eq!(msg.topic, "probe/rtr-001/8.8.8.8/rtt_ms");
+    }
+
+    #[test]
+    fn acks_of_a_session_the_broker_no_longer_has_are_void() {
+        let (client, _eventloop) =
+            AsyncClient::new(rumqttc::MqttOptions::new("t", "127.0.0.1", 1), 4);
+        let session = SessionEpoch::default();
+        let old = MqttMessage::received(publish(b"1".to_vec()), Some((&client, &session)), 64);
+        let old = old.ack.expect("QoS 1 with manual acks");
+        assert!(old.of_current_session());
+        session.new_session();
+        let new = MqttMessage::received(publish(b"2".to_vec()), Some((&client, &session)), 64);
+        assert!(!old.of_current_session(), "same pkid, another session");
+        assert!(new.ack.unwrap().of_current_session());
     }
 }

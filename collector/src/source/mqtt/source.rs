@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::config::MqttConfig;
-use super::message::MqttMessage;
+use super::message::{MqttMessage, SessionEpoch};
 use super::retry::RetryPolicy;
 use super::session::{Session, SessionWatch};
 use super::subscriptions;
@@ -63,6 +63,8 @@ pub struct MqttSource {
     /// Payloads longer than this are cut to an excerpt before the queue.
     payload_limit: usize,
     session: SessionWatch,
+    /// Which broker session acks belong to (see [`SessionEpoch`]).
+    session_epoch: SessionEpoch,
     /// New filter sets after a reload.
     filter_updates: Option<mpsc::Receiver<Vec<String>>>,
 }
@@ -152,6 +154,7 @@ impl MqttSource {
             url: config.url.clone(),
             manual_acks: false,
             payload_limit: usize::MAX,
+            session_epoch: SessionEpoch::default(),
             session: SessionWatch::new(!config.clean_session, &config.client_id, &config.url, None),
             filter_updates: None,
         })
@@ -182,7 +185,7 @@ impl MqttSource {
             };
             match event {
                 Ok(Event::Incoming(Packet::Publish(publish))) => {
-                    let manual_ack = self.manual_acks.then_some(&client);
+                    let manual_ack = self.manual_acks.then_some((&client, &self.session_epoch));
                     let msg = MqttMessage::received(publish, manual_ack, self.payload_limit);
                     // Awaiting here is the backpressure: while the pipeline is
                     // full we stop reading from the socket and the broker queues.
@@ -197,6 +200,9 @@ impl MqttSource {
                 }
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                     connected = true;
+                    if !ack.session_present {
+                        self.session_epoch.new_session();
+                    }
                     retry.reset();
                     self.metrics.mqtt_connections.inc();
                     info!(
