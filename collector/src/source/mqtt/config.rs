@@ -30,9 +30,9 @@ pub struct MqttConfig {
     pub qos: u8,
     /// Largest reconnect delay in seconds after a refused CONNECT, a TLS
     /// error, a broken connection or a timeout (delays double from 0.5 s up
-    /// to this). While nothing listens on the broker's port the collector
-    /// retries every 0.2 s whatever this is: a refused TCP connect costs
-    /// the broker nothing, and the collector is back within a fraction of a
+    /// to this). While nothing listens on the broker's port (or its host
+    /// is unreachable) the collector retries every 0.2 s whatever this is:
+    /// such a connect never reaches the broker, and the collector is back within a fraction of a
     /// second of a broker restart.
     pub max_backoff_s: f64,
     /// Capacity of the queue between the MQTT event loop and the decoders.

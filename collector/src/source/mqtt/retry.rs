@@ -2,14 +2,15 @@
 //!
 //! Two kinds of failure cost the broker very different amounts:
 //! - **Nothing listens** (`ECONNREFUSED`: the broker is restarting, or
-//!   down): the kernel answers the SYN with a reset; the broker process
-//!   spends nothing. Retried every [`RetryPolicy::NOTHING_LISTENS`], so
+//!   down; or `EHOSTUNREACH`/`ENETUNREACH`: no route to its host): the
+//!   SYN never reaches a broker process, which spends nothing. Retried every [`RetryPolicy::NOTHING_LISTENS`], so
 //!   the collector is subscribed again within a few hundred milliseconds
 //!   of the broker accepting connections, however long it was away (with
 //!   a doubling backoff it took up to the cap: 3.9 s measured, issue #18).
 //! - **Everything else** (the broker refused the CONNECT, TLS failed, the
-//!   connection broke, a timeout): each attempt costs the broker a TLS
-//!   handshake or a CONNECT, or the network is in trouble. Capped
+//!   connection broke, a timeout): each attempt may cost the broker a TLS
+//!   handshake or a CONNECT (a timeout cannot tell an unanswered SYN from
+//!   a broker too busy to answer the CONNECT). Capped
 //!   exponential backoff, 0.5 s doubling up to `mqtt.max_backoff_s`.
 //!
 //! A ConnAck resets both.
@@ -83,10 +84,14 @@ impl RetryPolicy {
     }
 }
 
-/// The TCP connect was answered with a reset: no broker process behind the
-/// port (restarting, stopped), so an attempt costs it nothing.
+/// The TCP connect never reached a broker process: refused (nothing
+/// listens on the port: restarting, stopped) or no route to the host
+/// (rebooting, network down). An attempt costs the broker nothing.
 fn nothing_listens(error: &ConnectionError) -> bool {
-    matches!(error, ConnectionError::Io(e) if e.kind() == ErrorKind::ConnectionRefused)
+    matches!(error, ConnectionError::Io(e) if matches!(
+        e.kind(),
+        ErrorKind::ConnectionRefused | ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable
+    ))
 }
 
 /// Capped exponential backoff: 0.5 s, 1 s, 2 s … up to `max`.
@@ -151,6 +156,10 @@ mod tests {
                 RetryPolicy::NOTHING_LISTENS
             );
         }
+        assert_eq!(
+            p.delay_after(&io(ErrorKind::HostUnreachable)),
+            RetryPolicy::NOTHING_LISTENS
+        );
         // Broken connections and timeouts still back off where they were.
         assert_eq!(
             millis(p.delay_after(&ConnectionError::NetworkTimeout)),
