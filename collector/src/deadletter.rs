@@ -51,6 +51,20 @@ impl DeadLetters {
     }
 
     pub fn push(&self, route: &str, topic: &str, payload: &[u8], reject: &Reject) {
+        self.push_received(route, topic, payload, payload.len(), reject);
+    }
+
+    /// [`DeadLetters::push`] for a payload of `payload_len` bytes of which
+    /// only the first ones were kept (`payload`, an oversize payload cut
+    /// by the MQTT source).
+    pub fn push_received(
+        &self,
+        route: &str,
+        topic: &str,
+        payload: &[u8],
+        payload_len: usize,
+        reject: &Reject,
+    ) {
         let entry = DeadLetter {
             time: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -59,7 +73,7 @@ impl DeadLetters {
             route: route.to_string(),
             topic: topic.to_string(),
             payload_excerpt: excerpt(payload),
-            payload_bytes: payload.len(),
+            payload_bytes: payload_len.max(payload.len()),
             reason: reject.reason.as_str(),
             detail: reject.detail.clone(),
         };

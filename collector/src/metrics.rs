@@ -50,6 +50,9 @@ pub struct PipelineMetrics {
     pub mqtt_connection_errors: IntCounterVec,
     /// Successful (re)connections.
     pub mqtt_connections: IntCounter,
+    /// Reconnects where a persistent session was expected and the broker
+    /// had none (its queue for the collector is gone).
+    pub mqtt_sessions_lost: IntCounter,
     /// Points written to InfluxDB.
     pub influx_points_written: IntCounter,
     /// Write requests, by result class (`ok`, `retryable`, `throttled`, `rejected`,
@@ -154,6 +157,11 @@ impl PipelineMetrics {
                 "Successful MQTT connections (the first and every reconnect).",
             )
             .expect("valid metric"),
+            mqtt_sessions_lost: IntCounter::new(
+                "schoolnet_mqtt_sessions_lost_total",
+                "Connections where the broker had no session although the collector expected its persistent one: messages published meanwhile may be lost.",
+            )
+            .expect("valid metric"),
             influx_points_written: IntCounter::new(
                 "schoolnet_influx_points_written_total",
                 "Points accepted by InfluxDB.",
@@ -252,6 +260,7 @@ impl PipelineMetrics {
             Box::new(m.mqtt_connected.clone()),
             Box::new(m.mqtt_connection_errors.clone()),
             Box::new(m.mqtt_connections.clone()),
+            Box::new(m.mqtt_sessions_lost.clone()),
             Box::new(m.influx_points_written.clone()),
             Box::new(m.influx_writes.clone()),
             Box::new(m.influx_points_rejected.clone()),

@@ -133,9 +133,13 @@ pub async fn run(
         routes.filters()
     };
     let (filters_tx, filters_rx) = mpsc::channel(1);
-    let source = MqttSource::new(&mqtt, password, filters, metrics.clone())?
+    let mut source = MqttSource::new(&mqtt, password, filters, metrics.clone())?
         .with_manual_acks(manual_acks)
+        .with_payload_limit(config.limits.max_payload_bytes)
         .with_filter_updates(filters_rx);
+    if let Some(spool) = &config.spool {
+        source = source.with_session_marker(&spool.dir);
+    }
     let (pipeline_tx, pipeline_rx) = mpsc::channel(1);
     let (msg_tx, msg_rx) = mpsc::channel(config.mqtt.queue_capacity);
     let pipeline = Pipeline::new(

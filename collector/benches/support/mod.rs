@@ -119,6 +119,7 @@ fn message(topic: &str, payload: Vec<u8>, time: SystemTime) -> MqttMessage {
         .as_nanos() as i64;
     MqttMessage {
         topic: topic.to_string(),
+        payload_len: payload.len(),
         payload: Bytes::from(payload),
         received_ns: ns + LAG_NS,
         ack: None,

@@ -194,12 +194,13 @@ impl Pipeline {
             self.count(index, &route_name, outcome::NOT_OWNED);
             return;
         }
-        if payload.len() > self.limits.max_payload_bytes {
+        // `payload_len`: the source may have cut an oversize payload already.
+        if msg.payload_len.max(payload.len()) > self.limits.max_payload_bytes {
             let reject = Reject::new(
                 RejectReason::TooLarge,
                 format!(
                     "{} bytes > limit {}",
-                    payload.len(),
+                    msg.payload_len.max(payload.len()),
                     self.limits.max_payload_bytes
                 ),
             );
@@ -344,7 +345,7 @@ impl Pipeline {
             .with_label_values(&[route, reject.reason.as_str()])
             .inc();
         self.dead_letters
-            .push(route, &msg.topic, &msg.payload, reject);
+            .push_received(route, &msg.topic, &msg.payload, msg.payload_len, reject);
         self.reject_log.log(route, &msg.topic, reject);
     }
 }

@@ -92,6 +92,7 @@ impl Harness {
         self.pipeline.handle(&MqttMessage {
             topic: topic.into(),
             payload: Bytes::copy_from_slice(payload),
+            payload_len: payload.len(),
             received_ns: NOW_NS,
             ack: None,
         });
@@ -342,6 +343,31 @@ fn huge_payloads_are_rejected_before_decoding() {
     assert!(dl.payload_excerpt.len() < 300, "excerpt is bounded");
 }
 
+/// An oversize payload the MQTT source cut to its first bytes: rejected by
+/// its full length, once, with that length in the dead letter.
+#[test]
+fn a_payload_cut_by_the_source_is_rejected_by_its_full_length() {
+    let mut h = harness();
+    h.pipeline.handle(&MqttMessage {
+        topic: "probe/rtr-001/8.8.8.8/rtt_ms".into(),
+        payload: Bytes::from_static(b"12.5"),
+        payload_len: 10_000_000,
+        received_ns: NOW_NS,
+        ack: None,
+    });
+    assert_eq!(h.rejected("probe-rtt", RejectReason::TooLarge), 1);
+    assert_eq!(h.outcome("probe-rtt", "rejected"), 1);
+    assert_eq!(h.outcome("probe-rtt", "ok"), 0);
+    let dl = &h.dead.snapshot()[0];
+    assert_eq!(dl.payload_bytes, 10_000_000);
+    assert_eq!(dl.reason, "too_large");
+    assert!(
+        dl.detail.contains("10000000 bytes > limit 65536"),
+        "{}",
+        dl.detail
+    );
+}
+
 #[test]
 fn first_nan_sample_is_ignored_not_rejected() {
     let mut h = harness();
@@ -365,6 +391,7 @@ async fn history_receives_samples_and_drains_on_close() {
             .send(MqttMessage {
                 topic: "probe/rtr-001/8.8.8.8/rtt_ms".into(),
                 payload: Bytes::from(format!("{}", 10 + i)),
+                payload_len: format!("{}", 10 + i).len(),
                 received_ns: NOW_NS + i,
                 ack: None,
             })
@@ -406,7 +433,11 @@ fn damaged_values_are_counted_and_dead_lettered_the_good_ones_stored() {
     h.send("telegraf/rtr-001/net", cut.as_bytes());
     // The lan line is stored: the message is `partial`, not rejected.
     assert_eq!(h.outcome("telegraf", "ok"), 1);
-    assert_eq!(h.outcome("telegraf", "partial"), 1, "the lan line is stored");
+    assert_eq!(
+        h.outcome("telegraf", "partial"),
+        1,
+        "the lan line is stored"
+    );
     assert_eq!(h.rejected("telegraf", RejectReason::MissingTimestamp), 1);
     let newest = &h.dead.snapshot()[0];
     assert_eq!(newest.reason, "missing_timestamp");

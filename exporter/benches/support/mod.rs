@@ -137,6 +137,7 @@ fn message(sim: SimMessage) -> MqttMessage {
     let ns = sim.time.duration_since(UNIX_EPOCH).expect("after 1970");
     MqttMessage {
         topic: sim.topic,
+        payload_len: sim.payload.len(),
         payload: sim.payload.into(),
         received_ns: ns.as_nanos() as i64 + 5_000_000,
         ack: None,

@@ -30,9 +30,16 @@ pub struct MqttConfig {
     pub clean_session: bool,
     /// QoS of the subscriptions: 0 (at most once) or 1 (at least once).
     pub qos: u8,
-    /// Largest reconnect delay in seconds; delays double from 0.5 s up to this.
+    /// Largest reconnect delay in seconds after a refused CONNECT, a TLS
+    /// error, a broken connection or a timeout (delays double from 0.5 s up
+    /// to this). While nothing listens on the broker's port (or its host
+    /// is unreachable) the collector retries every 0.2 s whatever this is:
+    /// such a connect never reaches the broker, and the collector is back within a fraction of a
+    /// second of a broker restart.
     pub max_backoff_s: f64,
     /// Capacity of the queue between the MQTT event loop and the decoders.
+    /// With payloads over `limits.max_payload_bytes` cut to an excerpt on
+    /// receipt, it holds at most this × `max_payload_bytes` of payload.
     pub queue_capacity: usize,
     /// PEM file with the CA certificates to trust for `mqtts://` (only
     /// these; default: the system's roots).

@@ -1,13 +1,20 @@
 //! The MQTT source: one task owns the rumqttc event loop, subscribes to the
 //! routes' filters on every (re)connect and forwards each publish to the
 //! pipeline. Split like vector's `sources/mqtt`: [`config`] is the `[mqtt]`
-//! section, [`source`] is the running task, `subscriptions` sends the
-//! SUBSCRIBE packets (and their changes on reload), [`tls`] loads PEM files
-//! and builds rustls configs (also for the InfluxDB writer and the exporter).
+//! section, [`source`] is the running task, `message` is what it hands the
+//! pipeline, `subscriptions` sends the
+//! SUBSCRIBE packets (and their changes on reload), `retry` decides the
+//! delay after a connection error, `session` notices a persistent session
+//! the broker lost, [`tls`] loads PEM files and builds rustls configs (also
+//! for the InfluxDB writer and the exporter).
 
 pub mod config;
+mod message;
+mod retry;
+mod session;
 mod source;
 mod subscriptions;
 pub mod tls;
 
-pub use source::{Ack, MqttMessage, MqttSource, SourceError};
+pub use message::{Ack, MqttMessage};
+pub use source::{MqttSource, SourceError, MAX_INCOMING_PACKET};

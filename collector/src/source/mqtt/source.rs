@@ -2,75 +2,45 @@
 //!
 //! Connection errors are never swallowed: each one is logged with its cause,
 //! counted in `schoolnet_mqtt_connection_errors_total{kind}`, and followed by
-//! a capped exponential backoff before rumqttc reconnects. On every ConnAck
-//! the source subscribes again (a broker that lost its state, or a clean
-//! session, would otherwise leave the collector connected but deaf).
+//! the delay of [`retry`](super::retry) before rumqttc reconnects. On every
+//! ConnAck the source subscribes again (a broker that lost its state, or a
+//! clean session, would otherwise leave the collector connected but deaf)
+//! and [`session`](super::session) tells whether the broker lost the
+//! persistent session.
+//!
+//! Any packet a broker may send is accepted (up to MQTT's maximum remaining
+//! length): a packet over the client's limit makes rumqttc drop the
+//! connection, and a persistent session redelivers the same message on
+//! every reconnect, wedging intake for good (issue #17). A payload over
+//! `limits.max_payload_bytes` is cut to an excerpt here, before the queue
+//! to the pipeline (see [`MqttMessage::received`]), which rejects it as
+//! `too_large` and acknowledges it.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use bytes::Bytes;
 use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS, TlsConfiguration,
     Transport,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, error, info, warn};
+use tracing::{error, info, warn};
 
 use super::config::MqttConfig;
+use super::message::{MqttMessage, SessionEpoch};
+use super::retry::RetryPolicy;
+use super::session::{Session, SessionWatch};
 use super::subscriptions;
 use super::tls::{self, ClientCert, TlsError};
 use crate::metrics::PipelineMetrics;
 
-/// One received publish.
-#[derive(Debug, Clone)]
-pub struct MqttMessage {
-    pub topic: String,
-    pub payload: Bytes,
-    /// Unix nanoseconds at receipt.
-    pub received_ns: i64,
-    /// With manual acknowledgements: what acknowledges this message to the
-    /// broker. The pipeline sends it only once the message's samples are
-    /// durable; until then the broker keeps the message (and redelivers it
-    /// to a reconnecting persistent session).
-    pub ack: Option<Ack>,
-}
-
-/// The PUBACK of one received QoS 1 message, to send when it is safe.
-pub struct Ack {
-    client: AsyncClient,
-    publish: rumqttc::Publish,
-}
-
-impl std::fmt::Debug for Ack {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ack")
-            .field("pkid", &self.publish.pkid)
-            .finish()
-    }
-}
-
-impl Clone for Ack {
-    fn clone(&self) -> Ack {
-        Ack {
-            client: self.client.clone(),
-            publish: self.publish.clone(),
-        }
-    }
-}
-
-impl Ack {
-    /// Sends the acknowledgement (through the event loop). Acks must be sent
-    /// in the order the messages arrived, which the pipeline preserves.
-    pub async fn send(self) {
-        if let Err(e) = self.client.ack(&self.publish).await {
-            // Only when the event loop is gone (shutdown): the broker will
-            // redeliver the message to the persistent session.
-            debug!(error = %e, "MQTT ack not sent");
-        }
-    }
-}
+/// The largest packet MQTT can frame (remaining length 268,435,455 bytes):
+/// the client accepts whatever the broker lets through. What bounds the
+/// memory is the broker's `message_size_limit`/`max_packet_size` (the
+/// shipped mosquitto config sets 256 KiB) and the cut in
+/// [`MqttSource::with_payload_limit`].
+pub const MAX_INCOMING_PACKET: usize = 268_435_455;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -90,6 +60,11 @@ pub struct MqttSource {
     metrics: PipelineMetrics,
     url: String,
     manual_acks: bool,
+    /// Payloads longer than this are cut to an excerpt before the queue.
+    payload_limit: usize,
+    session: SessionWatch,
+    /// Which broker session acks belong to (see [`SessionEpoch`]).
+    session_epoch: SessionEpoch,
     /// New filter sets after a reload.
     filter_updates: Option<mpsc::Receiver<Vec<String>>>,
 }
@@ -107,6 +82,29 @@ impl MqttSource {
     pub fn with_manual_acks(mut self, on: bool) -> MqttSource {
         self.manual_acks = on;
         self.options.set_manual_acks(on);
+        self
+    }
+
+    /// Payloads longer than `max_payload_bytes` (`limits.max_payload_bytes`,
+    /// which the pipeline rejects as `too_large`) are replaced by a copy of
+    /// their first bytes before they enter the queue to the pipeline, so
+    /// the queue holds at most `mqtt.queue_capacity` × `max_payload_bytes`
+    /// of payload whatever the broker lets through. Default: no cut.
+    pub fn with_payload_limit(mut self, max_payload_bytes: usize) -> MqttSource {
+        self.payload_limit = max_payload_bytes;
+        self
+    }
+
+    /// Remembers the persistent session in `dir` (the spool directory), so
+    /// that a session the broker lost while the collector was stopped is
+    /// noticed at the next start (see [`super::session`]).
+    pub fn with_session_marker(mut self, dir: &std::path::Path) -> MqttSource {
+        self.session = SessionWatch::new(
+            !self.options.clean_session(),
+            self.options.client_id().as_str(),
+            &self.url,
+            Some(dir),
+        );
         self
     }
 
@@ -129,7 +127,7 @@ impl MqttSource {
         options
             .set_keep_alive(Duration::from_secs(config.keep_alive_s))
             .set_clean_session(config.clean_session)
-            .set_max_packet_size(1024 * 1024, 64 * 1024)
+            .set_max_packet_size(MAX_INCOMING_PACKET, 64 * 1024)
             .set_inflight(1000)
             .set_request_channel_capacity(64);
         if let Some(user) = &config.username {
@@ -155,6 +153,9 @@ impl MqttSource {
             metrics,
             url: config.url.clone(),
             manual_acks: false,
+            payload_limit: usize::MAX,
+            session_epoch: SessionEpoch::default(),
+            session: SessionWatch::new(!config.clean_session, &config.client_id, &config.url, None),
             filter_updates: None,
         })
     }
@@ -164,8 +165,10 @@ impl MqttSource {
     pub async fn run(mut self, tx: mpsc::Sender<MqttMessage>, shutdown: CancellationToken) {
         let mut updates = self.filter_updates.take();
         let (client, mut eventloop) = AsyncClient::new(self.options.clone(), 1024);
-        let mut backoff = Backoff::new(self.max_backoff);
+        let mut retry = RetryPolicy::new(self.max_backoff);
         let mut pending_subacks = 0usize;
+        // A ConnAck since the last error or DISCONNECT.
+        let mut connected = false;
         if self.filters.len() <= 16 {
             info!(url = %self.url, filters = ?self.filters, "connecting to MQTT broker");
         } else {
@@ -182,21 +185,8 @@ impl MqttSource {
             };
             match event {
                 Ok(Event::Incoming(Packet::Publish(publish))) => {
-                    let ack = (self.manual_acks && publish.qos != QoS::AtMostOnce).then(|| {
-                        // Only pkid and QoS matter for the PUBACK.
-                        let mut p = rumqttc::Publish::new("", publish.qos, Vec::new());
-                        p.pkid = publish.pkid;
-                        Ack {
-                            client: client.clone(),
-                            publish: p,
-                        }
-                    });
-                    let msg = MqttMessage {
-                        topic: publish.topic,
-                        payload: publish.payload,
-                        received_ns: now_ns(),
-                        ack,
-                    };
+                    let manual_ack = self.manual_acks.then_some((&client, &self.session_epoch));
+                    let msg = MqttMessage::received(publish, manual_ack, self.payload_limit);
                     // Awaiting here is the backpressure: while the pipeline is
                     // full we stop reading from the socket and the broker queues.
                     let sent = tokio::select! {
@@ -209,12 +199,19 @@ impl MqttSource {
                     }
                 }
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                    backoff.reset();
+                    connected = true;
+                    if !ack.session_present {
+                        self.session_epoch.new_session();
+                    }
+                    retry.reset();
                     self.metrics.mqtt_connections.inc();
                     info!(
                         session_present = ack.session_present,
                         "connected to MQTT broker"
                     );
+                    if self.session.connected(ack.session_present) == Session::Lost {
+                        self.metrics.mqtt_sessions_lost.inc();
+                    }
                     // Ready (`schoolnet_mqtt_connected` 1, /readyz) once
                     // every SUBSCRIBE is acknowledged: until then a new
                     // session would miss messages.
@@ -242,19 +239,25 @@ impl MqttSource {
                     }
                 }
                 Ok(Event::Incoming(Packet::Disconnect)) => {
+                    self.session.disconnected(connected);
+                    connected = false;
                     self.metrics.mqtt_connected.set(0);
                     warn!("broker sent DISCONNECT");
                 }
                 Ok(_) => {}
                 Err(e) => {
+                    self.session.disconnected(connected);
+                    connected = false;
                     self.metrics.mqtt_connected.set(0);
                     let kind = error_kind(&e);
                     self.metrics
                         .mqtt_connection_errors
                         .with_label_values(&[kind])
                         .inc();
-                    let delay = backoff.next_delay();
-                    warn!(error = %e, kind, retry_in_ms = delay.as_millis() as u64, url = %self.url, "MQTT connection error");
+                    let delay = retry.delay_after(&e);
+                    if let Some(not_logged) = retry.should_log(&e, std::time::Instant::now()) {
+                        warn!(error = %e, kind, retry_in_ms = delay.as_millis() as u64, not_logged, url = %self.url, "MQTT connection error");
+                    }
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
                         _ = tokio::time::sleep(delay) => {}
@@ -363,41 +366,6 @@ fn error_kind(e: &ConnectionError) -> &'static str {
     }
 }
 
-/// Capped exponential backoff: 0.5 s, 1 s, 2 s … up to `max`.
-#[derive(Debug)]
-struct Backoff {
-    next: Duration,
-    max: Duration,
-}
-
-impl Backoff {
-    const FIRST: Duration = Duration::from_millis(500);
-
-    fn new(max: Duration) -> Backoff {
-        Backoff {
-            next: Backoff::FIRST,
-            max,
-        }
-    }
-
-    fn next_delay(&mut self) -> Duration {
-        let d = self.next.min(self.max);
-        self.next = (self.next * 2).min(self.max);
-        d
-    }
-
-    fn reset(&mut self) {
-        self.next = Backoff::FIRST;
-    }
-}
-
-pub(crate) fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -475,14 +443,5 @@ mod tests {
             ..config
         };
         assert!(source(&config).is_ok());
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap_and_resets() {
-        let mut b = Backoff::new(Duration::from_secs(3));
-        let delays: Vec<u64> = (0..5).map(|_| b.next_delay().as_millis() as u64).collect();
-        assert_eq!(delays, vec![500, 1000, 2000, 3000, 3000]);
-        b.reset();
-        assert_eq!(b.next_delay(), Duration::from_millis(500));
     }
 }
