@@ -4,86 +4,16 @@
 //! above the filesystem's size.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
+
+use testkit::Tmpfs;
 
 use super::*;
 
-/// A tmpfs mounted on a temporary directory, unmounted on drop (also when
-/// the test panics).
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn mount(size: &str) -> Tmpfs {
-        // SAFETY: geteuid has no preconditions.
-        let euid = unsafe { libc::geteuid() };
-        assert_eq!(
-            euid, 0,
-            "the full-disk tests mount a tmpfs and need root (CI runs them as root); \
-             run `sudo -E cargo test -p collector --lib spool::tests_full`"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .output()
-            .expect("run mount");
-        assert!(
-            out.status.success(),
-            "mount -t tmpfs: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Tmpfs { dir }
-    }
-
-    fn path(&self) -> PathBuf {
-        self.dir.path().join("spool")
-    }
-
-    /// Fills what is left of the filesystem; returns the bytes written.
-    fn fill(&self) -> u64 {
-        let mut f = fs::File::create(self.dir.path().join("filler")).unwrap();
-        let chunk = [0u8; 4096];
-        let mut n = 0;
-        loop {
-            match f.write(&chunk) {
-                Ok(k) => n += k as u64,
-                Err(e) if write::is_no_space(&e) => return n,
-                Err(e) => panic!("filler: {e}"),
-            }
-        }
-    }
-
-    fn free(&self) -> u64 {
-        // SAFETY: a zeroed statvfs is a valid out-parameter; the path is a
-        // NUL-terminated C string that outlives the call.
-        unsafe {
-            let mut s: libc::statvfs = std::mem::zeroed();
-            let p = std::ffi::CString::new(self.dir.path().as_os_str().as_encoded_bytes()).unwrap();
-            assert_eq!(libc::statvfs(p.as_ptr(), &mut s), 0);
-            s.f_bavail as u64 * s.f_frsize as u64
-        }
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let ok = Command::new("umount")
-            .arg(self.dir.path())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            // Still busy (a panic left files open): detach it.
-            let _ = Command::new("umount")
-                .arg("-l")
-                .arg(self.dir.path())
-                .status();
-        }
-    }
+/// The spool's directory on the tmpfs.
+fn spool_dir(fs: &Tmpfs) -> PathBuf {
+    fs.path().join("spool")
 }
 
 fn config(dir: &Path, overflow: Overflow) -> SpoolConfig {
@@ -129,7 +59,7 @@ fn append_until_refused(spool: &Spool) -> (Vec<RecordId>, SpoolError) {
 #[test]
 fn full_disk_blocks_like_a_full_spool_and_resumes_when_a_sink_frees_segments() {
     let fs = Tmpfs::mount("4m");
-    let (spool, _) = Spool::open(&config(&fs.path(), Overflow::Block), &["influx"]).unwrap();
+    let (spool, _) = Spool::open(&config(&spool_dir(&fs), Overflow::Block), &["influx"]).unwrap();
     let (accepted, refused) = append_until_refused(&spool);
     assert!(matches!(refused, SpoolError::NoSpace { .. }), "{refused}");
     assert!(refused.is_full());
@@ -143,7 +73,7 @@ fn full_disk_blocks_like_a_full_spool_and_resumes_when_a_sink_frees_segments() {
     assert!(s.unplaced_records > 0);
     assert_eq!(s.last_id, *accepted.last().unwrap());
     assert_eq!(s.durable_id + s.unplaced_records, s.last_id);
-    assert_segments_valid(&fs.path());
+    assert_segments_valid(&spool_dir(&fs));
 
     // The sink delivers what is durable; acknowledging frees segments and
     // the waiting records go to disk.
@@ -185,13 +115,14 @@ fn full_disk_blocks_like_a_full_spool_and_resumes_when_a_sink_frees_segments() {
     assert_eq!(id, accepted.len() as u64 + 1);
     assert!(!spool.status().unwrap().blocked);
     spool.close().unwrap();
-    assert_segments_valid(&fs.path());
+    assert_segments_valid(&spool_dir(&fs));
 }
 
 #[test]
 fn full_disk_with_drop_oldest_drops_exactly_what_is_never_delivered() {
     let fs = Tmpfs::mount("4m");
-    let (spool, _) = Spool::open(&config(&fs.path(), Overflow::DropOldest), &["influx"]).unwrap();
+    let (spool, _) =
+        Spool::open(&config(&spool_dir(&fs), Overflow::DropOldest), &["influx"]).unwrap();
     let mut reader = spool.reader("influx").unwrap();
     let mut delivered: Vec<RecordId> = Vec::new();
     let total = 12_000u64; // ~12 MB through a 4 MiB filesystem
@@ -248,14 +179,14 @@ fn full_disk_with_drop_oldest_drops_exactly_what_is_never_delivered() {
     assert_eq!(s.full, Some(FullCause::Disk));
     assert!(!s.blocked, "drop_oldest keeps intake flowing");
     assert_eq!(s.failed, None);
-    assert_segments_valid(&fs.path());
+    assert_segments_valid(&spool_dir(&fs));
     spool.close().unwrap();
 }
 
 #[test]
 fn restart_on_a_full_disk_drains_and_frees_segments() {
     let fs = Tmpfs::mount("4m");
-    let c = config(&fs.path(), Overflow::Block);
+    let c = config(&spool_dir(&fs), Overflow::Block);
     let (spool, _) = Spool::open(&c, &["influx"]).unwrap();
     let (accepted, _) = append_until_refused(&spool);
     let _ = spool.sync();
@@ -285,7 +216,7 @@ fn restart_on_a_full_disk_drains_and_frees_segments() {
         fs.free()
     );
     assert_eq!(
-        fs::read_to_string(fs.path().join("cursors/influx")).unwrap(),
+        fs::read_to_string(spool_dir(&fs).join("cursors/influx")).unwrap(),
         format!("{durable:020}\n")
     );
     spool.try_append(0, &payload(0)).unwrap();
@@ -295,7 +226,7 @@ fn restart_on_a_full_disk_drains_and_frees_segments() {
 #[test]
 fn full_episode_clears_after_room_returns() {
     let fs = Tmpfs::mount("4m");
-    let (spool, _) = Spool::open(&config(&fs.path(), Overflow::Block), &["influx"]).unwrap();
+    let (spool, _) = Spool::open(&config(&spool_dir(&fs), Overflow::Block), &["influx"]).unwrap();
     spool.inner.lock().episodes.clears_after = Duration::from_secs(1);
     let (accepted, _) = append_until_refused(&spool);
     std::thread::sleep(Duration::from_millis(120));
