@@ -13,8 +13,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::{
-    check_points, expected_points, simulate, sum_metric, total_points, wait_for_points,
-    Accounting, Collector,
+    check_points, expected_points, simulate, sum_metric, total_points, wait_for_points, Accounting,
+    Collector,
 };
 use testkit::{signal, wait_until, InfluxDb1, Mosquitto, Tmpfs};
 use tokio::time::sleep;
@@ -44,19 +44,44 @@ async fn full_disk_blocks_intake_survives_a_restart_and_delivers_everything() {
     .await;
 
     // The disk fills long before max_bytes (1 GiB): intake blocks, shown.
-    let m = wait_until("the spool to block on the full disk", Duration::from_secs(30), || async {
-        let m = collector.metrics().await;
-        let full = sum_metric(&m, "schoolnet_spool_full", &["cause=\"disk\""]);
-        let blocked = sum_metric(&m, "schoolnet_spool_blocked", &[]);
-        (full == 1.0 && blocked == 1.0).then_some(m)
-    })
+    let m = wait_until(
+        "the spool to block on the full disk",
+        Duration::from_secs(30),
+        || async {
+            let m = collector.metrics().await;
+            let full = sum_metric(&m, "schoolnet_spool_full", &["cause=\"disk\""]);
+            let blocked = sum_metric(&m, "schoolnet_spool_blocked", &[]);
+            (full == 1.0 && blocked == 1.0).then_some(m)
+        },
+    )
     .await;
-    assert_eq!(sum_metric(&m, "schoolnet_spool_max_bytes", &[]), (1u64 << 30) as f64);
-    assert_eq!(sum_metric(&m, "schoolnet_spool_full", &["cause=\"max_bytes\""]), 0.0);
-    assert_eq!(sum_metric(&m, "schoolnet_spool_dropped_records_total", &["sink=\"influx\""]), 0.0);
+    assert_eq!(
+        sum_metric(&m, "schoolnet_spool_max_bytes", &[]),
+        (1u64 << 30) as f64
+    );
+    assert_eq!(
+        sum_metric(&m, "schoolnet_spool_full", &["cause=\"max_bytes\""]),
+        0.0
+    );
+    assert_eq!(
+        sum_metric(
+            &m,
+            "schoolnet_spool_dropped_records_total",
+            &["sink=\"influx\""]
+        ),
+        0.0
+    );
     let processed = sum_metric(&m, "schoolnet_collector_messages_total", &[]) as u64;
-    assert!(processed < report.sent, "intake is blocked ({processed} of {})", report.sent);
-    assert_eq!(collector.process.count_lines(STARTED), 1, "one WARN per episode");
+    assert!(
+        processed < report.sent,
+        "intake is blocked ({processed} of {})",
+        report.sent
+    );
+    assert_eq!(
+        collector.process.count_lines(STARTED),
+        1,
+        "one WARN per episode"
+    );
     assert!(collector.process.count_lines("WARN") >= 1);
     assert!(collector.is_ready().await, "still connected and serving");
     sleep(Duration::from_secs(2)).await;
@@ -73,7 +98,11 @@ async fn full_disk_blocks_intake_survives_a_restart_and_delivers_everything() {
     assert!(fs.free() < 4096, "{} bytes still free", fs.free());
     collector.restart().await;
     sleep(Duration::from_secs(2)).await;
-    assert!(collector.process.is_running(), "{}", collector.process.log_tail());
+    assert!(
+        collector.process.is_running(),
+        "{}",
+        collector.process.log_tail()
+    );
     eprintln!(
         "full disk: blocked at {processed} of {} messages after {blocked_s:.1}s counted; \
          killed, {filler} filler bytes took the rest, restarted",
@@ -86,7 +115,13 @@ async fn full_disk_blocks_intake_survives_a_restart_and_delivers_everything() {
     influx.start_again().await;
     let t = Instant::now();
     let expected = expected_points(&report);
-    let got = wait_for_points(&influx, &expected, Accounting::NoneMissing, Duration::from_secs(60)).await;
+    let got = wait_for_points(
+        &influx,
+        &expected,
+        Accounting::NoneMissing,
+        Duration::from_secs(60),
+    )
+    .await;
     let surplus = check_points(&got, &expected, Accounting::NoneMissing).unwrap();
     eprintln!(
         "full disk: all {} points in InfluxDB {:.1}s after it was back ({surplus} duplicate probe points)",
@@ -95,15 +130,22 @@ async fn full_disk_blocks_intake_survives_a_restart_and_delivers_everything() {
     );
 
     // The episode clears (10 s without hitting the limit), with a WARN.
-    let m = wait_until("the full episode to clear", Duration::from_secs(40), || async {
-        let m = collector.metrics().await;
-        let full = sum_metric(&m, "schoolnet_spool_full", &[]);
-        let blocked = sum_metric(&m, "schoolnet_spool_blocked", &[]);
-        (full == 0.0 && blocked == 0.0).then_some(m)
-    })
+    let m = wait_until(
+        "the full episode to clear",
+        Duration::from_secs(40),
+        || async {
+            let m = collector.metrics().await;
+            let full = sum_metric(&m, "schoolnet_spool_full", &[]);
+            let blocked = sum_metric(&m, "schoolnet_spool_blocked", &[]);
+            (full == 0.0 && blocked == 0.0).then_some(m)
+        },
+    )
     .await;
     assert_eq!(collector.process.count_lines(CLEARED), 1);
-    assert_eq!(sum_metric(&m, "schoolnet_spool_dropped_records_total", &[]), 0.0);
+    assert_eq!(
+        sum_metric(&m, "schoolnet_spool_dropped_records_total", &[]),
+        0.0
+    );
     assert_eq!(sum_metric(&m, "schoolnet_spool_backlog_records", &[]), 0.0);
     assert_eq!(collector.process.count_lines("spool write failed"), 0);
 }
