@@ -7,6 +7,7 @@ use std::io;
 use std::time::Instant;
 
 use super::cursor::CursorFile;
+use super::write::is_no_space;
 use super::{io_err, Inner, SpoolError, State};
 
 impl Inner {
@@ -32,10 +33,19 @@ impl Inner {
             let file = match &mut s.cursor {
                 Some(f) => f,
                 // Not created at open (the disk was full then): a new file.
-                None => s.cursor.insert(
-                    CursorFile::create(&self.cursors_dir, &s.name, s.acked, self.config.fsync)
-                        .map_err(io_err(&path))?,
-                ),
+                None => {
+                    match CursorFile::create(&self.cursors_dir, &s.name, s.acked, self.config.fsync)
+                    {
+                        Ok(f) => s.cursor.insert(f),
+                        Err(e) if is_no_space(&e) => {
+                            // Still full: progress stays unsaved (replayed after
+                            // a crash) and its segments stay; retried next time.
+                            s.last_persist = Some(Instant::now());
+                            return Ok(());
+                        }
+                        Err(e) => return Err(io_err(&path)(e)),
+                    }
+                }
             };
             file.write(s.acked, self.config.fsync)
                 .map_err(io_err(&path))?;
