@@ -1,5 +1,5 @@
 //! `schoolnet run` with its spool on a filesystem that fills before
-//! `spool.max_bytes` (a 256 KiB tmpfs mounted by the test: root needed, the
+//! `spool.max_bytes` (a 128 KiB tmpfs mounted by the test: root needed, the
 //! test fails and says so otherwise), on real mosquitto and InfluxDB 1.x.
 //!
 //! What the issue found: ENOSPC made the collector exit 1, and every
@@ -24,7 +24,7 @@ const CLEARED: &str = "spool no longer full";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn full_disk_blocks_intake_survives_a_restart_and_delivers_everything() {
-    let fs = Tmpfs::mount("256k");
+    let fs = Tmpfs::mount("128k");
     let broker = Mosquitto::builder().persistence(true).start().await;
     let mut influx = InfluxDb1::start().await;
     influx.create_database("schoolnet").await;
@@ -39,7 +39,7 @@ async fn full_disk_blocks_intake_survives_a_restart_and_delivers_everything() {
         Collector::start_in(tempfile::tempdir().unwrap(), &broker.url, None, &extra, &[]).await;
     let report = simulate(
         &broker.url,
-        &["--schools", "6", "--rate", "0", "--count", "2000"],
+        &["--schools", "6", "--rate", "0", "--count", "3000"],
     )
     .await;
 
