@@ -6,7 +6,7 @@
 //! outcomes from enums, error classes from a fixed list.
 
 use prometheus::{
-    GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    Counter, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry,
 };
 
@@ -73,8 +73,16 @@ pub struct PipelineMetrics {
     pub spool_backlog_records: IntGaugeVec,
     /// Age of the oldest undelivered record, by sink.
     pub spool_oldest_unsent_age_seconds: GaugeVec,
-    /// Records dropped by `overflow = "drop_oldest"`, by sink.
+    /// Records dropped by `overflow = "drop_oldest"` and never delivered, by sink.
     pub spool_dropped_records: IntCounterVec,
+    /// The configured `spool.max_bytes`.
+    pub spool_max_bytes: IntGauge,
+    /// 1 during a full episode, by cause (`max_bytes`, `disk`).
+    pub spool_full: IntGaugeVec,
+    /// 1 while the spool refuses appends (intake waits).
+    pub spool_blocked: IntGauge,
+    /// Seconds intake spent blocked by a full spool.
+    pub spool_blocked_seconds: Counter,
     /// Distinct (device, measurement, key, field) series the normalizer
     /// tracks. Deliberately not per device: that label would be as large as
     /// the inventory; `/api/dead-letters` names a device at its budget.
@@ -229,6 +237,29 @@ impl PipelineMetrics {
                 &["sink"],
             )
             .expect("valid metric"),
+            spool_max_bytes: IntGauge::new(
+                "schoolnet_spool_max_bytes",
+                "Configured spool.max_bytes: the most the spool may hold on disk.",
+            )
+            .expect("valid metric"),
+            spool_full: IntGaugeVec::new(
+                Opts::new(
+                    "schoolnet_spool_full",
+                    "1 while the spool is full, by cause: max_bytes (reached spool.max_bytes) or disk (its filesystem has no space left).",
+                ),
+                &["cause"],
+            )
+            .expect("valid metric"),
+            spool_blocked: IntGauge::new(
+                "schoolnet_spool_blocked",
+                "1 while the full spool refuses appends: intake waits, the broker keeps the messages.",
+            )
+            .expect("valid metric"),
+            spool_blocked_seconds: Counter::new(
+                "schoolnet_spool_blocked_seconds_total",
+                "Seconds intake spent blocked by a full spool.",
+            )
+            .expect("valid metric"),
             influx_queue_batches: IntGauge::new(
                 "schoolnet_influx_queue_batches",
                 "Batches waiting for the InfluxDB writer.",
@@ -272,12 +303,20 @@ impl PipelineMetrics {
             Box::new(m.spool_backlog_records.clone()),
             Box::new(m.spool_oldest_unsent_age_seconds.clone()),
             Box::new(m.spool_dropped_records.clone()),
+            Box::new(m.spool_max_bytes.clone()),
+            Box::new(m.spool_full.clone()),
+            Box::new(m.spool_blocked.clone()),
+            Box::new(m.spool_blocked_seconds.clone()),
             Box::new(m.series.clone()),
             Box::new(m.series_limit_hits.clone()),
             Box::new(m.series_budget_per_device.clone()),
         ];
         for c in collectors {
             registry.register(c).expect("metric registered once");
+        }
+        // Alerted on: present at 0 from startup.
+        for cause in crate::spool::FullCause::ALL {
+            m.spool_full.with_label_values(&[cause.as_str()]).set(0);
         }
         m
     }

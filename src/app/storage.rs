@@ -18,7 +18,7 @@ use collector::sample::Record;
 use collector::sink::influx::{
     encode_record, feed_from_spool, InfluxSink, SHUTDOWN_BUDGET, TOKEN_ENV,
 };
-use collector::spool::Spool;
+use collector::spool::{FullCause, Spool};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -111,6 +111,14 @@ impl Storage {
                         }
                     }));
                 }
+                // Alerted on: present from startup, before the first tick.
+                metrics
+                    .spool_dropped_records
+                    .with_label_values(&[INFLUX_SINK])
+                    .inc_by(0);
+                if let Some(sc) = &config.spool {
+                    metrics.spool_max_bytes.set(sc.max_bytes as i64);
+                }
                 let (otx, orx) = mpsc::channel(16);
                 storage.forwarder = Some(tokio::spawn(spool_outages(spool.clone(), orx)));
                 storage.outages = Some(otx);
@@ -201,9 +209,11 @@ async fn spool_outages(spool: Spool, mut rx: mpsc::Receiver<Vec<Record>>) {
     }
 }
 
-/// Keeps the spool gauges current.
+/// Keeps the spool gauges current (and lets a full episode end: the spool
+/// checks that when its status is taken).
 async fn spool_metrics(spool: Spool, metrics: PipelineMetrics) {
     let mut dropped_seen = 0u64;
+    let mut blocked_ms_seen = 0u64;
     let mut tick = tokio::time::interval(SPOOL_METRICS_EVERY);
     loop {
         tick.tick().await;
@@ -213,6 +223,20 @@ async fn spool_metrics(spool: Spool, metrics: PipelineMetrics) {
         };
         metrics.spool_bytes.set(status.bytes as i64);
         metrics.spool_segments.set(status.segments as i64);
+        metrics.spool_max_bytes.set(status.max_bytes as i64);
+        for cause in FullCause::ALL {
+            let on = status.full == Some(cause);
+            metrics
+                .spool_full
+                .with_label_values(&[cause.as_str()])
+                .set(i64::from(on));
+        }
+        metrics.spool_blocked.set(i64::from(status.blocked));
+        if status.blocked_ms > blocked_ms_seen {
+            let delta = status.blocked_ms - blocked_ms_seen;
+            metrics.spool_blocked_seconds.inc_by(delta as f64 / 1000.0);
+            blocked_ms_seen = status.blocked_ms;
+        }
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as i64)

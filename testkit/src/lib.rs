@@ -32,6 +32,7 @@ mod process;
 mod prometheus;
 mod server;
 mod tls;
+mod tmpfs;
 mod victoria;
 mod wait;
 
@@ -47,6 +48,7 @@ pub use ports::free_port;
 pub use process::{ChildBuilder, ChildProcess, LogMark};
 pub use prometheus::{Prometheus, PrometheusBuilder, PROMETHEUS_BIN, PROMTOOL_BIN};
 pub use tls::TestPki;
+pub use tmpfs::Tmpfs;
 pub use victoria::{VictoriaMetrics, VictoriaMetricsBuilder, VICTORIA_METRICS_BIN};
 pub use wait::{wait_until, PollOutcome};
 

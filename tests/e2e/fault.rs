@@ -185,6 +185,21 @@ async fn full_spool_drop_oldest_stays_bounded() {
         "{bytes} / {on_disk}"
     );
     assert!(collector.is_ready().await, "still connected and serving");
+    // Shown: one WARN for the episode, the full gauge with its cause; intake
+    // never blocked.
+    let m = collector.metrics().await;
+    assert_eq!(
+        sum_metric(&m, "schoolnet_spool_full", &["cause=\"max_bytes\""]),
+        1.0
+    );
+    assert_eq!(sum_metric(&m, "schoolnet_spool_blocked", &[]), 0.0);
+    assert_eq!(sum_metric(&m, "schoolnet_spool_max_bytes", &[]), 65536.0);
+    assert_eq!(
+        collector
+            .process
+            .count_lines("spool full: it holds spool.max_bytes; overflow = drop_oldest"),
+        1
+    );
 }
 
 /// A full spool with `overflow = block` while InfluxDB is down: intake waits
@@ -218,6 +233,18 @@ async fn full_spool_block_loses_nothing() {
     );
     assert!(processed < report.sent, "intake is blocked");
     assert!(bytes <= 65536, "{bytes}");
+    assert_eq!(
+        sum_metric(&m, "schoolnet_spool_full", &["cause=\"max_bytes\""]),
+        1.0
+    );
+    assert_eq!(sum_metric(&m, "schoolnet_spool_blocked", &[]), 1.0);
+    assert!(sum_metric(&m, "schoolnet_spool_blocked_seconds_total", &[]) > 0.0);
+    assert_eq!(
+        collector
+            .process
+            .count_lines("spool full: it holds spool.max_bytes; overflow = block"),
+        1
+    );
     assert!(
         collector.is_ready().await,
         "still connected and serving while blocked"
@@ -236,6 +263,19 @@ async fn full_spool_block_loses_nothing() {
         "block: every point delivered {:.1}s after InfluxDB was back",
         t.elapsed().as_secs_f64()
     );
+    // The episode ends (10 s without hitting the limit), with a WARN.
+    wait_until(
+        "the full episode to end",
+        Duration::from_secs(30),
+        || async {
+            let m = collector.metrics().await;
+            let full = sum_metric(&m, "schoolnet_spool_full", &[]);
+            let blocked = sum_metric(&m, "schoolnet_spool_blocked", &[]);
+            (full == 0.0 && blocked == 0.0).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(collector.process.count_lines("spool no longer full"), 1);
 }
 
 /// SIGTERM mid-stream: the collector drains and exits 0 within 20 s; a

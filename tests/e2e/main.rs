@@ -23,6 +23,7 @@ mod deploy;
 mod deploy_configs;
 mod device_configs;
 mod fault;
+mod full_disk;
 mod oversize;
 mod pipeline;
 mod query;

@@ -11,6 +11,9 @@
 //!   msg/s publish → `/metrics` p99 was 86–163 ms, mostly fsyncs, on the
 //!   2-core VM). At most [`COMMITS_QUEUED`] groups wait for the committer;
 //!   beyond that the pipeline waits, so a slow disk still slows intake.
+//!   A full spool (or a full disk under it) makes `append` and the
+//!   committer wait for room (see `spool::write`): intake stops, nothing
+//!   is acknowledged, the broker keeps the messages.
 //! - [`History::Queue`]: samples go to the InfluxDB writer through a bounded
 //!   channel (no durability; a crash loses what is queued).
 //! - [`History::None`]: live metrics only.
@@ -133,7 +136,10 @@ impl Outbox {
                     return Ok(());
                 }
                 for (time_ns, lines) in self.spooled.drain(..) {
-                    // Waits while the spool is full (overflow = block).
+                    // Waits while the spool is full: at max_bytes with
+                    // overflow = block, or its filesystem is (ENOSPC) and
+                    // nothing can be dropped. The committer waits too, so
+                    // the broker keeps the unacknowledged messages.
                     spool.append(time_ns, &lines).await?;
                 }
                 let spool = spool.clone();

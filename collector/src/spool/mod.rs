@@ -13,7 +13,7 @@
 //! ```text
 //! <dir>/LOCK                       flock(LOCK_EX) of the owning process; holds its pid
 //! <dir>/<first_id:020>.seg         segments, oldest first; the last one is appended to
-//! <dir>/cursors/<sink>             last id the sink acknowledged, decimal text + "\n"
+//! <dir>/cursors/<sink>             last id the sink acknowledged, 20 digits + "\n", rewritten in place
 //! ```
 //!
 //! A segment is a sequence of records with consecutive ids starting at the id
@@ -32,8 +32,10 @@
 //!    flushed and fsynced it (with `fsync = false`: flushed to the kernel).
 //! 3. A segment is deleted only when every sink's *persisted* cursor is at or
 //!    past its last id — or by `overflow = drop_oldest`, which first moves
-//!    the lagging cursors past it (persisted) and counts the unacknowledged
-//!    records as dropped for each of those sinks.
+//!    the lagging cursors past it (persisted) and counts as dropped, for
+//!    each sink, exactly the records its reader had not yet handed out
+//!    (those it did are delivered from memory): for every sink, records
+//!    appended = records handed out + records dropped.
 //! 4. Cursors never move backwards, in memory or on disk, and never past the
 //!    durable id.
 //! 5. After a crash at most the records appended after the last `sync` are
@@ -70,9 +72,14 @@
 //! A failed write, flush or fsync leaves the spool failed: every later
 //! append or sync returns [`SpoolError::Failed`] (after a failed fsync the
 //! page cache cannot be trusted); reopening recovers from what is on disk.
+//! Except a full filesystem (ENOSPC, EDQUOT), which is a full spool: see
+//! [`write`]. Saving progress (cursors) and opening need no new disk
+//! space, so a spool on a full disk starts, drains and frees segments.
+//! Full and blocked episodes are logged and counted: see [`episode`].
 
 mod config;
 mod cursor;
+mod episode;
 mod inspect;
 mod open;
 mod reader;
@@ -82,9 +89,12 @@ mod segment;
 mod status;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_full;
+mod write;
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
@@ -92,6 +102,7 @@ use std::time::Instant;
 use tokio::sync::watch;
 
 pub use config::{Overflow, SpoolConfig};
+pub use episode::FullCause;
 pub use inspect::{inspect, Inspection, SegmentReport};
 pub use open::{Corruption, Recovery, Truncation};
 pub use reader::Reader;
@@ -100,7 +111,9 @@ pub use segment::Problem;
 pub use status::{SinkStatus, SpoolStatus};
 
 use crate::config::ConfigError;
-use segment::SegmentMeta;
+use cursor::CursorFile;
+use episode::Episodes;
+use segment::{FileMark, SegmentMeta};
 
 const WRITE_BUFFER: usize = 256 * 1024;
 
@@ -115,6 +128,11 @@ pub enum SpoolError {
         "spool is full ({bytes} of {max_bytes} bytes, overflow = block): the sinks are behind"
     )]
     Full { bytes: u64, max_bytes: u64 },
+    #[error(
+        "spool {}: its filesystem is full (ENOSPC/EDQUOT) before max_bytes; {records} records wait in memory",
+        dir.display()
+    )]
+    NoSpace { dir: PathBuf, records: u64 },
     #[error("a record of {len} bytes does not fit in a segment of {segment_bytes} bytes")]
     TooLarge { len: u64, segment_bytes: u64 },
     #[error("unknown sink `{0}`")]
@@ -135,6 +153,13 @@ pub enum SpoolError {
     NotASpool(PathBuf),
     #[error(transparent)]
     Config(#[from] ConfigError),
+}
+
+impl SpoolError {
+    /// The spool is full (at `max_bytes` or its filesystem is): wait for room.
+    pub fn is_full(&self) -> bool {
+        matches!(self, SpoolError::Full { .. } | SpoolError::NoSpace { .. })
+    }
 }
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SpoolError + '_ {
@@ -167,9 +192,15 @@ struct Inner {
 struct State {
     /// Oldest first, never empty; the last one is the active segment.
     segments: Vec<SegmentMeta>,
-    writer: BufWriter<File>,
-    /// A second handle on the active segment, fsynced outside the lock.
-    sync_file: Arc<File>,
+    /// The active segment's file (append mode; fsynced outside the lock).
+    file: Arc<File>,
+    /// Whole records of the active segment not yet written to `file`.
+    buf: Vec<u8>,
+    /// Where the active segment's file ends: `buf` comes after it.
+    on_file: FileMark,
+    /// Records the full disk refused: ids from the active segment's
+    /// `end_id` to `next_id`, encoded, in no segment yet (see [`write`]).
+    unplaced: Vec<u8>,
     next_id: RecordId,
     durable: RecordId,
     /// All segment files (the active one including buffered bytes).
@@ -180,13 +211,21 @@ struct State {
     failed: Option<String>,
     sinks: Vec<SinkState>,
     corrupt_skipped: u64,
+    episodes: Episodes,
 }
 
 struct SinkState {
     name: String,
     acked: RecordId,
     persisted: RecordId,
+    /// The cursor file, rewritten in place (`None`: not created yet).
+    cursor: Option<CursorFile>,
     last_persist: Option<Instant>,
+    /// The highest id a reader handed out: delivered from memory even if
+    /// `drop_oldest` deletes its segment.
+    read: RecordId,
+    /// Every id after `read` up to here was counted as dropped.
+    dropped_upto: RecordId,
     dropped: u64,
 }
 
@@ -243,6 +282,8 @@ impl Spool {
     /// Appends a record (buffered: durable only after [`sync`](Self::sync)).
     /// When the spool is full: `overflow = block` returns
     /// [`SpoolError::Full`]; `drop_oldest` deletes the oldest segments first.
+    /// When its filesystem is full: see [`write`] ([`SpoolError::NoSpace`]
+    /// while records wait for the disk).
     pub fn try_append(&self, time_ns: i64, payload: &[u8]) -> Result<RecordId, SpoolError> {
         let inner = &*self.inner;
         let cfg = &inner.config;
@@ -256,28 +297,23 @@ impl Spool {
         let mut guard = inner.lock();
         let st = &mut *guard;
         st.check()?;
-        if st.bytes + len > cfg.max_bytes
-            && (cfg.overflow == Overflow::Block || !inner.drop_oldest(st, len)?)
-        {
-            return Err(SpoolError::Full {
-                bytes: st.bytes,
-                max_bytes: cfg.max_bytes,
-            });
+        if !st.unplaced.is_empty() && !inner.place_unplaced(st)? {
+            return Err(inner.refuse(st, FullCause::Disk));
         }
-        if st.active().records() > 0 && st.active().file_bytes + len > cfg.segment_bytes {
-            inner.rotate(st)?;
+        if st.bytes + len > cfg.max_bytes {
+            if cfg.overflow == Overflow::Block || !inner.drop_to_fit(st, len)? {
+                return Err(inner.refuse(st, FullCause::MaxBytes));
+            }
+            episode::hit(cfg, st, FullCause::MaxBytes, "");
         }
         let id = st.next_id;
-        if let Err(e) = record::write(&mut st.writer, id, time_ns, payload) {
-            let path = st.active().path.clone();
-            return Err(st.fail(&path, e));
-        }
-        st.segments
-            .last_mut()
-            .expect("never empty")
-            .push(id, time_ns, len);
-        st.bytes += len;
         st.next_id += 1;
+        // Ok(false): the disk is full and the record waits in memory; it is
+        // accepted all the same (not durable: `sync` reports it).
+        inner.place(st, id, time_ns, len, |buf| {
+            record::write(buf, id, time_ns, payload).expect("writing to memory");
+        })?;
+        episode::accepted(cfg, st);
         Ok(id)
     }
 
@@ -289,13 +325,15 @@ impl Spool {
         loop {
             let mut freed = self.inner.space_tx.subscribe();
             match self.try_append(time_ns, payload) {
-                Err(SpoolError::Full { .. }) => {
-                    if self.durable_id() < self.inner.lock().next_id - 1 {
-                        self.commit().await?;
-                        continue;
+                Err(e) if e.is_full() => {
+                    let before = self.durable_id();
+                    match self.sync_on_pool().await {
+                        Err(e) if !e.is_full() => return Err(e),
+                        _ => {}
                     }
-                    // The sender lives in `inner`, which `self` keeps alive.
-                    let _ = freed.changed().await;
+                    if self.durable_id() == before {
+                        wait_for_room(&mut freed).await;
+                    }
                 }
                 other => return other,
             }
@@ -304,12 +342,22 @@ impl Spool {
 
     /// Group commit: makes every record appended so far durable and visible
     /// to readers; returns the highest durable id. Blocks for the fsync.
+    /// On a full filesystem: makes what is on disk durable and returns
+    /// [`SpoolError::NoSpace`] while records wait in memory.
     pub fn sync(&self) -> Result<RecordId, SpoolError> {
         let inner = &*self.inner;
         let mut st = inner.lock();
+        st.check()?;
+        // Room is made (segments sealed, deleted or dropped) at most once
+        // per call; then what is on disk is made durable.
+        let mut made_room = !st.unplaced.is_empty();
+        if made_room {
+            inner.place_unplaced(&mut st)?;
+        }
         loop {
             st.check()?;
-            let target = st.next_id - 1;
+            // Records after the active segment's end are unplaced.
+            let target = st.active().end_id - 1;
             if st.durable >= target {
                 break;
             }
@@ -320,14 +368,20 @@ impl Spool {
                     .unwrap_or_else(PoisonError::into_inner);
                 continue;
             }
+            if !inner.write_out(&mut st)? {
+                // The disk is full: the buffered records are unplaced.
+                if !std::mem::replace(&mut made_room, true) {
+                    inner.place_unplaced(&mut st)?;
+                }
+                continue; // `target` is smaller unless they were placed
+            }
             st.syncing = true;
             let path = st.active().path.clone();
-            let flushed = st.writer.flush();
-            let file = Arc::clone(&st.sync_file);
+            let file = Arc::clone(&st.file);
             let dir_dirty = std::mem::take(&mut st.dir_dirty);
             drop(st);
             let fsync = inner.config.fsync;
-            let result = flushed.and_then(|()| {
+            let result = (|| -> io::Result<()> {
                 if fsync {
                     file.sync_data()?;
                     if dir_dirty {
@@ -335,7 +389,7 @@ impl Spool {
                     }
                 }
                 Ok(())
-            });
+            })();
             st = inner.lock();
             st.syncing = false;
             inner.synced.notify_all();
@@ -346,11 +400,29 @@ impl Spool {
             inner.durable_tx.send_replace(st.durable);
         }
         inner.persist_due(&mut st, false)?;
+        if !st.unplaced.is_empty() {
+            return Err(SpoolError::NoSpace {
+                dir: inner.config.dir.clone(),
+                records: st.next_id - st.active().end_id,
+            });
+        }
         Ok(st.durable)
     }
 
-    /// [`sync`](Self::sync) on tokio's blocking pool.
+    /// [`sync`](Self::sync) on tokio's blocking pool, waiting while the
+    /// filesystem is full (records wait in memory; retried when a segment
+    /// is deleted, at least every [`write::ROOM_POLL`]).
     pub async fn commit(&self) -> Result<RecordId, SpoolError> {
+        loop {
+            let mut freed = self.inner.space_tx.subscribe();
+            match self.sync_on_pool().await {
+                Err(e) if e.is_full() => wait_for_room(&mut freed).await,
+                other => return other,
+            }
+        }
+    }
+
+    async fn sync_on_pool(&self) -> Result<RecordId, SpoolError> {
         let spool = self.clone();
         match tokio::task::spawn_blocking(move || spool.sync()).await {
             Ok(r) => r,
@@ -396,11 +468,14 @@ impl Spool {
         inner.persist_due(st, frees)
     }
 
-    /// Syncs and persists every cursor: call on shutdown.
+    /// Syncs and persists every cursor: call on shutdown. On a full disk
+    /// the records waiting in memory are lost (their MQTT messages were
+    /// never acknowledged: the broker delivers them again).
     pub fn close(&self) -> Result<(), SpoolError> {
-        self.sync()?;
+        let synced = self.sync();
         let mut st = self.inner.lock();
-        self.inner.persist_due(&mut st, true)
+        self.inner.persist_due(&mut st, true)?;
+        synced.map(|_| ())
     }
 
     /// Sizes, backlogs and counters. Flushes the append buffer (no fsync) so
@@ -409,11 +484,9 @@ impl Spool {
         let mut guard = self.inner.lock();
         let st = &mut *guard;
         if st.failed.is_none() {
-            if let Err(e) = st.writer.flush() {
-                let path = st.active().path.clone();
-                return Err(st.fail(&path, e));
-            }
+            self.inner.write_out(st)?;
         }
+        episode::maybe_clear(&self.inner.config, st);
         status::live(&self.inner.config, st)
     }
 
@@ -434,10 +507,15 @@ impl Spool {
     #[cfg(test)]
     fn crash(self) {
         let mut st = self.inner.lock();
-        let file = st.sync_file.try_clone().expect("dup");
-        let old = std::mem::replace(&mut st.writer, BufWriter::new(file));
-        drop(old.into_parts());
+        st.buf.clear();
+        st.unplaced.clear();
     }
+}
+
+/// Until a segment is deleted, or [`write::ROOM_POLL`] (room made by others).
+async fn wait_for_room(freed: &mut watch::Receiver<u64>) {
+    // The sender lives in `inner`, which the caller keeps alive.
+    let _ = tokio::time::timeout(write::ROOM_POLL, freed.changed()).await;
 }
 
 impl Inner {

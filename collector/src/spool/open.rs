@@ -1,18 +1,26 @@
 //! Opening a spool: the directory lock, recovery of the segments (torn
 //! tails, damaged records) and of the cursors, and the [`Recovery`] report.
+//!
+//! Opening needs no new disk space when the spool exists: cutting a torn
+//! tail shrinks a file, the pid in `LOCK` and moved cursors are rewritten
+//! in place. So a collector whose spool filled the disk starts, drains to
+//! the sinks and frees segments (it used to exit, every restart).
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 
 use serde::Serialize;
 use tokio::sync::watch;
 
+use super::cursor::CursorFile;
 use super::record::{ProblemKind, RecordId};
 use super::segment::{self, SegmentMeta};
+use super::write::is_no_space;
 use super::{cursor, io_err, Inner, SinkState, Spool, SpoolConfig, SpoolError, State};
 
 /// What [`Spool::open`] found and repaired.
@@ -184,7 +192,7 @@ pub(super) fn open(config: &SpoolConfig, sinks: &[&str]) -> Result<(Spool, Recov
             cursor::sync_dir(dir).map_err(io_err(dir))?;
         }
     }
-    let sync_file = Arc::new(file.try_clone().map_err(io_err(&active))?);
+    let on_file = segments.last().expect("just ensured").mark();
 
     let first_retained = segments[0].first_id;
     let mut sink_states = Vec::with_capacity(sinks.len());
@@ -202,16 +210,34 @@ pub(super) fn open(config: &SpoolConfig, sinks: &[&str]) -> Result<(Spool, Recov
             }
             None => first_retained - 1,
         };
-        if on_disk.and_then(|v| v.as_ref().ok()) != Some(&acked) {
-            // Missing, unreadable or moved forward: `inspect` sees every sink.
-            let path = cursors_dir.join(name);
-            cursor::store(&cursors_dir, name, acked, config.fsync).map_err(io_err(&path))?;
-        }
+        let path = cursors_dir.join(name);
+        let cursor_file = if on_disk.is_none() {
+            // A new file (so `inspect` sees every sink): needs space, and
+            // is not needed to start: created on the first persist then.
+            match CursorFile::create(&cursors_dir, name, acked, config.fsync) {
+                Ok(f) => Some(f),
+                Err(e) if is_no_space(&e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot create a cursor file on the full disk; retried when progress is saved");
+                    None
+                }
+                Err(e) => return Err(io_err(&path)(e)),
+            }
+        } else {
+            let mut f = CursorFile::open(&cursors_dir, name).map_err(io_err(&path))?;
+            if on_disk.and_then(|v| v.as_ref().ok()) != Some(&acked) {
+                // Unreadable or moved forward: rewritten in place.
+                f.write(acked, config.fsync).map_err(io_err(&path))?;
+            }
+            Some(f)
+        };
         sink_states.push(SinkState {
             name: name.to_owned(),
             acked,
             persisted: acked,
+            cursor: cursor_file,
             last_persist: None,
+            read: acked,
+            dropped_upto: 0,
             dropped: 0,
         });
     }
@@ -225,8 +251,10 @@ pub(super) fn open(config: &SpoolConfig, sinks: &[&str]) -> Result<(Spool, Recov
     let durable = next_id - 1;
     let state = State {
         segments,
-        writer: BufWriter::with_capacity(super::WRITE_BUFFER, file),
-        sync_file,
+        file: Arc::new(file),
+        buf: Vec::with_capacity(super::WRITE_BUFFER),
+        on_file,
+        unplaced: Vec::new(),
         next_id,
         durable,
         bytes,
@@ -235,6 +263,7 @@ pub(super) fn open(config: &SpoolConfig, sinks: &[&str]) -> Result<(Spool, Recov
         failed: None,
         sinks: sink_states,
         corrupt_skipped: 0,
+        episodes: Default::default(),
     };
     let inner = Inner {
         config: config.clone(),
@@ -274,15 +303,9 @@ fn check_sinks(sinks: &[&str]) -> Result<(), SpoolError> {
     Ok(())
 }
 
-/// Creates a new, empty segment file; returns a buffered writer on it and a
-/// second handle for fsync.
-pub(super) fn create_segment(path: &Path) -> io::Result<(BufWriter<File>, Arc<File>)> {
-    let file = OpenOptions::new()
-        .append(true)
-        .create_new(true)
-        .open(path)?;
-    let sync = Arc::new(file.try_clone()?);
-    Ok((BufWriter::with_capacity(super::WRITE_BUFFER, file), sync))
+/// Creates a new, empty segment file, open for appending.
+pub(super) fn create_segment(path: &Path) -> io::Result<File> {
+    OpenOptions::new().append(true).create_new(true).open(path)
 }
 
 fn truncate(path: &Path, len: u64, fsync: bool) -> io::Result<()> {
@@ -297,7 +320,7 @@ fn truncate(path: &Path, len: u64, fsync: bool) -> io::Result<()> {
 /// Takes the exclusive lock of a spool directory and writes our pid in it.
 fn lock(dir: &Path) -> Result<File, SpoolError> {
     let path = dir.join("LOCK");
-    let mut f = OpenOptions::new()
+    let f = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
@@ -310,9 +333,20 @@ fn lock(dir: &Path) -> Result<File, SpoolError> {
             pid: locking_pid(dir),
         });
     }
-    f.set_len(0)
-        .and_then(|()| writeln!(f, "{}", std::process::id()))
-        .map_err(io_err(&path))?;
+    // In place, padded to a fixed width: truncating first would free the
+    // file's block and need a new one, which a full disk refuses.
+    let pid = format!("{:<10}\n", std::process::id());
+    match f
+        .write_all_at(pid.as_bytes(), 0)
+        .and_then(|()| f.set_len(pid.len() as u64))
+    {
+        Ok(()) => {}
+        // Only informational (`inspect` names the holder): start anyway.
+        Err(e) if is_no_space(&e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot write the pid into the lock file on the full disk");
+        }
+        Err(e) => return Err(io_err(&path)(e)),
+    }
     Ok(f)
 }
 

@@ -26,6 +26,7 @@ struct Plan {
     /// The last id to read in this segment now (durable and valid).
     upto: RecordId,
     valid_bytes: u64,
+    first_id: RecordId,
     path: PathBuf,
     /// Set when the open segment reader must be (re)positioned.
     meta: Option<SegmentMeta>,
@@ -81,7 +82,8 @@ impl Reader {
             if let Some(meta) = &plan.meta {
                 if let Err(e) = self.position_at(meta) {
                     self.seg = None;
-                    if e.kind() == io::ErrorKind::NotFound && self.dropped_meanwhile(meta) {
+                    // Deleted, or emptied just before deletion.
+                    if self.dropped_meanwhile(meta.first_id) {
                         continue;
                     }
                     return Err(io_err(&meta.path)(e));
@@ -94,6 +96,12 @@ impl Reader {
                         bytes += record.payload.len();
                         self.next = record.id + 1;
                         out.push(record);
+                    }
+                    Ok(Err(_)) if self.dropped_meanwhile(plan.first_id) => {
+                        // Emptied by `drop_oldest` while being read: the
+                        // rest of it was counted as dropped.
+                        self.seg = None;
+                        break;
                     }
                     Ok(Err(problem)) => {
                         let skipped = plan.upto + 1 - self.next;
@@ -112,7 +120,21 @@ impl Reader {
                 }
             }
         }
+        self.hand_out(&mut out);
         Ok(out)
+    }
+
+    /// Records the batch as handed out (its records are delivered from
+    /// memory from now on, whatever happens to their segment), leaving out
+    /// those `drop_oldest` counted as dropped while they were being read.
+    fn hand_out(&mut self, out: &mut Vec<Record>) {
+        let mut st = self.inner.lock();
+        let s = &mut st.sinks[self.sink];
+        let (read, dropped_upto) = (s.read, s.dropped_upto);
+        out.retain(|r| r.id <= read || r.id > dropped_upto);
+        if let Some(last) = out.last() {
+            s.read = s.read.max(last.id);
+        }
     }
 
     /// Waits until a record at or after the position is durable.
@@ -145,6 +167,7 @@ impl Reader {
             return Some(Plan {
                 upto: st.durable.min(seg.end_id - 1),
                 valid_bytes: seg.valid_bytes,
+                first_id: seg.first_id,
                 path: seg.path.clone(),
                 meta: (!positioned).then(|| seg.clone()),
             });
@@ -161,8 +184,9 @@ impl Reader {
         }
     }
 
-    /// The segment was deleted (drop_oldest) between planning and opening.
-    fn dropped_meanwhile(&self, meta: &SegmentMeta) -> bool {
-        self.inner.lock().segments[0].first_id > meta.first_id
+    /// The segment starting at `first_id` was deleted (drop_oldest) after
+    /// it was planned.
+    fn dropped_meanwhile(&self, first_id: RecordId) -> bool {
+        self.inner.lock().segments[0].first_id > first_id
     }
 }

@@ -1,71 +1,16 @@
-//! The life of segments: starting a new one ([`Inner::rotate`]), the
-//! `drop_oldest` overflow policy, persisting cursors and deleting the
-//! segments every sink has passed. All called with the state locked.
+//! The end of segments: persisting cursors and deleting the segments every
+//! sink has passed (starting segments and `drop_oldest` are in [`write`](super::write)).
+//! All called with the state locked.
 
-use std::io::{self, Write};
+use std::fs::OpenOptions;
+use std::io;
 use std::time::Instant;
 
-use super::segment::SegmentMeta;
-use super::{cursor, io_err, open, Inner, SpoolError, State};
+use super::cursor::CursorFile;
+use super::write::is_no_space;
+use super::{io_err, Inner, SpoolError, State};
 
 impl Inner {
-    /// Seals the active segment (flush + fsync) and starts a new one.
-    pub(super) fn rotate(&self, st: &mut State) -> Result<(), SpoolError> {
-        let old = st.active().path.clone();
-        let fsync = self.config.fsync;
-        let sealed = st.writer.flush().and_then(|()| {
-            if fsync {
-                st.sync_file.sync_data()
-            } else {
-                Ok(())
-            }
-        });
-        if let Err(e) = sealed {
-            return Err(st.fail(&old, e));
-        }
-        let meta = SegmentMeta::new(&self.config.dir, st.next_id);
-        let (writer, sync_file) = match open::create_segment(&meta.path) {
-            Ok(files) => files,
-            Err(e) => return Err(st.fail(&meta.path, e)),
-        };
-        st.writer = writer;
-        st.sync_file = sync_file;
-        st.segments.push(meta);
-        st.dir_dirty = true;
-        Ok(())
-    }
-
-    /// Overflow = drop_oldest: deletes sealed segments, oldest first, until
-    /// `len` more bytes fit; false if they still do not.
-    pub(super) fn drop_oldest(&self, st: &mut State, len: u64) -> Result<bool, SpoolError> {
-        while st.bytes + len > self.config.max_bytes {
-            let Some(last) = st.oldest_sealed_last_id() else {
-                return Ok(false);
-            };
-            let (first, end) = (st.segments[0].first_id, st.segments[0].end_id);
-            for i in 0..st.sinks.len() {
-                let s = &mut st.sinks[i];
-                if s.acked < last {
-                    let lost = end.saturating_sub((s.acked + 1).max(first));
-                    s.dropped += lost;
-                    s.acked = last;
-                    if lost > 0 {
-                        tracing::warn!(sink = %s.name, records = lost, first_id = first, last_id = last,
-                            "spool full (overflow = drop_oldest): dropped unsent records of the oldest segment");
-                    }
-                }
-                if s.persisted < last {
-                    self.persist(st, i)?;
-                }
-            }
-            self.delete_acked(st);
-            if st.segments[0].first_id == first {
-                return Ok(false); // could not delete it (logged)
-            }
-        }
-        Ok(true)
-    }
-
     /// Persists the cursors that are due (or all changed ones with `all`),
     /// then deletes the segments every persisted cursor has passed.
     pub(super) fn persist_due(&self, st: &mut State, all: bool) -> Result<(), SpoolError> {
@@ -81,11 +26,29 @@ impl Inner {
         Ok(())
     }
 
-    fn persist(&self, st: &mut State, i: usize) -> Result<(), SpoolError> {
+    pub(super) fn persist(&self, st: &mut State, i: usize) -> Result<(), SpoolError> {
         let s = &mut st.sinks[i];
         if s.acked != s.persisted {
-            cursor::store(&self.cursors_dir, &s.name, s.acked, self.config.fsync)
-                .map_err(io_err(&self.cursors_dir.join(&s.name)))?;
+            let path = self.cursors_dir.join(&s.name);
+            let file = match &mut s.cursor {
+                Some(f) => f,
+                // Not created at open (the disk was full then): a new file.
+                None => {
+                    match CursorFile::create(&self.cursors_dir, &s.name, s.acked, self.config.fsync)
+                    {
+                        Ok(f) => s.cursor.insert(f),
+                        Err(e) if is_no_space(&e) => {
+                            // Still full: progress stays unsaved (replayed after
+                            // a crash) and its segments stay; retried next time.
+                            s.last_persist = Some(Instant::now());
+                            return Ok(());
+                        }
+                        Err(e) => return Err(io_err(&path)(e)),
+                    }
+                }
+            };
+            file.write(s.acked, self.config.fsync)
+                .map_err(io_err(&path))?;
             s.persisted = s.acked;
         }
         s.last_persist = Some(Instant::now());
@@ -98,6 +61,12 @@ impl Inner {
         let mut freed = false;
         while let Some(last) = st.oldest_sealed_last_id().filter(|&l| l <= min) {
             let path = &st.segments[0].path;
+            // Emptied first: a reader that still has the file open would
+            // otherwise keep its blocks allocated (on a full disk, the
+            // space this deletion is meant to free).
+            if let Ok(f) = OpenOptions::new().write(true).open(path) {
+                let _ = f.set_len(0);
+            }
             match std::fs::remove_file(path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}

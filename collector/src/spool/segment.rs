@@ -65,7 +65,39 @@ pub struct SegmentMeta {
     pub index: Vec<Checkpoint>,
 }
 
+/// How far a segment's file was written at some point, to forget what was
+/// buffered after it ([`SegmentMeta::rollback`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileMark {
+    pub end_id: RecordId,
+    pub valid_bytes: u64,
+    last_time_ns: Option<i64>,
+    index_len: usize,
+}
+
 impl SegmentMeta {
+    /// Where this segment ends now.
+    pub fn mark(&self) -> FileMark {
+        FileMark {
+            end_id: self.end_id,
+            valid_bytes: self.valid_bytes,
+            last_time_ns: self.last_time_ns,
+            index_len: self.index.len(),
+        }
+    }
+
+    /// Forgets the records pushed after `mark` (they never reached the file).
+    pub fn rollback(&mut self, mark: FileMark) {
+        self.end_id = mark.end_id;
+        self.valid_bytes = mark.valid_bytes;
+        self.file_bytes = mark.valid_bytes;
+        self.last_time_ns = mark.last_time_ns;
+        self.index.truncate(mark.index_len);
+        if self.records() == 0 {
+            self.first_time_ns = None;
+        }
+    }
+
     pub fn new(dir: &Path, first_id: RecordId) -> SegmentMeta {
         SegmentMeta {
             path: dir.join(file_name(first_id)),

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use super::episode::FullCause;
 use super::record::RecordId;
 use super::segment::SegmentMeta;
 use super::{io_err, SpoolConfig, SpoolError, State};
@@ -29,6 +30,14 @@ pub struct SpoolStatus {
     pub corrupt_skipped: u64,
     /// Set when a write failed: the spool must be reopened.
     pub failed: Option<String>,
+    /// Set during a full episode (see [`episode`](super::episode)): why.
+    pub full: Option<FullCause>,
+    /// Appends are being refused: intake waits.
+    pub blocked: bool,
+    /// Milliseconds intake spent blocked since the spool was opened.
+    pub blocked_ms: u64,
+    /// Records accepted but waiting in memory for the full disk.
+    pub unplaced_records: u64,
     pub sinks: Vec<SinkStatus>,
 }
 
@@ -44,8 +53,8 @@ pub struct SinkStatus {
     pub backlog_bytes: u64,
     /// Append time of the first record after the cursor (unix ns).
     pub oldest_unsent_ns: Option<i64>,
-    /// Records deleted by `overflow = drop_oldest` before this sink
-    /// acknowledged them, since the spool was opened (`None` for `inspect`:
+    /// Records deleted by `overflow = drop_oldest` before this sink's
+    /// reader handed them out (never delivered), since the spool was opened (`None` for `inspect`:
     /// only the running process counts them).
     pub dropped_records: Option<u64>,
 }
@@ -98,6 +107,10 @@ pub(super) fn live(config: &SpoolConfig, st: &State) -> Result<SpoolStatus, Spoo
         durable_id: st.durable,
         corrupt_skipped: st.corrupt_skipped,
         failed: st.failed.clone(),
+        full: st.episodes.full(),
+        blocked: st.episodes.blocked(),
+        blocked_ms: st.episodes.blocked_total().as_millis() as u64,
+        unplaced_records: st.next_id - st.active().end_id,
         sinks,
     })
 }

@@ -97,7 +97,7 @@ fn append_sync_read_ack_round_trip() {
     assert_eq!((s.sinks[0].cursor, s.sinks[0].backlog_records), (3, 0));
     assert_eq!(
         fs::read_to_string(d.path().join("cursors/influx")).unwrap(),
-        "3\n"
+        "00000000000000000003\n"
     );
 }
 
@@ -355,6 +355,45 @@ fn drop_oldest_overflow_drops_and_counts_per_sink() {
         rec.missing.is_empty(),
         "cursors were moved before the segments were deleted: {rec}"
     );
+}
+
+#[test]
+fn drop_oldest_counts_only_records_never_handed_out() {
+    // The issue: records the writer had already read (and delivered) were
+    // counted as dropped too. Now appended = handed out + dropped, exactly.
+    let d = tempfile::tempdir().unwrap();
+    let c = SpoolConfig {
+        max_bytes: 3072,
+        overflow: Overflow::DropOldest,
+        ..config(d.path())
+    };
+    let (spool, _) = Spool::open(&c, &["influx"]).unwrap();
+    let mut reader = spool.reader("influx").unwrap();
+    for _ in 0..25 {
+        spool.try_append(0, &[b'x'; 75]).unwrap();
+    }
+    spool.sync().unwrap();
+    // Read 17 (segment 1 whole, 7 of segment 2), acknowledge only 5.
+    let mut handed_out = ids(&reader.next_batch(17, usize::MAX).unwrap());
+    assert_eq!(handed_out, (1..=17).collect::<Vec<_>>());
+    spool.ack("influx", 5).unwrap();
+    for _ in 0..75 {
+        spool.try_append(0, &[b'y'; 75]).unwrap();
+    }
+    spool.sync().unwrap();
+    loop {
+        let batch = reader.next_batch(7, usize::MAX).unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        handed_out.extend(ids(&batch));
+    }
+    let s = spool.status().unwrap();
+    let dropped = s.sinks[0].dropped_records.unwrap();
+    assert!(handed_out.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(handed_out.len() as u64 + dropped, 100, "dropped {dropped}");
+    // Ids 18 up to the first retained one were never handed out: dropped.
+    assert_eq!(dropped, s.first_id - 18);
 }
 
 #[test]
