@@ -293,6 +293,13 @@ fn validate_influx(c: &InfluxConfig) -> Result<(), ConfigError> {
             "must be at least 1",
         ));
     }
+    let max = crate::sink::influx::MAX_IN_FLIGHT;
+    if !(1..=max).contains(&c.max_in_flight) {
+        return Err(ConfigError::invalid(
+            "influx.max_in_flight",
+            format!("must be between 1 and {max}"),
+        ));
+    }
     Ok(())
 }
 
