@@ -74,11 +74,12 @@ impl LiveCollector {
         // Index = position in all_specs(): FIXED, then Field::ALL order.
         let mut fams: Vec<FamilyText> = all_specs().map(FamilyText::new).collect();
         let (fixed, field_fams) = fams.split_at_mut(spec::FIXED.len());
-        let [info, school_up, school_state, school_seen, outage_started, outages, device_up, device_seen] =
+        let [info, school_up, school_state, school_seen, outage_started, outages, device_up, device_seen, grace] =
             fixed
         else {
-            unreachable!("FIXED has eight families");
+            unreachable!("FIXED has nine families");
         };
+        grace.sample(&Labels::default(), bool01(live.policy.in_grace(now)));
         let tracker = live.outages();
         for assessment in assessments {
             let school = &inventory.schools()[assessment.school];
