@@ -33,7 +33,8 @@ pub use config::{InfluxApi, InfluxConfig, TOKEN_ENV};
 pub use deliver::SHUTDOWN_BUDGET;
 pub use error::WriteError;
 pub use line_protocol::{
-    encode_outage, encode_record, encode_sample, max_encoded_len, max_sample_len, stored_value,
+    encode_outage, encode_record, encode_sample, max_encoded_len, max_sample_len, stored_tag_value,
+    stored_value,
 };
 pub use writer::InfluxWriter;
 
