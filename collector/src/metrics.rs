@@ -66,6 +66,10 @@ pub struct PipelineMetrics {
     pub influx_batch_points: Histogram,
     /// Batches queued for the writer.
     pub influx_queue_batches: IntGauge,
+    /// `schoolnet_influx_writes_in_flight`: batches being written (or
+    /// retried) right now; at `influx.max_in_flight` the database is the
+    /// bottleneck and intake waits.
+    pub influx_writes_in_flight: IntGauge,
     /// Spool size on disk.
     pub spool_bytes: IntGauge,
     pub spool_segments: IntGauge,
@@ -265,6 +269,11 @@ impl PipelineMetrics {
                 "Batches waiting for the InfluxDB writer.",
             )
             .expect("valid metric"),
+            influx_writes_in_flight: IntGauge::new(
+                "schoolnet_influx_writes_in_flight",
+                "InfluxDB batches being written or retried now (at most influx.max_in_flight).",
+            )
+            .expect("valid metric"),
             series: IntGauge::new(
                 "schoolnet_collector_series",
                 "Distinct (device, measurement, key, field) series tracked by the normalizer.",
@@ -298,6 +307,7 @@ impl PipelineMetrics {
             Box::new(m.influx_write_duration.clone()),
             Box::new(m.influx_batch_points.clone()),
             Box::new(m.influx_queue_batches.clone()),
+            Box::new(m.influx_writes_in_flight.clone()),
             Box::new(m.spool_bytes.clone()),
             Box::new(m.spool_segments.clone()),
             Box::new(m.spool_backlog_records.clone()),

@@ -110,14 +110,20 @@ fn every_school_is_exported_before_any_message() {
             "{school}"
         );
     }
+    // Never heard from: not up, even within the grace period (which the
+    // alert rules read from schoolnet_exporter_startup_grace).
     assert!(
-        text.contains("schoolnet_school_up{school=\"NX-003\",district=\"Ordubad\"} 1\n"),
-        "grace period"
+        text.contains("schoolnet_school_up{school=\"NX-003\",district=\"Ordubad\"} 0\n"),
+        "unknown is not up"
     );
+    assert!(text.contains("\nschoolnet_exporter_startup_grace 1\n"));
+    assert!(text.contains("schoolnet_school_outage_started_timestamp_seconds{school=\"NX-003\",district=\"Ordubad\"} 0\n"));
     assert!(!text.contains("last_seen_timestamp_seconds{"));
-    // After the grace period an unknown school counts as down.
+    // After the grace period an unknown school counts as down (an outage).
     f.clock.advance(120.0);
     let text = f.exporter.render();
+    assert!(text.contains("\nschoolnet_exporter_startup_grace 0\n"));
+    assert!(!text.contains("schoolnet_school_outage_started_timestamp_seconds{school=\"NX-003\",district=\"Ordubad\"} 0\n"));
     assert!(text.contains("schoolnet_school_up{school=\"NX-003\",district=\"Ordubad\"} 0\n"));
     assert!(text.contains(
         "schoolnet_school_state{school=\"NX-003\",district=\"Ordubad\",state=\"unknown\",cause=\"\"} 1\n"

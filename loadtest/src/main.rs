@@ -12,7 +12,8 @@
 //!
 //! Modules: [`throughput`] (one rate measurement), [`baseline`] (the plain
 //! subscriber, also the `subscribe` subcommand), [`collector`], [`peer`]
-//! (Node-RED), [`latency`], [`memory`] (soak, demo), [`servers`],
+//! (Node-RED), [`latency`], [`memory`] (soak, demo), [`writer`] (the
+//! InfluxDB writer behind a slow database), [`servers`],
 //! [`procstat`] (/proc), [`report`], [`stats`].
 
 mod baseline;
@@ -25,6 +26,7 @@ mod report;
 mod servers;
 mod stats;
 mod throughput;
+mod writer;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +53,10 @@ struct Cli {
 enum Command {
     /// Internal: the baseline subscriber (counts messages, prints JSON).
     Subscribe(baseline::SubscribeArgs),
+    /// The InfluxDB writer alone behind a delaying proxy (200 ms, 5 s):
+    /// points/s drained with 1 and 4 writes in flight, and intake while it
+    /// lags. See docs/performance.md.
+    Writer(writer::WriterArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -127,6 +133,7 @@ fn main() -> ExitCode {
     let result = rt.block_on(async {
         match cli.command {
             Some(Command::Subscribe(args)) => baseline::subscribe(args).await,
+            Some(Command::Writer(args)) => writer::run(args).await,
             None => bench(cli.bench).await,
         }
     });

@@ -12,6 +12,7 @@
 //!
 //! Servers: [`Mosquitto`], [`InfluxDb1`], [`VictoriaMetrics`], [`Prometheus`],
 //! [`Collectd`]. A headless browser (status page tests): [`Chromium`].
+//! A slow server in front of a real one: [`DelayProxy`].
 //! Certificates for TLS tests: [`TestPki`]. Generic processes (the
 //! `schoolnet` binary in end-to-end tests): [`ChildProcess`]. Polling:
 //! [`wait_until`].
@@ -24,6 +25,7 @@
 mod alertmanager;
 mod chromium;
 mod collectd;
+mod delay_proxy;
 mod http;
 mod influxdb;
 mod mosquitto;
@@ -41,6 +43,7 @@ use std::path::{Path, PathBuf};
 pub use alertmanager::{Alertmanager, AlertmanagerBuilder, ALERTMANAGER_BIN, AMTOOL_BIN};
 pub use chromium::{Chromium, CHROMIUM_BIN};
 pub use collectd::{Collectd, CollectdBuilder, COLLECTD_BIN, COLLECTD_MQTT_PLUGIN};
+pub use delay_proxy::DelayProxy;
 pub use http::first_value;
 pub use influxdb::{InfluxDb1, InfluxDb1Builder, INFLUXD_BIN};
 pub use mosquitto::{Mosquitto, MosquittoBuilder, MOSQUITTO_BIN};

@@ -33,3 +33,4 @@ mod routeros;
 mod scale_out;
 mod security;
 mod status_page;
+mod tag_round_trip;

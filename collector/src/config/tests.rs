@@ -139,3 +139,24 @@ fn unknown_keys_in_a_field_table_are_refused() {
         .to_string();
     assert!(err.contains("mem_used_bytes = { pth"), "{err}");
 }
+
+#[test]
+fn influx_max_in_flight_defaults_to_4_and_is_bounded() {
+    let with = |v: &str| parse(&format!("{MINIMAL}[influx]\napi = \"v1\"\n{v}"), &[]).unwrap();
+    assert_eq!(with("").influx.unwrap().max_in_flight, 4);
+    assert_eq!(with("max_in_flight = 1\n").influx.unwrap().max_in_flight, 1);
+    // Valid: validation goes on to the (absent) inventory files.
+    let err = with("max_in_flight = 64\n")
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("s.csv"), "{err}");
+    for bad in ["0", "65"] {
+        let err = with(&format!("max_in_flight = {bad}\n"))
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("influx.max_in_flight"), "{bad}: {err}");
+        assert!(err.contains("between 1 and 64"), "{bad}: {err}");
+    }
+}

@@ -20,9 +20,13 @@
 //! OLT that publishes nothing is still recognised as down the moment every
 //! school behind it goes silent.
 //!
-//! Unknown counts as up for `up` during `unknown_grace_s` after start (a
-//! restart must not page) and as down afterwards. Pure functions of the live
-//! state and `now`; outage history is kept by `crate::outage`.
+//! `up` is 1 only on a sign of life: up or degraded. Unknown is never up
+//! (a device never heard from is not known to work). What an unknown device
+//! or school is *counted as* is another matter: within `unknown_grace_s`
+//! after start it is not an outage (a restart must not page), afterwards it
+//! is ([`Health::counts_as_down`]; the alert rules read the same grace from
+//! `schoolnet_exporter_startup_grace`). Pure functions of the live state and
+//! `now`; outage history is kept by `crate::outage`.
 
 mod school;
 
@@ -98,8 +102,10 @@ pub struct Health {
     pub state: State,
     /// Set exactly when `state` is degraded or down.
     pub cause: Option<Cause>,
-    /// The exported 0/1: up or degraded, or unknown within the grace period.
+    /// The exported 0/1: up or degraded (a sign of life); never unknown.
     pub up: bool,
+    /// Down, or unknown past the start-up grace period: an outage.
+    pub counts_as_down: bool,
     /// Receive time of the last sign of life, Unix seconds.
     pub last_seen: Option<f64>,
 }
@@ -132,7 +138,8 @@ impl HealthPolicy {
         }
     }
 
-    pub(crate) fn in_grace(&self, now: f64) -> bool {
+    /// Within the start-up grace period, when unknown is not yet an outage.
+    pub fn in_grace(&self, now: f64) -> bool {
         now - self.started_at < self.unknown_grace_s
     }
 
@@ -143,15 +150,16 @@ impl HealthPolicy {
         last_seen: Option<f64>,
         now: f64,
     ) -> Health {
-        let up = match state {
-            State::Up | State::Degraded => true,
-            State::Down => false,
-            State::Unknown => self.in_grace(now),
+        let counts_as_down = match state {
+            State::Up | State::Degraded => false,
+            State::Down => true,
+            State::Unknown => !self.in_grace(now),
         };
         Health {
             state,
             cause,
-            up,
+            up: matches!(state, State::Up | State::Degraded),
+            counts_as_down,
             last_seen,
         }
     }

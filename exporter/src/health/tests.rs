@@ -107,7 +107,9 @@ fn summary(h: Health) -> (State, Option<Cause>, bool) {
 #[test]
 fn unknown_then_up_then_stale_then_up_again() {
     let f = Fixture::new();
-    assert_eq!(summary(f.school(0)), (State::Unknown, None, true));
+    // Never heard from: not up, but not an outage during the grace period.
+    assert_eq!(summary(f.school(0)), (State::Unknown, None, false));
+    assert!(!f.school(0).counts_as_down);
     assert_eq!(f.school(0).last_seen, None);
 
     f.clock.advance(5.0);
@@ -185,16 +187,24 @@ fn retained_offline_before_any_telemetry_is_down_not_unknown() {
 }
 
 #[test]
-fn unknown_counts_as_down_after_the_grace_period() {
+fn unknown_is_never_up_and_counts_as_down_after_the_grace_period() {
     let f = Fixture::new();
     f.clock.advance(119.0);
-    assert_eq!(summary(f.school(0)), (State::Unknown, None, true));
-    assert!(f.device("r1").up);
+    assert_eq!(summary(f.school(0)), (State::Unknown, None, false));
+    assert!(!f.school(0).counts_as_down, "within the grace period");
+    assert!(!f.device("r1").up && !f.device("r1").counts_as_down);
+    assert!(f.policy.in_grace(f.clock.now()));
     f.clock.advance(1.0);
     assert_eq!(summary(f.school(0)), (State::Unknown, None, false));
-    assert!(!f.device("r1").up);
+    assert!(f.school(0).counts_as_down);
+    assert!(!f.device("r1").up && f.device("r1").counts_as_down);
+    assert!(!f.policy.in_grace(f.clock.now()));
     // A school without devices stays unknown forever.
     assert_eq!(summary(f.school(3)), (State::Unknown, None, false));
+    // The first sign of life makes it up.
+    f.telemetry("r1");
+    assert_eq!(summary(f.school(0)), (State::Up, None, true));
+    assert!(!f.school(0).counts_as_down);
 }
 
 #[test]

@@ -84,7 +84,7 @@ impl OutageTracker {
                 (State::Degraded, None) => Some(now),
                 _ => None,
             };
-            match (&self.open[a.school], h.up) {
+            match (&self.open[a.school], !h.counts_as_down) {
                 (None, false) => {
                     let cause = h.cause.map_or("unknown", Cause::as_str);
                     let started_at = match (h.state, h.cause, h.last_seen) {

@@ -14,6 +14,12 @@
 //! descriptors only, so a pipeline metric with a clashing name still fails
 //! at registration rather than producing a broken scrape.
 //!
+//! Labels that are also InfluxDB tags (school, district, device, interface,
+//! target) are written as InfluxDB stores them
+//! (`collector::sink::influx::stored_tag_value`): the line-protocol encoder
+//! cannot keep every backslash and control character, so `/metrics` shows
+//! the same substitute and a value round-trips identically between the two.
+//!
 //! The metric catalogue lives in [`spec`].
 
 pub mod spec;
@@ -25,6 +31,8 @@ use std::sync::Arc;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{Registry, TextEncoder};
+
+use collector::sink::influx::stored_tag_value as tag;
 
 use crate::health::STATE_SERIES;
 use crate::Live;
@@ -74,21 +82,25 @@ impl LiveCollector {
         // Index = position in all_specs(): FIXED, then Field::ALL order.
         let mut fams: Vec<FamilyText> = all_specs().map(FamilyText::new).collect();
         let (fixed, field_fams) = fams.split_at_mut(spec::FIXED.len());
-        let [info, school_up, school_state, school_seen, outage_started, outages, device_up, device_seen] =
+        let [info, school_up, school_state, school_seen, outage_started, outages, device_up, device_seen, grace] =
             fixed
         else {
-            unreachable!("FIXED has eight families");
+            unreachable!("FIXED has nine families");
         };
+        grace.sample(&Labels::default(), bool01(live.policy.in_grace(now)));
         let tracker = live.outages();
         for assessment in assessments {
             let school = &inventory.schools()[assessment.school];
             let mut school_labels = Labels::default();
-            school_labels.push("school", &school.id);
-            school_labels.push("district", &school.district);
+            // Tag-derived labels carry the value InfluxDB stores for the
+            // same tag, so a series reads the same in both places.
+            let (school_id, district) = (tag(&school.id), tag(&school.district));
+            school_labels.push("school", &school_id);
+            school_labels.push("district", &district);
             let mut info_labels = Labels::default();
-            info_labels.push("school", &school.id);
+            info_labels.push("school", &school_id);
             info_labels.push("name", &school.name);
-            info_labels.push("district", &school.district);
+            info_labels.push("district", &district);
             info_labels.push("lat", &school.lat.to_string());
             info_labels.push("lon", &school.lon.to_string());
             info_labels.push("uplink_mbps", &school.uplink_mbps.to_string());
@@ -110,7 +122,7 @@ impl LiveCollector {
             }
             for (slot, dh) in assessment.devices {
                 let device = live_state.device(slot);
-                let device_labels = school_labels.with("device", &device.id);
+                let device_labels = school_labels.with("device", &tag(&device.id));
                 let role_labels = device_labels.with("role", device.role.as_str());
                 device_up.sample(&role_labels, bool01(dh.up));
                 if let Some(t) = dh.last_seen {
@@ -127,7 +139,7 @@ impl LiveCollector {
                             Some(&"role") => family.sample(&role_labels, v),
                             Some(&name) => family.sample_with(
                                 &device_labels,
-                                (name, key.key.as_deref().unwrap_or("")),
+                                (name, &tag(key.key.as_deref().unwrap_or(""))),
                                 v,
                             ),
                             None => family.sample(&device_labels, v),

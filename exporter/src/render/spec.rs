@@ -51,7 +51,7 @@ pub const SCHOOL_INFO: Spec = gauge(
 );
 pub const SCHOOL_UP: Spec = gauge(
     "schoolnet_school_up",
-    "1 if the school is up or degraded (its router reports and is not offline), or unknown within the start-up grace period; 0 otherwise.",
+    "1 if the school is up or degraded (its router reports and is not offline); 0 if down or unknown (no sign of life yet).",
     SCHOOL,
 );
 pub const SCHOOL_STATE: Spec = gauge(
@@ -76,7 +76,7 @@ pub const SCHOOL_LAST_SEEN: Spec = gauge(
 );
 pub const DEVICE_UP: Spec = gauge(
     "schoolnet_device_up",
-    "1 if the device reported within stale_factor x its expected interval and is not offline, or is unknown within the start-up grace period; 0 otherwise.",
+    "1 if the device reported within stale_factor x its expected interval and is not offline; 0 if down or unknown (never heard from).",
     DEVICE_ROLE,
 );
 pub const DEVICE_LAST_SEEN: Spec = gauge(
@@ -85,8 +85,14 @@ pub const DEVICE_LAST_SEEN: Spec = gauge(
     DEVICE_ROLE,
 );
 
+pub const STARTUP_GRACE: Spec = gauge(
+    "schoolnet_exporter_startup_grace",
+    "1 during the exporter's start-up grace period (exporter.unknown_grace_s), when schools and devices not heard from yet are not counted as outages; 0 afterwards.",
+    &[],
+);
+
 /// The school- and device-level families, in the order the collector builds them.
-pub const FIXED: [Spec; 8] = [
+pub const FIXED: [Spec; 9] = [
     SCHOOL_INFO,
     SCHOOL_UP,
     SCHOOL_STATE,
@@ -95,6 +101,7 @@ pub const FIXED: [Spec; 8] = [
     SCHOOL_OUTAGES,
     DEVICE_UP,
     DEVICE_LAST_SEEN,
+    STARTUP_GRACE,
 ];
 
 /// Family of a canonical field, and the factor from the canonical unit to

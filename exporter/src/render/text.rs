@@ -42,15 +42,20 @@ impl FamilyText {
     fn line(&mut self, labels: &Labels, extra: Option<(&str, &str)>, value: f64) {
         let out = &mut self.lines;
         out.push_str(self.spec.name);
-        out.push('{');
-        out.push_str(&labels.0);
-        if let Some((name, v)) = extra {
-            if !labels.0.is_empty() {
-                out.push(',');
+        // No labels: `name value`, as the encoder writes it.
+        if labels.0.is_empty() && extra.is_none() {
+            out.push(' ');
+        } else {
+            out.push('{');
+            out.push_str(&labels.0);
+            if let Some((name, v)) = extra {
+                if !labels.0.is_empty() {
+                    out.push(',');
+                }
+                push_pair(name, v, out);
             }
-            push_pair(name, v, out);
+            out.push_str("} ");
         }
-        out.push_str("} ");
         // `{}` of f64 is what the encoder writes (`value.to_string()`).
         let _ = write!(out, "{value}");
         out.push('\n');

@@ -1,31 +1,41 @@
 //! The sink's loop: take sample vectors from the pipeline channel, encode them
 //! into a [`Batch`], flush it when it is full or its oldest point is
-//! `batch_max_age_ms` old, and deliver it — retrying, splitting on 413,
-//! dropping what the server rejects — then drain on shutdown.
+//! `batch_max_age_ms` old, and hand it to a writing task (see `flush`:
+//! retrying, splitting on 413, dropping what the server rejects) — up to
+//! `max_in_flight` batches at once — then drain on shutdown.
 //!
-//! Backpressure: while a batch is being retried, the loop does not read the
-//! channel. The channel is bounded (the pipeline sizes it), so upstream slows
-//! down instead of this task buffering without limit while InfluxDB is down.
+//! Several writes in flight hide InfluxDB's response time: with one, a server
+//! answering in 5 s allowed one batch per 5 s. Batches may finish out of
+//! order, but the spool is acknowledged in order (see `ack`): a batch's
+//! high-water mark only once every earlier batch is delivered.
+//!
+//! Backpressure: while `max_in_flight` batches are being written (or
+//! retried), the loop does not read the channel. The channel is bounded (the
+//! pipeline sizes it), so upstream slows down instead of this task buffering
+//! without limit while InfluxDB is down or slow.
 //!
 //! Shutdown: the pipeline drops its senders. Everything still queued is
 //! written; failing writes are given up [`SHUTDOWN_BUDGET`] after the closed
-//! channel was noticed (also noticed *during* a retry wait, so a long outage
-//! cannot hold shutdown hostage), and the number of points not written is
-//! logged.
+//! channel was noticed (also noticed while every writer is busy retrying, so
+//! a long outage cannot hold shutdown hostage), and the number of points not
+//! written is logged.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc::Receiver;
+use tokio::task::{JoinError, JoinSet};
 use tokio::time::{sleep_until, Instant};
-use tracing::{debug, error, info, warn};
+use tracing::{error, info};
 
-use super::batch::{Batch, SplitPlan};
+use super::batch::Batch;
 use super::error::WriteError;
-use super::retry::Backoff;
 use super::writer::InfluxWriter;
 use crate::metrics::PipelineMetrics;
 use crate::sample::Record;
+use ack::AckOrder;
+use flush::{GaveUp, Shared};
 
 /// How long failing writes are retried once shutdown has begun.
 pub const SHUTDOWN_BUDGET: Duration = Duration::from_secs(10);
@@ -68,230 +78,217 @@ pub(crate) struct Limits {
     pub max_points: usize,
     pub max_age: Duration,
     pub max_backoff: Duration,
+    /// Batches being written at once (at least 1).
+    pub max_in_flight: usize,
 }
 
-/// A flush that could not finish during shutdown.
-struct GaveUp {
-    unwritten: usize,
+/// A writing task's result, with its batch back for reuse.
+struct Finished {
+    seq: u64,
+    spool_upto: Option<u64>,
+    result: Result<(), GaveUp>,
+    batch: Batch,
 }
+
+/// A batch was given up during shutdown: the loop stops taking input.
+struct Stopped;
 
 pub(crate) struct Deliverer<T> {
-    transport: T,
-    limits: Limits,
-    metrics: PipelineMetrics,
-    backoff: Backoff,
-    /// Set once the channel is seen closed: failing writes stop at this time.
-    shutdown_deadline: Option<Instant>,
-    /// Told the highest spool record id of every batch that was delivered
-    /// (written, or refused by the server as bad data). Never told about a
-    /// batch given up at shutdown: those records stay in the spool.
+    shared: Arc<Shared<T>>,
+    in_flight: JoinSet<Finished>,
+    acks: AckOrder,
+    /// Cleared batches of finished writes, reused to keep allocations.
+    spare: Vec<Batch>,
+    /// Points of batches given up at shutdown; `Some` stops the loop.
+    gave_up: Option<usize>,
+    /// Told the highest spool record id delivered so far, in order (see
+    /// `ack`): a batch is delivered when written, or refused by the server
+    /// as bad data. Never told about a batch given up at shutdown, nor about
+    /// any batch after it: those records stay in the spool.
     on_delivered: Option<DeliveredHook>,
 }
 
 /// See [`Deliverer::on_delivered`].
 pub(crate) type DeliveredHook = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
 
-impl<T: Transport> Deliverer<T> {
+impl<T: Transport + Send + Sync + 'static> Deliverer<T> {
     pub fn new(transport: T, limits: Limits, metrics: PipelineMetrics) -> Deliverer<T> {
+        let limits = Limits {
+            max_in_flight: limits.max_in_flight.max(1),
+            ..limits
+        };
         Deliverer {
-            transport,
-            limits,
-            metrics,
-            backoff: Backoff::new(limits.max_backoff),
-            shutdown_deadline: None,
+            shared: Arc::new(Shared::new(transport, limits, metrics)),
+            in_flight: JoinSet::new(),
+            acks: AckOrder::new(),
+            spare: Vec::new(),
+            gave_up: None,
             on_delivered: None,
         }
     }
 
-    /// Calls `hook` with the spool high-water mark of each delivered batch.
+    /// Calls `hook` with the spool high-water mark delivered so far.
     pub fn on_delivered(mut self, hook: Option<DeliveredHook>) -> Deliverer<T> {
         self.on_delivered = hook;
         self
     }
 
+    fn metrics(&self) -> &PipelineMetrics {
+        &self.shared.metrics
+    }
+
     pub async fn run(mut self, mut rx: Receiver<Vec<Record>>) {
+        let limits = self.shared.limits;
         let mut batch = Batch::new();
         loop {
-            let deadline = batch.deadline(self.limits.max_age);
+            if rx.is_closed() {
+                self.shared.begin_shutdown();
+            }
+            let busy = self.in_flight.len() >= limits.max_in_flight;
+            let deadline = batch.deadline(limits.max_age);
             let samples = tokio::select! {
-                msg = rx.recv() => match msg {
+                msg = rx.recv(), if !busy => match msg {
                     Some(samples) => samples,
                     None => break,
                 },
-                () = sleep_until(deadline.unwrap_or_else(far_future)), if deadline.is_some() => {
-                    if let Err(g) = self.flush(&mut batch, &rx).await {
-                        return self.abandon(g.unwritten, &mut rx);
+                Some(joined) = self.in_flight.join_next(), if !self.in_flight.is_empty() => {
+                    self.finished(joined);
+                    if self.gave_up.is_some() {
+                        return self.abandon(batch.len(), &mut rx).await;
                     }
                     continue;
                 }
-            };
-            self.metrics.influx_queue_batches.set(gauge(rx.len()));
-            for (i, sample) in samples.iter().enumerate() {
-                if batch.push(sample, Instant::now()) && batch.len() >= self.limits.max_points {
-                    if let Err(g) = self.flush(&mut batch, &rx).await {
-                        let rest = samples.len() - i - 1;
-                        return self.abandon(g.unwritten + rest, &mut rx);
+                () = sleep_until(deadline.unwrap_or_else(far_future)), if deadline.is_some() && !busy => {
+                    if self.send(&mut batch, &rx).await.is_err() {
+                        return self.abandon(batch.len(), &mut rx).await;
                     }
+                    continue;
+                }
+                () = tokio::time::sleep(CLOSE_POLL), if busy => {
+                    self.metrics().influx_queue_batches.set(gauge(rx.len()));
+                    continue;
+                }
+            };
+            self.metrics().influx_queue_batches.set(gauge(rx.len()));
+            for (i, sample) in samples.iter().enumerate() {
+                let full = batch.push(sample, Instant::now()) && batch.len() >= limits.max_points;
+                if full && self.send(&mut batch, &rx).await.is_err() {
+                    let rest = samples.len() - i - 1;
+                    return self.abandon(batch.len() + rest, &mut rx).await;
                 }
             }
             // With a busy channel `recv` always wins the select; the age
             // limit must hold anyway.
-            let due = batch.deadline(self.limits.max_age);
-            if due.is_some_and(|d| d <= Instant::now()) {
-                if let Err(g) = self.flush(&mut batch, &rx).await {
-                    return self.abandon(g.unwritten, &mut rx);
-                }
+            let due = batch.deadline(limits.max_age);
+            if due.is_some_and(|d| d <= Instant::now()) && self.send(&mut batch, &rx).await.is_err()
+            {
+                return self.abandon(batch.len(), &mut rx).await;
             }
         }
         // Senders gone and the channel empty: write what is left.
-        self.begin_shutdown();
-        if let Err(g) = self.flush(&mut batch, &rx).await {
-            return self.abandon(g.unwritten, &mut rx);
+        self.shared.begin_shutdown();
+        if self.send(&mut batch, &rx).await.is_err() {
+            return self.abandon(batch.len(), &mut rx).await;
         }
-        self.metrics.influx_queue_batches.set(0);
+        while let Some(joined) = self.in_flight.join_next().await {
+            self.finished(joined);
+        }
+        if self.gave_up.is_some() {
+            return self.abandon(0, &mut rx).await;
+        }
+        self.metrics().influx_queue_batches.set(0);
+        self.metrics().influx_writes_in_flight.set(0);
         info!("InfluxDB sink drained and stopped");
     }
 
-    /// Writes the whole batch (in pieces after a 413) and empties it. Only
-    /// returns `Err` during shutdown, when the retry budget is spent.
-    async fn flush(&mut self, batch: &mut Batch, rx: &Receiver<Vec<Record>>) -> Result<(), GaveUp> {
-        let spool_upto = batch.spool_upto();
-        let mut plan = SplitPlan::new(batch.len());
-        let result = loop {
-            let Some(range) = plan.next() else {
-                break Ok(());
-            };
-            let points = range.len();
-            let timeout = self.shutdown_deadline.map(|d| {
-                d.saturating_duration_since(Instant::now())
-                    .max(MIN_SHUTDOWN_REQUEST_TIMEOUT)
-            });
-            let result = self
-                .transport
-                .write(batch.lines(range), points, timeout)
-                .await;
-            match result {
-                Ok(()) => {
-                    self.metrics.influx_points_written.inc_by(points as u64);
-                    if self.backoff.attempts() > 0 {
-                        info!(
-                            failed_attempts = self.backoff.attempts(),
-                            "InfluxDB writes succeed again"
-                        );
+    /// Hands the batch (if it holds anything) to a writing task, after
+    /// waiting for a free slot; `batch` is left empty. `Err` (batch
+    /// untouched) once a batch was given up at shutdown.
+    async fn send(&mut self, batch: &mut Batch, rx: &Receiver<Vec<Record>>) -> Result<(), Stopped> {
+        while self.in_flight.len() >= self.shared.limits.max_in_flight && self.gave_up.is_none() {
+            tokio::select! {
+                Some(joined) = self.in_flight.join_next() => self.finished(joined),
+                () = tokio::time::sleep(CLOSE_POLL) => {
+                    // Every writer busy (retrying, or a slow server): watch
+                    // for shutdown so its budget starts on time.
+                    if rx.is_closed() {
+                        self.shared.begin_shutdown();
                     }
-                    self.backoff.reset();
-                    plan.done();
+                    self.metrics().influx_queue_batches.set(gauge(rx.len()));
                 }
-                Err(WriteError::TooLarge) => {
-                    if plan.split() {
-                        debug!(
-                            points,
-                            "InfluxDB answered 413; splitting the request in halves"
-                        );
-                    } else {
-                        self.metrics.influx_points_rejected.inc();
-                        error!("InfluxDB refused a single line as too large (413); dropping it");
-                        plan.done();
-                    }
-                }
-                Err(e) if e.is_retryable() => {
-                    if let Err(g) = self.wait_before_retry(&e, plan.remaining(), rx).await {
-                        break Err(g);
-                    }
-                }
-                Err(e) => {
-                    // Rejected: the server answered and will never take these
-                    // points. Retrying would block everything behind them.
-                    let dropped = match &e {
-                        WriteError::Rejected {
-                            dropped: Some(n), ..
-                        } => (*n).min(points),
-                        _ => points,
-                    };
-                    self.metrics.influx_points_rejected.inc_by(dropped as u64);
-                    self.metrics
-                        .influx_points_written
-                        .inc_by((points - dropped) as u64);
-                    error!(
-                        points,
-                        dropped,
-                        error = %e,
-                        "InfluxDB rejected points; dropping them (not retried)"
-                    );
-                    self.backoff.reset();
-                    plan.done();
-                }
+            }
+        }
+        if self.gave_up.is_some() {
+            return Err(Stopped);
+        }
+        if batch.is_empty() && batch.spool_upto().is_none() {
+            return Ok(());
+        }
+        let seq = self.acks.dispatch();
+        let full = std::mem::replace(batch, self.spare.pop().unwrap_or_default());
+        let shared = Arc::clone(&self.shared);
+        self.in_flight.spawn(async move {
+            let result = shared.deliver(&full).await;
+            Finished {
+                seq,
+                spool_upto: full.spool_upto(),
+                result,
+                batch: full,
+            }
+        });
+        self.metrics()
+            .influx_writes_in_flight
+            .set(gauge(self.in_flight.len()));
+        Ok(())
+    }
+
+    /// Books a finished write: acknowledges what became contiguous, or
+    /// remembers a batch given up.
+    fn finished(&mut self, joined: Result<Finished, JoinError>) {
+        let mut done = match joined {
+            Ok(done) => done,
+            // A panicking write is a bug: fail the sink as the single-write
+            // loop did, rather than acknowledge around a hole.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => {
+                error!(error = %e, "InfluxDB write task cancelled; its records stay in the spool");
+                self.gave_up.get_or_insert(0);
+                return;
             }
         };
-        batch.clear();
-        if let (Ok(()), Some(upto), Some(hook)) = (&result, spool_upto, &self.on_delivered) {
-            hook(upto);
-        }
-        result
-    }
-
-    /// Sleeps the backoff delay for a retryable error, watching for shutdown.
-    /// `Err` when the shutdown budget is spent.
-    async fn wait_before_retry(
-        &mut self,
-        e: &WriteError,
-        pending: usize,
-        rx: &Receiver<Vec<Record>>,
-    ) -> Result<(), GaveUp> {
-        if rx.is_closed() {
-            self.begin_shutdown();
-        }
-        if self.shutdown_deadline.is_some_and(|d| Instant::now() >= d) {
-            return Err(GaveUp { unwritten: pending });
-        }
-        let retry_after = match e {
-            WriteError::Throttled { retry_after, .. } => *retry_after,
-            _ => None,
-        };
-        let delay = self.backoff.next_delay(retry_after, rand::random::<f64>());
-        let attempt = self.backoff.attempts();
-        if matches!(e, WriteError::Misconfigured { .. }) {
-            // Loud on every attempt: nothing will be stored until someone
-            // fixes the token, database or URL.
-            error!(attempt, class = e.class(), error = %e, retry_in = ?delay, pending,
-                "InfluxDB refuses writes; points are kept and retried until the configuration is fixed");
-        } else {
-            warn!(attempt, class = e.class(), error = %e, retry_in = ?delay, pending,
-                "InfluxDB write failed; retrying");
-        }
-        let mut until = Instant::now() + delay;
-        loop {
-            self.metrics.influx_queue_batches.set(gauge(rx.len()));
-            if rx.is_closed() {
-                self.begin_shutdown();
+        self.metrics()
+            .influx_writes_in_flight
+            .set(gauge(self.in_flight.len()));
+        match done.result {
+            Ok(()) => {
+                if let (Some(upto), Some(hook)) = (
+                    self.acks.delivered(done.seq, done.spool_upto),
+                    &self.on_delivered,
+                ) {
+                    hook(upto);
+                }
             }
-            if let Some(deadline) = self.shutdown_deadline {
-                // One last attempt at the deadline rather than none; if that
-                // fails too, the check on entry gives up.
-                until = until.min(deadline);
-            }
-            let now = Instant::now();
-            if now >= until {
-                return Ok(());
-            }
-            sleep_until(until.min(now + CLOSE_POLL)).await;
+            Err(GaveUp { unwritten }) => *self.gave_up.get_or_insert(0) += unwritten,
+        }
+        if self.spare.len() < self.shared.limits.max_in_flight {
+            done.batch.clear();
+            self.spare.push(done.batch);
         }
     }
 
-    fn begin_shutdown(&mut self) {
-        if self.shutdown_deadline.is_none() {
-            debug!(budget = ?SHUTDOWN_BUDGET, "InfluxDB sink input closed; draining");
-            self.shutdown_deadline = Some(Instant::now() + SHUTDOWN_BUDGET);
+    /// Gives up during shutdown: waits for the other writes (bounded by the
+    /// same deadline), counts what will not be written, logs it.
+    async fn abandon(mut self, unwritten: usize, rx: &mut Receiver<Vec<Record>>) {
+        self.shared.begin_shutdown();
+        while let Some(joined) = self.in_flight.join_next().await {
+            self.finished(joined);
         }
-    }
-
-    /// Gives up during shutdown: counts what will not be written, logs it.
-    fn abandon(self, unwritten: usize, rx: &mut Receiver<Vec<Record>>) {
-        let mut unwritten = unwritten;
+        let mut unwritten = unwritten + self.gave_up.unwrap_or(0);
         while let Ok(samples) = rx.try_recv() {
             unwritten += samples.len();
         }
-        self.metrics.influx_queue_batches.set(0);
+        self.metrics().influx_queue_batches.set(0);
+        self.metrics().influx_writes_in_flight.set(0);
         error!(
             points = unwritten,
             budget = ?SHUTDOWN_BUDGET,
@@ -307,6 +304,9 @@ fn gauge(n: usize) -> i64 {
 fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86_400 * 365)
 }
+
+mod ack;
+mod flush;
 
 #[cfg(test)]
 mod tests;

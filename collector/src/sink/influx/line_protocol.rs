@@ -230,6 +230,18 @@ pub fn encode_outage(outage: &OutageRecord, out: &mut Vec<u8>) -> bool {
     })
 }
 
+/// [`stored_value`] without a copy in the common case (no backslash, no
+/// control character: stored as is). Whatever shows a tag's value elsewhere
+/// (the exporter's `/metrics` labels) uses this, so a value reads the same
+/// in Prometheus and in InfluxDB.
+pub fn stored_tag_value(raw: &str) -> std::borrow::Cow<'_, str> {
+    if raw.bytes().any(|b| b == b'\\' || b.is_ascii_control()) {
+        std::borrow::Cow::Owned(stored_value(raw))
+    } else {
+        std::borrow::Cow::Borrowed(raw)
+    }
+}
+
 /// The value a server stores for tag value (or key) `raw` after the escaping
 /// rules above: control characters become spaces, ambiguous backslashes `/`.
 pub fn stored_value(raw: &str) -> String {

@@ -7,8 +7,9 @@
 //! - [`writer`]: one HTTP request (gzip, auth, timeout, metrics).
 //! - [`error`]: response classification (retry, throttle, split, reject).
 //! - [`retry`]: backoff schedule.
-//! - `deliver`: the loop — batching by size and age, retries with
-//!   backpressure, shutdown drain.
+//! - `deliver`: the loop — batching by size and age, several writes in
+//!   flight with in-order spool acknowledgement, retries with backpressure,
+//!   shutdown drain.
 //!
 //! Device timestamps make a replayed point overwrite itself in InfluxDB
 //! (same series and time), so retrying a batch that was in fact stored is
@@ -32,7 +33,8 @@ pub use config::{InfluxApi, InfluxConfig, TOKEN_ENV};
 pub use deliver::SHUTDOWN_BUDGET;
 pub use error::WriteError;
 pub use line_protocol::{
-    encode_outage, encode_record, encode_sample, max_encoded_len, max_sample_len, stored_value,
+    encode_outage, encode_record, encode_sample, max_encoded_len, max_sample_len, stored_tag_value,
+    stored_value,
 };
 pub use writer::InfluxWriter;
 
@@ -40,6 +42,9 @@ use crate::metrics::PipelineMetrics;
 use crate::sample::Record;
 use crate::spool::{Spool, SpoolError};
 use deliver::{DeliveredHook, Deliverer, Limits};
+
+/// Highest `max_in_flight`: more concurrent writes only queue inside InfluxDB.
+pub const MAX_IN_FLIGHT: usize = 64;
 
 /// Writes samples to InfluxDB. Build with [`InfluxSink::new`], then spawn
 /// [`InfluxSink::run`] with the receiving end of the pipeline's bounded channel.
@@ -80,6 +85,12 @@ impl InfluxSink {
                 "batch_max_age_ms must be at least 1".into(),
             ));
         }
+        if !(1..=MAX_IN_FLIGHT).contains(&config.max_in_flight) {
+            return Err(WriteError::Setup(format!(
+                "max_in_flight = {} must be between 1 and {MAX_IN_FLIGHT}",
+                config.max_in_flight
+            )));
+        }
         let max_backoff = Duration::try_from_secs_f64(config.max_retry_backoff_s)
             .ok()
             .filter(|d| !d.is_zero())
@@ -96,6 +107,7 @@ impl InfluxSink {
                 max_points: config.batch_max_points,
                 max_age: Duration::from_millis(config.batch_max_age_ms),
                 max_backoff,
+                max_in_flight: config.max_in_flight,
             },
             metrics,
             on_delivered: None,
@@ -112,6 +124,7 @@ impl InfluxSink {
             url = %self.writer.url(),
             max_points = self.limits.max_points,
             max_age = ?self.limits.max_age,
+            max_in_flight = self.limits.max_in_flight,
             "InfluxDB sink started"
         );
         Deliverer::new(self.writer, self.limits, self.metrics)

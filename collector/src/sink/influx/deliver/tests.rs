@@ -26,6 +26,10 @@ struct State {
     fail_forever: Option<WriteError>,
     /// 413 for requests with more lines than this.
     max_lines: Option<usize>,
+    /// How long the next requests take to answer, in order; at once when empty.
+    delays: VecDeque<Duration>,
+    /// Requests whose body contains this fail (retryable) forever.
+    fail_containing: Option<String>,
     requests: Vec<Request>,
 }
 
@@ -66,7 +70,14 @@ impl Transport for Mock {
             timeout,
         });
         assert_eq!(body.iter().filter(|&&b| b == b'\n').count(), points);
-        let result = if s.max_lines.is_some_and(|m| points > m) {
+        let delay = s.delays.pop_front().unwrap_or_default();
+        let poisoned = s
+            .fail_containing
+            .as_ref()
+            .is_some_and(|m| String::from_utf8_lossy(body).contains(m.as_str()));
+        let result = if poisoned {
+            Err(retryable())
+        } else if s.max_lines.is_some_and(|m| points > m) {
             Err(WriteError::TooLarge)
         } else if let Some(e) = s.script.pop_front() {
             Err(e)
@@ -75,7 +86,12 @@ impl Transport for Mock {
         } else {
             Ok(())
         };
-        std::future::ready(result)
+        async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            result
+        }
     }
 }
 
@@ -90,6 +106,14 @@ fn limits(max_points: usize, max_age_ms: u64) -> Limits {
         max_points,
         max_age: Duration::from_millis(max_age_ms),
         max_backoff: Duration::from_secs(30),
+        max_in_flight: 4,
+    }
+}
+
+fn one_at_a_time(limits: Limits) -> Limits {
+    Limits {
+        max_in_flight: 1,
+        ..limits
     }
 }
 
@@ -254,7 +278,7 @@ async fn rejected_points_are_counted_and_dropped() {
 #[tokio::test(start_paused = true)]
 async fn intake_stops_while_retrying() {
     let mock = Mock::with(|s| s.fail_forever = Some(retryable()));
-    let (tx, task, metrics) = start(&mock, limits(1, 1000), 1);
+    let (tx, task, metrics) = start(&mock, one_at_a_time(limits(1, 1000)), 1);
     tx.send(samples(1)).await.unwrap();
     settle().await;
     tx.try_send(samples(1)).unwrap();
@@ -331,4 +355,146 @@ async fn shutdown_keeps_writing_while_the_server_works() {
     drop(tx);
     task.await.unwrap();
     assert_eq!(metrics.influx_points_written.get(), 12);
+}
+
+/// One spool record per line: `n` records with ids `first..`.
+fn spooled(first: u64, n: u64) -> Vec<Record> {
+    (first..first + n)
+        .map(|id| Record::Lines {
+            spool_id: id,
+            lines: format!("clients,school=s{id} wifi_clients=1 {id}\n").into_bytes(),
+        })
+        .collect()
+}
+
+/// (time, high-water mark) of each acknowledgement.
+type AckLog = Arc<Mutex<Vec<(Instant, u64)>>>;
+
+/// Starts the loop with a hook recording each acknowledgement.
+fn start_acking(mock: &Mock, limits: Limits) -> (Sender<Vec<Record>>, JoinHandle<()>, AckLog) {
+    let (tx, rx) = mpsc::channel(16);
+    let acks = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&acks);
+    let hook: DeliveredHook =
+        Arc::new(move |upto| seen.lock().unwrap().push((Instant::now(), upto)));
+    let task = Deliverer::new(mock.clone(), limits, PipelineMetrics::unregistered())
+        .on_delivered(Some(hook))
+        .run(rx);
+    (tx, tokio::spawn(task), acks)
+}
+
+#[tokio::test(start_paused = true)]
+async fn several_writes_are_in_flight_at_once() {
+    for (in_flight, expected) in [(4, Duration::from_secs(1)), (1, Duration::from_secs(4))] {
+        let mock = Mock::with(|s| s.delays = VecDeque::from([Duration::from_secs(1); 4]));
+        let limits = Limits {
+            max_in_flight: in_flight,
+            ..limits(1, 1000)
+        };
+        let (tx, task, metrics) = start(&mock, limits, 4);
+        let t0 = Instant::now();
+        tx.send(samples(4)).await.unwrap();
+        settle().await;
+        assert_eq!(metrics.influx_writes_in_flight.get(), in_flight as i64);
+        drop(tx);
+        task.await.unwrap();
+        let took = Instant::now() - t0;
+        assert!(
+            took >= expected && took < expected + Duration::from_millis(10),
+            "{in_flight} in flight: {took:?}"
+        );
+        assert_eq!(metrics.influx_points_written.get(), 4);
+        assert_eq!(metrics.influx_writes_in_flight.get(), 0);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_spool_is_acknowledged_in_order_when_writes_finish_out_of_order() {
+    // Batches 1, 2, 3 (one record each) answer after 3 s, 1 s and at once.
+    let mock = Mock::with(|s| {
+        s.delays = VecDeque::from([
+            Duration::from_secs(3),
+            Duration::from_secs(1),
+            Duration::ZERO,
+        ])
+    });
+    let (tx, task, acks) = start_acking(&mock, limits(1, 1000));
+    let t0 = Instant::now();
+    tx.send(spooled(1, 3)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2_900)).await;
+    assert_eq!(mock.requests().len(), 3, "all three written at once");
+    assert!(
+        acks.lock().unwrap().is_empty(),
+        "nothing acknowledged while batch 1 is in flight: {:?}",
+        acks.lock().unwrap()
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let got: Vec<(Duration, u64)> = acks
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(t, u)| (*t - t0, *u))
+        .collect();
+    assert_eq!(
+        got,
+        [(Duration::from_secs(3), 3)],
+        "batch 1 releases 2 and 3"
+    );
+    // Later batches are acknowledged as they finish, in order.
+    mock.set(|s| s.delays = VecDeque::from([Duration::from_secs(2), Duration::ZERO]));
+    tx.send(spooled(4, 2)).await.unwrap();
+    drop(tx);
+    task.await.unwrap();
+    let marks: Vec<u64> = acks.lock().unwrap().iter().map(|a| a.1).collect();
+    assert_eq!(marks, [3, 5]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_given_up_at_shutdown_holds_back_every_later_ack() {
+    // Batch 2 never succeeds; 1, 3 and 4 do. Only 1 may be acknowledged:
+    // the spool must replay 2 (and 3, 4: idempotent rewrites) on restart.
+    let mock = Mock::with(|s| s.fail_containing = Some("school=s2 ".into()));
+    let (tx, task, acks) = start_acking(&mock, limits(1, 1000));
+    tx.send(spooled(1, 4)).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    drop(tx);
+    tokio::time::timeout(SHUTDOWN_BUDGET * 2, task)
+        .await
+        .expect("bounded by the shutdown budget")
+        .unwrap();
+    let marks: Vec<u64> = acks.lock().unwrap().iter().map(|a| a.1).collect();
+    assert_eq!(marks, [1]);
+    let written: Vec<String> = mock
+        .bodies()
+        .into_iter()
+        .filter(|b| !b.contains("school=s2 "))
+        .collect();
+    assert_eq!(written.len(), 3, "{written:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn intake_stops_when_every_writer_is_busy() {
+    // 3 in flight against a server that fails: 3 batches taken, then the
+    // channel (capacity 2) fills and senders wait.
+    let mock = Mock::with(|s| s.fail_forever = Some(retryable()));
+    let limits = Limits {
+        max_in_flight: 3,
+        ..limits(1, 1000)
+    };
+    let (tx, task, metrics) = start(&mock, limits, 2);
+    for _ in 0..5 {
+        tx.send(samples(1)).await.unwrap();
+        settle().await;
+    }
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert!(matches!(
+        tx.try_send(samples(1)),
+        Err(TrySendError::Full(_))
+    ));
+    assert_eq!(metrics.influx_writes_in_flight.get(), 3);
+    assert_eq!(metrics.influx_queue_batches.get(), 2);
+    mock.set(|s| s.fail_forever = None);
+    drop(tx);
+    task.await.unwrap();
+    assert_eq!(metrics.influx_points_written.get(), 5);
 }
