@@ -9,7 +9,7 @@
 //! `mixed` cycles through every message in arrival order; `interface` only
 //! through interface samples (one per buffer), the widest points.
 //! Timed in thread CPU time (see `support::thread_cpu`).
-//! Target (issue 6): ≤ 200 ns per point.
+//! The results, with date and machine, are in docs/performance.md.
 //!
 //! `line_protocol_floor` times what an interface point costs whatever the
 //! encoder does (its twelve numbers through itoa and zmij alone; a buffer

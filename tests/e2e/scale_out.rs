@@ -68,6 +68,15 @@ async fn processed(c: &Collector, outcome: &str) -> u64 {
     .await as u64
 }
 
+/// Messages that stored something: `ok`, or `partial` when some values were
+/// refused. A second simulator run starts its devices' counters afresh, so
+/// the first Telegraf `net` message of each series in it is an implausible
+/// jump from the first run's last value (`implausible_rate`, the message
+/// `partial`): stored, minus the bogus counters.
+async fn stored(c: &Collector) -> u64 {
+    processed(c, "ok").await + processed(c, "partial").await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn three_instances_split_the_fleet_exactly_once_and_survive_a_restart() {
     let broker = Mosquitto::builder().persistence(true).start().await;
@@ -106,7 +115,7 @@ async fn three_instances_split_the_fleet_exactly_once_and_survive_a_restart() {
     .await;
     let mut ok = Vec::new();
     for (i, c) in shards.iter().enumerate() {
-        ok.push(processed(c, "ok").await);
+        ok.push(stored(c).await);
         assert_eq!(
             processed(c, "not_owned").await,
             0,
@@ -171,7 +180,7 @@ async fn three_instances_split_the_fleet_exactly_once_and_survive_a_restart() {
     let mut lwt_delta = Vec::new();
     for (i, c) in shards.iter().enumerate() {
         let before = if i == 1 { 0 } else { ok[i] };
-        delta.push(processed(c, "ok").await - before);
+        delta.push(stored(c).await - before);
         lwt_delta.push(lwt(c).await - lwt_before[i]);
     }
     let status_sent = second.sent_by_format.get("status").copied().unwrap_or(0);

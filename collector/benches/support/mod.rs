@@ -284,8 +284,9 @@ impl<'a> Replay<'a> {
 /// does in the pipeline: the MQTT client has just copied both out of the
 /// socket buffer when `handle` sees them. The replayed stream is far larger
 /// than the cache, so without this every message would start with two
-/// cache misses on bytes that are hot in production (measured: ~150 ns of
-/// an ~850 ns bare-value message). A prefetch does not wait for the data.
+/// cache misses on bytes that are hot in production (measured: a sixth of
+/// a bare value's time; docs/performance.md). A prefetch does not wait
+/// for the data.
 fn arrive(msg: &MqttMessage) {
     prefetch(msg.topic.as_bytes());
     prefetch(&msg.payload);

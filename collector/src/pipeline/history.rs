@@ -7,9 +7,8 @@
 //!   every group queued meanwhile) and only then releases the acks, in
 //!   arrival order: nothing the broker considers delivered can be lost by
 //!   a crash. The pipeline goes on with the next messages during the
-//!   fsync, so the live view never waits for the disk (it did: at 1,000
-//!   msg/s publish → `/metrics` p99 was 86–163 ms, mostly fsyncs, on the
-//!   2-core VM). At most [`COMMITS_QUEUED`] groups wait for the committer;
+//!   fsync, so the live view never waits for the disk (it did, and the
+//!   load harness's publish → `/metrics` latency was mostly fsyncs). At most [`COMMITS_QUEUED`] groups wait for the committer;
 //!   beyond that the pipeline waits, so a slow disk still slows intake.
 //!   A full spool (or a full disk under it) makes `append` and the
 //!   committer wait for room (see `spool::write`): intake stops, nothing

@@ -2,8 +2,8 @@
 //! them: integers as `{}`, floats as `{}` (positional) or `{:e}`
 //! (scientific), with the shortest digits that round-trip.
 //!
-//! `core::fmt` costs 50–100 ns per number; an interface point has 12 of
-//! them. So:
+//! `core::fmt` costs several times more per number, and an interface point
+//! has 12 of them (figures: docs/performance.md). So:
 //! - Integers, and floats of up to 15 significant digits in `{}`'s range
 //!   (most measurements), are written here, two digits per multiply.
 //! - Other floats take zmij's shortest digits ([`via_zmij`]; zmij is in

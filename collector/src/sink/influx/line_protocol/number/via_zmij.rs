@@ -5,8 +5,8 @@
 //! (`core::fmt` rounds half up, shortest-digit algorithms like zmij and
 //! ryu to even), `core::fmt` writes it.
 //!
-//! zmij, not ryu: it takes about half ryu's time on 17-digit values
-//! (19 against 36 ns here), and an interface point has several.
+//! zmij, not ryu: it takes about half ryu's time on 17-digit values (as
+//! measured here), and an interface point has several.
 //!
 //! [`positional_short`]: super::positional_short
 
