@@ -6,4 +6,5 @@ pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod demo;
+pub mod logging;
 pub mod shutdown;

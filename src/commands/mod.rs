@@ -79,6 +79,22 @@ pub fn check_config(args: CheckConfigArgs) -> anyhow::Result<ExitCode> {
         ),
         None => println!("  influx: not configured — history will NOT be stored"),
     }
+    match (&c.influx, &c.spool) {
+        (None, _) => {}
+        (Some(_), Some(s)) => println!(
+            "  history: durable — spooled to {} (≤ {} bytes, overflow {}, fsync {}) before the broker's ack",
+            s.dir.display(),
+            s.max_bytes,
+            match s.overflow {
+                collector::spool::Overflow::Block => "block",
+                collector::spool::Overflow::DropOldest => "drop_oldest",
+            },
+            s.fsync
+        ),
+        (Some(_), None) => println!(
+            "  history: NOT durable — no [spool]: queued in memory, a crash or a long InfluxDB outage loses it"
+        ),
+    }
     println!("  exporter: http://{}/metrics", c.exporter.listen);
     Ok(ExitCode::SUCCESS)
 }

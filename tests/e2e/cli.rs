@@ -105,6 +105,11 @@ fn the_example_config_is_valid() {
     assert!(out.status.success(), "{t}");
     assert!(t.contains("216 schools"), "{t}");
     assert!(t.contains("8 districts"), "{t}");
+    // The example is the recommended production config: history is durable.
+    assert!(
+        t.contains("history: durable — spooled to /var/lib/schoolnet/spool"),
+        "{t}"
+    );
 }
 
 #[test]
