@@ -16,11 +16,14 @@
 
 use std::fmt;
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::{Format, Full, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::LogFormat;
@@ -83,13 +86,28 @@ pub fn init(format: LogFormat) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(matches!(target, Target::Terminal { color: true }));
+    let quiet = tracing_subscriber::filter::filter_fn(|meta| {
+        !(EMBEDDED_BROKER_MUTED.load(Ordering::Relaxed) && meta.target().starts_with("rumqttd"))
+    });
     match (format, target) {
-        (LogFormat::Json, _) => builder.json().init(),
+        (LogFormat::Json, _) => builder.json().finish().with(quiet).init(),
         (LogFormat::Text, Target::Journal) => builder
             .event_format(JournalFormat(Format::default().without_time()))
+            .finish()
+            .with(quiet)
             .init(),
-        (LogFormat::Text, _) => builder.init(),
+        (LogFormat::Text, _) => builder.finish().with(quiet).init(),
     }
+}
+
+/// Set once the demo stops: its embedded broker (rumqttd) logs every
+/// client's disconnect as an ERROR, which on a clean stop is no error at all.
+static EMBEDDED_BROKER_MUTED: AtomicBool = AtomicBool::new(false);
+
+/// Silences the embedded broker's log from now on (the demo calls this when
+/// it begins to stop, before its clients disconnect).
+pub fn mute_embedded_broker() {
+    EMBEDDED_BROKER_MUTED.store(true, Ordering::Relaxed);
 }
 
 /// The default text line without a timestamp, behind its syslog priority.

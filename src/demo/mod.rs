@@ -74,6 +74,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     };
 
     let shutdown = crate::shutdown::on_signals();
+    // The embedded broker logs each client's disconnect as an ERROR: on a
+    // clean stop those are not errors, so it goes quiet once stopping begins.
+    let muted = shutdown.clone();
+    tokio::spawn(async move {
+        muted.cancelled().await;
+        crate::logging::mute_embedded_broker();
+    });
     let (started_tx, started_rx) = oneshot::channel();
     let app = tokio::spawn(crate::app::run(
         validated,

@@ -77,11 +77,23 @@ async fn demo_serves_all_216_schools_within_15_seconds() {
         std::fs::read_dir(spool.path()).unwrap().count() > 0,
         "the demo spool directory holds the spool"
     );
+    // Stopped as a user would, a moment after looking: the fleet's and the
+    // collector's connections to the embedded broker are established.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     demo.kill(testkit::signal::SIGTERM);
     let status = demo.wait_exit(Duration::from_secs(20)).await;
     assert!(
         status.success(),
         "demo exits 0 on SIGTERM: {status:?}\n{}",
         demo.log_tail()
+    );
+    // A clean stop is no error: not ours, and not the embedded broker's
+    // (rumqttd logs each client's disconnect as an ERROR).
+    let log = std::fs::read_to_string(demo.stderr_path()).unwrap();
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
+    assert!(
+        errors.is_empty(),
+        "ERROR lines on a clean stop:\n{}",
+        errors.join("\n")
     );
 }
