@@ -283,6 +283,18 @@ async fn outages_page_the_right_schools_once_and_resolve() {
         "alerts for exactly N1 and S1"
     );
 
+    // The journal tells the same story, one line per change, at INFO.
+    let log = || std::fs::read_to_string(collector.process.stderr_path()).unwrap();
+    wait_until(
+        "the outages in the log",
+        Duration::from_secs(10),
+        || async {
+            let log = log();
+            log.contains("school N1 down: lwt_offline") && log.contains("school S1 down: stale")
+        },
+    )
+    .await;
+
     // --- Both come back: resolved notifications, closed outages ---
     assert!(control.publish_online("rtr-n1"));
     assert!(control.set_silent("rtr-s1", false));
@@ -370,6 +382,9 @@ async fn outages_page_the_right_schools_once_and_resolve() {
         vec!["\"UpstreamDown\" olt-north".to_string()],
         "one page for the OLT, none per school"
     );
+    let log = log();
+    assert!(log.contains("school N1 recovered after"), "{log}");
+    assert!(log.contains("school S1 recovered after"), "{log}");
     let up = prometheus
         .query_f64("count(schoolnet_school_state{state=\"down\",cause=\"upstream_down\"} == 1)")
         .await;

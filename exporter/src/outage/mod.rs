@@ -23,6 +23,9 @@ use serde::Serialize;
 
 use crate::health::{Cause, HealthPolicy, SchoolAssessment, State};
 
+mod log;
+use log::{Change, Transition};
+
 /// Closed outages kept for `/api/outages`.
 pub const RECENT_CAPACITY: usize = 1_000;
 
@@ -75,15 +78,37 @@ impl OutageTracker {
 
     /// Applies one assessment of every school at `now`.
     pub fn update(&mut self, assessments: &[SchoolAssessment], policy: &HealthPolicy, now: f64) {
+        let inventory = self.inventory.clone();
+        let mut transitions = Vec::new();
         for a in assessments {
-            let school = self.inventory.schools()[a.school].clone();
+            let school = &inventory.schools()[a.school];
             let h = a.health;
             let degraded = &mut self.degraded_since[a.school];
+            let change = match (h.state, *degraded) {
+                (State::Degraded, None) => Some(Change::Degraded {
+                    cause: h.cause.map_or("", Cause::as_str),
+                }),
+                (State::Degraded, Some(_)) | (_, None) => None,
+                (_, Some(since)) => Some(Change::NoLongerDegraded {
+                    duration_s: now - since,
+                }),
+            };
             *degraded = match (h.state, *degraded) {
                 (State::Degraded, Some(since)) => Some(since),
                 (State::Degraded, None) => Some(now),
                 _ => None,
             };
+            let mut note = |change| {
+                transitions.push(Transition {
+                    school: &school.id,
+                    name: &school.name,
+                    district: &school.district,
+                    change,
+                })
+            };
+            if let Some(change) = change {
+                note(change);
+            }
             match (&self.open[a.school], !h.counts_as_down) {
                 (None, false) => {
                     let cause = h.cause.map_or("unknown", Cause::as_str);
@@ -94,7 +119,11 @@ impl OutageTracker {
                     };
                     self.totals[a.school] += 1;
                     self.pending
-                        .push(record(&school, cause, started_at, now - started_at, true));
+                        .push(record(school, cause, started_at, now - started_at, true));
+                    note(Change::Down {
+                        cause,
+                        down_for_s: now - started_at,
+                    });
                     self.open[a.school] = Some(Open { cause, started_at });
                 }
                 (Some(open), true) => {
@@ -108,12 +137,16 @@ impl OutageTracker {
                         duration_s: now - open.started_at,
                     };
                     self.pending.push(record(
-                        &school,
+                        school,
                         open.cause,
                         open.started_at,
                         outage.duration_s,
                         false,
                     ));
+                    note(Change::Recovered {
+                        cause: open.cause,
+                        duration_s: outage.duration_s,
+                    });
                     if self.recent.len() == RECENT_CAPACITY {
                         self.recent.pop_back();
                     }
@@ -123,6 +156,7 @@ impl OutageTracker {
                 _ => {}
             }
         }
+        log::log(&transitions);
     }
 
     /// Follows a reloaded inventory: open outages and totals of the schools
