@@ -105,5 +105,4 @@ fn topic_source<'a>(
 }
 
 #[cfg(test)]
-#[path = "value_tests.rs"]
 mod tests;

@@ -15,10 +15,10 @@
 //! is never missing. `null` or `""` at a path is the device saying "no
 //! value", not a mismatch of keys: absent, but not missing.
 
-use super::common::{self, echo, reject, Lazy};
-use super::decimal;
-use super::json::{lookup, parse_duration};
-use super::json_doc::Node;
+use super::tree::Node;
+use super::{lookup, parse_duration};
+use crate::decode::common::{self, echo, reject, Lazy};
+use crate::decode::decimal;
 use crate::decode::{DecodeContext, Reading};
 use crate::reject::{Reject, RejectReason};
 use crate::sample::{Field, FieldKind};

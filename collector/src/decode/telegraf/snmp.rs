@@ -1,5 +1,5 @@
 //! Telegraf `inputs.snmp` → canonical: IF-MIB interface table rows and the
-//! plugin's scalar `snmp` metric, as [`super::telegraf_map`] hands them over
+//! plugin's scalar `snmp` metric, as [`mapping`](super::mapping) hands them over
 //! (both the `influx` and the `telegraf-json` route get them).
 //!
 //! Telegraf publishes one metric per table row, named after the table
@@ -45,8 +45,8 @@
 
 use std::borrow::Cow;
 
-use super::common::{self, echo, reject, Lazy};
-use super::telegraf_map::{AsVal, Metric, Val};
+use super::mapping::{AsVal, Metric, Val};
+use crate::decode::common::{self, echo, reject, Lazy};
 use crate::decode::{CounterWidth, DecodeContext, Observation, Reading, Values};
 use crate::reject::{Reject, RejectReason};
 use crate::sample::{Field, Measurement};
@@ -331,5 +331,4 @@ fn oper_up(metric: &str, v: Val<'_>) -> Result<Option<f64>, Reject> {
 }
 
 #[cfg(test)]
-#[path = "telegraf_snmp_tests.rs"]
 mod tests;

@@ -1,5 +1,5 @@
-//! The Telegraf → canonical mapping shared by [`super::influx`] (line
-//! protocol) and [`super::telegraf_json`] (JSON serializer): both view their
+//! The Telegraf → canonical mapping shared by [`decode::line`](crate::decode::line) (line
+//! protocol) and [`decode::telegraf`](super) (JSON serializer): both view their
 //! parse as a format-neutral [`Metric`] (borrowed, not copied) and call
 //! [`map_metric`].
 //!
@@ -12,7 +12,7 @@
 //! | `cpu` (only `cpu=cpu-total`) | – | usage_idle → cpu_ratio = 1 − idle/100, clamped to 0…1 |
 //! | `temp` | – | temp → system temperature_c |
 //! | `interface`, `optical`, `system`, `probe`, `clients` | `interface` / `target` | canonical field keys, unchanged (canonical line protocol round-trips) |
-//! | any metric with IF-MIB columns, `snmp` | `ifName` / `ifDescr` | `inputs.snmp` rows, see [`super::telegraf_snmp`] (checked first, own identity rule) |
+//! | any metric with IF-MIB columns, `snmp` | `ifName` / `ifDescr` | `inputs.snmp` rows, see [`snmp`](super::snmp) (checked first, own identity rule) |
 //!
 //! The device is the topic variable `device` when the route has one, else
 //! tag `host`, else tag `device`. Identity: when the topic names the device,
@@ -30,15 +30,15 @@
 
 use std::borrow::Cow;
 
-use super::common::{self, echo, reject, Lazy};
-use super::telegraf_snmp;
+use super::snmp;
+use crate::decode::common::{self, echo, reject, Lazy};
 use crate::decode::{DecodeContext, Observation, Reading, Values};
 use crate::reject::{Reject, RejectReason};
 use crate::sample::{Field, FieldKind, Measurement};
 
 /// A field value as the wire format typed it.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) enum Val<'a> {
+pub(in crate::decode) enum Val<'a> {
     I(i64),
     U(u64),
     F(f64),
@@ -49,7 +49,7 @@ pub(super) enum Val<'a> {
 }
 
 /// A field value as a wire format keeps it, seen as a [`Val`].
-pub(super) trait AsVal {
+pub(in crate::decode) trait AsVal {
     fn as_val(&self) -> Val<'_>;
 }
 
@@ -64,7 +64,7 @@ impl AsVal for Val<'_> {
 /// escaped them), so the device and key go into the [`Observation`]
 /// uncopied; values are generic (`V`) over how each format keeps them.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct Metric<'m, 'a, V> {
+pub(in crate::decode) struct Metric<'m, 'a, V> {
     pub name: &'m str,
     pub tags: &'m [(Cow<'a, str>, Cow<'a, str>)],
     pub fields: &'m [(Cow<'a, str>, V)],
@@ -72,12 +72,12 @@ pub(super) struct Metric<'m, 'a, V> {
 }
 
 impl<'m, 'a, V: AsVal> Metric<'m, 'a, V> {
-    pub(super) fn tag(&self, key: &str) -> Option<&'m Cow<'a, str>> {
+    pub(in crate::decode) fn tag(&self, key: &str) -> Option<&'m Cow<'a, str>> {
         let tags: &'m [(Cow<'a, str>, Cow<'a, str>)] = self.tags;
         tags.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
-    pub(super) fn field(&self, key: &str) -> Option<Val<'m>> {
+    pub(in crate::decode) fn field(&self, key: &str) -> Option<Val<'m>> {
         let fields: &'m [(Cow<'a, str>, V)] = self.fields;
         fields
             .iter()
@@ -157,13 +157,13 @@ fn table<V: AsVal>(m: &Metric<'_, '_, V>) -> Option<Table> {
 
 /// Maps one metric; `Ok(None)` when it is not one schoolnet stores (unknown
 /// input, `net` interface `all`, per-core `cpu`, no mapped field present).
-pub(super) fn map_metric<'a, V: AsVal>(
+pub(in crate::decode) fn map_metric<'a, V: AsVal>(
     ctx: &DecodeContext<'a>,
     m: &Metric<'_, 'a, V>,
 ) -> Result<Option<Observation<'a>>, Reject> {
     // SNMP metrics carry the poller as `host`: their identity is their own.
-    if let Some(shape) = telegraf_snmp::shape(m) {
-        return telegraf_snmp::map(ctx, m, shape);
+    if let Some(shape) = snmp::shape(m) {
+        return snmp::map(ctx, m, shape);
     }
     check_identity(ctx, m)?;
     let Some(table) = table(m) else {

@@ -13,7 +13,7 @@
 //! - `null` or `""`, which count as absent (a sensor the device lacks).
 //!
 //! A field may also be derived from several paths (a sum or a difference,
-//! see [`json_fields`](super::json_fields)). The value is multiplied by the
+//! see [`fields`]). The value is multiplied by the
 //! field's `scale`. Counter fields become [`Reading::Counter`] (non-negative
 //! integers, exact for integer text when unscaled), others
 //! [`Reading::Gauge`]. Absent fields are skipped, and a configured path the
@@ -30,19 +30,22 @@
 //! timestamp, if configured, is a number (or numeric string) in the configured
 //! unit; absent or `null` means receive time.
 
+mod fields;
+pub(in crate::decode) mod tree;
+
 use std::borrow::Cow;
 
 use smallvec::smallvec;
 
 use super::common::{self, echo, reject, Lazy};
 use super::decimal;
-use super::json_doc::Node;
-use super::json_fields::{self, Outcome};
 use crate::decode::{DecodeContext, Decoded, Observation, Values};
 use crate::reject::{Reject, RejectReason};
 use crate::sample::Measurement;
+use fields::Outcome;
+use tree::Node;
 
-pub use super::json_fields::{FieldMap, Input, MissingField};
+pub use fields::{FieldMap, Input, MissingField};
 
 /// Where a value comes from: a topic variable (`{iface}`) or a JSON path
 /// (dot-separated keys, `stats.rx`).
@@ -139,12 +142,12 @@ pub fn decode_noting_missing<'a>(
         if fm.field.measurement() != mapping.measurement {
             continue; // config validation prevents this; never emit a foreign field
         }
-        match json_fields::read(&ctx, &doc, fm)? {
+        match fields::read(&ctx, &doc, fm)? {
             Outcome::Value(reading) => common::put(&mut values, fm.field, reading),
             Outcome::Empty => {}
             Outcome::Missing if !fm.optional => missing.push(MissingField {
                 field: fm.field,
-                path: json_fields::absent(&doc, fm),
+                path: fields::absent(&doc, fm),
             }),
             Outcome::Missing => {}
         }
@@ -320,5 +323,4 @@ fn split_at_byte(s: &str, delimiter: u8) -> Option<(&str, &str)> {
 }
 
 #[cfg(test)]
-#[path = "json_tests.rs"]
 mod tests;

@@ -340,5 +340,4 @@ fn parse_counter(
 }
 
 #[cfg(test)]
-#[path = "collectd_tests.rs"]
 mod tests;

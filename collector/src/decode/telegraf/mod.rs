@@ -10,23 +10,28 @@
 //! unambiguous for any date between 1973 and 5138. Floats keep sub-second
 //! precision.
 //!
-//! Metrics are mapped by `telegraf_map` exactly like the `influx`
+//! Metrics are mapped by `mapping` exactly like the `influx`
 //! format; metrics that do not map are skipped, and a message in which none
 //! maps is ignored. Invalid JSON is a `parse_error`; a mapped field of the
 //! wrong JSON type is `wrong_type` naming the field. A `host` tag naming
 //! another device than the topic's `{device}` rejects the whole message
-//! (`identity_mismatch`, see `telegraf_map`).
+//! (`identity_mismatch`, see `mapping`).
+
+mod document;
+mod fast_reader;
+pub(in crate::decode) mod mapping;
+mod snmp;
 
 use super::common::{self, echo, reject};
-use super::telegraf_doc::{self, MetricDoc, Presence, Scalar};
-use super::telegraf_map::{map_metric, Metric};
 use crate::decode::{DecodeContext, Decoded, Observations};
 use crate::reject::{Reject, RejectReason};
+use document::{MetricDoc, Presence, Scalar};
+use mapping::{map_metric, Metric};
 
 pub fn decode<'a>(ctx: DecodeContext<'a>, payload: &'a [u8]) -> Result<Decoded<'a>, Reject> {
     let text = common::text(payload)?;
     let mut doc = MetricDoc::default();
-    let is_object = telegraf_doc::parse(text, &mut doc).map_err(|e| common::invalid_json(&e))?;
+    let is_object = document::parse(text, &mut doc).map_err(|e| common::invalid_json(&e))?;
     if !is_object {
         return Err(common::not_an_object());
     }
@@ -125,12 +130,12 @@ fn wrong(key: &str, v: &Scalar<'_>, expected: &str) -> Reject {
 /// The differential fuzz target's check (`fuzz/fuzz_targets/
 /// telegraf_fast_diff.rs`): where the hand-written fast path reads `text`,
 /// serde_json must read the same document; both readings if not. Not part
-/// of the decoder's interface.
-#[doc(hidden)]
+/// of the decoder's interface: it exists only in test builds and under
+/// cargo-fuzz (which builds every crate with `--cfg fuzzing`).
+#[cfg(any(test, fuzzing))]
 pub fn fast_path_disagreement(text: &str) -> Option<String> {
-    telegraf_doc::fast_path_disagreement(text)
+    document::fast_path_disagreement(text)
 }
 
 #[cfg(test)]
-#[path = "telegraf_json_tests.rs"]
 mod tests;
