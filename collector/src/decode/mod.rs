@@ -26,13 +26,17 @@
 //! `detail` (bounded reject details), `decimal` (fast decimal text).
 
 pub mod collectd;
-mod common;
 mod decimal;
+mod detail;
+mod identity;
 pub mod json;
 pub mod line;
 pub mod line_protocol;
+mod payload;
+mod readings;
 pub mod status;
 pub mod telegraf;
+mod timestamp;
 pub mod value;
 
 use std::borrow::Cow;

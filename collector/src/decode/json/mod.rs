@@ -37,8 +37,10 @@ use std::borrow::Cow;
 
 use smallvec::smallvec;
 
-use super::common::{self, echo, reject, Lazy};
 use super::decimal;
+use crate::decode::detail::DisplayFn;
+use crate::decode::detail::{echo, reject};
+use crate::decode::{identity, payload, readings, timestamp};
 use crate::decode::{DecodeContext, Decoded, Observation, Values};
 use crate::reject::{Reject, RejectReason};
 use crate::sample::Measurement;
@@ -118,15 +120,15 @@ pub fn decode_noting_missing<'a>(
     payload: &'a [u8],
     missing: &mut Vec<MissingField>,
 ) -> Result<Decoded<'a>, Reject> {
-    let text = common::text(payload)?;
-    let doc = Node::parse(text).map_err(|e| common::invalid_json(&e))?;
+    let text = payload::text(payload)?;
+    let doc = Node::parse(text).map_err(|e| payload::invalid_json(&e))?;
     if !doc.is_object() {
-        return Err(common::not_an_object());
+        return Err(payload::not_an_object());
     }
     let device = resolve(&ctx, &doc, &mapping.device, "device")?;
-    if let (Source::JsonPath(path), Some(topic)) = (&mapping.device, common::topic_device(&ctx)) {
-        let source = Lazy(|f| write!(f, "path `{}`", echo(path)));
-        common::same_device(topic, &device, &source)?;
+    if let (Source::JsonPath(path), Some(topic)) = (&mapping.device, identity::topic_device(&ctx)) {
+        let source = DisplayFn(|f| write!(f, "path `{}`", echo(path)));
+        identity::same_device(topic, &device, &source)?;
     }
     let key = match &mapping.key {
         Some(source) => Some(resolve(&ctx, &doc, source, "key")?),
@@ -143,7 +145,7 @@ pub fn decode_noting_missing<'a>(
             continue; // config validation prevents this; never emit a foreign field
         }
         match fields::read(&ctx, &doc, fm)? {
-            Outcome::Value(reading) => common::put(&mut values, fm.field, reading),
+            Outcome::Value(reading) => readings::put(&mut values, fm.field, reading),
             Outcome::Empty => {}
             Outcome::Missing if !fm.optional => missing.push(MissingField {
                 field: fm.field,
@@ -218,13 +220,13 @@ fn resolve<'a>(
 }
 
 fn time(doc: &Node<'_>, path: &str, unit: TimeUnit) -> Result<Option<i64>, Reject> {
-    let what = Lazy(|f| write!(f, "time `{}`", echo(path)));
+    let what = DisplayFn(|f| write!(f, "time `{}`", echo(path)));
     let wrong = || reject(RejectReason::WrongType, format!("{what} is not a number"));
     let (int, float) = match lookup(doc, path) {
         None | Some(Node::Null) => return Ok(None),
         Some(n @ (Node::U(_) | Node::I(_) | Node::F(_))) => (n.as_i64(), n.as_f64()),
         Some(Node::Str(s)) => {
-            let s = common::trim(s);
+            let s = payload::trim(s);
             match s.parse::<i64>() {
                 // Integer text is a float too: no need to read it twice.
                 Ok(i) => (Some(i), None),
@@ -234,10 +236,10 @@ fn time(doc: &Node<'_>, path: &str, unit: TimeUnit) -> Result<Option<i64>, Rejec
         Some(_) => return Err(wrong()),
     };
     if let Some(i) = int {
-        return common::int_to_ns(&what, i, unit.ns_per_unit()).map(Some);
+        return timestamp::int_to_ns(&what, i, unit.ns_per_unit()).map(Some);
     }
     let f = float.ok_or_else(wrong)?;
-    common::f64_to_ns(&what, f, unit.ns_per_unit()).map(Some)
+    timestamp::f64_to_ns(&what, f, unit.ns_per_unit()).map(Some)
 }
 
 /// A duration in seconds: `[<n>w][<n>d][<n>h][<n>m][<n>s][<n>ms][<n>us]`

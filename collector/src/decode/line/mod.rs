@@ -24,15 +24,16 @@
 //! device rejects the whole message as `identity_mismatch` rather than
 //! being silently overridden by the topic. See `telegraf::mapping`.
 
-use super::common::{self, reject};
 use super::line_protocol::{self, FieldValue, Line};
 use super::telegraf::mapping::{map_metric, AsVal, Metric, Val};
+use crate::decode::detail::reject;
+use crate::decode::payload;
 use crate::decode::{DecodeContext, Decoded, Observations};
 use crate::reject::{Reject, RejectReason};
 
 pub fn decode<'a>(ctx: DecodeContext<'a>, payload: &'a [u8]) -> Result<Decoded<'a>, Reject> {
     // Untrimmed, so line numbers count from the payload's first line.
-    let text = common::utf8(payload)?;
+    let text = payload::utf8(payload)?;
     if text.trim().is_empty() {
         return Err(reject(RejectReason::ParseError, "empty payload"));
     }

@@ -11,7 +11,8 @@
 //! The device is the topic variable `device`. Anything else, an empty or
 //! non-UTF-8 payload included, is a `parse_error` naming the value.
 
-use super::common::{self, echo, reject};
+use crate::decode::detail::{echo, reject};
+use crate::decode::{identity, payload};
 use crate::decode::{DecodeContext, Decoded, StatusReport};
 use crate::reject::{Reject, RejectReason};
 
@@ -21,8 +22,8 @@ const ONLINE: [&str; 8] = [
 const OFFLINE: [&str; 6] = ["offline", "lost", "disconnected", "0", "false", "down"];
 
 pub fn decode<'a>(ctx: DecodeContext<'a>, payload: &[u8]) -> Result<Decoded<'a>, Reject> {
-    let device = common::topic_var(&ctx, "device", "device")?;
-    let text = common::text(payload)?;
+    let device = identity::topic_var(&ctx, "device", "device")?;
+    let text = payload::text(payload)?;
     let is = |words: &[&str]| words.iter().any(|w| w.eq_ignore_ascii_case(text));
     let online = if is(&ONLINE) {
         true

@@ -31,7 +31,9 @@
 use std::borrow::Cow;
 
 use super::snmp;
-use crate::decode::common::{self, echo, reject, Lazy};
+use crate::decode::detail::DisplayFn;
+use crate::decode::detail::{echo, reject};
+use crate::decode::{identity, readings};
 use crate::decode::{DecodeContext, Observation, Reading, Values};
 use crate::reject::{Reject, RejectReason};
 use crate::sample::{Field, FieldKind, Measurement};
@@ -172,7 +174,7 @@ pub(in crate::decode) fn map_metric<'a, V: AsVal>(
     let mut values = Values::new();
     for &(name, field, conv) in table.fields {
         if let Some(v) = m.field(name) {
-            common::put(
+            readings::put(
                 &mut values,
                 field,
                 convert(ctx, m.name, name, field, conv, v)?,
@@ -182,7 +184,7 @@ pub(in crate::decode) fn map_metric<'a, V: AsVal>(
     if table.canonical {
         for (name, v) in m.fields {
             if let Some(field) = Field::lookup(table.measurement, name) {
-                common::put(
+                readings::put(
                     &mut values,
                     field,
                     convert(ctx, m.name, name, field, Conv::Same, v.as_val())?,
@@ -216,7 +218,7 @@ pub(in crate::decode) fn map_metric<'a, V: AsVal>(
 
 /// Every tag by which `m` names its device must name the topic's device.
 fn check_identity<V: AsVal>(ctx: &DecodeContext<'_>, m: &Metric<'_, '_, V>) -> Result<(), Reject> {
-    let Some(topic) = common::topic_device(ctx) else {
+    let Some(topic) = identity::topic_device(ctx) else {
         return Ok(());
     };
     // `device` is schoolnet's own tag; in Telegraf inputs (`disk`, `diskio`)
@@ -225,7 +227,7 @@ fn check_identity<V: AsVal>(ctx: &DecodeContext<'_>, m: &Metric<'_, '_, V>) -> R
     for (k, v) in m.tags {
         let (k, v) = (&**k, &**v);
         if !v.is_empty() && (k == "host" || (canonical && k == "device")) {
-            common::same_device(topic, v, &Lazy(|f| write!(f, "tag `{k}`")))?;
+            identity::same_device(topic, v, &DisplayFn(|f| write!(f, "tag `{k}`")))?;
         }
     }
     Ok(())
@@ -235,7 +237,7 @@ fn device<'a, V: AsVal>(
     ctx: &DecodeContext<'a>,
     m: &Metric<'_, 'a, V>,
 ) -> Result<Cow<'a, str>, Reject> {
-    if let Some(d) = common::topic_device(ctx) {
+    if let Some(d) = identity::topic_device(ctx) {
         return Ok(Cow::Borrowed(d));
     }
     [m.tag("host"), m.tag("device")]
@@ -262,7 +264,7 @@ fn convert(
     conv: Conv,
     v: Val<'_>,
 ) -> Result<Reading, Reject> {
-    let what = Lazy(|f| write!(f, "{}.{}", echo(metric), echo(name)));
+    let what = DisplayFn(|f| write!(f, "{}.{}", echo(metric), echo(name)));
     let wrong = |ty: &str| {
         reject(
             RejectReason::WrongType,
@@ -275,20 +277,20 @@ fn convert(
         Val::Bool(_) if field.kind() == FieldKind::Counter => return Err(wrong("a boolean")),
         Val::Bool(b) => f64::from(u8::from(b)),
         Val::I(i) if field.kind() == FieldKind::Counter => {
-            return common::counter_i64(&what, i, ctx.counter_width)
+            return readings::counter_i64(&what, i, ctx.counter_width)
         }
         Val::U(u) if field.kind() == FieldKind::Counter => {
-            return common::counter_u64(&what, u, ctx.counter_width)
+            return readings::counter_u64(&what, u, ctx.counter_width)
         }
         Val::F(f) if field.kind() == FieldKind::Counter => {
-            return match common::counter_f64(&what, f, ctx.counter_width)? {
+            return match readings::counter_f64(&what, f, ctx.counter_width)? {
                 Reading::Counter { raw, width } => Ok(Reading::FloatCounter { raw, width }),
                 other => Ok(other),
             };
         }
         Val::I(i) => i as f64,
         Val::U(u) => u as f64,
-        Val::F(f) => common::finite(&what, f)?,
+        Val::F(f) => readings::finite(&what, f)?,
     };
     let x = match conv {
         Conv::Same => x,

@@ -22,18 +22,19 @@ mod fast_reader;
 pub(in crate::decode) mod mapping;
 mod snmp;
 
-use super::common::{self, echo, reject};
+use crate::decode::detail::{echo, reject};
+use crate::decode::{payload, timestamp};
 use crate::decode::{DecodeContext, Decoded, Observations};
 use crate::reject::{Reject, RejectReason};
 use document::{MetricDoc, Presence, Scalar};
 use mapping::{map_metric, Metric};
 
 pub fn decode<'a>(ctx: DecodeContext<'a>, payload: &'a [u8]) -> Result<Decoded<'a>, Reject> {
-    let text = common::text(payload)?;
+    let text = payload::text(payload)?;
     let mut doc = MetricDoc::default();
-    let is_object = document::parse(text, &mut doc).map_err(|e| common::invalid_json(&e))?;
+    let is_object = document::parse(text, &mut doc).map_err(|e| payload::invalid_json(&e))?;
     if !is_object {
-        return Err(common::not_an_object());
+        return Err(payload::not_an_object());
     }
     let mut observations = Observations::new();
     let mut one = |m: &MetricDoc<'a>| -> Result<(), Reject> {
@@ -110,11 +111,11 @@ fn timestamp_ns(n: &Scalar<'_>) -> Result<i64, Reject> {
         _ => 1,
     };
     if let Some(i) = n.as_i64() {
-        return common::int_to_ns(&WHAT, i, ns_per_unit(i.unsigned_abs() as f64));
+        return timestamp::int_to_ns(&WHAT, i, ns_per_unit(i.unsigned_abs() as f64));
     }
     // A u64 beyond i64 arrives here as a float and overflows: bad timestamp.
     let f = n.as_f64().unwrap_or(f64::INFINITY);
-    common::f64_to_ns(&WHAT, f, ns_per_unit(f.abs())).map_err(|e| match e.reason {
+    timestamp::f64_to_ns(&WHAT, f, ns_per_unit(f.abs())).map_err(|e| match e.reason {
         RejectReason::NonFinite => Reject::new(RejectReason::BadTimestamp, e.detail),
         _ => e,
     })

@@ -333,7 +333,7 @@ mod tree_oracle {
     use crate::decode::telegraf::mapping::Val;
 
     pub fn decode<'a>(ctx: DecodeContext<'a>, payload: &'a [u8]) -> Result<Decoded<'a>, Reject> {
-        let text = common::text(payload)?;
+        let text = payload::text(payload)?;
         let doc = Node::parse(text).map_err(|e| {
             reject(
                 RejectReason::ParseError,
