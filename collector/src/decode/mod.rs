@@ -11,7 +11,7 @@
 //! One folder per format (the route's `format` string in brackets), its
 //! tests beside it in `tests.rs`:
 //! - [`collectd`] (`collectd`): OpenWrt `collectd-mod-mqtt`, `<epoch>:<v1>[:<v2>…]`, trailing NUL.
-//! - [`line`] (`influx`): line protocol as Telegraf `outputs.mqtt` publishes
+//! - [`line`](mod@line) (`influx`): line protocol as Telegraf `outputs.mqtt` publishes
 //!   it (syntax: [`line_protocol`]), mapped like any Telegraf metric.
 //! - [`telegraf`] (`telegraf-json`): Telegraf's JSON serializer, single and
 //!   batch; the folder also holds its readers and the Telegraf → canonical

@@ -13,10 +13,10 @@
 //! - `null` or `""`, which count as absent (a sensor the device lacks).
 //!
 //! A field may also be derived from several paths (a sum or a difference,
-//! see [`fields`]). The value is multiplied by the
-//! field's `scale`. Counter fields become [`Reading::Counter`] (non-negative
+//! see `fields`). The value is multiplied by the
+//! field's `scale`. Counter fields become [`Reading::Counter`](crate::decode::Reading::Counter) (non-negative
 //! integers, exact for integer text when unscaled), others
-//! [`Reading::Gauge`]. Absent fields are skipped, and a configured path the
+//! [`Reading::Gauge`](crate::decode::Reading::Gauge). Absent fields are skipped, and a configured path the
 //! payload lacks is reported as missing ([`decode_noting_missing`]); if no
 //! field is present the message is `no_usable_values`. `"NaN"`/`"inf"` are
 //! `non_finite`, other text or arrays/objects `wrong_type`.
@@ -29,6 +29,10 @@
 //! does not tell us the publisher, see [`crate::reject`]). The
 //! timestamp, if configured, is a number (or numeric string) in the configured
 //! unit; absent or `null` means receive time.
+//!
+//! The folder: this decoder and its mapping's config types, `fields` (how
+//! each mapped field is read, derived fields, missing paths) and `tree`
+//! (the payload as a zero-copy JSON tree, which the paths search).
 
 mod fields;
 pub(in crate::decode) mod tree;

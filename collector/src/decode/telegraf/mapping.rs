@@ -12,7 +12,7 @@
 //! | `cpu` (only `cpu=cpu-total`) | – | usage_idle → cpu_ratio = 1 − idle/100, clamped to 0…1 |
 //! | `temp` | – | temp → system temperature_c |
 //! | `interface`, `optical`, `system`, `probe`, `clients` | `interface` / `target` | canonical field keys, unchanged (canonical line protocol round-trips) |
-//! | any metric with IF-MIB columns, `snmp` | `ifName` / `ifDescr` | `inputs.snmp` rows, see [`snmp`](super::snmp) (checked first, own identity rule) |
+//! | any metric with IF-MIB columns, `snmp` | `ifName` / `ifDescr` | `inputs.snmp` rows, see [`snmp`] (checked first, own identity rule) |
 //!
 //! The device is the topic variable `device` when the route has one, else
 //! tag `host`, else tag `device`. Identity: when the topic names the device,

@@ -10,12 +10,19 @@
 //! unambiguous for any date between 1973 and 5138. Floats keep sub-second
 //! precision.
 //!
-//! Metrics are mapped by `mapping` exactly like the `influx`
-//! format; metrics that do not map are skipped, and a message in which none
-//! maps is ignored. Invalid JSON is a `parse_error`; a mapped field of the
+//! Metrics are mapped by `mapping` exactly like the `influx` format's
+//! ([`decode::line`](crate::decode::line)); metrics that do not map are
+//! skipped, and a message in which none maps is ignored. Invalid JSON is a `parse_error`; a mapped field of the
 //! wrong JSON type is `wrong_type` naming the field. A `host` tag naming
 //! another device than the topic's `{device}` rejects the whole message
 //! (`identity_mismatch`, see `mapping`).
+//!
+//! The folder holds everything Telegraf-specific: this decoder,
+//! `document` (the document read straight into its metrics through
+//! serde_json), `fast_reader` (the hand-written fast path of that read,
+//! checked against it), `mapping` (Telegraf metrics → canonical
+//! observations, for both Telegraf formats) and `snmp` (its `inputs.snmp`
+//! rows).
 
 mod document;
 mod fast_reader;
