@@ -160,7 +160,7 @@ fn compile_format(
         "collectd" => Format::Collectd {
             store_rates: rc.store_rates.unwrap_or(true),
         },
-        "influx" => Format::Influx,
+        "influx" => Format::LineProtocol,
         "telegraf-json" => Format::TelegrafJson,
         "status" => Format::Status,
         "json" => {

@@ -8,28 +8,35 @@
 //! not their business either: they report raw counters as [`Reading::Counter`]
 //! and device-computed rates as [`Reading::Rate`].
 //!
-//! Formats (see README "Routes and formats"):
-//! - [`collectd`]: OpenWrt `collectd-mod-mqtt`, `<epoch>:<v1>[:<v2>…]`, trailing NUL.
-//! - [`influx`]: Telegraf `outputs.mqtt` line protocol (syntax: [`line_protocol`]).
-//! - [`telegraf_json`]: Telegraf JSON serializer, single and batch.
-//! - [`json`]: arbitrary JSON with a configured field mapping (MikroTik, ONTs).
-//! - [`value`]: one bare number per topic.
-//! - [`status`]: will / status topics (Tasmota `Online`/`Offline`, Homie `$state`).
+//! One folder per format (the route's `format` string in brackets), its
+//! tests beside it in `tests.rs`:
+//! - [`collectd`] (`collectd`): OpenWrt `collectd-mod-mqtt`, `<epoch>:<v1>[:<v2>…]`, trailing NUL.
+//! - [`line`](mod@line) (`influx`): line protocol as Telegraf `outputs.mqtt` publishes
+//!   it (syntax: [`line_protocol`]), mapped like any Telegraf metric.
+//! - [`telegraf`] (`telegraf-json`): Telegraf's JSON serializer, single and
+//!   batch; the folder also holds its readers and the Telegraf → canonical
+//!   mapping both Telegraf formats use.
+//! - [`json`] (`json`): arbitrary JSON with a configured field mapping (MikroTik, ONTs).
+//! - [`value`] (`value`): one bare number per topic.
+//! - [`status`] (`status`): will / status topics (Tasmota `Online`/`Offline`, Homie `$state`).
+//!
+//! Beside them, what every decoder uses: `payload` (the payload as text),
+//! `readings` (numbers → checked [`Reading`]s), `timestamp` (device
+//! times → ns), `identity` (topic variables, whose device a message is),
+//! `detail` (bounded reject details), `decimal` (fast decimal text).
 
 pub mod collectd;
-mod common;
 mod decimal;
-pub mod influx;
+mod detail;
+mod identity;
 pub mod json;
-mod json_doc;
-mod json_fields;
+pub mod line;
 pub mod line_protocol;
+mod payload;
+mod readings;
 pub mod status;
-mod telegraf_doc;
-mod telegraf_fast;
-pub mod telegraf_json;
-mod telegraf_map;
-mod telegraf_snmp;
+pub mod telegraf;
+mod timestamp;
 pub mod value;
 
 use std::borrow::Cow;
@@ -164,8 +171,8 @@ impl Decoded<'_> {
 pub enum Format {
     /// collectd `write_mqtt`; `store_rates` mirrors the plugin's `StoreRates`.
     Collectd { store_rates: bool },
-    /// InfluxDB line protocol as Telegraf publishes it.
-    Influx,
+    /// Line protocol as Telegraf publishes it (config `format = "influx"`).
+    LineProtocol,
     /// Telegraf's JSON serializer, single metric or `{"metrics":[…]}`.
     TelegrafJson,
     /// JSON with a configured mapping onto canonical fields.
@@ -181,7 +188,7 @@ impl Format {
     pub fn name(&self) -> &'static str {
         match self {
             Format::Collectd { .. } => "collectd",
-            Format::Influx => "influx",
+            Format::LineProtocol => "influx",
             Format::TelegrafJson => "telegraf-json",
             Format::Json(_) => "json",
             Format::Value(_) => "value",
@@ -219,8 +226,8 @@ pub fn decode_noting_missing<'a>(
 ) -> Result<Decoded<'a>, Reject> {
     match format {
         Format::Collectd { store_rates } => collectd::decode(ctx, *store_rates, payload),
-        Format::Influx => influx::decode(ctx, payload),
-        Format::TelegrafJson => telegraf_json::decode(ctx, payload),
+        Format::LineProtocol => line::decode(ctx, payload),
+        Format::TelegrafJson => telegraf::decode(ctx, payload),
         Format::Json(mapping) => json::decode_noting_missing(ctx, mapping, payload, missing),
         Format::Value(mapping) => value::decode(ctx, mapping, payload),
         Format::Status => status::decode(ctx, payload),

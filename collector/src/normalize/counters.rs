@@ -276,5 +276,4 @@ impl IntegratedState {
 }
 
 #[cfg(test)]
-#[path = "counters_tests.rs"]
 mod tests;

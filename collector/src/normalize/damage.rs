@@ -135,5 +135,4 @@ impl Damaged {
 }
 
 #[cfg(test)]
-#[path = "damage_tests.rs"]
 mod tests;

@@ -18,16 +18,17 @@ const OUTCOMES: [&str; 5] = [
     outcome::NOT_OWNED,
 ];
 
-/// A label child, created on first use.
-type Lazy = Option<IntCounter>;
+/// A label child of a counter vector, looked up on first use and kept here
+/// (`None` until then).
+type CachedChild = Option<IntCounter>;
 
 pub(super) struct HotMetrics {
     /// Per route (by position in the route table; the last slot is "no
     /// route"), per outcome.
-    messages: Vec<[Lazy; OUTCOMES.len()]>,
-    samples: [Lazy; Measurement::ALL.len()],
+    messages: Vec<[CachedChild; OUTCOMES.len()]>,
+    samples: [CachedChild; Measurement::ALL.len()],
     /// Offline, online.
-    status_events: [Lazy; 2],
+    status_events: [CachedChild; 2],
 }
 
 impl HotMetrics {

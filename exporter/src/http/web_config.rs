@@ -155,5 +155,4 @@ fn server_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, TlsErr
 }
 
 #[cfg(test)]
-#[path = "web_config_tests.rs"]
 mod tests;

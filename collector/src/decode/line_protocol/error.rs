@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use super::super::common::echo_max;
+use crate::decode::detail::echo_max;
 
 /// The message of a comma ending the fields (see `parse`).
 pub(super) const TRAILING_COMMA: &str = "trailing `,` after field";
@@ -46,7 +46,7 @@ impl<'a> Fault<'a> {
 
 /// Why a line was rejected and where: the line, the column (in characters,
 /// from the line's start) and the text found there. Payload text in it is
-/// bounded and has control characters escaped (`common::echo`).
+/// bounded and has control characters escaped (`detail::echo`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Error {
     /// 1-based physical line where the rejected line starts.

@@ -1,6 +1,6 @@
 //! InfluxDB line protocol syntax for the `influx` decoder: splits a payload
 //! into lines and each line into measurement, tags, fields and timestamp,
-//! borrowing from the payload. What the lines *mean* is `telegraf_map`'s.
+//! borrowing from the payload. What the lines *mean* is `telegraf::mapping`'s.
 //!
 //! It accepts what the `influxdb-line-protocol` crate (InfluxDB 3's parser,
 //! after InfluxDB's Go scanner) accepts, with the same values, except a

@@ -222,5 +222,4 @@ pub fn client_config(
 }
 
 #[cfg(test)]
-#[path = "tls_tests.rs"]
 mod tests;

@@ -1,6 +1,6 @@
 //! A JSON document borrowed from the payload, for the `json` decoder
 //! (whose mapped paths may point anywhere in it). `telegraf-json` knows its
-//! document's shape and reads it without a tree (`telegraf_doc`), with this
+//! document's shape and reads it without a tree (`telegraf::document`), with this
 //! module's [`KeySeed`].
 //!
 //! `serde_json::Value` copies every key and string into its own `String`
@@ -22,7 +22,7 @@ use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, Seq
 
 /// One JSON value, borrowing from the text it was parsed from.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum Node<'a> {
+pub(in crate::decode) enum Node<'a> {
     Null,
     Bool(bool),
     /// A non-negative integer.
@@ -39,12 +39,12 @@ pub(super) enum Node<'a> {
 
 impl<'a> Node<'a> {
     /// Parses `text` (which must be all of the document).
-    pub(super) fn parse(text: &'a str) -> Result<Node<'a>, serde_json::Error> {
+    pub(in crate::decode) fn parse(text: &'a str) -> Result<Node<'a>, serde_json::Error> {
         serde_json::from_str(text)
     }
 
     /// An object's value for `key` (the last one if repeated).
-    pub(super) fn get(&self, key: &str) -> Option<&Node<'a>> {
+    pub(in crate::decode) fn get(&self, key: &str) -> Option<&Node<'a>> {
         match self {
             Node::Obj(entries) => entries.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v),
             _ => None,
@@ -54,7 +54,7 @@ impl<'a> Node<'a> {
     /// An object's entries in key order, a repeated key once with its last
     /// value (as `serde_json::Map` iterates); empty for other values.
     #[cfg(test)]
-    pub(super) fn entries(&self) -> Vec<(&Cow<'a, str>, &Node<'a>)> {
+    pub(in crate::decode) fn entries(&self) -> Vec<(&Cow<'a, str>, &Node<'a>)> {
         let Node::Obj(entries) = self else {
             return Vec::new();
         };
@@ -66,12 +66,12 @@ impl<'a> Node<'a> {
         sorted
     }
 
-    pub(super) fn is_object(&self) -> bool {
+    pub(in crate::decode) fn is_object(&self) -> bool {
         matches!(self, Node::Obj(_))
     }
 
     /// The number as `f64` (`None` for other values).
-    pub(super) fn as_f64(&self) -> Option<f64> {
+    pub(in crate::decode) fn as_f64(&self) -> Option<f64> {
         match *self {
             Node::U(u) => Some(u as f64),
             Node::I(i) => Some(i as f64),
@@ -81,7 +81,7 @@ impl<'a> Node<'a> {
     }
 
     /// The number as `i64`, if it is an integer that fits.
-    pub(super) fn as_i64(&self) -> Option<i64> {
+    pub(in crate::decode) fn as_i64(&self) -> Option<i64> {
         match *self {
             Node::U(u) => i64::try_from(u).ok(),
             Node::I(i) => Some(i),
@@ -90,7 +90,7 @@ impl<'a> Node<'a> {
     }
 
     /// What kind of value this is, for error messages.
-    pub(super) fn type_name(&self) -> &'static str {
+    pub(in crate::decode) fn type_name(&self) -> &'static str {
         match self {
             Node::Null => "null",
             Node::Bool(_) => "a boolean",
@@ -190,7 +190,7 @@ impl<'de> Visitor<'de> for NodeVisitor {
 }
 
 /// An object key, borrowed unless it contains an escape.
-pub(super) struct KeySeed;
+pub(in crate::decode) struct KeySeed;
 
 impl<'de> DeserializeSeed<'de> for KeySeed {
     type Value = Cow<'de, str>;

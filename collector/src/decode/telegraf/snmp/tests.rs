@@ -1,9 +1,7 @@
 use std::sync::Arc;
 
 use crate::config::LimitsConfig;
-use crate::decode::{
-    influx, telegraf_json, CounterWidth, DecodeContext, Decoded, Observation, Reading,
-};
+use crate::decode::{line, telegraf, CounterWidth, DecodeContext, Decoded, Observation, Reading};
 use crate::inventory::Inventory;
 use crate::normalize::Normalizer;
 use crate::reject::{Reject, RejectReason};
@@ -22,7 +20,7 @@ fn lp(device: &str, payload: &str) -> Result<Decoded<'static>, Reject> {
         vars: &vars,
         counter_width: C64,
     };
-    influx::decode(ctx, payload.as_bytes()).map(Decoded::into_owned)
+    line::decode(ctx, payload.as_bytes()).map(Decoded::into_owned)
 }
 
 fn observations(d: Decoded<'static>) -> Vec<Observation<'static>> {
@@ -220,7 +218,7 @@ fn identity_is_agent_host_or_sysname_never_the_poller() {
         counter_width: C64,
     };
     let line = row("agent_host=10.0.0.1,sysName=rtr-002");
-    let d = influx::decode(ctx, line.as_bytes()).unwrap();
+    let d = line::decode(ctx, line.as_bytes()).unwrap();
     assert_eq!(observations(d.into_owned())[0].device, "rtr-002");
 }
 
@@ -243,11 +241,7 @@ fn json_rows_map_alike() {
         vars: &vars,
         counter_width: C64,
     };
-    let got = observations(
-        telegraf_json::decode(ctx, doc.as_bytes())
-            .unwrap()
-            .into_owned(),
-    );
+    let got = observations(telegraf::decode(ctx, doc.as_bytes()).unwrap().into_owned());
     assert_eq!(
         got,
         vec![iface(

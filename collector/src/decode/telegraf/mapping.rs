@@ -1,5 +1,5 @@
-//! The Telegraf → canonical mapping shared by [`super::influx`] (line
-//! protocol) and [`super::telegraf_json`] (JSON serializer): both view their
+//! The Telegraf → canonical mapping shared by [`decode::line`](crate::decode::line) (line
+//! protocol) and [`decode::telegraf`](super) (JSON serializer): both view their
 //! parse as a format-neutral [`Metric`] (borrowed, not copied) and call
 //! [`map_metric`].
 //!
@@ -12,7 +12,7 @@
 //! | `cpu` (only `cpu=cpu-total`) | – | usage_idle → cpu_ratio = 1 − idle/100, clamped to 0…1 |
 //! | `temp` | – | temp → system temperature_c |
 //! | `interface`, `optical`, `system`, `probe`, `clients` | `interface` / `target` | canonical field keys, unchanged (canonical line protocol round-trips) |
-//! | any metric with IF-MIB columns, `snmp` | `ifName` / `ifDescr` | `inputs.snmp` rows, see [`super::telegraf_snmp`] (checked first, own identity rule) |
+//! | any metric with IF-MIB columns, `snmp` | `ifName` / `ifDescr` | `inputs.snmp` rows, see [`snmp`] (checked first, own identity rule) |
 //!
 //! The device is the topic variable `device` when the route has one, else
 //! tag `host`, else tag `device`. Identity: when the topic names the device,
@@ -30,15 +30,17 @@
 
 use std::borrow::Cow;
 
-use super::common::{self, echo, reject, Lazy};
-use super::telegraf_snmp;
+use super::snmp;
+use crate::decode::detail::DisplayFn;
+use crate::decode::detail::{echo, reject};
+use crate::decode::{identity, readings};
 use crate::decode::{DecodeContext, Observation, Reading, Values};
 use crate::reject::{Reject, RejectReason};
 use crate::sample::{Field, FieldKind, Measurement};
 
 /// A field value as the wire format typed it.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) enum Val<'a> {
+pub(in crate::decode) enum Val<'a> {
     I(i64),
     U(u64),
     F(f64),
@@ -49,7 +51,7 @@ pub(super) enum Val<'a> {
 }
 
 /// A field value as a wire format keeps it, seen as a [`Val`].
-pub(super) trait AsVal {
+pub(in crate::decode) trait AsVal {
     fn as_val(&self) -> Val<'_>;
 }
 
@@ -64,7 +66,7 @@ impl AsVal for Val<'_> {
 /// escaped them), so the device and key go into the [`Observation`]
 /// uncopied; values are generic (`V`) over how each format keeps them.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct Metric<'m, 'a, V> {
+pub(in crate::decode) struct Metric<'m, 'a, V> {
     pub name: &'m str,
     pub tags: &'m [(Cow<'a, str>, Cow<'a, str>)],
     pub fields: &'m [(Cow<'a, str>, V)],
@@ -72,12 +74,12 @@ pub(super) struct Metric<'m, 'a, V> {
 }
 
 impl<'m, 'a, V: AsVal> Metric<'m, 'a, V> {
-    pub(super) fn tag(&self, key: &str) -> Option<&'m Cow<'a, str>> {
+    pub(in crate::decode) fn tag(&self, key: &str) -> Option<&'m Cow<'a, str>> {
         let tags: &'m [(Cow<'a, str>, Cow<'a, str>)] = self.tags;
         tags.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
-    pub(super) fn field(&self, key: &str) -> Option<Val<'m>> {
+    pub(in crate::decode) fn field(&self, key: &str) -> Option<Val<'m>> {
         let fields: &'m [(Cow<'a, str>, V)] = self.fields;
         fields
             .iter()
@@ -157,13 +159,13 @@ fn table<V: AsVal>(m: &Metric<'_, '_, V>) -> Option<Table> {
 
 /// Maps one metric; `Ok(None)` when it is not one schoolnet stores (unknown
 /// input, `net` interface `all`, per-core `cpu`, no mapped field present).
-pub(super) fn map_metric<'a, V: AsVal>(
+pub(in crate::decode) fn map_metric<'a, V: AsVal>(
     ctx: &DecodeContext<'a>,
     m: &Metric<'_, 'a, V>,
 ) -> Result<Option<Observation<'a>>, Reject> {
     // SNMP metrics carry the poller as `host`: their identity is their own.
-    if let Some(shape) = telegraf_snmp::shape(m) {
-        return telegraf_snmp::map(ctx, m, shape);
+    if let Some(shape) = snmp::shape(m) {
+        return snmp::map(ctx, m, shape);
     }
     check_identity(ctx, m)?;
     let Some(table) = table(m) else {
@@ -172,7 +174,7 @@ pub(super) fn map_metric<'a, V: AsVal>(
     let mut values = Values::new();
     for &(name, field, conv) in table.fields {
         if let Some(v) = m.field(name) {
-            common::put(
+            readings::put(
                 &mut values,
                 field,
                 convert(ctx, m.name, name, field, conv, v)?,
@@ -182,7 +184,7 @@ pub(super) fn map_metric<'a, V: AsVal>(
     if table.canonical {
         for (name, v) in m.fields {
             if let Some(field) = Field::lookup(table.measurement, name) {
-                common::put(
+                readings::put(
                     &mut values,
                     field,
                     convert(ctx, m.name, name, field, Conv::Same, v.as_val())?,
@@ -216,7 +218,7 @@ pub(super) fn map_metric<'a, V: AsVal>(
 
 /// Every tag by which `m` names its device must name the topic's device.
 fn check_identity<V: AsVal>(ctx: &DecodeContext<'_>, m: &Metric<'_, '_, V>) -> Result<(), Reject> {
-    let Some(topic) = common::topic_device(ctx) else {
+    let Some(topic) = identity::topic_device(ctx) else {
         return Ok(());
     };
     // `device` is schoolnet's own tag; in Telegraf inputs (`disk`, `diskio`)
@@ -225,7 +227,7 @@ fn check_identity<V: AsVal>(ctx: &DecodeContext<'_>, m: &Metric<'_, '_, V>) -> R
     for (k, v) in m.tags {
         let (k, v) = (&**k, &**v);
         if !v.is_empty() && (k == "host" || (canonical && k == "device")) {
-            common::same_device(topic, v, &Lazy(|f| write!(f, "tag `{k}`")))?;
+            identity::same_device(topic, v, &DisplayFn(|f| write!(f, "tag `{k}`")))?;
         }
     }
     Ok(())
@@ -235,7 +237,7 @@ fn device<'a, V: AsVal>(
     ctx: &DecodeContext<'a>,
     m: &Metric<'_, 'a, V>,
 ) -> Result<Cow<'a, str>, Reject> {
-    if let Some(d) = common::topic_device(ctx) {
+    if let Some(d) = identity::topic_device(ctx) {
         return Ok(Cow::Borrowed(d));
     }
     [m.tag("host"), m.tag("device")]
@@ -262,7 +264,7 @@ fn convert(
     conv: Conv,
     v: Val<'_>,
 ) -> Result<Reading, Reject> {
-    let what = Lazy(|f| write!(f, "{}.{}", echo(metric), echo(name)));
+    let what = DisplayFn(|f| write!(f, "{}.{}", echo(metric), echo(name)));
     let wrong = |ty: &str| {
         reject(
             RejectReason::WrongType,
@@ -275,20 +277,20 @@ fn convert(
         Val::Bool(_) if field.kind() == FieldKind::Counter => return Err(wrong("a boolean")),
         Val::Bool(b) => f64::from(u8::from(b)),
         Val::I(i) if field.kind() == FieldKind::Counter => {
-            return common::counter_i64(&what, i, ctx.counter_width)
+            return readings::counter_i64(&what, i, ctx.counter_width)
         }
         Val::U(u) if field.kind() == FieldKind::Counter => {
-            return common::counter_u64(&what, u, ctx.counter_width)
+            return readings::counter_u64(&what, u, ctx.counter_width)
         }
         Val::F(f) if field.kind() == FieldKind::Counter => {
-            return match common::counter_f64(&what, f, ctx.counter_width)? {
+            return match readings::counter_f64(&what, f, ctx.counter_width)? {
                 Reading::Counter { raw, width } => Ok(Reading::FloatCounter { raw, width }),
                 other => Ok(other),
             };
         }
         Val::I(i) => i as f64,
         Val::U(u) => u as f64,
-        Val::F(f) => common::finite(&what, f)?,
+        Val::F(f) => readings::finite(&what, f)?,
     };
     let x = match conv {
         Conv::Same => x,

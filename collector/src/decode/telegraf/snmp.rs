@@ -1,5 +1,5 @@
 //! Telegraf `inputs.snmp` → canonical: IF-MIB interface table rows and the
-//! plugin's scalar `snmp` metric, as [`super::telegraf_map`] hands them over
+//! plugin's scalar `snmp` metric, as [`mapping`](super::mapping) hands them over
 //! (both the `influx` and the `telegraf-json` route get them).
 //!
 //! Telegraf publishes one metric per table row, named after the table
@@ -45,8 +45,10 @@
 
 use std::borrow::Cow;
 
-use super::common::{self, echo, reject, Lazy};
-use super::telegraf_map::{AsVal, Metric, Val};
+use super::mapping::{AsVal, Metric, Val};
+use crate::decode::detail::DisplayFn;
+use crate::decode::detail::{echo, reject};
+use crate::decode::{detail, identity, readings};
 use crate::decode::{CounterWidth, DecodeContext, Observation, Reading, Values};
 use crate::reject::{Reject, RejectReason};
 use crate::sample::{Field, Measurement};
@@ -110,7 +112,7 @@ pub(super) fn map<'a, V: AsVal>(
         Shape::Scalars => {
             if let Some(v) = m.field("uptime") {
                 let ticks = gauge(m.name, "uptime", v)?;
-                common::put(&mut values, Field::UptimeS, Reading::Gauge(ticks / 100.0));
+                readings::put(&mut values, Field::UptimeS, Reading::Gauge(ticks / 100.0));
             }
             (Measurement::System, None)
         }
@@ -135,12 +137,12 @@ fn row_values<V: AsVal>(m: &Metric<'_, '_, V>, values: &mut Values) -> Result<()
             None => m.field(c32).map(|v| (c32, v, CounterWidth::Bits32)),
         };
         if let Some((col, v, width)) = column {
-            common::put(values, field, counter(m.name, col, v, width)?);
+            readings::put(values, field, counter(m.name, col, v, width)?);
         }
     }
     if let Some(v) = m.field(OPER_STATUS) {
         if let Some(up) = oper_up(m.name, v)? {
-            common::put(values, Field::OperUp, Reading::Gauge(up));
+            readings::put(values, Field::OperUp, Reading::Gauge(up));
         }
     }
     Ok(())
@@ -166,7 +168,7 @@ fn interface<'a, V: AsVal>(m: &Metric<'_, 'a, V>) -> Result<Cow<'a, str>, Reject
 
 /// One of the device-naming tags must be the topic's device (module docs).
 fn check_identity<V: AsVal>(ctx: &DecodeContext<'_>, m: &Metric<'_, '_, V>) -> Result<(), Reject> {
-    let Some(topic) = common::topic_device(ctx) else {
+    let Some(topic) = identity::topic_device(ctx) else {
         return Ok(());
     };
     let named = || {
@@ -178,7 +180,7 @@ fn check_identity<V: AsVal>(ctx: &DecodeContext<'_>, m: &Metric<'_, '_, V>) -> R
         // Nothing names the polled device (a renamed `agent_host_tag`):
         // then `host` is all there is, and must be the topic's device.
         return match m.tag("host").filter(|h| !h.is_empty()) {
-            Some(host) => common::same_device(topic, host, &"tag `host`"),
+            Some(host) => identity::same_device(topic, host, &"tag `host`"),
             None => Ok(()),
         };
     }
@@ -203,7 +205,7 @@ fn device<'a, V: AsVal>(
     ctx: &DecodeContext<'a>,
     m: &Metric<'_, 'a, V>,
 ) -> Result<Cow<'a, str>, Reject> {
-    if let Some(d) = common::topic_device(ctx) {
+    if let Some(d) = identity::topic_device(ctx) {
         return Ok(Cow::Borrowed(d));
     }
     DEVICE_TAGS
@@ -235,10 +237,10 @@ fn wrong_type(metric: &str, column: &str, ty: &str) -> Reject {
 
 /// A counter column's value, checked against the column's width.
 fn counter(metric: &str, column: &str, v: Val<'_>, width: CounterWidth) -> Result<Reading, Reject> {
-    let what = Lazy(|f| write!(f, "{}.{}", echo(metric), column));
+    let what = DisplayFn(|f| write!(f, "{}.{}", echo(metric), column));
     match v {
-        Val::I(i) => common::counter_i64(&what, i, width),
-        Val::U(u) => common::counter_u64(&what, u, width),
+        Val::I(i) => readings::counter_i64(&what, i, width),
+        Val::U(u) => readings::counter_u64(&what, u, width),
         // Telegraf writes SNMP counters as integers (`123i`, `123u`); a float
         // here is a line cut inside the number (suffix and timestamp lost),
         // whose digits would pass for a counter that went backwards.
@@ -248,7 +250,7 @@ fn counter(metric: &str, column: &str, v: Val<'_>, width: CounterWidth) -> Resul
                 "field `{}.{}` is a float ({}), but SNMP counters are integers: truncated line?",
                 echo(metric),
                 echo(column),
-                common::num(x)
+                detail::num(x)
             ),
         )),
         Val::Str(s) => Err(wrong_type(
@@ -263,11 +265,11 @@ fn counter(metric: &str, column: &str, v: Val<'_>, width: CounterWidth) -> Resul
 
 /// A finite gauge.
 fn gauge(metric: &str, column: &str, v: Val<'_>) -> Result<f64, Reject> {
-    let what = Lazy(|f| write!(f, "{}.{}", echo(metric), column));
+    let what = DisplayFn(|f| write!(f, "{}.{}", echo(metric), column));
     match v {
         Val::I(i) => Ok(i as f64),
         Val::U(u) => Ok(u as f64),
-        Val::F(x) => common::finite(&what, x),
+        Val::F(x) => readings::finite(&what, x),
         Val::Str(s) => Err(wrong_type(
             metric,
             column,
@@ -318,7 +320,7 @@ fn oper_up(metric: &str, v: Val<'_>) -> Result<Option<f64>, Reject> {
         Val::Str(s) => format!("\"{}\"", echo(s)),
         Val::I(i) => i.to_string(),
         Val::U(u) => u.to_string(),
-        Val::F(x) => common::num(x),
+        Val::F(x) => detail::num(x),
         Val::Bool(b) => b.to_string(),
         Val::Other(ty) => ty.to_string(),
     };
@@ -331,5 +333,4 @@ fn oper_up(metric: &str, v: Val<'_>) -> Result<Option<f64>, Reject> {
 }
 
 #[cfg(test)]
-#[path = "telegraf_snmp_tests.rs"]
 mod tests;

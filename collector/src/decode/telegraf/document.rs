@@ -1,7 +1,7 @@
 //! Telegraf's JSON document read straight into its metrics, for the
 //! `telegraf-json` decoder: no document tree in between.
 //!
-//! Building a [`json_doc::Node`](super::json_doc::Node) tree and then
+//! Building a [`json::tree::Node`](crate::decode::json::tree::Node) tree and then
 //! searching it was half of the decoder's instructions (callgrind). Here
 //! serde_json's parser calls visitors that know the document's shape: a
 //! metric's `name`, `tags`, `fields` and `timestamp` (and, at the top
@@ -11,7 +11,7 @@
 //! wrong type, as with a tree.
 //!
 //! Semantics kept from the tree (the decoder's tests and the oracle test
-//! in `telegraf_json_tests` pin them):
+//! in `telegraf::tests` pin them):
 //! - a repeated key's last value wins, at every level;
 //! - tags and fields are in key order, a repeated key once
 //!   ([`sort_last_wins`]); a tag whose (last) value is not a string is
@@ -28,10 +28,10 @@ use std::fmt;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use smallvec::SmallVec;
 
-use super::json_doc::KeySeed;
-use super::line_protocol::{INLINE_FIELDS, INLINE_TAGS};
-use super::telegraf_fast;
-use super::telegraf_map::{AsVal, Val};
+use super::fast_reader;
+use super::mapping::{AsVal, Val};
+use crate::decode::json::tree::KeySeed;
+use crate::decode::line_protocol::{INLINE_FIELDS, INLINE_TAGS};
 
 /// A JSON value the decoder needs the type or the scalar of.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,9 +129,9 @@ pub(super) struct MetricDoc<'a> {
 /// Reads `text` (all of the document) into `doc` (a default one):
 /// `Ok(false)` when the top level is valid JSON but not an object. Errors
 /// are serde_json's, unchanged. The documents Telegraf writes are read by
-/// [`telegraf_fast`], with the same result; serde_json reads the rest.
+/// [`fast_reader`], with the same result; serde_json reads the rest.
 pub(super) fn parse<'a>(text: &'a str, doc: &mut MetricDoc<'a>) -> Result<bool, serde_json::Error> {
-    if telegraf_fast::read(text, doc).is_some() {
+    if fast_reader::read(text, doc).is_some() {
         return Ok(true);
     }
     *doc = MetricDoc::default();
@@ -149,12 +149,13 @@ pub(super) fn parse_with_serde_json<'a>(
     Ok(is_object)
 }
 
-/// Where [`telegraf_fast`] answers for `text`, serde_json must read the
+/// Where [`fast_reader`] answers for `text`, serde_json must read the
 /// same object: both readings (`Debug`, which tells `-0.0` from `0.0`)
 /// when they differ. For the tests and the differential fuzz target.
+#[cfg(any(test, fuzzing))]
 pub(super) fn fast_path_disagreement(text: &str) -> Option<String> {
     let mut fast = MetricDoc::default();
-    telegraf_fast::read(text, &mut fast)?;
+    fast_reader::read(text, &mut fast)?;
     let fast = format!("{fast:?}");
     let mut slow = MetricDoc::default();
     let slow = match parse_with_serde_json(text, &mut slow) {

@@ -38,8 +38,9 @@ use std::borrow::Cow;
 
 use smallvec::{smallvec, SmallVec};
 
-use super::common::{self, echo, reject};
 use super::decimal;
+use crate::decode::detail::{echo, reject};
+use crate::decode::{identity, payload, readings};
 use crate::decode::{DecodeContext, Decoded, Observation, Reading, Values};
 use crate::reject::{Reject, RejectReason};
 use crate::sample::{Field, Measurement};
@@ -158,10 +159,10 @@ pub fn decode<'a>(
     store_rates: bool,
     payload: &[u8],
 ) -> Result<Decoded<'a>, Reject> {
-    let device = common::topic_var(&ctx, "device", "device")?;
-    let plugin_full = common::topic_var(&ctx, "plugin", "plugin")?;
-    let type_full = common::topic_var(&ctx, "type", "type")?;
-    let text = common::text(payload)?;
+    let device = identity::topic_var(&ctx, "device", "device")?;
+    let plugin_full = identity::topic_var(&ctx, "plugin", "plugin")?;
+    let type_full = identity::topic_var(&ctx, "type", "type")?;
+    let text = payload::text(payload)?;
 
     let mut tokens = text.split(':');
     let time_ns = parse_time(tokens.next().unwrap_or_default())?;
@@ -207,7 +208,7 @@ pub fn decode<'a>(
                 let v = parse_value(typ, i, tok)?;
                 if v.is_nan() {
                     None
-                } else if common::finite(&field.key(), v)? < 0.0 {
+                } else if readings::finite(&field.key(), v)? < 0.0 {
                     return Err(reject(
                         RejectReason::WrongType,
                         format!("{}: negative rate {}", field.key(), echo(tok)),
@@ -221,12 +222,12 @@ pub fn decode<'a>(
                 if v.is_nan() {
                     None
                 } else {
-                    Some(Reading::Gauge(common::finite(&field.key(), v)? / divisor))
+                    Some(Reading::Gauge(readings::finite(&field.key(), v)? / divisor))
                 }
             }
         };
         if let Some(reading) = reading {
-            common::put(&mut readings, field, reading);
+            readings::put(&mut readings, field, reading);
         }
     }
     if readings.is_empty() {
@@ -330,15 +331,14 @@ fn parse_counter(
                 ),
             )
         })?;
-        return common::counter_u64(&field.key(), raw, ctx.counter_width).map(Some);
+        return readings::counter_u64(&field.key(), raw, ctx.counter_width).map(Some);
     }
     let v = parse_value(typ, i, tok)?;
     if v.is_nan() {
         return Ok(None);
     }
-    common::counter_f64(&field.key(), v, ctx.counter_width).map(Some)
+    readings::counter_f64(&field.key(), v, ctx.counter_width).map(Some)
 }
 
 #[cfg(test)]
-#[path = "collectd_tests.rs"]
 mod tests;

@@ -13,10 +13,10 @@
 //! - `null` or `""`, which count as absent (a sensor the device lacks).
 //!
 //! A field may also be derived from several paths (a sum or a difference,
-//! see [`json_fields`](super::json_fields)). The value is multiplied by the
-//! field's `scale`. Counter fields become [`Reading::Counter`] (non-negative
+//! see `fields`). The value is multiplied by the
+//! field's `scale`. Counter fields become [`Reading::Counter`](crate::decode::Reading::Counter) (non-negative
 //! integers, exact for integer text when unscaled), others
-//! [`Reading::Gauge`]. Absent fields are skipped, and a configured path the
+//! [`Reading::Gauge`](crate::decode::Reading::Gauge). Absent fields are skipped, and a configured path the
 //! payload lacks is reported as missing ([`decode_noting_missing`]); if no
 //! field is present the message is `no_usable_values`. `"NaN"`/`"inf"` are
 //! `non_finite`, other text or arrays/objects `wrong_type`.
@@ -29,20 +29,29 @@
 //! does not tell us the publisher, see [`crate::reject`]). The
 //! timestamp, if configured, is a number (or numeric string) in the configured
 //! unit; absent or `null` means receive time.
+//!
+//! The folder: this decoder and its mapping's config types, `fields` (how
+//! each mapped field is read, derived fields, missing paths) and `tree`
+//! (the payload as a zero-copy JSON tree, which the paths search).
+
+mod fields;
+pub(in crate::decode) mod tree;
 
 use std::borrow::Cow;
 
 use smallvec::smallvec;
 
-use super::common::{self, echo, reject, Lazy};
 use super::decimal;
-use super::json_doc::Node;
-use super::json_fields::{self, Outcome};
+use crate::decode::detail::DisplayFn;
+use crate::decode::detail::{echo, reject};
+use crate::decode::{identity, payload, readings, timestamp};
 use crate::decode::{DecodeContext, Decoded, Observation, Values};
 use crate::reject::{Reject, RejectReason};
 use crate::sample::Measurement;
+use fields::Outcome;
+use tree::Node;
 
-pub use super::json_fields::{FieldMap, Input, MissingField};
+pub use fields::{FieldMap, Input, MissingField};
 
 /// Where a value comes from: a topic variable (`{iface}`) or a JSON path
 /// (dot-separated keys, `stats.rx`).
@@ -115,15 +124,15 @@ pub fn decode_noting_missing<'a>(
     payload: &'a [u8],
     missing: &mut Vec<MissingField>,
 ) -> Result<Decoded<'a>, Reject> {
-    let text = common::text(payload)?;
-    let doc = Node::parse(text).map_err(|e| common::invalid_json(&e))?;
+    let text = payload::text(payload)?;
+    let doc = Node::parse(text).map_err(|e| payload::invalid_json(&e))?;
     if !doc.is_object() {
-        return Err(common::not_an_object());
+        return Err(payload::not_an_object());
     }
     let device = resolve(&ctx, &doc, &mapping.device, "device")?;
-    if let (Source::JsonPath(path), Some(topic)) = (&mapping.device, common::topic_device(&ctx)) {
-        let source = Lazy(|f| write!(f, "path `{}`", echo(path)));
-        common::same_device(topic, &device, &source)?;
+    if let (Source::JsonPath(path), Some(topic)) = (&mapping.device, identity::topic_device(&ctx)) {
+        let source = DisplayFn(|f| write!(f, "path `{}`", echo(path)));
+        identity::same_device(topic, &device, &source)?;
     }
     let key = match &mapping.key {
         Some(source) => Some(resolve(&ctx, &doc, source, "key")?),
@@ -139,12 +148,12 @@ pub fn decode_noting_missing<'a>(
         if fm.field.measurement() != mapping.measurement {
             continue; // config validation prevents this; never emit a foreign field
         }
-        match json_fields::read(&ctx, &doc, fm)? {
-            Outcome::Value(reading) => common::put(&mut values, fm.field, reading),
+        match fields::read(&ctx, &doc, fm)? {
+            Outcome::Value(reading) => readings::put(&mut values, fm.field, reading),
             Outcome::Empty => {}
             Outcome::Missing if !fm.optional => missing.push(MissingField {
                 field: fm.field,
-                path: json_fields::absent(&doc, fm),
+                path: fields::absent(&doc, fm),
             }),
             Outcome::Missing => {}
         }
@@ -215,13 +224,13 @@ fn resolve<'a>(
 }
 
 fn time(doc: &Node<'_>, path: &str, unit: TimeUnit) -> Result<Option<i64>, Reject> {
-    let what = Lazy(|f| write!(f, "time `{}`", echo(path)));
+    let what = DisplayFn(|f| write!(f, "time `{}`", echo(path)));
     let wrong = || reject(RejectReason::WrongType, format!("{what} is not a number"));
     let (int, float) = match lookup(doc, path) {
         None | Some(Node::Null) => return Ok(None),
         Some(n @ (Node::U(_) | Node::I(_) | Node::F(_))) => (n.as_i64(), n.as_f64()),
         Some(Node::Str(s)) => {
-            let s = common::trim(s);
+            let s = payload::trim(s);
             match s.parse::<i64>() {
                 // Integer text is a float too: no need to read it twice.
                 Ok(i) => (Some(i), None),
@@ -231,10 +240,10 @@ fn time(doc: &Node<'_>, path: &str, unit: TimeUnit) -> Result<Option<i64>, Rejec
         Some(_) => return Err(wrong()),
     };
     if let Some(i) = int {
-        return common::int_to_ns(&what, i, unit.ns_per_unit()).map(Some);
+        return timestamp::int_to_ns(&what, i, unit.ns_per_unit()).map(Some);
     }
     let f = float.ok_or_else(wrong)?;
-    common::f64_to_ns(&what, f, unit.ns_per_unit()).map(Some)
+    timestamp::f64_to_ns(&what, f, unit.ns_per_unit()).map(Some)
 }
 
 /// A duration in seconds: `[<n>w][<n>d][<n>h][<n>m][<n>s][<n>ms][<n>us]`
@@ -320,5 +329,4 @@ fn split_at_byte(s: &str, delimiter: u8) -> Option<(&str, &str)> {
 }
 
 #[cfg(test)]
-#[path = "json_tests.rs"]
 mod tests;

@@ -1,5 +1,5 @@
 //! The JSON Telegraf writes, read by hand into a [`MetricDoc`]: the fast
-//! path of [`telegraf_doc::parse`](super::telegraf_doc::parse).
+//! path of [`document::parse`](super::document::parse).
 //!
 //! Through serde_json, more than half of a `telegraf-json` message's
 //! instructions were serde_json's (callgrind): a `deserialize_any`
@@ -25,7 +25,7 @@
 //! as one token, to serde_json with the slow path's own seeds, so their
 //! values are serde_json's too. Arrays or objects where a scalar is
 //! expected, and every syntax error, fall back to the whole slow path.
-//! The property tests in `telegraf_json_tests` hold the two readers to
+//! The property tests in `telegraf::tests` hold the two readers to
 //! the same result on generated and mutated documents.
 
 use std::borrow::Cow;
@@ -33,11 +33,11 @@ use std::borrow::Cow;
 use serde::de::DeserializeSeed;
 use smallvec::SmallVec;
 
-use super::decimal::{digits, exact_decimal};
-use super::json_doc::KeySeed;
-use super::telegraf_doc::{
+use super::document::{
     add_tag, sort_last_wins, Fields, MetricDoc, Presence, Scalar, ScalarSeed, Tags,
 };
+use crate::decode::decimal::{digits, exact_decimal};
+use crate::decode::json::tree::KeySeed;
 
 /// Reads all of `text` into `doc` (a default one) and returns `Some` if it
 /// is a JSON object this reader covers. On `None`, `doc` holds whatever
@@ -112,7 +112,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// One metric object, as `telegraf_doc`'s `MetricSeed` reads it.
+    /// One metric object, as `document`'s `MetricSeed` reads it.
     fn metric(&mut self, doc: &mut MetricDoc<'a>, top: bool) -> Option<()> {
         self.object(|r, key| {
             match &*key {
@@ -127,12 +127,12 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// A `tags` value, as `telegraf_doc`'s `TagsSeed` reads it.
+    /// A `tags` value, as `document`'s `TagsSeed` reads it.
     fn tags(&mut self, tags: &mut Tags<'a>) -> Option<Presence<'a>> {
         self.entries(tags, add_tag)
     }
 
-    /// A `fields` value, as `telegraf_doc`'s `FieldsSeed` reads it.
+    /// A `fields` value, as `document`'s `FieldsSeed` reads it.
     fn fields(&mut self, fields: &mut Fields<'a>) -> Option<Presence<'a>> {
         self.entries(fields, |fields, key, value| fields.push((key, value)))
     }
@@ -160,7 +160,7 @@ impl<'a> Reader<'a> {
         Some(Presence::Expected)
     }
 
-    /// The top level's `metrics` value, as `telegraf_doc`'s `BatchSeed`
+    /// The top level's `metrics` value, as `document`'s `BatchSeed`
     /// reads it.
     fn batch(&mut self, batch: &mut Vec<Option<MetricDoc<'a>>>) -> Option<Presence<'a>> {
         if self.peek() != b'[' {
@@ -334,5 +334,4 @@ fn by_serde_json<'a, S: DeserializeSeed<'a>>(token: &'a str, seed: S) -> Option<
 }
 
 #[cfg(test)]
-#[path = "telegraf_fast_tests.rs"]
 mod tests;

@@ -10,25 +10,38 @@
 //! unambiguous for any date between 1973 and 5138. Floats keep sub-second
 //! precision.
 //!
-//! Metrics are mapped by `telegraf_map` exactly like the `influx`
-//! format; metrics that do not map are skipped, and a message in which none
-//! maps is ignored. Invalid JSON is a `parse_error`; a mapped field of the
+//! Metrics are mapped by `mapping` exactly like the `influx` format's
+//! ([`decode::line`](crate::decode::line)); metrics that do not map are
+//! skipped, and a message in which none maps is ignored. Invalid JSON is a `parse_error`; a mapped field of the
 //! wrong JSON type is `wrong_type` naming the field. A `host` tag naming
 //! another device than the topic's `{device}` rejects the whole message
-//! (`identity_mismatch`, see `telegraf_map`).
+//! (`identity_mismatch`, see `mapping`).
+//!
+//! The folder holds everything Telegraf-specific: this decoder,
+//! `document` (the document read straight into its metrics through
+//! serde_json), `fast_reader` (the hand-written fast path of that read,
+//! checked against it), `mapping` (Telegraf metrics → canonical
+//! observations, for both Telegraf formats) and `snmp` (its `inputs.snmp`
+//! rows).
 
-use super::common::{self, echo, reject};
-use super::telegraf_doc::{self, MetricDoc, Presence, Scalar};
-use super::telegraf_map::{map_metric, Metric};
+mod document;
+mod fast_reader;
+pub(in crate::decode) mod mapping;
+mod snmp;
+
+use crate::decode::detail::{echo, reject};
+use crate::decode::{payload, timestamp};
 use crate::decode::{DecodeContext, Decoded, Observations};
 use crate::reject::{Reject, RejectReason};
+use document::{MetricDoc, Presence, Scalar};
+use mapping::{map_metric, Metric};
 
 pub fn decode<'a>(ctx: DecodeContext<'a>, payload: &'a [u8]) -> Result<Decoded<'a>, Reject> {
-    let text = common::text(payload)?;
+    let text = payload::text(payload)?;
     let mut doc = MetricDoc::default();
-    let is_object = telegraf_doc::parse(text, &mut doc).map_err(|e| common::invalid_json(&e))?;
+    let is_object = document::parse(text, &mut doc).map_err(|e| payload::invalid_json(&e))?;
     if !is_object {
-        return Err(common::not_an_object());
+        return Err(payload::not_an_object());
     }
     let mut observations = Observations::new();
     let mut one = |m: &MetricDoc<'a>| -> Result<(), Reject> {
@@ -105,11 +118,11 @@ fn timestamp_ns(n: &Scalar<'_>) -> Result<i64, Reject> {
         _ => 1,
     };
     if let Some(i) = n.as_i64() {
-        return common::int_to_ns(&WHAT, i, ns_per_unit(i.unsigned_abs() as f64));
+        return timestamp::int_to_ns(&WHAT, i, ns_per_unit(i.unsigned_abs() as f64));
     }
     // A u64 beyond i64 arrives here as a float and overflows: bad timestamp.
     let f = n.as_f64().unwrap_or(f64::INFINITY);
-    common::f64_to_ns(&WHAT, f, ns_per_unit(f.abs())).map_err(|e| match e.reason {
+    timestamp::f64_to_ns(&WHAT, f, ns_per_unit(f.abs())).map_err(|e| match e.reason {
         RejectReason::NonFinite => Reject::new(RejectReason::BadTimestamp, e.detail),
         _ => e,
     })
@@ -125,12 +138,12 @@ fn wrong(key: &str, v: &Scalar<'_>, expected: &str) -> Reject {
 /// The differential fuzz target's check (`fuzz/fuzz_targets/
 /// telegraf_fast_diff.rs`): where the hand-written fast path reads `text`,
 /// serde_json must read the same document; both readings if not. Not part
-/// of the decoder's interface.
-#[doc(hidden)]
+/// of the decoder's interface: it exists only in test builds and under
+/// cargo-fuzz (which builds every crate with `--cfg fuzzing`).
+#[cfg(any(test, fuzzing))]
 pub fn fast_path_disagreement(text: &str) -> Option<String> {
-    telegraf_doc::fast_path_disagreement(text)
+    document::fast_path_disagreement(text)
 }
 
 #[cfg(test)]
-#[path = "telegraf_json_tests.rs"]
 mod tests;

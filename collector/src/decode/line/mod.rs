@@ -1,5 +1,8 @@
-//! `influx` format: InfluxDB line protocol as Telegraf `outputs.mqtt`
-//! publishes it (default topic `telegraf/<host>/<name>`).
+//! The line-protocol decoder (route `format = "influx"`): line protocol as
+//! Telegraf `outputs.mqtt` publishes it (default topic
+//! `telegraf/<host>/<name>`). Named by what it decodes, the text format,
+//! not by the database that defined it: `sink::influx` is the one that
+//! talks to InfluxDB.
 //!
 //! Accepts one or more lines (`\n`-separated; blank lines and `#` comments
 //! skipped), parsed by [`super::line_protocol`] (zero-copy; it accepts what
@@ -7,9 +10,9 @@
 //! trailing comma after the fields, see there); timestamps are
 //! nanoseconds (Telegraf's serializer always writes ns), a missing timestamp
 //! means receive time (unless the series has carried timestamps: then the
-//! line was cut short, `missing_timestamp`, see `normalize::damage`). Lines are mapped by `telegraf_map` (Telegraf
-//! `net`, `ping`, `system`, `mem`, `cpu`, `temp` and schoolnet's canonical
-//! measurements); lines of other measurements are skipped, and a message in
+//! line was cut short, `missing_timestamp`, see `normalize::damage`). Lines
+//! are mapped by `telegraf::mapping` (Telegraf `net`, `ping`, `system`,
+//! `mem`, `cpu`, `temp` and schoolnet's canonical measurements); lines of other measurements are skipped, and a message in
 //! which no line maps is ignored (`unmapped telegraf metric`).
 //!
 //! Any line that does not parse rejects the whole message as `parse_error`
@@ -19,17 +22,18 @@
 //! Identity: on a route with a `{device}` topic variable, a line whose `host`
 //! tag (or, for schoolnet's own measurements, `device` tag) names another
 //! device rejects the whole message as `identity_mismatch` rather than
-//! being silently overridden by the topic. See `telegraf_map`.
+//! being silently overridden by the topic. See `telegraf::mapping`.
 
-use super::common::{self, reject};
 use super::line_protocol::{self, FieldValue, Line};
-use super::telegraf_map::{map_metric, AsVal, Metric, Val};
+use super::telegraf::mapping::{map_metric, AsVal, Metric, Val};
+use crate::decode::detail::reject;
+use crate::decode::payload;
 use crate::decode::{DecodeContext, Decoded, Observations};
 use crate::reject::{Reject, RejectReason};
 
 pub fn decode<'a>(ctx: DecodeContext<'a>, payload: &'a [u8]) -> Result<Decoded<'a>, Reject> {
     // Untrimmed, so line numbers count from the payload's first line.
-    let text = common::utf8(payload)?;
+    let text = payload::utf8(payload)?;
     if text.trim().is_empty() {
         return Err(reject(RejectReason::ParseError, "empty payload"));
     }
@@ -75,5 +79,4 @@ fn at_line(mut e: Reject, lineno: usize) -> Reject {
 }
 
 #[cfg(test)]
-#[path = "influx_tests.rs"]
 mod tests;

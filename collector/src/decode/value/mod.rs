@@ -15,9 +15,10 @@ use std::borrow::Cow;
 
 use smallvec::smallvec;
 
-use super::common::{self, echo, reject};
 use super::decimal;
+use crate::decode::detail::{echo, reject};
 use crate::decode::json::Source;
+use crate::decode::{identity, payload, readings};
 use crate::decode::{DecodeContext, Decoded, Observation};
 use crate::reject::{Reject, RejectReason};
 use crate::sample::{Field, FieldKind};
@@ -45,8 +46,8 @@ pub fn decode<'a>(
         Some(source) => Some(topic_source(&ctx, source, "key")?),
         None => None,
     };
-    let text = common::text(payload)?;
-    let s = common::trim(
+    let text = payload::text(payload)?;
+    let s = payload::trim(
         text.strip_prefix('"')
             .and_then(|t| t.strip_suffix('"'))
             .unwrap_or(text),
@@ -56,10 +57,10 @@ pub fn decode<'a>(
     }
     let field = mapping.field;
     let what = field.key();
-    let reading = match common::exact_counter(field, &what, s, mapping.scale, ctx.counter_width) {
+    let reading = match readings::exact_counter(field, &what, s, mapping.scale, ctx.counter_width) {
         Some(r) => r?,
         None => {
-            let x = match common::bool_word(s) {
+            let x = match payload::bool_word(s) {
                 Some(b) if field.kind() == FieldKind::Gauge => f64::from(u8::from(b)),
                 Some(_) => {
                     return Err(reject(
@@ -74,7 +75,7 @@ pub fn decode<'a>(
                     )
                 })?,
             };
-            common::scaled(field, &what, x, mapping.scale, ctx.counter_width)?
+            readings::scaled(field, &what, x, mapping.scale, ctx.counter_width)?
         }
     };
     Ok(Decoded::Observations(smallvec![Observation {
@@ -93,7 +94,7 @@ fn topic_source<'a>(
     role: &str,
 ) -> Result<&'a str, Reject> {
     match source {
-        Source::TopicVar(var) => common::topic_var(ctx, var, role),
+        Source::TopicVar(var) => identity::topic_var(ctx, var, role),
         Source::JsonPath(path) => Err(reject(
             RejectReason::ParseError,
             format!(
@@ -105,5 +106,4 @@ fn topic_source<'a>(
 }
 
 #[cfg(test)]
-#[path = "value_tests.rs"]
 mod tests;

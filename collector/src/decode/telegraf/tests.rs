@@ -322,18 +322,18 @@ fn payload_device_must_match_the_topic() {
     assert!(run(&NET.replace(r#""host":"rtr-001""#, r#""host":"""#)).is_ok());
 }
 
-/// The tree-based reader this decoder had before `telegraf_doc`: the whole
+/// The tree-based reader this decoder had before `document`: the whole
 /// document as a [`Node`] tree, then searched. Kept as the oracle the
 /// streaming reader must agree with, result for result.
 mod tree_oracle {
     use std::borrow::Cow;
 
     use super::*;
-    use crate::decode::json_doc::Node;
-    use crate::decode::telegraf_map::Val;
+    use crate::decode::json::tree::Node;
+    use crate::decode::telegraf::mapping::Val;
 
     pub fn decode<'a>(ctx: DecodeContext<'a>, payload: &'a [u8]) -> Result<Decoded<'a>, Reject> {
-        let text = common::text(payload)?;
+        let text = payload::text(payload)?;
         let doc = Node::parse(text).map_err(|e| {
             reject(
                 RejectReason::ParseError,

@@ -1,7 +1,7 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::decode::telegraf_doc::fast_path_disagreement;
+use crate::decode::telegraf::document::fast_path_disagreement;
 
 /// The fast reader's document, or `None` where it hands over.
 fn fast(text: &str) -> Option<String> {

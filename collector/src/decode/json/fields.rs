@@ -15,10 +15,12 @@
 //! is never missing. `null` or `""` at a path is the device saying "no
 //! value", not a mismatch of keys: absent, but not missing.
 
-use super::common::{self, echo, reject, Lazy};
-use super::decimal;
-use super::json::{lookup, parse_duration};
-use super::json_doc::Node;
+use super::tree::Node;
+use super::{lookup, parse_duration};
+use crate::decode::decimal;
+use crate::decode::detail::DisplayFn;
+use crate::decode::detail::{echo, reject};
+use crate::decode::{detail, payload, readings};
 use crate::decode::{DecodeContext, Reading};
 use crate::reject::{Reject, RejectReason};
 use crate::sample::{Field, FieldKind};
@@ -129,7 +131,8 @@ pub(super) fn read(
         let Some(v) = lookup(doc, path) else {
             continue; // unreachable: every path was just found
         };
-        let what = Lazy(|f| write!(f, "{} (`{}` of {})", fm.field.key(), echo(path), fm.input));
+        let what =
+            DisplayFn(|f| write!(f, "{} (`{}` of {})", fm.field.key(), echo(path), fm.input));
         let Some(x) = number(fm.field, &what, v)? else {
             return Ok(Outcome::Empty);
         };
@@ -139,15 +142,15 @@ pub(super) fn read(
             x
         };
     }
-    let what = Lazy(|f| write!(f, "{} ({})", fm.field.key(), fm.input));
+    let what = DisplayFn(|f| write!(f, "{} ({})", fm.field.key(), fm.input));
     if matches!(fm.input, Input::Difference(_)) && total < 0.0 {
         // used = total − free below zero: the inputs contradict each other.
         return Err(reject(
             RejectReason::WrongType,
-            format!("{what} = {} is negative", common::num(total)),
+            format!("{what} = {} is negative", detail::num(total)),
         ));
     }
-    common::scaled(fm.field, &what, total, fm.scale, ctx.counter_width).map(Outcome::Value)
+    readings::scaled(fm.field, &what, total, fm.scale, ctx.counter_width).map(Outcome::Value)
 }
 
 /// The paths of `fm` that `doc` lacks, joined by `` `, ` `` (quoted in
@@ -171,7 +174,7 @@ fn field_reading(
     path: &str,
     v: &Node<'_>,
 ) -> Result<Option<Reading>, Reject> {
-    let what = Lazy(|f| write!(f, "{} (`{}`)", fm.field.key(), echo(path)));
+    let what = DisplayFn(|f| write!(f, "{} (`{}`)", fm.field.key(), echo(path)));
     let width = ctx.counter_width;
     #[allow(clippy::float_cmp)] // exactly 1.0 is the "no scale" default
     let unscaled = fm.scale == 1.0;
@@ -179,18 +182,18 @@ fn field_reading(
         // An unscaled counter stays exact (as `exact_counter` keeps
         // integer text exact): no detour through f64.
         Node::U(u) if fm.field.kind() == FieldKind::Counter && unscaled => {
-            return common::counter_u64(&what, *u, width).map(Some)
+            return readings::counter_u64(&what, *u, width).map(Some)
         }
         Node::Str(s) => {
-            let s = common::trim(s);
-            if let Some(r) = common::exact_counter(fm.field, &what, s, fm.scale, width) {
+            let s = payload::trim(s);
+            if let Some(r) = readings::exact_counter(fm.field, &what, s, fm.scale, width) {
                 return r.map(Some);
             }
         }
         _ => {}
     }
     match number(fm.field, &what, v)? {
-        Some(x) => common::scaled(fm.field, &what, x, fm.scale, width).map(Some),
+        Some(x) => readings::scaled(fm.field, &what, x, fm.scale, width).map(Some),
         None => Ok(None),
     }
 }
@@ -211,11 +214,11 @@ fn number(field: Field, what: &dyn std::fmt::Display, v: &Node<'_>) -> Result<Op
         Node::I(i) => *i as f64,
         Node::F(f) => *f,
         Node::Str(s) => {
-            let s = common::trim(s);
+            let s = payload::trim(s);
             if s.is_empty() {
                 return Ok(None);
             }
-            match common::bool_word(s) {
+            match payload::bool_word(s) {
                 Some(b) => boolean(b)?,
                 None => decimal::parse_f64(s)
                     .or_else(|| parse_duration(s))
