@@ -297,6 +297,12 @@ impl Exporter {
         snapshot
     }
 
+    /// How many schools are in an outage now, of how many, as of the last
+    /// assessment (the outage tracker's one-second tick).
+    pub fn schools_down(&self) -> (usize, usize) {
+        self.inner.live.outages().open_count()
+    }
+
     /// Re-assesses health every `period` until `shutdown`, so outages open
     /// and close even when nobody scrapes, and sends outage records to
     /// `history` (InfluxDB). Records still pending at shutdown are sent

@@ -9,6 +9,7 @@
 
 mod reload;
 mod storage;
+mod summary;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -142,6 +143,7 @@ pub async fn run(
     }
     let (pipeline_tx, pipeline_rx) = mpsc::channel(1);
     let (msg_tx, msg_rx) = mpsc::channel(config.mqtt.queue_capacity);
+    let summary_metrics = metrics.clone();
     let pipeline = Pipeline::new(
         routes,
         inventory,
@@ -170,6 +172,12 @@ pub async fn run(
 
     // Health is re-assessed every second so outages open and close (and are
     // written to InfluxDB) even when nobody scrapes.
+    tokio::spawn(summary::run(
+        exporter.clone(),
+        summary_metrics,
+        summary::EVERY,
+        shutdown.clone(),
+    ));
     let outages = tokio::spawn(exporter.clone().track_outages(
         OUTAGE_TICK,
         storage.outages.take(),

@@ -191,6 +191,12 @@ impl OutageTracker {
     }
 
     /// Start of the school's current outage (Unix seconds), if any.
+    /// Schools with an open outage (down, or unknown past the grace period)
+    /// and the number of schools tracked.
+    pub fn open_count(&self) -> (usize, usize) {
+        (self.open.iter().flatten().count(), self.open.len())
+    }
+
     pub fn open_since(&self, school: usize) -> Option<f64> {
         self.open.get(school)?.as_ref().map(|o| o.started_at)
     }
