@@ -25,7 +25,7 @@ use super::plan::{self, Data};
 use super::scope::{self, Scope};
 use super::{format, BandwidthArgs, Ctx};
 use crate::cli::ReportFormat;
-use crate::commands::influxql::Series;
+use crate::influx_query::Series;
 
 /// More intervals than this is an error (choose a longer --every).
 const MAX_INTERVALS: i64 = 10_000;

@@ -20,7 +20,7 @@ use super::plan::Data;
 use super::scope::{self, Scope};
 use super::{Ctx, TopArgs};
 use crate::cli::ReportFormat;
-use crate::commands::influxql::render;
+use crate::influx_query::render;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
