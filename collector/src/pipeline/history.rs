@@ -35,7 +35,7 @@
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::sample::{Record, Sample};
+use crate::sample::{InfluxRecord, Sample};
 use crate::sink::influx::{encode_record, max_sample_len};
 use crate::source::mqtt::Ack;
 use crate::spool::{Spool, SpoolError};
@@ -46,7 +46,7 @@ const COMMITS_QUEUED: usize = 8;
 /// The storage behind the pipeline.
 pub enum History {
     None,
-    Queue(mpsc::Sender<Vec<Record>>),
+    Queue(mpsc::Sender<Vec<InfluxRecord>>),
     Spool(Spool),
 }
 
@@ -60,7 +60,7 @@ pub enum HistoryError {
 /// Samples and acknowledgements waiting for the next flush.
 pub(super) struct Outbox {
     pub(super) history: History,
-    records: Vec<Record>,
+    records: Vec<InfluxRecord>,
     spooled: Vec<(i64, Vec<u8>)>,
     acks: Vec<Ack>,
     /// The ack forwarder, started with the first acks to send.
@@ -96,13 +96,13 @@ impl Outbox {
     pub(super) fn add_samples(&mut self, received_ns: i64, samples: &mut Vec<Sample>) {
         match &self.history {
             History::None => samples.clear(),
-            History::Queue(_) => self.records.extend(samples.drain(..).map(Record::Sample)),
+            History::Queue(_) => self.records.extend(samples.drain(..).map(InfluxRecord::Sample)),
             History::Spool(_) => {
                 // Never reallocated while encoding (a fixed 160 bytes per
                 // sample was too little for interface points).
                 let mut lines = Vec::with_capacity(samples.iter().map(max_sample_len).sum());
                 for s in samples.drain(..) {
-                    encode_record(&Record::Sample(s), &mut lines);
+                    encode_record(&InfluxRecord::Sample(s), &mut lines);
                 }
                 if !lines.is_empty() {
                     self.spooled.push((received_ns, lines));
