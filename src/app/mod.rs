@@ -4,11 +4,11 @@
 //! Shutdown order is what makes it lossless: the source stops first (and
 //! disconnects cleanly), closing the pipeline's input; the pipeline drains
 //! (committing its last group to the spool) and the outage tracker writes
-//! its last records; then storage stops (see [`storage`]); the HTTP server
+//! its last records; then the history service stops (see [`history`]); the HTTP server
 //! stops last so `/metrics` shows the drain.
 
+mod history;
 mod reload;
-mod storage;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,7 +25,7 @@ use collector::sample::{Sample, StatusEvent};
 use collector::source::mqtt::{config::PASSWORD_ENV, MqttSource};
 use exporter::http::web_config::WebConfig;
 use exporter::Exporter;
-use storage::Storage;
+use history::HistoryService;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -118,9 +118,9 @@ pub async fn run(
         "exporter listening on {scheme}://{exporter_addr}/metrics"
     );
 
-    let mut storage = Storage::start(&config, &metrics).await?;
-    info!("history is {}", storage.describe);
-    let history = storage.history.take().unwrap_or(History::None);
+    let mut history_service = HistoryService::start(&config, &metrics).await?;
+    info!("history is {}", history_service.describe);
+    let history = history_service.history.take().unwrap_or(History::None);
     let manual_acks = matches!(history, History::Spool(_)) && config.mqtt.qos == 1;
 
     let password = read_secret(PASSWORD_ENV, config.mqtt.password_file.as_deref())?;
@@ -172,7 +172,7 @@ pub async fn run(
     // written to InfluxDB) even when nobody scrapes.
     let outages = tokio::spawn(exporter.clone().track_outages(
         OUTAGE_TICK,
-        storage.outages.take(),
+        history_service.outages.take(),
         shutdown.clone().cancelled_owned(),
     ));
     let http_stop = CancellationToken::new();
@@ -183,12 +183,12 @@ pub async fn run(
     if let Some(tx) = started {
         let _ = tx.send(Started {
             exporter_addr,
-            storing_history: storage.stores_history(),
-            history: storage.describe.clone(),
+            storing_history: history_service.stores_history(),
+            history: history_service.describe.clone(),
         });
     }
 
-    // Either a signal, or the pipeline stopping on its own (its storage
+    // Either a signal, or the pipeline stopping on its own (its history
     // failed): then everything else stops too, and the run is an error.
     let mut pipeline = pipeline;
     let failed = tokio::select! {
@@ -203,7 +203,7 @@ pub async fn run(
     }
     .context("pipeline task panicked")?;
     outages.await.context("outage tracker task panicked")?;
-    storage.stop().await?;
+    history_service.stop().await?;
     http_stop.cancel();
     http.await.context("HTTP server task panicked")??;
     pipeline_result

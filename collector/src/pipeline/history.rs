@@ -43,7 +43,9 @@ use crate::spool::{Spool, SpoolError};
 /// Groups appended to the spool but not yet committed, at most.
 const COMMITS_QUEUED: usize = 8;
 
-/// The storage behind the pipeline.
+/// Where the pipeline sends history: its end of the storage the binary starts
+/// (`schoolnet`'s `app::history::HistoryService` owns the spool, the writer and
+/// the tasks between them and hands the pipeline this).
 pub enum History {
     None,
     Queue(mpsc::Sender<Vec<InfluxRecord>>),
@@ -96,7 +98,9 @@ impl Outbox {
     pub(super) fn add_samples(&mut self, received_ns: i64, samples: &mut Vec<Sample>) {
         match &self.history {
             History::None => samples.clear(),
-            History::Queue(_) => self.records.extend(samples.drain(..).map(InfluxRecord::Sample)),
+            History::Queue(_) => self
+                .records
+                .extend(samples.drain(..).map(InfluxRecord::Sample)),
             History::Spool(_) => {
                 // Never reallocated while encoding (a fixed 160 bytes per
                 // sample was too little for interface points).
