@@ -10,17 +10,18 @@
 mod history;
 mod reload;
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use collector::config::{read_secret, Validated};
+use collector::config::{read_secret, Config, Validated};
 use collector::deadletter::DeadLetters;
 use collector::inventory::Inventory;
 use collector::metrics::PipelineMetrics;
-use collector::pipeline::History;
-use collector::pipeline::{LiveView, Pipeline};
+use collector::pipeline::{History, HistoryError, LiveView, Pipeline};
+use collector::route::RouteTable;
 use collector::sample::{Sample, StatusEvent};
 use collector::source::mqtt::{config::PASSWORD_ENV, MqttSource};
 use exporter::http::web_config::WebConfig;
@@ -28,6 +29,7 @@ use exporter::Exporter;
 use history::HistoryService;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
@@ -73,25 +75,13 @@ pub async fn run(
         inventory,
         routes,
     } = validated;
-    let shard = config.shard;
-    let partition = collector::shard::partition(&inventory, shard);
-    drop(inventory);
-    let registry = prometheus::Registry::new();
-    let metrics = PipelineMetrics::new(&registry);
-    collector::shard::register_metrics(&registry, shard, &partition)
-        .context("registering the shard metrics")?;
-    let reloads = reload::ReloadMetrics::new(&registry).context("registering reload metrics")?;
-    if shard.is_sharded() {
-        info!(
-            index = shard.index,
-            count = shard.count,
-            schools = partition.owned.schools().len(),
-            domains = format!("{} of {}", partition.domains_owned, partition.domains_total),
-            "shard: this instance owns part of the inventory"
-        );
-    }
-    let foreign_devices = partition.foreign_devices;
-    let inventory: Arc<Inventory> = Arc::new(partition.owned);
+    let Share {
+        registry,
+        metrics,
+        reloads,
+        inventory,
+        foreign_devices,
+    } = take_share(&config, inventory)?;
     let dead_letters = Arc::new(DeadLetters::new(config.exporter.dead_letters));
     let exporter = Exporter::new(
         inventory.clone(),
@@ -100,46 +90,14 @@ pub async fn run(
         dead_letters.clone(),
         config.exporter.clone(),
     );
-    // TLS and basic auth of the exporter: read and checked before anything
-    // listens, so a bad file stops startup naming the key and file.
-    let web = match &config.exporter.web_config_file {
-        Some(path) => WebConfig::load(path)?,
-        None => WebConfig::default(),
-    };
-    let listener = TcpListener::bind(config.exporter.listen)
-        .await
-        .with_context(|| format!("exporter.listen {}: cannot listen", config.exporter.listen))?;
-    let exporter_addr = listener.local_addr()?;
-    let scheme = if web.tls.is_some() { "https" } else { "http" };
-    info!(
-        schools = inventory.schools().len(),
-        devices = inventory.devices().len(),
-        basic_auth = web.auth_required(),
-        "exporter listening on {scheme}://{exporter_addr}/metrics"
-    );
+    let (web, listener, exporter_addr) = listen(&config, &inventory).await?;
 
     let mut history_service = HistoryService::start(&config, &metrics).await?;
     info!("history is {}", history_service.describe);
     let history = history_service.history.take().unwrap_or(History::None);
     let manual_acks = matches!(history, History::Spool(_)) && config.mqtt.qos == 1;
 
-    let password = read_secret(PASSWORD_ENV, config.mqtt.password_file.as_deref())?;
-    let mut mqtt = config.mqtt.clone();
-    let filters = if shard.is_sharded() {
-        // Each instance keeps its own persistent session.
-        mqtt.client_id = format!("{}-{}", mqtt.client_id, shard.index);
-        collector::shard::device_filters(&routes, inventory.devices())
-    } else {
-        routes.filters()
-    };
-    let (filters_tx, filters_rx) = mpsc::channel(1);
-    let mut source = MqttSource::new(&mqtt, password, filters, metrics.clone())?
-        .with_manual_acks(manual_acks)
-        .with_payload_limit(config.limits.max_payload_bytes)
-        .with_filter_updates(filters_rx);
-    if let Some(spool) = &config.spool {
-        source = source.with_session_marker(&spool.dir);
-    }
+    let (source, filters_tx) = mqtt_source(&config, &routes, &inventory, manual_acks, &metrics)?;
     let (pipeline_tx, pipeline_rx) = mpsc::channel(1);
     let (msg_tx, msg_rx) = mpsc::channel(config.mqtt.queue_capacity);
     let pipeline = Pipeline::new(
@@ -154,9 +112,6 @@ pub async fn run(
     .with_foreign_devices(foreign_devices)
     .with_reconfigure(pipeline_rx);
     if let Some(path) = reload_from {
-        let (tx, rx) = mpsc::channel(4);
-        reload::forward_sighup(tx.clone());
-        exporter.set_reload_handler(tx);
         let reloader = reload::Reloader {
             path,
             running: config.clone(),
@@ -165,7 +120,7 @@ pub async fn run(
             source: filters_tx,
             metrics: reloads,
         };
-        tokio::spawn(reloader.run(rx, shutdown.clone()));
+        start_reloader(reloader, &exporter, shutdown.clone());
     }
 
     // Health is re-assessed every second so outages open and close (and are
@@ -188,26 +143,161 @@ pub async fn run(
         });
     }
 
-    // Either a signal, or the pipeline stopping on its own (its history
-    // failed): then everything else stops too, and the run is an error.
-    let mut pipeline = pipeline;
-    let failed = tokio::select! {
-        _ = shutdown.cancelled() => None,
-        done = &mut pipeline => Some(done),
+    let running = Running {
+        source,
+        pipeline,
+        outages,
+        history_service,
+        http,
+        http_stop,
     };
-    shutdown.cancel();
-    source.await.context("MQTT source task panicked")?;
-    let pipeline_result = match failed {
-        Some(done) => done,
-        None => pipeline.await,
-    }
-    .context("pipeline task panicked")?;
-    outages.await.context("outage tracker task panicked")?;
-    history_service.stop().await?;
-    http_stop.cancel();
-    http.await.context("HTTP server task panicked")??;
-    pipeline_result
-        .context("history could not be stored; unacknowledged messages stay with the broker")?;
+    running.until_stopped(&shutdown).await?;
     info!("stopped cleanly");
     Ok(())
+}
+
+/// The part of the inventory this instance owns, and the metrics registry
+/// that describes it.
+struct Share {
+    registry: prometheus::Registry,
+    metrics: PipelineMetrics,
+    reloads: reload::ReloadMetrics,
+    inventory: Arc<Inventory>,
+    /// Devices another shard owns: their messages are skipped, not rejected.
+    foreign_devices: HashSet<Arc<str>>,
+}
+
+/// Takes this instance's share of the inventory (all of it unless sharded)
+/// and registers the pipeline, shard and reload metrics.
+fn take_share(config: &Config, inventory: Inventory) -> anyhow::Result<Share> {
+    let shard = config.shard;
+    let partition = collector::shard::partition(&inventory, shard);
+    drop(inventory);
+    let registry = prometheus::Registry::new();
+    let metrics = PipelineMetrics::new(&registry);
+    collector::shard::register_metrics(&registry, shard, &partition)
+        .context("registering the shard metrics")?;
+    let reloads = reload::ReloadMetrics::new(&registry).context("registering reload metrics")?;
+    if shard.is_sharded() {
+        info!(
+            index = shard.index,
+            count = shard.count,
+            schools = partition.owned.schools().len(),
+            domains = format!("{} of {}", partition.domains_owned, partition.domains_total),
+            "shard: this instance owns part of the inventory"
+        );
+    }
+    Ok(Share {
+        registry,
+        metrics,
+        reloads,
+        inventory: Arc::new(partition.owned),
+        foreign_devices: partition.foreign_devices,
+    })
+}
+
+/// Reads the exporter's TLS and basic auth and binds its listener.
+async fn listen(
+    config: &Config,
+    inventory: &Inventory,
+) -> anyhow::Result<(WebConfig, TcpListener, SocketAddr)> {
+    // TLS and basic auth of the exporter: read and checked before anything
+    // listens, so a bad file stops startup naming the key and file.
+    let web = match &config.exporter.web_config_file {
+        Some(path) => WebConfig::load(path)?,
+        None => WebConfig::default(),
+    };
+    let listener = TcpListener::bind(config.exporter.listen)
+        .await
+        .with_context(|| format!("exporter.listen {}: cannot listen", config.exporter.listen))?;
+    let exporter_addr = listener.local_addr()?;
+    let scheme = if web.tls.is_some() { "https" } else { "http" };
+    info!(
+        schools = inventory.schools().len(),
+        devices = inventory.devices().len(),
+        basic_auth = web.auth_required(),
+        "exporter listening on {scheme}://{exporter_addr}/metrics"
+    );
+    Ok((web, listener, exporter_addr))
+}
+
+/// The MQTT source, subscribed to what this instance routes, and the sender
+/// a reload uses to change its subscriptions.
+fn mqtt_source(
+    config: &Config,
+    routes: &RouteTable,
+    inventory: &Inventory,
+    manual_acks: bool,
+    metrics: &PipelineMetrics,
+) -> anyhow::Result<(MqttSource, mpsc::Sender<Vec<String>>)> {
+    let password = read_secret(PASSWORD_ENV, config.mqtt.password_file.as_deref())?;
+    let mut mqtt = config.mqtt.clone();
+    let filters = if config.shard.is_sharded() {
+        // Each instance keeps its own persistent session.
+        mqtt.client_id = format!("{}-{}", mqtt.client_id, config.shard.index);
+        collector::shard::device_filters(routes, inventory.devices())
+    } else {
+        routes.filters()
+    };
+    let (filters_tx, filters_rx) = mpsc::channel(1);
+    let mut source = MqttSource::new(&mqtt, password, filters, metrics.clone())?
+        .with_manual_acks(manual_acks)
+        .with_payload_limit(config.limits.max_payload_bytes)
+        .with_filter_updates(filters_rx);
+    if let Some(spool) = &config.spool {
+        source = source.with_session_marker(&spool.dir);
+    }
+    Ok((source, filters_tx))
+}
+
+/// Re-reads the config on SIGHUP and on `POST /-/reload`.
+fn start_reloader(reloader: reload::Reloader, exporter: &Exporter, shutdown: CancellationToken) {
+    let (tx, rx) = mpsc::channel(4);
+    reload::forward_sighup(tx.clone());
+    exporter.set_reload_handler(tx);
+    tokio::spawn(reloader.run(rx, shutdown));
+}
+
+/// The tasks of a running instance, and the order they stop in.
+struct Running {
+    source: JoinHandle<()>,
+    pipeline: JoinHandle<Result<(), HistoryError>>,
+    outages: JoinHandle<()>,
+    history_service: HistoryService,
+    http: JoinHandle<std::io::Result<()>>,
+    http_stop: CancellationToken,
+}
+
+impl Running {
+    /// Waits for a signal, or for the pipeline to stop on its own (its
+    /// history failed): then everything else stops too, and the run is an
+    /// error.
+    async fn until_stopped(self, shutdown: &CancellationToken) -> anyhow::Result<()> {
+        let Running {
+            source,
+            mut pipeline,
+            outages,
+            history_service,
+            http,
+            http_stop,
+        } = self;
+        let failed = tokio::select! {
+            _ = shutdown.cancelled() => None,
+            done = &mut pipeline => Some(done),
+        };
+        shutdown.cancel();
+        source.await.context("MQTT source task panicked")?;
+        let pipeline_result = match failed {
+            Some(done) => done,
+            None => pipeline.await,
+        }
+        .context("pipeline task panicked")?;
+        outages.await.context("outage tracker task panicked")?;
+        history_service.stop().await?;
+        http_stop.cancel();
+        http.await.context("HTTP server task panicked")??;
+        pipeline_result
+            .context("history could not be stored; unacknowledged messages stay with the broker")?;
+        Ok(())
+    }
 }
