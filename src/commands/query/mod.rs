@@ -7,6 +7,7 @@
 //! - [`plan`]: the window and the raw/rollup choice (pure);
 //! - [`scope`]: schools, districts and the WAN interfaces;
 //! - [`bandwidth`], [`top`]: the InfluxQL and the numbers;
+//! - [`grid`]: `bandwidth`'s intervals; [`rows`]: an answer's rows by school;
 //! - [`format`]: tables with humanized units, CSV and JSON (`top`'s own in
 //!   [`top`]).
 //!
@@ -16,7 +17,9 @@
 
 mod bandwidth;
 mod format;
+mod grid;
 mod plan;
+mod rows;
 mod scope;
 mod top;
 
