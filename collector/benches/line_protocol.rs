@@ -21,7 +21,7 @@ mod support;
 use std::hint::black_box;
 use std::time::Duration;
 
-use collector::sample::{FieldValue, Measurement, Record, Sample};
+use collector::sample::{FieldValue, InfluxRecord, Measurement, Sample};
 use collector::sink::influx::{encode_record, max_encoded_len};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
@@ -31,7 +31,7 @@ const PER_FORMAT: usize = 4_000;
 /// Encodes messages in turn, each into a fresh buffer sized like the
 /// pipeline's (`Outbox::add_samples`), until `points` points are written;
 /// returns the CPU time taken.
-fn encode_points(messages: &[Vec<Record>], next: &mut usize, points: u64) -> Duration {
+fn encode_points(messages: &[Vec<InfluxRecord>], next: &mut usize, points: u64) -> Duration {
     let mut done = 0;
     let started = support::thread_cpu();
     while done < points {
@@ -50,10 +50,10 @@ fn encode_points(messages: &[Vec<Record>], next: &mut usize, points: u64) -> Dur
 
 fn encode(c: &mut Criterion) {
     let mixed = support::samples_per_message(PER_FORMAT);
-    let interface: Vec<Vec<Record>> = mixed
+    let interface: Vec<Vec<InfluxRecord>> = mixed
         .iter()
         .flatten()
-        .filter(|r| matches!(r, Record::Sample(s) if s.measurement == Measurement::Interface))
+        .filter(|r| matches!(r, InfluxRecord::Sample(s) if s.measurement == Measurement::Interface))
         .map(|r| vec![r.clone()])
         .collect();
     let mut group = c.benchmark_group("line_protocol");
@@ -75,12 +75,12 @@ fn encode(c: &mut Criterion) {
 ///   reused buffer (zmij's digits are not always `{}`'s: a lower bound);
 /// - `copy`: a fresh buffer sized like the pipeline's and the finished
 ///   line copied into it (allocation and bytes, nothing computed).
-fn floor(c: &mut Criterion, interface: &[Vec<Record>]) {
+fn floor(c: &mut Criterion, interface: &[Vec<InfluxRecord>]) {
     let samples: Vec<&Sample> = interface
         .iter()
         .flatten()
         .filter_map(|r| match r {
-            Record::Sample(s) => Some(s),
+            InfluxRecord::Sample(s) => Some(s),
             _ => None,
         })
         .collect();

@@ -15,7 +15,7 @@ mod support;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use collector::sample::Record;
+use collector::sample::InfluxRecord;
 use collector::sink::influx::encode_record;
 use collector::spool::{Spool, SpoolConfig};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -29,7 +29,7 @@ fn records() -> Vec<(i64, Vec<u8>)> {
             let mut lines = Vec::with_capacity(records.len() * 160);
             let mut time_ns = 0;
             for r in &records {
-                if let Record::Sample(s) = r {
+                if let InfluxRecord::Sample(s) = r {
                     time_ns = s.time_ns;
                 }
                 encode_record(r, &mut lines);

@@ -211,9 +211,11 @@ pub struct OutageRecord {
     pub open: bool,
 }
 
-/// What the InfluxDB writer accepts.
+/// What the InfluxDB writer accepts: a sample, an outage, or line protocol
+/// the spool already holds. (Not to be confused with `spool::Record`, one
+/// record of the write-ahead log.)
 #[derive(Debug, Clone, PartialEq)]
-pub enum Record {
+pub enum InfluxRecord {
     Sample(Sample),
     Outage(OutageRecord),
     /// Line protocol already encoded and kept in the spool: written as is,
@@ -224,9 +226,14 @@ pub enum Record {
     },
 }
 
-impl From<Sample> for Record {
-    fn from(s: Sample) -> Record {
-        Record::Sample(s)
+/// The old name of [`InfluxRecord`], kept only while the line-protocol
+/// encoder (being moved to its own module under issue #19) still uses it;
+/// remove once that move has landed and renamed its uses.
+pub type Record = InfluxRecord;
+
+impl From<Sample> for InfluxRecord {
+    fn from(s: Sample) -> InfluxRecord {
+        InfluxRecord::Sample(s)
     }
 }
 

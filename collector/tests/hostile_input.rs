@@ -27,7 +27,7 @@ use collector::inventory::{DeviceInfo, Inventory, Role, School};
 use collector::normalize::Normalizer;
 use collector::reject::RejectReason;
 use collector::route::RouteTable;
-use collector::sample::{Record, Sample};
+use collector::sample::{InfluxRecord, Sample};
 use collector::sink::influx::line_protocol::encode_record;
 use collector::sink::influx::stored_value;
 use proptest::prelude::*;
@@ -178,7 +178,7 @@ fn check(out: &Outcome, expect: &Expect<'_>, what: &str) -> Result<bool, TestCas
             prop_assert_eq!(s.key.as_deref(), Some(key), "{}: key", what);
         }
         prop_assert!(
-            encode_record(&Record::Sample(s.clone()), &mut body),
+            encode_record(&InfluxRecord::Sample(s.clone()), &mut body),
             "{what}: sample without a writable field: {s:?}"
         );
     }

@@ -27,7 +27,7 @@ use collector::config::ExporterConfig;
 use collector::deadletter::DeadLetters;
 use collector::inventory::Inventory;
 use collector::metrics::PipelineMetrics;
-use collector::sample::{Record, Sample, StatusEvent};
+use collector::sample::{InfluxRecord, Sample, StatusEvent};
 use prometheus::{Gauge, IntCounterVec, Opts, Registry};
 
 pub use state::clock::{Clock, ManualClock, SystemClock};
@@ -310,7 +310,7 @@ impl Exporter {
     pub async fn track_outages(
         self,
         period: Duration,
-        history: Option<tokio::sync::mpsc::Sender<Vec<Record>>>,
+        history: Option<tokio::sync::mpsc::Sender<Vec<InfluxRecord>>>,
         shutdown: impl Future<Output = ()>,
     ) {
         let mut tick = tokio::time::interval(period);
@@ -330,7 +330,7 @@ impl Exporter {
             .await
             .unwrap_or_default();
             if let (Some(tx), false) = (&history, records.is_empty()) {
-                let batch = records.into_iter().map(Record::Outage).collect();
+                let batch = records.into_iter().map(InfluxRecord::Outage).collect();
                 if tx.send(batch).await.is_err() {
                     tracing::warn!("InfluxDB writer stopped; outage records are no longer stored");
                 }

@@ -25,7 +25,7 @@ use collector::decode::{self, DecodeContext, Decoded, Format, Observation, Readi
 use collector::inventory::Inventory;
 use collector::normalize::Normalizer;
 use collector::route::{Route, RouteTable, TopicVars};
-use collector::sample::{FieldValue, Record, Sample};
+use collector::sample::{FieldValue, InfluxRecord, Sample};
 use collector::sink::influx::line_protocol::{encode_record, stored_value};
 
 /// The built-in routes, compiled once per process.
@@ -213,9 +213,9 @@ fn check_sample(s: &Sample) {
 
 fn check_encoding(sample: Sample) {
     let mut out = Vec::new();
-    let record = Record::Sample(sample);
+    let record = InfluxRecord::Sample(sample);
     let written = encode_record(&record, &mut out);
-    let Record::Sample(sample) = record else {
+    let InfluxRecord::Sample(sample) = record else {
         unreachable!()
     };
     if !written {

@@ -4,31 +4,33 @@
 //! Shutdown order is what makes it lossless: the source stops first (and
 //! disconnects cleanly), closing the pipeline's input; the pipeline drains
 //! (committing its last group to the spool) and the outage tracker writes
-//! its last records; then storage stops (see [`storage`]); the HTTP server
+//! its last records; then the history service stops (see [`history`]); the HTTP server
 //! stops last so `/metrics` shows the drain.
 
+mod history;
 mod reload;
-mod storage;
 mod summary;
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use collector::config::{read_secret, Validated};
+use collector::config::{read_secret, Config, Validated};
 use collector::deadletter::DeadLetters;
 use collector::inventory::Inventory;
 use collector::metrics::PipelineMetrics;
-use collector::pipeline::History;
-use collector::pipeline::{LiveView, Pipeline};
+use collector::pipeline::{History, HistoryError, LiveView, Pipeline};
+use collector::route::RouteTable;
 use collector::sample::{Sample, StatusEvent};
 use collector::source::mqtt::{config::PASSWORD_ENV, MqttSource};
 use exporter::http::web_config::WebConfig;
 use exporter::Exporter;
-use storage::Storage;
+use history::HistoryService;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
@@ -74,6 +76,107 @@ pub async fn run(
         inventory,
         routes,
     } = validated;
+    let Share {
+        registry,
+        metrics,
+        reloads,
+        inventory,
+        foreign_devices,
+    } = take_share(&config, inventory)?;
+    let dead_letters = Arc::new(DeadLetters::new(config.exporter.dead_letters));
+    let exporter = Exporter::new(
+        inventory.clone(),
+        registry,
+        metrics.clone(),
+        dead_letters.clone(),
+        config.exporter.clone(),
+    );
+    let (web, listener, exporter_addr) = listen(&config, &inventory).await?;
+
+    let mut history_service = HistoryService::start(&config, &metrics).await?;
+    info!("history is {}", history_service.describe);
+    let history = history_service.history.take().unwrap_or(History::None);
+    let manual_acks = matches!(history, History::Spool(_)) && config.mqtt.qos == 1;
+
+    let (source, filters_tx) = mqtt_source(&config, &routes, &inventory, manual_acks, &metrics)?;
+    let (pipeline_tx, pipeline_rx) = mpsc::channel(1);
+    let (msg_tx, msg_rx) = mpsc::channel(config.mqtt.queue_capacity);
+    tokio::spawn(summary::run(
+        exporter.clone(),
+        metrics.clone(),
+        summary::EVERY,
+        shutdown.clone(),
+    ));
+    let pipeline = Pipeline::new(
+        routes,
+        inventory,
+        config.limits.clone(),
+        metrics,
+        dead_letters,
+        Arc::new(ExporterView(exporter.clone())),
+        history,
+    )
+    .with_foreign_devices(foreign_devices)
+    .with_reconfigure(pipeline_rx);
+    if let Some(path) = reload_from {
+        let reloader = reload::Reloader {
+            path,
+            running: config.clone(),
+            exporter: exporter.clone(),
+            pipeline: pipeline_tx,
+            source: filters_tx,
+            metrics: reloads,
+        };
+        start_reloader(reloader, &exporter, shutdown.clone());
+    }
+
+    // Health is re-assessed every second so outages open and close (and are
+    // written to InfluxDB) even when nobody scrapes.
+    let outages = tokio::spawn(exporter.clone().track_outages(
+        OUTAGE_TICK,
+        history_service.outages.take(),
+        shutdown.clone().cancelled_owned(),
+    ));
+    let http_stop = CancellationToken::new();
+    let http =
+        tokio::spawn(exporter.serve_with(listener, web, http_stop.clone().cancelled_owned()));
+    let source = tokio::spawn(source.run(msg_tx, shutdown.clone()));
+    let pipeline = tokio::spawn(pipeline.run(msg_rx));
+    if let Some(tx) = started {
+        let _ = tx.send(Started {
+            exporter_addr,
+            storing_history: history_service.stores_history(),
+            history: history_service.describe.clone(),
+        });
+    }
+
+    let running = Running {
+        source,
+        pipeline,
+        outages,
+        history_service,
+        http,
+        http_stop,
+    };
+    running.until_stopped(&shutdown).await?;
+    info!("stopped cleanly");
+    Ok(())
+}
+
+/// The part of the inventory this instance owns, and the metrics registry
+/// that describes it.
+struct Share {
+    registry: prometheus::Registry,
+    metrics: PipelineMetrics,
+    reloads: reload::ReloadMetrics,
+    inventory: Arc<Inventory>,
+    /// Devices another shard owns: their messages are skipped, not rejected.
+    foreign_devices: HashSet<Arc<str>>,
+}
+
+/// Takes this instance's share of the inventory (all of it unless sharded)
+/// and registers the pipeline, shard and reload metrics.
+fn take_share(config: &Config, inventory: Inventory) -> anyhow::Result<Share> {
     let shard = config.shard;
     let partition = collector::shard::partition(&inventory, shard);
     drop(inventory);
@@ -91,16 +194,20 @@ pub async fn run(
             "shard: this instance owns part of the inventory"
         );
     }
-    let foreign_devices = partition.foreign_devices;
-    let inventory: Arc<Inventory> = Arc::new(partition.owned);
-    let dead_letters = Arc::new(DeadLetters::new(config.exporter.dead_letters));
-    let exporter = Exporter::new(
-        inventory.clone(),
+    Ok(Share {
         registry,
-        metrics.clone(),
-        dead_letters.clone(),
-        config.exporter.clone(),
-    );
+        metrics,
+        reloads,
+        inventory: Arc::new(partition.owned),
+        foreign_devices: partition.foreign_devices,
+    })
+}
+
+/// Reads the exporter's TLS and basic auth and binds its listener.
+async fn listen(
+    config: &Config,
+    inventory: &Inventory,
+) -> anyhow::Result<(WebConfig, TcpListener, SocketAddr)> {
     // TLS and basic auth of the exporter: read and checked before anything
     // listens, so a bad file stops startup naming the key and file.
     let web = match &config.exporter.web_config_file {
@@ -118,18 +225,24 @@ pub async fn run(
         basic_auth = web.auth_required(),
         "exporter listening on {scheme}://{exporter_addr}/metrics"
     );
+    Ok((web, listener, exporter_addr))
+}
 
-    let mut storage = Storage::start(&config, &metrics).await?;
-    info!("history is {}", storage.describe);
-    let history = storage.history.take().unwrap_or(History::None);
-    let manual_acks = matches!(history, History::Spool(_)) && config.mqtt.qos == 1;
-
+/// The MQTT source, subscribed to what this instance routes, and the sender
+/// a reload uses to change its subscriptions.
+fn mqtt_source(
+    config: &Config,
+    routes: &RouteTable,
+    inventory: &Inventory,
+    manual_acks: bool,
+    metrics: &PipelineMetrics,
+) -> anyhow::Result<(MqttSource, mpsc::Sender<Vec<String>>)> {
     let password = read_secret(PASSWORD_ENV, config.mqtt.password_file.as_deref())?;
     let mut mqtt = config.mqtt.clone();
-    let filters = if shard.is_sharded() {
+    let filters = if config.shard.is_sharded() {
         // Each instance keeps its own persistent session.
-        mqtt.client_id = format!("{}-{}", mqtt.client_id, shard.index);
-        collector::shard::device_filters(&routes, inventory.devices())
+        mqtt.client_id = format!("{}-{}", mqtt.client_id, config.shard.index);
+        collector::shard::device_filters(routes, inventory.devices())
     } else {
         routes.filters()
     };
@@ -141,81 +254,57 @@ pub async fn run(
     if let Some(spool) = &config.spool {
         source = source.with_session_marker(&spool.dir);
     }
-    let (pipeline_tx, pipeline_rx) = mpsc::channel(1);
-    let (msg_tx, msg_rx) = mpsc::channel(config.mqtt.queue_capacity);
-    let summary_metrics = metrics.clone();
-    let pipeline = Pipeline::new(
-        routes,
-        inventory,
-        config.limits.clone(),
-        metrics,
-        dead_letters,
-        Arc::new(ExporterView(exporter.clone())),
-        history,
-    )
-    .with_foreign_devices(foreign_devices)
-    .with_reconfigure(pipeline_rx);
-    if let Some(path) = reload_from {
-        let (tx, rx) = mpsc::channel(4);
-        reload::forward_sighup(tx.clone());
-        exporter.set_reload_handler(tx);
-        let reloader = reload::Reloader {
-            path,
-            running: config.clone(),
-            exporter: exporter.clone(),
-            pipeline: pipeline_tx,
-            source: filters_tx,
-            metrics: reloads,
+    Ok((source, filters_tx))
+}
+
+/// Re-reads the config on SIGHUP and on `POST /-/reload`.
+fn start_reloader(reloader: reload::Reloader, exporter: &Exporter, shutdown: CancellationToken) {
+    let (tx, rx) = mpsc::channel(4);
+    reload::forward_sighup(tx.clone());
+    exporter.set_reload_handler(tx);
+    tokio::spawn(reloader.run(rx, shutdown));
+}
+
+/// The tasks of a running instance, and the order they stop in.
+struct Running {
+    source: JoinHandle<()>,
+    pipeline: JoinHandle<Result<(), HistoryError>>,
+    outages: JoinHandle<()>,
+    history_service: HistoryService,
+    http: JoinHandle<std::io::Result<()>>,
+    http_stop: CancellationToken,
+}
+
+impl Running {
+    /// Waits for a signal, or for the pipeline to stop on its own (its
+    /// history failed): then everything else stops too, and the run is an
+    /// error.
+    async fn until_stopped(self, shutdown: &CancellationToken) -> anyhow::Result<()> {
+        let Running {
+            source,
+            mut pipeline,
+            outages,
+            history_service,
+            http,
+            http_stop,
+        } = self;
+        let failed = tokio::select! {
+            _ = shutdown.cancelled() => None,
+            done = &mut pipeline => Some(done),
         };
-        tokio::spawn(reloader.run(rx, shutdown.clone()));
+        shutdown.cancel();
+        source.await.context("MQTT source task panicked")?;
+        let pipeline_result = match failed {
+            Some(done) => done,
+            None => pipeline.await,
+        }
+        .context("pipeline task panicked")?;
+        outages.await.context("outage tracker task panicked")?;
+        history_service.stop().await?;
+        http_stop.cancel();
+        http.await.context("HTTP server task panicked")??;
+        pipeline_result
+            .context("history could not be stored; unacknowledged messages stay with the broker")?;
+        Ok(())
     }
-
-    // Health is re-assessed every second so outages open and close (and are
-    // written to InfluxDB) even when nobody scrapes.
-    tokio::spawn(summary::run(
-        exporter.clone(),
-        summary_metrics,
-        summary::EVERY,
-        shutdown.clone(),
-    ));
-    let outages = tokio::spawn(exporter.clone().track_outages(
-        OUTAGE_TICK,
-        storage.outages.take(),
-        shutdown.clone().cancelled_owned(),
-    ));
-    let http_stop = CancellationToken::new();
-    let http =
-        tokio::spawn(exporter.serve_with(listener, web, http_stop.clone().cancelled_owned()));
-    let source = tokio::spawn(source.run(msg_tx, shutdown.clone()));
-    let pipeline = tokio::spawn(pipeline.run(msg_rx));
-    if let Some(tx) = started {
-        let _ = tx.send(Started {
-            exporter_addr,
-            storing_history: storage.stores_history(),
-            history: storage.describe.clone(),
-        });
-    }
-
-    // Either a signal, or the pipeline stopping on its own (its storage
-    // failed): then everything else stops too, and the run is an error.
-    let mut pipeline = pipeline;
-    let failed = tokio::select! {
-        _ = shutdown.cancelled() => None,
-        done = &mut pipeline => Some(done),
-    };
-    shutdown.cancel();
-    source.await.context("MQTT source task panicked")?;
-    let pipeline_result = match failed {
-        Some(done) => done,
-        None => pipeline.await,
-    }
-    .context("pipeline task panicked")?;
-    outages.await.context("outage tracker task panicked")?;
-    storage.stop().await?;
-    http_stop.cancel();
-    http.await.context("HTTP server task panicked")??;
-    pipeline_result
-        .context("history could not be stored; unacknowledged messages stay with the broker")?;
-    info!("stopped cleanly");
-    Ok(())
 }

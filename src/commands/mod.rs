@@ -2,7 +2,6 @@
 //! (`demo` has its own module because it also embeds a broker).
 
 mod availability;
-mod influxql;
 pub mod query;
 mod simulate;
 pub mod spool;

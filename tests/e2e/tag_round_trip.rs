@@ -17,7 +17,7 @@ use collector::config::ExporterConfig;
 use collector::deadletter::DeadLetters;
 use collector::inventory::Inventory;
 use collector::metrics::PipelineMetrics;
-use collector::sample::{Field, FieldValue, Measurement, Record, Sample};
+use collector::sample::{Field, FieldValue, InfluxRecord, Measurement, Sample};
 use collector::sink::influx::{stored_value, InfluxApi, InfluxConfig, InfluxSink};
 use exporter::{Exporter, ManualClock};
 use testkit::InfluxDb1;
@@ -153,7 +153,7 @@ async fn hostile_tag_values_read_the_same_in_influxdb_and_metrics() {
     let sink = InfluxSink::new(config, None, metrics.clone()).unwrap();
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let writer = tokio::spawn(sink.run(rx));
-    tx.send(samples.iter().cloned().map(Record::from).collect())
+    tx.send(samples.iter().cloned().map(InfluxRecord::from).collect())
         .await
         .unwrap();
     drop(tx);

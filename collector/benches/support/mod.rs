@@ -24,7 +24,7 @@ use collector::deadletter::DeadLetters;
 use collector::inventory::Inventory;
 use collector::metrics::PipelineMetrics;
 use collector::pipeline::{History, LiveView, Pipeline};
-use collector::sample::{Record, Sample, StatusEvent};
+use collector::sample::{InfluxRecord, Sample, StatusEvent};
 use collector::source::mqtt::MqttMessage;
 use simulator::{Fleet, FleetOptions, SimMessage};
 
@@ -310,7 +310,7 @@ pub fn prefetch(bytes: &[u8]) {
 /// (after the warm-up minute), one entry per message that produced any, in
 /// arrival order across formats: what it hands to the spool. (`telegraf-json`
 /// is left out: it carries the same metrics as `influx`.)
-pub fn samples_per_message(per_format: usize) -> Vec<Vec<Record>> {
+pub fn samples_per_message(per_format: usize) -> Vec<Vec<InfluxRecord>> {
     let inventory = sample_inventory();
     let streams = streams(&inventory, per_format);
     let mut all: Vec<&MqttMessage> = streams
@@ -333,7 +333,7 @@ pub fn samples_per_message(per_format: usize) -> Vec<Vec<Record>> {
     let per_message = std::mem::take(&mut *keep.0.lock().expect("not poisoned"));
     per_message
         .into_iter()
-        .map(|samples| samples.into_iter().map(Record::Sample).collect())
+        .map(|samples| samples.into_iter().map(InfluxRecord::Sample).collect())
         .collect()
 }
 

@@ -4,6 +4,7 @@
 //! (`bad_timestamp`).
 
 use super::*;
+use crate::decode::Values;
 
 impl Normalizer {
     /// `tag_too_long` if `value` (a device id, interface or probe target)

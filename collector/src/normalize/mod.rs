@@ -31,18 +31,19 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::config::LimitsConfig;
-use crate::decode::{Decoded, Observation, Reading, Values};
-use crate::inventory::Inventory;
+use crate::decode::{Decoded, Observation};
+use crate::inventory::{DeviceInfo, Inventory};
 use crate::reject::{Reject, RejectReason};
-use crate::sample::{Field, FieldKind, FieldValue, Measurement, Sample, StatusEvent};
+use crate::sample::{Field, Measurement, Sample, StatusEvent};
 use counters::{CounterState, IntegratedState};
 
 mod damage;
 mod derived;
+mod fields;
 mod limits;
 
-use damage::Damaged;
-use derived::{add_utilization, integrate, max_plausible_rate, note_uptime, push_step};
+use derived::{add_utilization, note_uptime};
+use fields::Converted;
 
 /// The result of normalizing one message. A message may be partly usable:
 /// `rejects` lists what was dropped (unknown device in a batch, an
@@ -242,132 +243,39 @@ impl Normalizer {
     }
 
     /// One observation → at most one sample. A reject that drops only part
-    /// of it (the series budget) goes to `partial`.
+    /// of it (the series budget, damaged fields) goes to `partial`.
     fn observation(
         &mut self,
         obs: &mut Observation,
         received_ns: i64,
         partial: &mut Vec<Reject>,
     ) -> Result<Option<Sample>, Reject> {
-        // Lengths first: nothing oversized is hashed, looked up or stored.
-        self.check_tag("device id", &obs.device)?;
-        if let Some(k) = &obs.key {
-            let what = obs.measurement.key_tag().unwrap_or("key");
-            self.check_tag(what, k)?;
-        }
-        let device = self
-            .inventory
-            .device(&obs.device)
-            .cloned()
-            .ok_or_else(|| unknown_device(&obs.device))?;
-        let time_ns = obs.time_ns.unwrap_or(received_ns);
-        self.check_time(time_ns, received_ns)?;
-
+        let (device, time_ns) = self.identify(obs, received_ns)?;
         let state = self.devices.entry(device.id.clone()).or_default();
-        let key_text = obs.key.as_deref().unwrap_or("");
         let budget = limits::Budget {
             max: self.limits.max_series_per_device,
             device_used: &mut state.series,
             total_used: &mut self.budget_series,
             refused_total: &mut self.series_limit_hits,
         };
-        let found = state
-            .groups
-            .iter()
-            .position(|g| g.measurement == obs.measurement && *g.key == *key_text);
-        let refused = match found {
-            Some(i) => budget.admit(
-                &device.id,
-                obs.measurement,
-                &mut state.groups[i],
-                &mut obs.values,
-            ),
-            None => {
-                // Kept only if the budget admits one of its series, so keys
-                // the budget refuses do not grow the state.
-                let mut group = SeriesGroup::new(obs.measurement, Arc::from(key_text));
-                let refused =
-                    budget.admit(&device.id, obs.measurement, &mut group, &mut obs.values);
-                if group.admitted != 0 {
-                    state.groups.push(group);
-                }
-                refused
-            }
-        };
+        let (group, refused) = admit_series(&mut state.groups, budget, &device.id, obs);
         if let Some(reject) = refused {
             partial.push(reject);
         }
         if obs.values.is_empty() {
             return Ok(None);
         }
-        let group = match found {
-            Some(i) => &mut state.groups[i],
-            None => state
-                .groups
-                .last_mut()
-                .expect("a group with admitted series"),
-        };
+        let group = group.expect("a group with admitted series");
         group.check_timestamp(obs.time_ns.is_some(), &device.id, obs.measurement)?;
         let key = obs.key.is_some().then(|| group.key.clone());
         if obs.measurement == Measurement::System {
             note_uptime(&mut state.facts, &obs.values, time_ns);
         }
-        let facts = state.facts;
-
-        let mut fields: Vec<(Field, FieldValue)> = Vec::with_capacity(obs.values.len() + 3);
-        let mut out_of_order = Vec::new();
-        let mut damaged = Damaged::default();
-        for &(field, reading) in obs.values.iter() {
-            let step = match (field.kind(), reading) {
-                (_, Reading::Gauge(v)) | (FieldKind::Gauge, Reading::Rate(v)) if v.is_finite() => {
-                    fields.push((field, FieldValue::Float(v)));
-                    continue;
-                }
-                (FieldKind::Counter, Reading::Rate(rate)) if rate.is_finite() && rate >= 0.0 => {
-                    let max_rate = max_plausible_rate(&device, field);
-                    integrate(group, field, rate, time_ns, max_rate)
-                }
-                (
-                    FieldKind::Counter,
-                    Reading::Counter { raw, width } | Reading::FloatCounter { raw, width },
-                ) => {
-                    let is_float = matches!(reading, Reading::FloatCounter { .. });
-                    if !group.note_counter_type(field, is_float) {
-                        damaged.type_changed.push(field.key());
-                        continue;
-                    }
-                    // The inventory knows a device's counter width better than its route.
-                    let width = device.counter_width.unwrap_or(width);
-                    let max_rate = max_plausible_rate(&device, field);
-                    let rebooted_since =
-                        |since: i64| facts.last_reboot_ns.is_some_and(|r| r > since);
-                    match group.counter(field) {
-                        Some(SeriesState::Raw(state)) => {
-                            state.advance(raw, time_ns, width, max_rate, rebooted_since)
-                        }
-                        other => {
-                            let (state, step) = CounterState::start(raw, time_ns);
-                            match other {
-                                Some(slot) => *slot = SeriesState::Raw(state),
-                                None => group.counters.push((field, SeriesState::Raw(state))),
-                            }
-                            step
-                        }
-                    }
-                }
-                // Decoders never emit these; dropping them keeps the invariant
-                // that every written value is finite and of the field's kind.
-                _ => continue,
-            };
-            push_step(
-                &mut fields,
-                field,
-                step,
-                &mut out_of_order,
-                &mut damaged,
-                || max_plausible_rate(&device, field),
-            );
-        }
+        let Converted {
+            mut fields,
+            out_of_order,
+            damaged,
+        } = fields::convert(group, &device, state.facts, &obs.values, time_ns);
         damaged.report(&device.id, obs.measurement, key.as_deref(), partial);
         add_utilization(&device, key.as_deref(), &mut fields);
         fields.sort_by_key(|(f, _)| *f);
@@ -394,6 +302,61 @@ impl Normalizer {
             key,
             fields,
         }))
+    }
+
+    /// The observation's device and time: tag lengths first (nothing
+    /// oversized is hashed, looked up or stored), then the inventory join
+    /// and the timestamp.
+    fn identify(
+        &self,
+        obs: &Observation,
+        received_ns: i64,
+    ) -> Result<(Arc<DeviceInfo>, i64), Reject> {
+        self.check_tag("device id", &obs.device)?;
+        if let Some(k) = &obs.key {
+            let what = obs.measurement.key_tag().unwrap_or("key");
+            self.check_tag(what, k)?;
+        }
+        let device = self
+            .inventory
+            .device(&obs.device)
+            .cloned()
+            .ok_or_else(|| unknown_device(&obs.device))?;
+        let time_ns = obs.time_ns.unwrap_or(received_ns);
+        self.check_time(time_ns, received_ns)?;
+        Ok((device, time_ns))
+    }
+}
+
+/// Applies the series budget to the observation's values, finding (or
+/// creating) the group of its (measurement, key). The group comes back if it
+/// is kept; a new one is kept only if the budget admits one of its series,
+/// so keys the budget refuses do not grow the state.
+fn admit_series<'g>(
+    groups: &'g mut Vec<SeriesGroup>,
+    budget: limits::Budget<'_>,
+    device_id: &str,
+    obs: &mut Observation,
+) -> (Option<&'g mut SeriesGroup>, Option<Reject>) {
+    let key_text = obs.key.as_deref().unwrap_or("");
+    let found = groups
+        .iter()
+        .position(|g| g.measurement == obs.measurement && *g.key == *key_text);
+    match found {
+        Some(i) => {
+            let group = &mut groups[i];
+            let refused = budget.admit(device_id, obs.measurement, group, &mut obs.values);
+            (Some(group), refused)
+        }
+        None => {
+            let mut group = SeriesGroup::new(obs.measurement, Arc::from(key_text));
+            let refused = budget.admit(device_id, obs.measurement, &mut group, &mut obs.values);
+            if group.admitted == 0 {
+                return (None, refused);
+            }
+            groups.push(group);
+            (groups.last_mut(), refused)
+        }
     }
 }
 

@@ -34,7 +34,7 @@
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::sample::{Record, Sample};
+use crate::sample::{InfluxRecord, Sample};
 use crate::sink::influx::{encode_record, max_sample_len};
 use crate::source::mqtt::Ack;
 use crate::spool::{Spool, SpoolError};
@@ -42,10 +42,12 @@ use crate::spool::{Spool, SpoolError};
 /// Groups appended to the spool but not yet committed, at most.
 const COMMITS_QUEUED: usize = 8;
 
-/// The storage behind the pipeline.
+/// Where the pipeline sends history: its end of the storage the binary starts
+/// (`schoolnet`'s `app::history::HistoryService` owns the spool, the writer and
+/// the tasks between them and hands the pipeline this).
 pub enum History {
     None,
-    Queue(mpsc::Sender<Vec<Record>>),
+    Queue(mpsc::Sender<Vec<InfluxRecord>>),
     Spool(Spool),
 }
 
@@ -59,7 +61,7 @@ pub enum HistoryError {
 /// Samples and acknowledgements waiting for the next flush.
 pub(super) struct Outbox {
     pub(super) history: History,
-    records: Vec<Record>,
+    records: Vec<InfluxRecord>,
     spooled: Vec<(i64, Vec<u8>)>,
     acks: Vec<Ack>,
     /// The ack forwarder, started with the first acks to send.
@@ -95,13 +97,15 @@ impl Outbox {
     pub(super) fn add_samples(&mut self, received_ns: i64, samples: &mut Vec<Sample>) {
         match &self.history {
             History::None => samples.clear(),
-            History::Queue(_) => self.records.extend(samples.drain(..).map(Record::Sample)),
+            History::Queue(_) => self
+                .records
+                .extend(samples.drain(..).map(InfluxRecord::Sample)),
             History::Spool(_) => {
                 // Never reallocated while encoding (a fixed 160 bytes per
                 // sample was too little for interface points).
                 let mut lines = Vec::with_capacity(samples.iter().map(max_sample_len).sum());
                 for s in samples.drain(..) {
-                    encode_record(&Record::Sample(s), &mut lines);
+                    encode_record(&InfluxRecord::Sample(s), &mut lines);
                 }
                 if !lines.is_empty() {
                     self.spooled.push((received_ns, lines));

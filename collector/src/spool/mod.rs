@@ -84,6 +84,7 @@ mod inspect;
 mod open;
 mod reader;
 pub mod record;
+mod recovery;
 mod retention;
 mod segment;
 mod status;
@@ -104,9 +105,9 @@ use tokio::sync::watch;
 pub use config::{Overflow, SpoolConfig};
 pub use episode::FullCause;
 pub use inspect::{inspect, Inspection, SegmentReport};
-pub use open::{Corruption, Recovery, Truncation};
 pub use reader::Reader;
 pub use record::{ProblemKind, Record, RecordId};
+pub use recovery::{Corruption, Recovery, Truncation};
 pub use segment::Problem;
 pub use status::{SinkStatus, SpoolStatus};
 

@@ -1,122 +1,27 @@
 //! Opening a spool: the directory lock, recovery of the segments (torn
-//! tails, damaged records) and of the cursors, and the [`Recovery`] report.
+//! tails, damaged records) and of the cursors, reported in a
+//! [`Recovery`] (see [`super::recovery`]).
 //!
 //! Opening needs no new disk space when the spool exists: cutting a torn
 //! tail shrinks a file, the pid in `LOCK` and moved cursors are rewritten
 //! in place. So a collector whose spool filled the disk starts, drains to
 //! the sinks and frees segments (it used to exit, every restart).
 
-use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 
-use serde::Serialize;
 use tokio::sync::watch;
 
 use super::cursor::CursorFile;
-use super::record::{ProblemKind, RecordId};
-use super::segment::{self, SegmentMeta};
+use super::record::RecordId;
+use super::recovery::{Corruption, Recovery, Truncation};
+use super::segment::{self, FileMark, SegmentMeta};
 use super::write::is_no_space;
 use super::{cursor, io_err, Inner, SinkState, Spool, SpoolConfig, SpoolError, State};
-
-/// What [`Spool::open`] found and repaired.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Recovery {
-    /// `(first id, whole records, bytes)` of every segment, oldest first.
-    pub segments: Vec<(RecordId, u64, u64)>,
-    /// The last segment's torn tail, cut off: records appended but never
-    /// synced when the previous process died.
-    pub truncated: Option<Truncation>,
-    /// Damage in older segments: records from there to the segment's end
-    /// are skipped.
-    pub corrupt: Vec<Corruption>,
-    /// Sinks whose cursor was behind the oldest retained record, and how
-    /// many ids they missed (deleted while this process was not running).
-    pub missing: Vec<(String, u64)>,
-    /// Unreadable cursor files: the sink starts at the oldest retained record.
-    pub bad_cursors: Vec<(String, String)>,
-    /// Cursor files of sinks not configured: ignored (they hold nothing back).
-    pub unknown_sinks: Vec<String>,
-    /// The id the next append gets.
-    pub next_id: RecordId,
-}
-
-/// A torn tail cut off the last segment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Truncation {
-    pub segment: PathBuf,
-    /// The file now ends here.
-    pub offset: u64,
-    /// Bytes removed.
-    pub bytes: u64,
-    pub kind: ProblemKind,
-}
-
-/// A damaged record in a segment that is not the last one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Corruption {
-    pub segment: PathBuf,
-    pub offset: u64,
-    pub kind: ProblemKind,
-    /// Bytes from the damage to the end of the file.
-    pub bytes: u64,
-    /// Ids between the damage and the next segment: lost.
-    pub records_skipped: u64,
-}
-
-impl Recovery {
-    /// Whole records retained.
-    pub fn records(&self) -> u64 {
-        self.segments.iter().map(|s| s.1).sum()
-    }
-
-    /// Nothing was cut, skipped, missing or unreadable.
-    pub fn is_clean(&self) -> bool {
-        self.truncated.is_none()
-            && self.corrupt.is_empty()
-            && self.missing.is_empty()
-            && self.bad_cursors.is_empty()
-    }
-}
-
-impl fmt::Display for Recovery {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} records in {} segments, next id {}",
-            self.records(),
-            self.segments.len(),
-            self.next_id
-        )?;
-        if let Some(t) = &self.truncated {
-            let (path, kind) = (t.segment.display(), t.kind.describe());
-            write!(f, "; cut {} bytes at {path}:{} ({kind})", t.bytes, t.offset)?;
-        }
-        for c in &self.corrupt {
-            let (path, kind) = (c.segment.display(), c.kind.describe());
-            let n = c.records_skipped;
-            write!(
-                f,
-                "; DAMAGED {path}:{} ({kind}): {n} records skipped",
-                c.offset
-            )?;
-        }
-        for (sink, n) in &self.missing {
-            write!(f, "; sink `{sink}` missed {n} deleted records")?;
-        }
-        for (sink, why) in &self.bad_cursors {
-            write!(f, "; cursor of `{sink}` unreadable ({why}): replaying all")?;
-        }
-        if !self.unknown_sinks.is_empty() {
-            write!(f, "; ignored cursors of {}", self.unknown_sinks.join(", "))?;
-        }
-        Ok(())
-    }
-}
 
 pub(super) fn open(config: &SpoolConfig, sinks: &[&str]) -> Result<(Spool, Recovery), SpoolError> {
     config.validate()?;
@@ -128,119 +33,20 @@ pub(super) fn open(config: &SpoolConfig, sinks: &[&str]) -> Result<(Spool, Recov
     cursor::remove_temporaries(&cursors_dir).map_err(io_err(&cursors_dir))?;
 
     let mut rec = Recovery::default();
-    let files = segment::list(dir).map_err(io_err(dir))?;
-    let mut segments = Vec::with_capacity(files.len() + 1);
-    for (i, (first_id, path)) in files.iter().enumerate() {
-        let next_first = files.get(i + 1).map(|f| f.0);
-        let (mut meta, problem) =
-            segment::scan(path, *first_id, next_first).map_err(io_err(path))?;
-        match (problem, next_first) {
-            (None, _) => {}
-            (Some(p), None) => {
-                truncate(path, meta.valid_bytes, config.fsync).map_err(io_err(path))?;
-                meta.file_bytes = meta.valid_bytes;
-                rec.truncated = Some(Truncation {
-                    segment: path.clone(),
-                    offset: p.offset,
-                    bytes: p.bytes,
-                    kind: p.kind,
-                });
-            }
-            (Some(p), Some(next)) => rec.corrupt.push(Corruption {
-                segment: path.clone(),
-                offset: p.offset,
-                kind: p.kind,
-                bytes: p.bytes,
-                records_skipped: next - meta.end_id,
-            }),
-        }
-        rec.segments
-            .push((meta.first_id, meta.records(), meta.file_bytes));
-        segments.push(meta);
-    }
-
+    let mut segments = recover_segments(dir, config.fsync, &mut rec)?;
     let stored = cursor::list(&cursors_dir).map_err(io_err(&cursors_dir))?;
-    let max_cursor = stored
-        .iter()
-        .filter_map(|(_, v)| v.as_ref().ok())
-        .max()
-        .copied();
-    let next_id = segments
-        .last()
-        .map_or(1, |s| s.end_id)
-        .max(max_cursor.map_or(1, |c| c + 1));
+    let next_id = next_id(&segments, &stored);
     rec.next_id = next_id;
-
-    // The active segment: the last one, unless a cursor is ahead of it
-    // (records lost without fsync): then a new one, so ids never repeat.
-    let mut dir_dirty = rec.truncated.is_some();
-    if segments.last().is_none_or(|s| s.end_id != next_id) {
-        let meta = SegmentMeta::new(dir, next_id);
-        create_segment(&meta.path).map_err(io_err(&meta.path))?;
-        segments.push(meta);
-        dir_dirty = true;
-    }
-    let active = segments.last().expect("just ensured").path.clone();
-    let file = OpenOptions::new()
-        .append(true)
-        .open(&active)
-        .map_err(io_err(&active))?;
-    if config.fsync {
-        // What the previous process flushed but did not fsync is durable now.
-        file.sync_data().map_err(io_err(&active))?;
-        if dir_dirty {
-            cursor::sync_dir(dir).map_err(io_err(dir))?;
-        }
-    }
-    let on_file = segments.last().expect("just ensured").mark();
-
+    let (file, on_file) = open_active(dir, &mut segments, next_id, &rec, config.fsync)?;
     let first_retained = segments[0].first_id;
-    let mut sink_states = Vec::with_capacity(sinks.len());
-    for &name in sinks {
-        let on_disk = stored.iter().find(|(n, _)| n == name).map(|(_, v)| v);
-        let acked = match on_disk {
-            Some(Ok(c)) if *c + 1 < first_retained => {
-                rec.missing.push((name.to_owned(), first_retained - 1 - c));
-                first_retained - 1
-            }
-            Some(Ok(c)) => *c,
-            Some(Err(why)) => {
-                rec.bad_cursors.push((name.to_owned(), why.clone()));
-                first_retained - 1
-            }
-            None => first_retained - 1,
-        };
-        let path = cursors_dir.join(name);
-        let cursor_file = if on_disk.is_none() {
-            // A new file (so `inspect` sees every sink): needs space, and
-            // is not needed to start: created on the first persist then.
-            match CursorFile::create(&cursors_dir, name, acked, config.fsync) {
-                Ok(f) => Some(f),
-                Err(e) if is_no_space(&e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "cannot create a cursor file on the full disk; retried when progress is saved");
-                    None
-                }
-                Err(e) => return Err(io_err(&path)(e)),
-            }
-        } else {
-            let mut f = CursorFile::open(&cursors_dir, name).map_err(io_err(&path))?;
-            if on_disk.and_then(|v| v.as_ref().ok()) != Some(&acked) {
-                // Unreadable or moved forward: rewritten in place.
-                f.write(acked, config.fsync).map_err(io_err(&path))?;
-            }
-            Some(f)
-        };
-        sink_states.push(SinkState {
-            name: name.to_owned(),
-            acked,
-            persisted: acked,
-            cursor: cursor_file,
-            last_persist: None,
-            read: acked,
-            dropped_upto: 0,
-            dropped: 0,
-        });
-    }
+    let sink_states = recover_sinks(
+        &cursors_dir,
+        sinks,
+        &stored,
+        first_retained,
+        config,
+        &mut rec,
+    )?;
     rec.unknown_sinks = stored
         .iter()
         .filter(|(n, _)| !sinks.contains(&n.as_str()))
@@ -284,6 +90,165 @@ pub(super) fn open(config: &SpoolConfig, sinks: &[&str]) -> Result<(Spool, Recov
         },
         rec,
     ))
+}
+
+/// Scans every segment, oldest first: the last one's torn tail is cut off,
+/// damage in an older one is reported (its records from there are skipped).
+fn recover_segments(
+    dir: &Path,
+    fsync: bool,
+    rec: &mut Recovery,
+) -> Result<Vec<SegmentMeta>, SpoolError> {
+    let files = segment::list(dir).map_err(io_err(dir))?;
+    let mut segments = Vec::with_capacity(files.len() + 1);
+    for (i, (first_id, path)) in files.iter().enumerate() {
+        let next_first = files.get(i + 1).map(|f| f.0);
+        let (mut meta, problem) =
+            segment::scan(path, *first_id, next_first).map_err(io_err(path))?;
+        match (problem, next_first) {
+            (None, _) => {}
+            (Some(p), None) => {
+                truncate(path, meta.valid_bytes, fsync).map_err(io_err(path))?;
+                meta.file_bytes = meta.valid_bytes;
+                rec.truncated = Some(Truncation {
+                    segment: path.clone(),
+                    offset: p.offset,
+                    bytes: p.bytes,
+                    kind: p.kind,
+                });
+            }
+            (Some(p), Some(next)) => rec.corrupt.push(Corruption {
+                segment: path.clone(),
+                offset: p.offset,
+                kind: p.kind,
+                bytes: p.bytes,
+                records_skipped: next - meta.end_id,
+            }),
+        }
+        rec.segments
+            .push((meta.first_id, meta.records(), meta.file_bytes));
+        segments.push(meta);
+    }
+    Ok(segments)
+}
+
+/// The id the next append gets: after the last record on disk and after
+/// every readable cursor (a cursor ahead of the segments means records were
+/// lost without fsync, and ids must never repeat).
+fn next_id(segments: &[SegmentMeta], stored: &[(String, Result<RecordId, String>)]) -> RecordId {
+    let max_cursor = stored
+        .iter()
+        .filter_map(|(_, v)| v.as_ref().ok())
+        .max()
+        .copied();
+    segments
+        .last()
+        .map_or(1, |s| s.end_id)
+        .max(max_cursor.map_or(1, |c| c + 1))
+}
+
+/// Opens the segment appends go to, and where its file ends.
+fn open_active(
+    dir: &Path,
+    segments: &mut Vec<SegmentMeta>,
+    next_id: RecordId,
+    rec: &Recovery,
+    fsync: bool,
+) -> Result<(File, FileMark), SpoolError> {
+    // The active segment: the last one, unless a cursor is ahead of it
+    // (records lost without fsync): then a new one, so ids never repeat.
+    let mut dir_dirty = rec.truncated.is_some();
+    if segments.last().is_none_or(|s| s.end_id != next_id) {
+        let meta = SegmentMeta::new(dir, next_id);
+        create_segment(&meta.path).map_err(io_err(&meta.path))?;
+        segments.push(meta);
+        dir_dirty = true;
+    }
+    let active = segments.last().expect("just ensured").path.clone();
+    let file = OpenOptions::new()
+        .append(true)
+        .open(&active)
+        .map_err(io_err(&active))?;
+    if fsync {
+        // What the previous process flushed but did not fsync is durable now.
+        file.sync_data().map_err(io_err(&active))?;
+        if dir_dirty {
+            cursor::sync_dir(dir).map_err(io_err(dir))?;
+        }
+    }
+    let on_file = segments.last().expect("just ensured").mark();
+    Ok((file, on_file))
+}
+
+/// Each configured sink's state from its cursor file: missing, unreadable
+/// or behind the oldest retained record, it starts there (and is reported).
+fn recover_sinks(
+    cursors_dir: &Path,
+    sinks: &[&str],
+    stored: &[(String, Result<RecordId, String>)],
+    first_retained: RecordId,
+    config: &SpoolConfig,
+    rec: &mut Recovery,
+) -> Result<Vec<SinkState>, SpoolError> {
+    let mut sink_states = Vec::with_capacity(sinks.len());
+    for &name in sinks {
+        let on_disk = stored.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+        let acked = match on_disk {
+            Some(Ok(c)) if *c + 1 < first_retained => {
+                rec.missing.push((name.to_owned(), first_retained - 1 - c));
+                first_retained - 1
+            }
+            Some(Ok(c)) => *c,
+            Some(Err(why)) => {
+                rec.bad_cursors.push((name.to_owned(), why.clone()));
+                first_retained - 1
+            }
+            None => first_retained - 1,
+        };
+        let cursor_file = cursor_file(cursors_dir, name, on_disk, acked, config.fsync)?;
+        sink_states.push(SinkState {
+            name: name.to_owned(),
+            acked,
+            persisted: acked,
+            cursor: cursor_file,
+            last_persist: None,
+            read: acked,
+            dropped_upto: 0,
+            dropped: 0,
+        });
+    }
+    Ok(sink_states)
+}
+
+/// The sink's cursor file, saying `acked`: created if there was none
+/// (`None` if the disk is full: it is not needed to start), rewritten in
+/// place if unreadable or moved forward.
+fn cursor_file(
+    cursors_dir: &Path,
+    name: &str,
+    on_disk: Option<&Result<RecordId, String>>,
+    acked: RecordId,
+    fsync: bool,
+) -> Result<Option<CursorFile>, SpoolError> {
+    let path = cursors_dir.join(name);
+    if on_disk.is_none() {
+        // A new file (so `inspect` sees every sink): needs space, and
+        // is not needed to start: created on the first persist then.
+        return match CursorFile::create(cursors_dir, name, acked, fsync) {
+            Ok(f) => Ok(Some(f)),
+            Err(e) if is_no_space(&e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot create a cursor file on the full disk; retried when progress is saved");
+                Ok(None)
+            }
+            Err(e) => Err(io_err(&path)(e)),
+        };
+    }
+    let mut f = CursorFile::open(cursors_dir, name).map_err(io_err(&path))?;
+    if on_disk.and_then(|v| v.as_ref().ok()) != Some(&acked) {
+        // Unreadable or moved forward: rewritten in place.
+        f.write(acked, fsync).map_err(io_err(&path))?;
+    }
+    Ok(Some(f))
 }
 
 fn check_sinks(sinks: &[&str]) -> Result<(), SpoolError> {

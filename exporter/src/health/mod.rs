@@ -33,7 +33,7 @@ mod school;
 use collector::config::ExporterConfig;
 use collector::inventory::{DeviceInfo, Role};
 
-use crate::state::{LiveState, Observation};
+use crate::state::{HealthInputs, LiveState};
 pub use school::assess;
 
 /// Health state of a device or school.
@@ -169,11 +169,11 @@ impl HealthPolicy {
         self.stale_factor * device.expected_interval.as_secs_f64()
     }
 
-    /// Health of one device from its own observation.
-    pub fn device(&self, device: &DeviceInfo, obs: Observation, now: f64) -> Health {
-        let offline = matches!(obs.status, Some(s) if !s.online && obs.last_seen.is_none_or(|seen| seen <= s.at));
-        let sig = obs.signals;
-        let (state, cause) = match obs.last_seen {
+    /// Health of one device from its own health inputs.
+    pub fn device(&self, device: &DeviceInfo, inputs: HealthInputs, now: f64) -> Health {
+        let offline = matches!(inputs.status, Some(s) if !s.online && inputs.last_seen.is_none_or(|seen| seen <= s.at));
+        let sig = inputs.signals;
+        let (state, cause) = match inputs.last_seen {
             _ if offline => (State::Down, Some(Cause::LwtOffline)),
             None => (State::Unknown, None),
             Some(seen) if now - seen > self.stale_after(device) => {
@@ -201,7 +201,7 @@ impl HealthPolicy {
             }
             Some(_) => (State::Up, None),
         };
-        self.verdict(state, cause, obs.last_seen, now)
+        self.verdict(state, cause, inputs.last_seen, now)
     }
 }
 
@@ -218,7 +218,7 @@ pub struct SchoolAssessment {
 /// Every device's own verdict, by slot (inventory order).
 pub(crate) fn device_verdicts(state: &LiveState, policy: &HealthPolicy, now: f64) -> Vec<Health> {
     (0..state.inventory().devices().len())
-        .map(|slot| policy.device(state.device(slot), state.observe(slot), now))
+        .map(|slot| policy.device(state.device(slot), state.health_inputs(slot), now))
         .collect()
 }
 

@@ -88,7 +88,7 @@ impl Fixture {
             .unwrap();
         self.policy.device(
             self.state.device(slot),
-            self.state.observe(slot),
+            self.state.health_inputs(slot),
             self.clock.now(),
         )
     }

@@ -20,9 +20,9 @@
 //! cannot keep every backslash and control character, so `/metrics` shows
 //! the same substitute and a value round-trips identically between the two.
 //!
-//! The metric catalogue lives in [`spec`].
+//! The metric catalogue lives in [`catalogue`].
 
-pub mod spec;
+pub mod catalogue;
 mod text;
 
 use std::collections::HashMap;
@@ -36,8 +36,8 @@ use collector::sink::influx::stored_tag_value as tag;
 
 use crate::health::STATE_SERIES;
 use crate::Live;
+use catalogue::Spec;
 use collector::sample::Field;
-use spec::Spec;
 use text::{FamilyText, Labels};
 
 /// Content type of [`encode`]'s output.
@@ -81,7 +81,7 @@ impl LiveCollector {
         let inventory = live_state.inventory();
         // Index = position in all_specs(): FIXED, then Field::ALL order.
         let mut fams: Vec<FamilyText> = all_specs().map(FamilyText::new).collect();
-        let (fixed, field_fams) = fams.split_at_mut(spec::FIXED.len());
+        let (fixed, field_fams) = fams.split_at_mut(catalogue::FIXED.len());
         let [info, school_up, school_state, school_seen, outage_started, outages, device_up, device_seen, grace] =
             fixed
         else {
@@ -130,7 +130,7 @@ impl LiveCollector {
                 }
                 live_state.with_device(slot, |d| {
                     for (key, value) in d.series() {
-                        let (spec, scale) = spec::field_spec(key.field);
+                        let (spec, scale) = catalogue::field_spec(key.field);
                         let v = value.as_f64() * scale;
                         let family = &mut field_fams[field_index(key.field)];
                         // The fourth label: `role` (system) or the key
@@ -182,9 +182,9 @@ fn descs() -> Vec<Desc> {
 }
 
 fn all_specs() -> impl Iterator<Item = Spec> {
-    spec::FIXED
+    catalogue::FIXED
         .into_iter()
-        .chain(Field::ALL.iter().map(|&f| spec::field_spec(f).0))
+        .chain(Field::ALL.iter().map(|&f| catalogue::field_spec(f).0))
 }
 
 /// Position of `field` in `Field::ALL` (its declaration order, so normally

@@ -13,7 +13,7 @@
 
 use std::fmt::Write as _;
 
-use super::spec::{Kind, Spec};
+use super::catalogue::{Kind, Spec};
 
 /// One family's sample lines, in the order they are added.
 pub(super) struct FamilyText {
@@ -198,7 +198,7 @@ mod tests {
     #[test]
     fn empty_family_writes_nothing() {
         let mut out = String::new();
-        FamilyText::new(super::super::spec::SCHOOL_UP).finish(&mut out);
+        FamilyText::new(super::super::catalogue::SCHOOL_UP).finish(&mut out);
         assert!(out.is_empty());
     }
 }

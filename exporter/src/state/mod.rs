@@ -43,9 +43,10 @@ pub struct LwtStatus {
     pub at: f64,
 }
 
-/// What health needs to know about a device: a small copy taken under its lock.
+/// What health judges a device by (last sign of life, last will/status and the
+/// latest signals): a small copy taken under its lock.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Observation {
+pub struct HealthInputs {
     /// Receive time of the last telemetry or `online` status, Unix seconds.
     pub last_seen: Option<f64>,
     pub status: Option<LwtStatus>,
@@ -131,13 +132,13 @@ struct Point {
 /// Everything known about one device.
 #[derive(Debug, Default, Clone)]
 pub struct DeviceState {
-    observation: Observation,
+    health_inputs: HealthInputs,
     series: BTreeMap<SeriesKey, Point>,
 }
 
 impl DeviceState {
-    pub fn observation(&self) -> Observation {
-        self.observation
+    pub fn health_inputs(&self) -> HealthInputs {
+        self.health_inputs
     }
 
     /// Latest value of each series, in [`SeriesKey`] order.
@@ -262,8 +263,8 @@ impl LiveState {
         f(&lock(&self.slots[slot]))
     }
 
-    pub fn observe(&self, slot: usize) -> Observation {
-        self.with_device(slot, DeviceState::observation)
+    pub fn health_inputs(&self, slot: usize) -> HealthInputs {
+        self.with_device(slot, DeviceState::health_inputs)
     }
 
     /// Stores the samples of one message received at `now` (Unix seconds).
@@ -284,13 +285,13 @@ impl LiveState {
                 }
             }
             if let Some((_, state)) = current.as_mut() {
-                state.observation.last_seen = Some(now);
+                state.health_inputs.last_seen = Some(now);
                 state.record(sample, &mut dropped);
                 let DeviceState {
-                    observation,
+                    health_inputs,
                     series,
                 } = &mut **state;
-                observation.signals.note(sample, || worst_loss(series));
+                health_inputs.signals.note(sample, || worst_loss(series));
             }
         }
         dropped
@@ -304,12 +305,12 @@ impl LiveState {
             return false;
         };
         let mut state = lock(&self.slots[slot]);
-        state.observation.status = Some(LwtStatus {
+        state.health_inputs.status = Some(LwtStatus {
             online: event.online,
             at: now,
         });
         if event.online {
-            state.observation.last_seen = Some(now);
+            state.health_inputs.last_seen = Some(now);
         }
         true
     }
@@ -395,8 +396,8 @@ mod tests {
         assert_eq!(values(&s, 1)[0].2, FieldValue::Counter(500));
         s.record_samples(&[sample(&s, "r1", Some("wan"), 40, c(900))], 4.0);
         assert_eq!(values(&s, 1)[0].2, FieldValue::Counter(900));
-        assert_eq!(s.observe(1).last_seen, Some(4.0));
-        assert_eq!(s.observe(0).last_seen, None);
+        assert_eq!(s.health_inputs(1).last_seen, Some(4.0));
+        assert_eq!(s.health_inputs(0).last_seen, None);
     }
 
     #[test]
@@ -480,8 +481,8 @@ mod tests {
             5.0
         ));
         assert_eq!(
-            s.observe(0),
-            Observation {
+            s.health_inputs(0),
+            HealthInputs {
                 last_seen: None,
                 status: Some(LwtStatus {
                     online: false,
@@ -498,6 +499,6 @@ mod tests {
             },
             6.0,
         );
-        assert_eq!(s.observe(0).last_seen, Some(6.0));
+        assert_eq!(s.health_inputs(0).last_seen, Some(6.0));
     }
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use super::report::{Report, SchoolRow, Summary};
-use crate::commands::influxql::{render, stamp};
+use crate::influx_query::{render, stamp};
 
 /// What the report is about, besides the numbers.
 #[derive(Debug, Clone)]

@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use collector::inventory::Inventory;
 
 use crate::cli::{AvailabilityArgs, ReportFormat};
-use crate::commands::influxql::{self, instant, month, nanos, Connection};
+use crate::influx_query::{self, instant, month, nanos, Connection};
 use format::Meta;
 use query::Source;
 use report::Window;
@@ -151,7 +151,7 @@ fn resolve(
         db: &args.influx_db,
         username: args.influx_username.as_deref(),
     };
-    influxql::resolve(conn, "outage history", notes)
+    influx_query::resolve(conn, "outage history", notes)
 }
 
 /// The inventory's spelling of `wanted` (matched ignoring case), or an error

@@ -1,5 +1,5 @@
 //! Reading the `outage` measurement: InfluxQL `SELECT`s over `/query`
-//! (HTTP, auth and error messages: [`crate::commands::influxql`]).
+//! (HTTP, auth and error messages: [`crate::influx_query`]).
 //!
 //! Outages are read from the collector's retention policy and, where the
 //! retention setup of `deploy/influxdb/` exists, from its five-year copy in
@@ -10,8 +10,8 @@
 use anyhow::anyhow;
 use serde_json::Value;
 
-pub use crate::commands::influxql::Source;
-use crate::commands::influxql::{self as shared, quote_ident};
+pub use crate::influx_query::Source;
+use crate::influx_query::{self as shared, quote_ident};
 
 use super::report::OutagePoint;
 

@@ -17,18 +17,16 @@
 //!   those sums.
 
 use anyhow::{bail, Context};
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
-use serde_json::Value;
 
+use super::grid::{self, Grid};
 use super::plan::{self, Data};
+use super::rows::{rows, Row};
 use super::scope::{self, Scope};
 use super::{format, BandwidthArgs, Ctx};
 use crate::cli::ReportFormat;
-use crate::commands::influxql::Series;
-
-/// More intervals than this is an error (choose a longer --every).
-const MAX_INTERVALS: i64 = 10_000;
+use crate::influx_query::Series;
 
 /// Traffic over one interval (or the range). `None`: no data.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -94,6 +92,49 @@ fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
 pub async fn run(args: BandwidthArgs) -> anyhow::Result<String> {
     let every = plan::parse_duration(&args.every).context("--every")?;
     let mut ctx = Ctx::new(&args.common, &args.window, "30d", Some(every))?;
+    let (scope, wan) = wan_scope(&args, &mut ctx)?;
+    let grid = grid::checked(ctx.from, ctx.to, every)?;
+    let p = args.percentile;
+    let (statements, bucket) = statements(&ctx, &scope, &wan, every, p)?;
+    let results = ctx.query(&statements).await?;
+
+    let at = Grid {
+        slots: &grid,
+        every,
+    };
+    let schools = school_reports(&scope, &wan, at, &results);
+    if schools
+        .iter()
+        .all(|s| s.total.samples == 0 && s.total.rx_bytes.is_none())
+    {
+        ctx.notes.push(format!(
+            "no WAN `interface` data in {} for these schools in this range \
+             (is `schoolnet run` storing history in database `{}`?)",
+            ctx.data().name(),
+            ctx.source.db
+        ));
+    }
+    let district = scope
+        .district
+        .as_ref()
+        .map(|name| district_report(name, &schools, at, &results, bucket));
+    let report = Report {
+        every_s: every,
+        percentile: p,
+        schools,
+        district,
+    };
+    ctx.print_notes_for_machines();
+    match ctx.format {
+        ReportFormat::Table => Ok(format::bandwidth_table(&report, &ctx)),
+        ReportFormat::Csv => format::bandwidth_csv(&report),
+        ReportFormat::Json => format::bandwidth_json(&report, &ctx),
+    }
+}
+
+/// The schools asked for and their WAN interfaces. A school without a
+/// router is an error on its own, a note within a district.
+fn wan_scope(args: &BandwidthArgs, ctx: &mut Ctx) -> anyhow::Result<(Scope, scope::Wan)> {
     let scope = match (&args.school, &args.district) {
         (Some(s), _) => Scope::school(&ctx.inventory, s)?,
         (None, Some(d)) => Scope::district(&ctx.inventory, d)?,
@@ -113,22 +154,27 @@ pub async fn run(args: BandwidthArgs) -> anyhow::Result<String> {
             wan.without_router.join(", ")
         ));
     }
-    let grid = grid(ctx.from, ctx.to, every);
-    if grid.len() as i64 > MAX_INTERVALS {
-        bail!(
-            "{} intervals of {}: too many, choose a longer --every (at most {MAX_INTERVALS})",
-            grid.len(),
-            plan::human_duration(every)
-        );
-    }
-    let p = args.percentile;
+    Ok((scope, wan))
+}
+
+/// The statements of one request, in the order the results are read:
+/// per interval (volume, rates), for the range (volume, rates), and for a
+/// district its aggregate rates (per interval, for the range); and the
+/// bucket of that aggregate.
+fn statements(
+    ctx: &Ctx,
+    scope: &Scope,
+    wan: &scope::Wan,
+    every: i64,
+    p: f64,
+) -> anyhow::Result<(Vec<String>, i64)> {
     let cond = scope.condition(&[&wan.condition]);
     let by_time = format!("time({every}s), \"school\" fill(none)");
     let mut statements = vec![
-        volume(&ctx, &cond, &by_time)?,
-        rates(&ctx, &cond, &by_time, p)?,
-        volume(&ctx, &cond, "\"school\"")?,
-        rates(&ctx, &cond, "\"school\"", p)?,
+        volume(ctx, &cond, &by_time)?,
+        rates(ctx, &cond, &by_time, p)?,
+        volume(ctx, &cond, "\"school\"")?,
+        rates(ctx, &cond, "\"school\"", p)?,
     ];
     let bucket = match ctx.data() {
         Data::Raw => every.min(5 * plan::MINUTE),
@@ -136,16 +182,23 @@ pub async fn run(args: BandwidthArgs) -> anyhow::Result<String> {
     };
     if scope.district.is_some() {
         let outer = format!(" GROUP BY time({every}s) fill(none)");
-        statements.push(district_rates(&ctx, &cond, bucket, &outer, p)?);
-        statements.push(district_rates(&ctx, &cond, bucket, "", p)?);
+        statements.push(district_rates(ctx, &cond, bucket, &outer, p)?);
+        statements.push(district_rates(ctx, &cond, bucket, "", p)?);
     }
-    let results = ctx.query(&statements).await?;
+    Ok((statements, bucket))
+}
 
-    let first_s = grid.first().map_or(0, |g| g.0);
-    let index = |t: i64| ((t - first_s) / every) as usize;
+/// Each school's intervals and total from the per-school results (0–3).
+fn school_reports(
+    scope: &Scope,
+    wan: &scope::Wan,
+    grid: Grid<'_>,
+    results: &[Vec<Series>],
+) -> Vec<SchoolReport> {
     let mut schools = Vec::new();
     for school in &scope.schools {
         let mut intervals: Vec<Interval> = grid
+            .slots
             .iter()
             .map(|&(_, start, end)| Interval {
                 start,
@@ -156,7 +209,7 @@ pub async fn run(args: BandwidthArgs) -> anyhow::Result<String> {
         let mut total = Stats::default();
         for (i, apply) in [(0, volume_into as Apply), (1, rates_into)] {
             for (t, row) in rows(&results[i], &school.id) {
-                if let Some(iv) = t.and_then(|t| intervals.get_mut(index(t))) {
+                if let Some(iv) = t.and_then(|t| intervals.get_mut(grid.index(t))) {
                     apply(&mut iv.stats, &row);
                 }
             }
@@ -175,76 +228,47 @@ pub async fn run(args: BandwidthArgs) -> anyhow::Result<String> {
             total,
         });
     }
-    if schools
+    schools
+}
+
+/// The district's volumes (its schools' added up) and aggregate rates
+/// (results 4 and 5).
+fn district_report(
+    name: &str,
+    schools: &[SchoolReport],
+    grid: Grid<'_>,
+    results: &[Vec<Series>],
+    bucket: i64,
+) -> DistrictReport {
+    let mut intervals: Vec<Interval> = grid
+        .slots
         .iter()
-        .all(|s| s.total.samples == 0 && s.total.rx_bytes.is_none())
-    {
-        ctx.notes.push(format!(
-            "no WAN `interface` data in {} for these schools in this range \
-             (is `schoolnet run` storing history in database `{}`?)",
-            ctx.data().name(),
-            ctx.source.db
-        ));
+        .enumerate()
+        .map(|(i, &(_, start, end))| Interval {
+            start,
+            end,
+            stats: add_volumes(schools.iter().map(|s| &s.intervals[i].stats)),
+        })
+        .collect();
+    for (t, row) in rows(&results[4], "") {
+        if let Some(iv) = t.and_then(|t| intervals.get_mut(grid.index(t))) {
+            rates_into(&mut iv.stats, &row);
+        }
     }
-    let district = scope.district.as_ref().map(|name| {
-        let mut intervals: Vec<Interval> = grid
-            .iter()
-            .enumerate()
-            .map(|(i, &(_, start, end))| Interval {
-                start,
-                end,
-                stats: add_volumes(schools.iter().map(|s| &s.intervals[i].stats)),
-            })
-            .collect();
-        for (t, row) in rows(&results[4], "") {
-            if let Some(iv) = t.and_then(|t| intervals.get_mut(index(t))) {
-                rates_into(&mut iv.stats, &row);
-            }
-        }
-        let mut total = add_volumes(schools.iter().map(|s| &s.total));
-        for (_, row) in rows(&results[5], "") {
-            rates_into(&mut total, &row);
-        }
-        DistrictReport {
-            district: name.clone(),
-            schools: schools.len(),
-            rate_bucket_s: bucket,
-            intervals,
-            total,
-        }
-    });
-    let report = Report {
-        every_s: every,
-        percentile: p,
-        schools,
-        district,
-    };
-    ctx.print_notes_for_machines();
-    match ctx.format {
-        ReportFormat::Table => Ok(format::bandwidth_table(&report, &ctx)),
-        ReportFormat::Csv => format::bandwidth_csv(&report),
-        ReportFormat::Json => format::bandwidth_json(&report, &ctx),
+    let mut total = add_volumes(schools.iter().map(|s| &s.total));
+    for (_, row) in rows(&results[5], "") {
+        rates_into(&mut total, &row);
+    }
+    DistrictReport {
+        district: name.to_owned(),
+        schools: schools.len(),
+        rate_bucket_s: bucket,
+        intervals,
+        total,
     }
 }
 
 type Apply = fn(&mut Stats, &Row<'_>);
-
-/// Intervals of `every` aligned to the epoch, clipped to `[from, to)`:
-/// (aligned start in seconds, start, end).
-fn grid(
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    every: i64,
-) -> Vec<(i64, DateTime<Utc>, DateTime<Utc>)> {
-    let at = |s: i64| Utc.timestamp_opt(s, 0).single().unwrap_or(from);
-    let mut out = Vec::new();
-    let mut t = from.timestamp().div_euclid(every) * every;
-    while at(t) < to && (out.len() as i64) <= MAX_INTERVALS {
-        out.push((t, at(t).max(from), at(t + every).min(to)));
-        t += every;
-    }
-    out
-}
 
 /// The volume statement (see the module docs).
 pub(super) fn volume(ctx: &Ctx, cond: &str, group: &str) -> anyhow::Result<String> {
@@ -316,54 +340,6 @@ fn district_rates(
     ))
 }
 
-/// One result row and its columns.
-pub struct Row<'a> {
-    series: &'a Series,
-    values: &'a [Value],
-}
-
-impl Row<'_> {
-    pub fn f64(&self, col: &str) -> Option<f64> {
-        self.series
-            .col(col)
-            .and_then(|i| self.values.get(i))
-            .and_then(Value::as_f64)
-    }
-
-    pub fn u64(&self, col: &str) -> Option<u64> {
-        let v = self.series.col(col).and_then(|i| self.values.get(i))?;
-        v.as_u64()
-            .or_else(|| v.as_f64().map(|f| f.max(0.0).round() as u64))
-    }
-}
-
-/// Rows of the series whose `school` tag is `school` (all rows for `""`),
-/// with their time in seconds.
-pub fn rows<'a>(
-    series: &'a [Series],
-    school: &'a str,
-) -> impl Iterator<Item = (Option<i64>, Row<'a>)> {
-    series
-        .iter()
-        .filter(move |s| school.is_empty() || s.tag("school") == Some(school))
-        .flat_map(|s| {
-            let time = s.col("time");
-            s.values.iter().map(move |v| {
-                let t = time
-                    .and_then(|i| v.get(i))
-                    .and_then(Value::as_i64)
-                    .map(|ns| ns.div_euclid(1_000_000_000));
-                (
-                    t,
-                    Row {
-                        series: s,
-                        values: v,
-                    },
-                )
-            })
-        })
-}
-
 fn volume_into(s: &mut Stats, row: &Row<'_>) {
     s.rx_bytes = row.u64("rx_bytes");
     s.tx_bytes = row.u64("tx_bytes");
@@ -398,17 +374,6 @@ fn add_volumes<'a>(stats: impl Iterator<Item = &'a Stats>) -> Stats {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_grid_is_aligned_to_utc_and_clipped() {
-        let from = Utc.with_ymd_and_hms(2026, 11, 1, 6, 0, 0).unwrap();
-        let to = Utc.with_ymd_and_hms(2026, 11, 3, 12, 0, 0).unwrap();
-        let g = grid(from, to, plan::DAY);
-        assert_eq!(g.len(), 3);
-        assert_eq!(g[0].1, from);
-        assert_eq!(g[1].1, Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap());
-        assert_eq!(g[2].2, to);
-    }
 
     #[test]
     fn volumes_add_up_and_missing_ones_stay_missing() {

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::bandwidth::{Interval, Report, Stats};
 use super::plan::human_duration;
 use super::Ctx;
-use crate::commands::influxql::{render, stamp};
+use crate::influx_query::{render, stamp};
 
 pub(super) const UNITS_NOTE: &str = "units: 1000-based (1 GB = 10^9 bytes, 1 Mbit/s = 10^6 bit/s)";
 

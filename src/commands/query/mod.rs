@@ -7,16 +7,19 @@
 //! - [`plan`]: the window and the raw/rollup choice (pure);
 //! - [`scope`]: schools, districts and the WAN interfaces;
 //! - [`bandwidth`], [`top`]: the InfluxQL and the numbers;
+//! - [`grid`]: `bandwidth`'s intervals; [`rows`]: an answer's rows by school;
 //! - [`format`]: tables with humanized units, CSV and JSON (`top`'s own in
 //!   [`top`]).
 //!
 //! HTTP, auth and errors are shared with `availability`
-//! ([`crate::commands::influxql`]). Semantics: [`HELP`] and the README
+//! ([`crate::influx_query`]). Semantics: [`HELP`] and the README
 //! sections "Historical queries" and "Retention".
 
 mod bandwidth;
 mod format;
+mod grid;
 mod plan;
+mod rows;
 mod scope;
 mod top;
 
@@ -29,7 +32,7 @@ use clap::{Args, Subcommand};
 use collector::inventory::Inventory;
 
 use crate::cli::{ApiArg, ReportFormat};
-use crate::commands::influxql::{self, nanos, Connection, Series, Source};
+use crate::influx_query::{self, nanos, Connection, Series, Source};
 pub use plan::SourceArg;
 use plan::{Choice, Data};
 
@@ -239,8 +242,8 @@ impl Ctx {
             notes.push(format!(
                 "range widened to whole {} buckets: {} → {}",
                 choice.data.name(),
-                influxql::stamp(&qf),
-                influxql::stamp(&qt)
+                influx_query::stamp(&qf),
+                influx_query::stamp(&qt)
             ));
         }
         if choice.data != Data::Raw && (now - qt).num_seconds() < 2 * choice.data.resolution_s() {
@@ -261,7 +264,8 @@ impl Ctx {
             db: &common.influx_db,
             username: common.influx_username.as_deref(),
         };
-        let (source, inventory, inventory_name) = influxql::resolve(conn, "history", &mut notes)?;
+        let (source, inventory, inventory_name) =
+            influx_query::resolve(conn, "history", &mut notes)?;
         Ok(Ctx {
             source,
             inventory,
@@ -305,14 +309,14 @@ impl Ctx {
     pub async fn query(&self, statements: &[String]) -> anyhow::Result<Vec<Vec<Series>>> {
         let q = statements.join(";\n");
         tracing::debug!(query = %q, "InfluxQL");
-        let body = influxql::run(&self.source, &q).await?;
+        let body = influx_query::run(&self.source, &q).await?;
         let base = self.source.url.trim_end_matches('/');
-        let mut results = influxql::statements(&body);
+        let mut results = influx_query::statements(&body);
         if matches!(&results, Err(e) if e == "not executed") && statements.len() > 1 {
             // InfluxDB 1.x refused the whole batch without saying why (e.g.
             // an unknown database): the first statement alone says it.
-            let body = influxql::run(&self.source, &statements[0]).await?;
-            if let Err(e) = influxql::statements(&body) {
+            let body = influx_query::run(&self.source, &statements[0]).await?;
+            if let Err(e) = influx_query::statements(&body) {
                 results = Err(e);
             }
         }

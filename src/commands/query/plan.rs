@@ -225,7 +225,7 @@ pub fn window(
     now: DateTime<Utc>,
     notes: &mut Vec<String>,
 ) -> anyhow::Result<(DateTime<Utc>, DateTime<Utc>)> {
-    use crate::commands::influxql::{instant, month as parse_month};
+    use crate::influx_query::{instant, month as parse_month};
     use anyhow::Context;
     let (from, to) = match (month, from) {
         (Some(m), _) => parse_month(m)?,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::bail;
 use collector::inventory::{Inventory, Role, School};
 
-use crate::commands::influxql::{quote_ident, quote_str};
+use crate::influx_query::{quote_ident, quote_str};
 
 /// The schools of a query.
 #[derive(Debug, Clone)]

@@ -14,13 +14,13 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use super::bandwidth::rows;
 use super::format::{bytes, header, meta, notes, p_label, percent, to_json, UNITS_NOTE};
 use super::plan::Data;
+use super::rows::rows;
 use super::scope::{self, Scope};
 use super::{Ctx, TopArgs};
 use crate::cli::ReportFormat;
-use crate::commands::influxql::render;
+use crate::influx_query::{render, Series};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -70,14 +70,50 @@ pub async fn run(args: TopArgs) -> anyhow::Result<String> {
         Some(d) => Scope::district(&ctx.inventory, d)?,
         None => Scope::all(&ctx.inventory),
     };
-    let wan = scope::wan(&ctx.inventory, &scope);
-    let time = ctx.time_condition()?;
     let p = args.percentile;
+    let statement = statement(&ctx, args.by, &scope, p)?;
+    let results = ctx.query(&[statement]).await?;
+
+    let (mut out, outside) = school_rows(&ctx, args.by, &scope, &results[0]);
+    if !outside.is_empty() {
+        let list: Vec<String> = outside.into_iter().collect();
+        ctx.notes.push(format!(
+            "data of {} school(s) not in the inventory is not ranked: {}",
+            list.len(),
+            list.join(", ")
+        ));
+    }
+    rank(&mut out, args.by, args.n);
+    if out.is_empty() {
+        ctx.notes.push(format!(
+            "no data in {} for this range (is `schoolnet run` storing history in database `{}`?)",
+            ctx.data().name(),
+            ctx.source.db
+        ));
+    }
+    let report = TopReport {
+        by: args.by,
+        percentile: p,
+        schools_in_scope: scope.schools.len(),
+        rows: out,
+    };
+    ctx.print_notes_for_machines();
+    match ctx.format {
+        ReportFormat::Table => Ok(top_table(&report, &ctx, scope.district.as_deref())),
+        ReportFormat::Csv => top_csv(&report),
+        ReportFormat::Json => top_json(&report, &ctx),
+    }
+}
+
+/// The one statement, grouped by `school`, that `by` ranks on.
+fn statement(ctx: &Ctx, by: By, scope: &Scope, p: f64) -> anyhow::Result<String> {
+    let wan = scope::wan(&ctx.inventory, scope);
+    let time = ctx.time_condition()?;
     let raw = ctx.data() == Data::Raw;
-    let statement = match args.by {
+    Ok(match by {
         By::Volume => {
             // The same volume statement as `bandwidth` (one interval).
-            super::bandwidth::volume(&ctx, &scope.condition(&[&wan.condition]), "\"school\"")?
+            super::bandwidth::volume(ctx, &scope.condition(&[&wan.condition]), "\"school\"")?
         }
         By::Utilization => {
             let (u, umax) = if raw {
@@ -106,13 +142,21 @@ pub async fn run(args: TopArgs) -> anyhow::Result<String> {
                 cond = scope.condition(&[&time]),
             )
         }
-    };
-    let results = ctx.query(&[statement]).await?;
+    })
+}
 
+/// A row per school of the scope in the answer (unranked), and the ids of
+/// schools in the answer but not in the scope's inventory.
+fn school_rows(
+    ctx: &Ctx,
+    by: By,
+    scope: &Scope,
+    answer: &[Series],
+) -> (Vec<TopRow>, BTreeSet<String>) {
     let in_scope: BTreeSet<&str> = scope.schools.iter().map(|s| &*s.id).collect();
     let mut outside = BTreeSet::new();
     let mut out = Vec::new();
-    for series in &results[0] {
+    for series in answer {
         let id = series.tag("school").unwrap_or_default();
         if !in_scope.contains(id) {
             outside.insert(id.to_string());
@@ -127,7 +171,7 @@ pub async fn run(args: TopArgs) -> anyhow::Result<String> {
                 district: school.district.to_string(),
                 ..TopRow::default()
             };
-            match args.by {
+            match by {
                 By::Volume => {
                     r.rx_bytes = row.u64("rx_bytes");
                     r.tx_bytes = row.u64("tx_bytes");
@@ -146,16 +190,14 @@ pub async fn run(args: TopArgs) -> anyhow::Result<String> {
             out.push(r);
         }
     }
-    if !outside.is_empty() {
-        let list: Vec<String> = outside.into_iter().collect();
-        ctx.notes.push(format!(
-            "data of {} school(s) not in the inventory is not ranked: {}",
-            list.len(),
-            list.join(", ")
-        ));
-    }
+    (out, outside)
+}
+
+/// Sorts by `by` (highest first, ties to the lower id), keeps the top `n`
+/// and numbers them.
+fn rank(out: &mut Vec<TopRow>, by: By, n: usize) {
     let key = |r: &TopRow| -> (f64, f64) {
-        match args.by {
+        match by {
             By::Volume => (r.total_bytes.unwrap_or(0) as f64, 0.0),
             By::Utilization => (r.p.unwrap_or(f64::MIN), r.mean.unwrap_or(f64::MIN)),
             By::Loss => (r.mean.unwrap_or(f64::MIN), r.max.unwrap_or(f64::MIN)),
@@ -167,28 +209,9 @@ pub async fn run(args: TopArgs) -> anyhow::Result<String> {
             .unwrap_or(std::cmp::Ordering::Equal)
             .then_with(|| a.school.cmp(&b.school))
     });
-    out.truncate(args.n);
+    out.truncate(n);
     for (i, r) in out.iter_mut().enumerate() {
         r.rank = i + 1;
-    }
-    if out.is_empty() {
-        ctx.notes.push(format!(
-            "no data in {} for this range (is `schoolnet run` storing history in database `{}`?)",
-            ctx.data().name(),
-            ctx.source.db
-        ));
-    }
-    let report = TopReport {
-        by: args.by,
-        percentile: p,
-        schools_in_scope: scope.schools.len(),
-        rows: out,
-    };
-    ctx.print_notes_for_machines();
-    match ctx.format {
-        ReportFormat::Table => Ok(top_table(&report, &ctx, scope.district.as_deref())),
-        ReportFormat::Csv => top_csv(&report),
-        ReportFormat::Json => top_json(&report, &ctx),
     }
 }
 

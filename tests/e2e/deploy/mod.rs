@@ -175,7 +175,7 @@ pub fn spool_dir(config: &toml::Table, what: &str) -> PathBuf {
 
 /// How long `schoolnet run` may take to stop after SIGTERM: the InfluxDB
 /// writer's own shutdown budget, one request timeout (default
-/// `influx.timeout_s`) and the storage's 2 s slack (src/app/storage.rs),
+/// `influx.timeout_s`) and the history service's 2 s slack (src/app/history.rs),
 /// plus 10 s for the MQTT disconnect and the pipeline's queue. Service
 /// managers must wait at least this long before SIGKILL.
 pub fn stop_budget() -> Duration {

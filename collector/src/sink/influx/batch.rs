@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::line_protocol::encode_record;
-use crate::sample::Record;
+use crate::sample::InfluxRecord;
 
 /// Encoded lines plus bookkeeping for the age-based flush.
 #[derive(Debug, Default)]
@@ -33,10 +33,10 @@ impl Batch {
 
     /// Encodes `sample` into the batch. `false` if it had nothing writable
     /// (see [`encode_sample`]); the batch is then unchanged.
-    pub fn push(&mut self, record: &Record, now: Instant) -> bool {
+    pub fn push(&mut self, record: &InfluxRecord, now: Instant) -> bool {
         let start = self.body.len();
         if !encode_record(record, &mut self.body) {
-            if let Record::Lines { spool_id, .. } = record {
+            if let InfluxRecord::Lines { spool_id, .. } = record {
                 // Nothing to write, but delivered all the same.
                 self.spool_upto = Some(*spool_id);
             }
@@ -45,7 +45,7 @@ impl Batch {
         match record {
             // A spooled record holds all lines of one message: each line is
             // its own point, so a 413 split can still cut between them.
-            Record::Lines { spool_id, .. } => {
+            InfluxRecord::Lines { spool_id, .. } => {
                 let ends = self.body[start..]
                     .iter()
                     .enumerate()
@@ -112,7 +112,7 @@ impl Batch {
 /// Encodes records into one line protocol body; returns it with the number of
 /// lines (samples without writable fields are skipped). For benchmarks and
 /// tools; the sink itself encodes incrementally into a [`Batch`].
-pub fn encode_batch(records: &[Record]) -> (Vec<u8>, usize) {
+pub fn encode_batch(records: &[InfluxRecord]) -> (Vec<u8>, usize) {
     let mut body = Vec::with_capacity(records.len() * 160);
     let points = records
         .iter()
@@ -245,7 +245,7 @@ mod tests {
     #[test]
     fn lines_are_contiguous_slices() {
         use crate::sink::influx::testutil::clients;
-        let s = |v: f64| Record::Sample(clients("s1", v, 1));
+        let s = |v: f64| InfluxRecord::Sample(clients("s1", v, 1));
         let samples = [s(1.0), s(f64::NAN), s(2.0), s(3.0)];
         let now = Instant::now();
         let mut b = Batch::new();

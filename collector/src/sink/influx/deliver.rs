@@ -33,7 +33,7 @@ use super::batch::Batch;
 use super::error::WriteError;
 use super::writer::InfluxWriter;
 use crate::metrics::PipelineMetrics;
-use crate::sample::Record;
+use crate::sample::InfluxRecord;
 use ack::AckOrder;
 use flush::{GaveUp, Shared};
 
@@ -137,7 +137,7 @@ impl<T: Transport + Send + Sync + 'static> Deliverer<T> {
         &self.shared.metrics
     }
 
-    pub async fn run(mut self, mut rx: Receiver<Vec<Record>>) {
+    pub async fn run(mut self, mut rx: Receiver<Vec<InfluxRecord>>) {
         let limits = self.shared.limits;
         let mut batch = Batch::new();
         loop {
@@ -204,7 +204,11 @@ impl<T: Transport + Send + Sync + 'static> Deliverer<T> {
     /// Hands the batch (if it holds anything) to a writing task, after
     /// waiting for a free slot; `batch` is left empty. `Err` (batch
     /// untouched) once a batch was given up at shutdown.
-    async fn send(&mut self, batch: &mut Batch, rx: &Receiver<Vec<Record>>) -> Result<(), Stopped> {
+    async fn send(
+        &mut self,
+        batch: &mut Batch,
+        rx: &Receiver<Vec<InfluxRecord>>,
+    ) -> Result<(), Stopped> {
         while self.in_flight.len() >= self.shared.limits.max_in_flight && self.gave_up.is_none() {
             tokio::select! {
                 Some(joined) = self.in_flight.join_next() => self.finished(joined),
@@ -278,7 +282,7 @@ impl<T: Transport + Send + Sync + 'static> Deliverer<T> {
 
     /// Gives up during shutdown: waits for the other writes (bounded by the
     /// same deadline), counts what will not be written, logs it.
-    async fn abandon(mut self, unwritten: usize, rx: &mut Receiver<Vec<Record>>) {
+    async fn abandon(mut self, unwritten: usize, rx: &mut Receiver<Vec<InfluxRecord>>) {
         self.shared.begin_shutdown();
         while let Some(joined) = self.in_flight.join_next().await {
             self.finished(joined);

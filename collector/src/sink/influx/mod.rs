@@ -39,7 +39,7 @@ pub use line_protocol::{
 pub use writer::InfluxWriter;
 
 use crate::metrics::PipelineMetrics;
-use crate::sample::Record;
+use crate::sample::InfluxRecord;
 use crate::spool::{Spool, SpoolError};
 use deliver::{DeliveredHook, Deliverer, Limits};
 
@@ -119,7 +119,7 @@ impl InfluxSink {
     /// shutdown, for at most about [`SHUTDOWN_BUDGET`] longer (the loss is
     /// logged). Never returns early otherwise: write failures are retried,
     /// and while they are, `rx` is not read (backpressure).
-    pub async fn run(self, rx: Receiver<Vec<Record>>) {
+    pub async fn run(self, rx: Receiver<Vec<InfluxRecord>>) {
         info!(
             url = %self.writer.url(),
             max_points = self.limits.max_points,
@@ -145,13 +145,13 @@ impl InfluxSink {
 }
 
 /// Feeds the sink from the spool: reads durable records from `sink`'s cursor
-/// on and sends them as [`Record::Lines`] until `shutdown`. What was sent but
+/// on and sends them as [`InfluxRecord::Lines`] until `shutdown`. What was sent but
 /// not yet delivered at shutdown stays unacknowledged and is replayed on the
 /// next start (idempotent: points carry device timestamps).
 pub async fn feed_from_spool(
     spool: Spool,
     sink: &'static str,
-    tx: tokio::sync::mpsc::Sender<Vec<Record>>,
+    tx: tokio::sync::mpsc::Sender<Vec<InfluxRecord>>,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> Result<(), SpoolError> {
     let mut reader = spool.reader(sink)?;
@@ -172,7 +172,7 @@ pub async fn feed_from_spool(
         }
         let records = batch
             .into_iter()
-            .map(|r| Record::Lines {
+            .map(|r| InfluxRecord::Lines {
                 spool_id: r.id,
                 lines: r.payload,
             })

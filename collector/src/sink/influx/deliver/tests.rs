@@ -1,6 +1,6 @@
 //! The loop on a paused clock against a scripted transport.
 
-use crate::sample::Record;
+use crate::sample::InfluxRecord;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
@@ -121,14 +121,14 @@ fn start(
     mock: &Mock,
     limits: Limits,
     capacity: usize,
-) -> (Sender<Vec<Record>>, JoinHandle<()>, PipelineMetrics) {
+) -> (Sender<Vec<InfluxRecord>>, JoinHandle<()>, PipelineMetrics) {
     let (tx, rx) = mpsc::channel(capacity);
     let metrics = PipelineMetrics::unregistered();
     let task = Deliverer::new(mock.clone(), limits, metrics.clone()).run(rx);
     (tx, tokio::spawn(task), metrics)
 }
 
-fn samples(n: usize) -> Vec<Record> {
+fn samples(n: usize) -> Vec<InfluxRecord> {
     (0..n)
         .map(|i| clients("s1", i as f64, i as i64).into())
         .collect()
@@ -358,9 +358,9 @@ async fn shutdown_keeps_writing_while_the_server_works() {
 }
 
 /// One spool record per line: `n` records with ids `first..`.
-fn spooled(first: u64, n: u64) -> Vec<Record> {
+fn spooled(first: u64, n: u64) -> Vec<InfluxRecord> {
     (first..first + n)
-        .map(|id| Record::Lines {
+        .map(|id| InfluxRecord::Lines {
             spool_id: id,
             lines: format!("clients,school=s{id} wifi_clients=1 {id}\n").into_bytes(),
         })
@@ -371,7 +371,10 @@ fn spooled(first: u64, n: u64) -> Vec<Record> {
 type AckLog = Arc<Mutex<Vec<(Instant, u64)>>>;
 
 /// Starts the loop with a hook recording each acknowledgement.
-fn start_acking(mock: &Mock, limits: Limits) -> (Sender<Vec<Record>>, JoinHandle<()>, AckLog) {
+fn start_acking(
+    mock: &Mock,
+    limits: Limits,
+) -> (Sender<Vec<InfluxRecord>>, JoinHandle<()>, AckLog) {
     let (tx, rx) = mpsc::channel(16);
     let acks = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&acks);

@@ -14,7 +14,7 @@ use anyhow::Context;
 use collector::config::{read_secret, Config};
 use collector::metrics::PipelineMetrics;
 use collector::pipeline::History;
-use collector::sample::Record;
+use collector::sample::InfluxRecord;
 use collector::sink::influx::{
     encode_record, feed_from_spool, InfluxSink, SHUTDOWN_BUDGET, TOKEN_ENV,
 };
@@ -31,11 +31,14 @@ const DRAIN_SLACK: Duration = Duration::from_secs(2);
 /// How often spool metrics are refreshed.
 const SPOOL_METRICS_EVERY: Duration = Duration::from_secs(1);
 
-pub struct Storage {
+/// What stores history, running: the spool, the InfluxDB writer and the tasks
+/// between them. It hands the pipeline its sending end, a [`History`], and
+/// the outage tracker its queue.
+pub struct HistoryService {
     /// What the pipeline stores into.
     pub history: Option<History>,
     /// Where the outage tracker sends its records.
-    pub outages: Option<mpsc::Sender<Vec<Record>>>,
+    pub outages: Option<mpsc::Sender<Vec<InfluxRecord>>>,
     /// One line for operators: where history goes.
     pub describe: String,
     spool: Option<Spool>,
@@ -47,8 +50,11 @@ pub struct Storage {
     drain_timeout: Duration,
 }
 
-impl Storage {
-    pub async fn start(config: &Config, metrics: &PipelineMetrics) -> anyhow::Result<Storage> {
+impl HistoryService {
+    pub async fn start(
+        config: &Config,
+        metrics: &PipelineMetrics,
+    ) -> anyhow::Result<HistoryService> {
         let spool = match &config.spool {
             Some(sc) => {
                 let sc2 = sc.clone();
@@ -84,7 +90,7 @@ impl Storage {
             None => (None, None, Duration::ZERO),
         };
         let influx_url = config.influx.as_ref().map(|i| i.url.as_str());
-        let mut storage = Storage {
+        let mut service = HistoryService {
             history: None,
             outages: None,
             describe: String::new(),
@@ -105,7 +111,7 @@ impl Storage {
                     .unwrap_or_default();
                 if let Some(tx) = tx {
                     let feed = feed_from_spool(spool.clone(), INFLUX_SINK, tx, feed_stop);
-                    storage.feeder = Some(tokio::spawn(async move {
+                    service.feeder = Some(tokio::spawn(async move {
                         if let Err(e) = feed.await {
                             tracing::error!(error = %e, "spool reader failed; history is kept in the spool");
                         }
@@ -120,31 +126,31 @@ impl Storage {
                     metrics.spool_max_bytes.set(sc.max_bytes as i64);
                 }
                 let (otx, orx) = mpsc::channel(16);
-                storage.forwarder = Some(tokio::spawn(spool_outages(spool.clone(), orx)));
-                storage.outages = Some(otx);
-                storage.spool_metrics =
+                service.forwarder = Some(tokio::spawn(spool_outages(spool.clone(), orx)));
+                service.outages = Some(otx);
+                service.spool_metrics =
                     Some(tokio::spawn(spool_metrics(spool.clone(), metrics.clone())));
-                storage.history = Some(History::Spool(spool));
-                storage.describe = match influx_url {
+                service.history = Some(History::Spool(spool));
+                service.describe = match influx_url {
                     Some(url) => format!("spooled durably in {dir}, written to InfluxDB at {url}"),
                     None => format!("spooled in {dir}; no [influx] configured, so it waits there"),
                 };
             }
             (None, Some(tx)) => {
-                storage.outages = Some(tx.clone());
-                storage.history = Some(History::Queue(tx));
-                storage.describe = format!(
+                service.outages = Some(tx.clone());
+                service.history = Some(History::Queue(tx));
+                service.describe = format!(
                     "written to InfluxDB at {} from a memory queue (no [spool]: a crash or a long outage loses it)",
                     influx_url.unwrap_or_default()
                 );
             }
             (None, None) => {
-                storage.history = Some(History::None);
-                storage.describe =
+                service.history = Some(History::None);
+                service.describe =
                     "NOT stored: no [influx] and no [spool], only live metrics are served".into();
             }
         }
-        Ok(storage)
+        Ok(service)
     }
 
     /// Whether history is kept anywhere.
@@ -189,7 +195,7 @@ impl Storage {
 }
 
 /// Outage records into the spool (they are history too).
-async fn spool_outages(spool: Spool, mut rx: mpsc::Receiver<Vec<Record>>) {
+async fn spool_outages(spool: Spool, mut rx: mpsc::Receiver<Vec<InfluxRecord>>) {
     while let Some(records) = rx.recv().await {
         let mut lines = Vec::new();
         for r in &records {

@@ -1,4 +1,5 @@
-//! What the commands that read history back share (`availability`, `query`):
+//! The InfluxDB `/query` client the commands that read history back share
+//! (`availability`, `query`):
 //! the InfluxDB to read and how to authenticate ([`Source`], [`resolve`]),
 //! InfluxQL over `GET <url>/query?db=…&q=…&epoch=ns` with InfluxDB's own
 //! error messages ([`run`]), the answer's series ([`statements`]), quoting,
