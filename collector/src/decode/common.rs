@@ -9,8 +9,9 @@
 
 use std::fmt::{self, Display};
 
-use crate::decode::{CounterWidth, DecodeContext, Reading, Values};
+use crate::decode::{DecodeContext, Reading, Values};
 use crate::reject::{Reject, RejectReason};
+use crate::sample::CounterWidth;
 use crate::sample::{Field, FieldKind};
 
 /// A [`Display`] that runs its closure when formatted: a reject detail's
@@ -38,7 +39,7 @@ pub(super) fn echo(s: &str) -> String {
 }
 
 /// [`echo`] truncated to `max` characters instead.
-pub(super) fn echo_max(s: &str, max: usize) -> String {
+pub(crate) fn echo_max(s: &str, max: usize) -> String {
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
         if i == max {

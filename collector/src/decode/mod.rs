@@ -10,20 +10,21 @@
 //!
 //! Formats (see README "Routes and formats"):
 //! - [`collectd`]: OpenWrt `collectd-mod-mqtt`, `<epoch>:<v1>[:<v2>…]`, trailing NUL.
-//! - [`influx`]: Telegraf `outputs.mqtt` line protocol (syntax: [`line_protocol`]).
+//! - [`influx`]: Telegraf `outputs.mqtt` line protocol (syntax:
+//!   [`crate::line_protocol::parse`]).
 //! - [`telegraf_json`]: Telegraf JSON serializer, single and batch.
 //! - [`json`]: arbitrary JSON with a configured field mapping (MikroTik, ONTs).
 //! - [`value`]: one bare number per topic.
 //! - [`status`]: will / status topics (Tasmota `Online`/`Offline`, Homie `$state`).
 
 pub mod collectd;
-mod common;
-mod decimal;
+// Also read by `crate::line_protocol::parse`.
+pub(crate) mod common;
+pub(crate) mod decimal;
 pub mod influx;
 pub mod json;
 mod json_doc;
 mod json_fields;
-pub mod line_protocol;
 pub mod status;
 mod telegraf_doc;
 mod telegraf_fast;
@@ -38,30 +39,10 @@ use smallvec::SmallVec;
 
 use crate::reject::Reject;
 use crate::route::TopicVars;
-use crate::sample::{Field, Measurement};
+use crate::sample::{CounterWidth, Field, Measurement};
 
 pub use json::JsonMapping;
 pub use value::ValueMapping;
-
-/// The declared width of a device's raw counters; decides where a wrap lands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
-pub enum CounterWidth {
-    #[serde(rename = "32")]
-    Bits32,
-    #[default]
-    #[serde(rename = "64")]
-    Bits64,
-}
-
-impl CounterWidth {
-    /// 2^width, as u128 so the 64-bit case fits.
-    pub fn modulus(self) -> u128 {
-        match self {
-            CounterWidth::Bits32 => 1u128 << 32,
-            CounterWidth::Bits64 => 1u128 << 64,
-        }
-    }
-}
 
 /// A value as the device reported it.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -48,8 +48,8 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::decode::CounterWidth;
     use crate::route::TopicVars;
+    use crate::sample::CounterWidth;
 
     fn run(payload: &[u8]) -> Result<Decoded<'static>, Reject> {
         let vars = TopicVars::from_pairs([("device", "rtr-001")]);

@@ -29,9 +29,9 @@ use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use smallvec::SmallVec;
 
 use super::json_doc::KeySeed;
-use super::line_protocol::{INLINE_FIELDS, INLINE_TAGS};
 use super::telegraf_fast;
 use super::telegraf_map::{AsVal, Val};
+use crate::line_protocol::parse::{INLINE_FIELDS, INLINE_TAGS};
 
 /// A JSON value the decoder needs the type or the scalar of.
 #[derive(Debug, Clone, PartialEq)]

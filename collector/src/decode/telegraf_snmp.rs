@@ -47,8 +47,9 @@ use std::borrow::Cow;
 
 use super::common::{self, echo, reject, Lazy};
 use super::telegraf_map::{AsVal, Metric, Val};
-use crate::decode::{CounterWidth, DecodeContext, Observation, Reading, Values};
+use crate::decode::{DecodeContext, Observation, Reading, Values};
 use crate::reject::{Reject, RejectReason};
+use crate::sample::CounterWidth;
 use crate::sample::{Field, Measurement};
 
 /// A counter column pair: the canonical field, its 64-bit (ifXTable)

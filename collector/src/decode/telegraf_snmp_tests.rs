@@ -1,13 +1,12 @@
 use std::sync::Arc;
 
 use crate::config::LimitsConfig;
-use crate::decode::{
-    influx, telegraf_json, CounterWidth, DecodeContext, Decoded, Observation, Reading,
-};
+use crate::decode::{influx, telegraf_json, DecodeContext, Decoded, Observation, Reading};
 use crate::inventory::Inventory;
 use crate::normalize::Normalizer;
 use crate::reject::{Reject, RejectReason};
 use crate::route::TopicVars;
+use crate::sample::CounterWidth;
 use crate::sample::{Field, FieldValue, Measurement};
 
 const T: i64 = 1_575_509_815_000_000_000;

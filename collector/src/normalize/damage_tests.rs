@@ -2,7 +2,7 @@ use smallvec::smallvec;
 
 use super::super::*;
 use super::UNTIMED_BEFORE_ACCEPTED;
-use crate::decode::CounterWidth;
+use crate::sample::CounterWidth;
 
 const S: i64 = 1_000_000_000;
 const T0: i64 = 1_700_000_000 * S;

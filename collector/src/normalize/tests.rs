@@ -1,7 +1,8 @@
 use smallvec::smallvec;
 
 use super::*;
-use crate::decode::{CounterWidth, StatusReport};
+use crate::decode::StatusReport;
+use crate::sample::CounterWidth;
 
 const S: i64 = 1_000_000_000;
 const T0: i64 = 1_700_000_000 * S;

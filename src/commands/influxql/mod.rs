@@ -21,7 +21,7 @@ use anyhow::{anyhow, bail, Context};
 use collector::config::{read_secret, Config, InfluxApi};
 use collector::inventory::Inventory;
 use collector::sink::influx::TOKEN_ENV;
-use collector::source::mqtt::tls::{read_certs, ClientCert};
+use collector::tls::{read_certs, ClientCert};
 use reqwest::header::{HeaderValue, AUTHORIZATION};
 use reqwest::Url;
 use serde_json::Value;

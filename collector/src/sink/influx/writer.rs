@@ -28,7 +28,7 @@ use reqwest::Url;
 use super::config::{InfluxApi, InfluxConfig};
 use super::error::{classify, WriteError};
 use crate::metrics::PipelineMetrics;
-use crate::source::mqtt::tls::{self, ClientCert, TlsError};
+use crate::tls::{self, ClientCert, TlsError};
 
 /// Sends line protocol bodies to one InfluxDB endpoint.
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use super::super::common::echo_max;
+use crate::decode::common::echo_max;
 
 /// The message of a comma ending the fields (see `parse`).
 pub(super) const TRAILING_COMMA: &str = "trailing `,` after field";

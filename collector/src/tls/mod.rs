@@ -1,7 +1,7 @@
 //! PEM files and rustls configs for every TLS connection schoolnet makes
-//! or accepts: the MQTT client (`mqtts://`), the InfluxDB client
-//! (`https://`) and the exporter's server. It lives next to the MQTT source,
-//! its first user; the InfluxDB writer and the exporter import it from here.
+//! or accepts: the MQTT client (`mqtts://`), the InfluxDB clients (the
+//! writer's and the query commands' `https://`) and the exporter's server.
+//! Every one of them imports it from here.
 //!
 //! Errors name the config key and the file (`mqtt.client_key_file
 //! /etc/schoolnet/key.pem: no PEM private key …`) and never quote a private
@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use rustls::pki_types::pem::{Error as PemError, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::{ClientConfig, RootCertStore};
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
 /// A TLS file that cannot be used, with the config key that named it.
 #[derive(Debug, thiserror::Error)]
@@ -221,6 +221,26 @@ pub fn client_config(
     }
 }
 
+/// A rustls server config presenting the PEM chain `cert` (config key
+/// `cert_key`) with its private key `key` (config key `key_key`), checked
+/// to belong together; TLS 1.2 and 1.3 with rustls' safe defaults, no
+/// client authentication. ALPN is the caller's (it knows its protocols).
+pub fn server_config(
+    cert_key: &'static str,
+    cert: &Path,
+    key_key: &'static str,
+    key: &Path,
+) -> Result<ServerConfig, TlsError> {
+    let certs = read_certs(cert_key, cert)?;
+    let private = read_private_key(key_key, key)?;
+    check_key_matches(&certs, &private, key_key, key)?;
+    ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Setup(format!("TLS setup: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(certs, private)
+        .map_err(|e| TlsError::Setup(format!("{key_key} {}: {e}", key.display())))
+}
+
 #[cfg(test)]
-#[path = "tls_tests.rs"]
 mod tests;

@@ -37,9 +37,12 @@
 //! is what queries (and the tests) must use.
 //!
 //! # Speed (every sample passes here)
-//! A device's escaped tags are kept in the device (`tags`), field keys in a
-//! table; numbers are written digit by digit into room the line makes once
-//! (`number`). Size buffers with [`max_encoded_len`] and they never grow.
+//! A [`LineEncoder`] keeps each device's escaped tags (`tags`), field keys
+//! are in a table; numbers are written digit by digit into room the line
+//! makes once (`number`). Size buffers with [`max_encoded_len`] and they
+//! never grow. The free functions ([`encode_sample`], [`encode_record`])
+//! escape the tags anew on every call: for tools, tests and the rare
+//! outage record, not for a stream of samples.
 
 use crate::sample::{Field, FieldKind, FieldValue, Measurement, OutageRecord, Record, Sample};
 use number::Text;
@@ -49,10 +52,15 @@ use tags::Pieces;
 const KEY_SPECIALS: &[char] = &[',', '=', ' '];
 
 /// Appends one line for `sample` to `out`. Returns `false` (and appends
-/// nothing) when no field of the sample can be written.
+/// nothing) when no field of the sample can be written. Escapes the
+/// device's tags anew: a stream of samples goes through a [`LineEncoder`].
 pub fn encode_sample(sample: &Sample, out: &mut Vec<u8>) -> bool {
+    write_sample(sample, &Pieces::new(&sample.device), out)
+}
+
+/// [`encode_sample`] with the device's tag pieces at hand.
+fn write_sample(sample: &Sample, tags: &Pieces, out: &mut Vec<u8>) -> bool {
     let m = sample.measurement;
-    let tags = Pieces::of(&sample.device);
     let key = sample.key.as_deref().unwrap_or("");
     let start = out.len();
     // One growth at most per line (none in a buffer sized with
@@ -411,10 +419,11 @@ fn write_escaped(s: &str, specials: &[char], out: &mut Vec<u8>) {
     }
 }
 
+mod encoder;
 mod number;
 mod tags;
 
-pub use tags::LineTags;
+pub use encoder::LineEncoder;
 
 #[cfg(test)]
 mod reference;
