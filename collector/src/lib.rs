@@ -2,10 +2,12 @@
 //!
 //! `source::mqtt` receives messages, `route` picks a route per topic,
 //! `decode` turns payloads into observations, `normalize` joins them with the
-//! `inventory` and fixes counters and units into canonical [`sample`]s, and
-//! `sink::influx` writes them to InfluxDB. `pipeline` wires these together;
-//! rejects go to `deadletter` and are counted in `metrics`. `shard` splits the
-//! inventory between collector instances.
+//! `inventory` and fixes counters and units into canonical [`sample`]s,
+//! [`line_protocol`] encodes them for the `spool`, and `sink::influx` writes
+//! them to InfluxDB. `pipeline` wires these together; rejects go to
+//! `deadletter` and are counted in `metrics`. `shard` splits the inventory
+//! between collector instances. [`tls`] builds the TLS configs of every
+//! client and server (here, in the exporter and in the binary).
 
 pub mod config;
 pub mod deadletter;

@@ -23,10 +23,10 @@ use std::sync::{Arc, OnceLock};
 use collector::config::{compile_routes, default_routes, LimitsConfig};
 use collector::decode::{self, DecodeContext, Decoded, Format, Observation, Reading};
 use collector::inventory::Inventory;
+use collector::line_protocol::{encode_record, stored_value};
 use collector::normalize::Normalizer;
 use collector::route::{Route, RouteTable, TopicVars};
 use collector::sample::{FieldValue, Record, Sample};
-use collector::line_protocol::{encode_record, stored_value};
 
 /// The built-in routes, compiled once per process.
 pub fn routes() -> &'static RouteTable {

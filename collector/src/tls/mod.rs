@@ -1,7 +1,8 @@
 //! PEM files and rustls configs for every TLS connection schoolnet makes
 //! or accepts: the MQTT client (`mqtts://`), the InfluxDB clients (the
 //! writer's and the query commands' `https://`) and the exporter's server.
-//! Every one of them imports it from here.
+//! Every one of them is built here: [`client_config`] (MQTT),
+//! [`reqwest_tls`] (InfluxDB), [`server_config`] (the exporter).
 //!
 //! Errors name the config key and the file (`mqtt.client_key_file
 //! /etc/schoolnet/key.pem: no PEM private key …`) and never quote a private
@@ -240,6 +241,39 @@ pub fn server_config(
         .with_no_client_auth()
         .with_single_cert(certs, private)
         .map_err(|e| TlsError::Setup(format!("{key_key} {}: {e}", key.display())))
+}
+
+/// TLS for an `https://` reqwest client (the InfluxDB writer's and the
+/// query commands'): the certificates of `ca` (config key, file) trusted
+/// besides the system's roots, and `client` presented. The files are read
+/// and checked here (errors name the key and file); reqwest then builds
+/// its rustls config from them.
+pub fn reqwest_tls(
+    mut builder: reqwest::ClientBuilder,
+    ca: Option<(&'static str, &Path)>,
+    client: Option<ClientCert<'_>>,
+) -> Result<reqwest::ClientBuilder, TlsError> {
+    if let Some((key, path)) = ca {
+        let certs = read_certs(key, path)?
+            .iter()
+            .map(|c| reqwest::Certificate::from_der(c))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| TlsError::invalid(key, path, e.to_string()))?;
+        builder = builder.tls_certs_merge(certs);
+    }
+    if let Some(c) = client {
+        // Checked (PEM, key matches certificate) with errors naming the
+        // key, then handed to reqwest as one PEM buffer.
+        c.load()?;
+        let mut pem = read(c.cert_key, c.cert_file)?;
+        pem.push(b'\n');
+        pem.extend(read(c.key_key, c.key_file)?);
+        let identity = reqwest::Identity::from_pem(&pem).map_err(|_| {
+            TlsError::invalid(c.key_key, c.key_file, "not usable as a client identity")
+        })?;
+        builder = builder.identity(identity);
+    }
+    Ok(builder)
 }
 
 #[cfg(test)]
