@@ -6,7 +6,7 @@ use super::{encode_record, write_sample};
 use crate::sample::{Record, Sample};
 
 /// The line-protocol encoder of a stream of records: the same lines as
-/// [`encode_record`](super::encode_record), with each device's escaped tags kept from its first
+/// [`encode_record`], with each device's escaped tags kept from its first
 /// line on. The pipeline holds one (samples into spool records), the
 /// InfluxDB sink another (samples it gets unencoded).
 #[derive(Default)]
@@ -19,12 +19,13 @@ impl LineEncoder {
         LineEncoder::default()
     }
 
-    /// Appends one line for `sample` to `out`, like [`encode_sample`](super::encode_sample).
+    /// Appends one line for `sample` to `out`, like
+    /// [`encode_sample`](super::encode_sample).
     pub fn encode_sample(&mut self, sample: &Sample, out: &mut Vec<u8>) -> bool {
         write_sample(sample, self.tags.pieces(&sample.device), out)
     }
 
-    /// Appends the line(s) of `record` to `out`, like [`encode_record`](super::encode_record).
+    /// Appends the line(s) of `record` to `out`, like [`encode_record`].
     pub fn encode_record(&mut self, record: &Record, out: &mut Vec<u8>) -> bool {
         match record {
             Record::Sample(s) => self.encode_sample(s, out),
