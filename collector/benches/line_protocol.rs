@@ -1,11 +1,12 @@
-//! Line-protocol encoding per point: `encode_record`, what the pipeline
-//! calls for every sample it spools (and the InfluxDB writer for every
-//! point it sends), on the samples the pipeline makes from real simulator
+//! Line-protocol encoding per point: `LineEncoder::encode_record`, what
+//! the pipeline calls for every sample it spools (and the InfluxDB writer
+//! for every sample it gets unencoded), on the samples the pipeline makes from real simulator
 //! traffic (all formats of the 216-school sample, in arrival order).
 //!
 //! Per point as the pipeline does it: the samples of one message into one
 //! fresh buffer sized like `Outbox::add_samples` does (`max_encoded_len`
-//! summed over them), time divided by points written.
+//! summed over them) by one encoder kept across the run, as the pipeline
+//! keeps its own; time divided by points written.
 //! `mixed` cycles through every message in arrival order; `interface` only
 //! through interface samples (one per buffer), the widest points.
 //! Timed in thread CPU time (see `support::thread_cpu`).
@@ -21,8 +22,8 @@ mod support;
 use std::hint::black_box;
 use std::time::Duration;
 
+use collector::line_protocol::{encode_record, max_encoded_len, LineEncoder};
 use collector::sample::{FieldValue, InfluxRecord, Measurement, Sample};
-use collector::sink::influx::{encode_record, max_encoded_len};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 /// Messages per format run through the pipeline to get the samples.
@@ -31,7 +32,12 @@ const PER_FORMAT: usize = 4_000;
 /// Encodes messages in turn, each into a fresh buffer sized like the
 /// pipeline's (`Outbox::add_samples`), until `points` points are written;
 /// returns the CPU time taken.
-fn encode_points(messages: &[Vec<InfluxRecord>], next: &mut usize, points: u64) -> Duration {
+fn encode_points(
+    encoder: &mut LineEncoder,
+    messages: &[Vec<InfluxRecord>],
+    next: &mut usize,
+    points: u64,
+) -> Duration {
     let mut done = 0;
     let started = support::thread_cpu();
     while done < points {
@@ -39,7 +45,7 @@ fn encode_points(messages: &[Vec<InfluxRecord>], next: &mut usize, points: u64) 
         *next = (*next + 1) % messages.len();
         let mut lines = Vec::with_capacity(records.iter().map(max_encoded_len).sum());
         for r in records {
-            encode_record(black_box(r), &mut lines);
+            encoder.encode_record(black_box(r), &mut lines);
         }
         black_box(lines);
         done += records.len() as u64;
@@ -60,8 +66,9 @@ fn encode(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     for (name, messages) in [("mixed", &mixed), ("interface", &interface)] {
         let mut next = 0;
+        let mut encoder = LineEncoder::new();
         group.bench_function(name, |b| {
-            b.iter_custom(|points| encode_points(messages, &mut next, points))
+            b.iter_custom(|points| encode_points(&mut encoder, messages, &mut next, points))
         });
     }
     group.finish();

@@ -14,7 +14,7 @@ mod support;
 
 use std::hint::black_box;
 
-use collector::decode::line_protocol;
+use collector::line_protocol::parse as line_protocol;
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 
@@ -39,7 +39,7 @@ fn decode_normalize(c: &mut Criterion) {
 /// The parsers alone on the same payloads: the floor under
 /// `decode_normalize` for the formats that use them. `influx` is the
 /// `influxdb-line-protocol` crate the decoder used before (now its test
-/// oracle), `influx-handwritten` the decoder's own `decode::line_protocol`
+/// oracle), `influx-handwritten` the decoder's own `line_protocol::parse`
 /// (one `Line` per message, as the decoder keeps it); JSON is parsed into
 /// a `serde_json::Value`. Not a target: it shows how much of `decode_normalize`
 /// is parsing.

@@ -15,8 +15,8 @@ mod support;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use collector::line_protocol::encode_record;
 use collector::sample::InfluxRecord;
-use collector::sink::influx::encode_record;
 use collector::spool::{Spool, SpoolConfig};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 

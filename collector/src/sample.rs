@@ -154,6 +154,27 @@ pub enum FieldKind {
     Gauge,
 }
 
+/// The declared width of a device's raw counters (a route's `counter_bits`,
+/// a device's override); decides where a wrap lands when normalizing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+pub enum CounterWidth {
+    #[serde(rename = "32")]
+    Bits32,
+    #[default]
+    #[serde(rename = "64")]
+    Bits64,
+}
+
+impl CounterWidth {
+    /// 2^width, as u128 so the 64-bit case fits.
+    pub fn modulus(self) -> u128 {
+        match self {
+            CounterWidth::Bits32 => 1u128 << 32,
+            CounterWidth::Bits64 => 1u128 << 64,
+        }
+    }
+}
+
 /// A normalized field value.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FieldValue {
@@ -225,11 +246,6 @@ pub enum InfluxRecord {
         lines: Vec<u8>,
     },
 }
-
-/// The old name of [`InfluxRecord`], kept only while the line-protocol
-/// encoder (being moved to its own module under issue #19) still uses it;
-/// remove once that move has landed and renamed its uses.
-pub type Record = InfluxRecord;
 
 impl From<Sample> for InfluxRecord {
     fn from(s: Sample) -> InfluxRecord {

@@ -143,7 +143,6 @@ fn inventory(series: &[Series]) -> Arc<Inventory> {
             parent: None,
             wan_interface: None,
             counter_width: None,
-            line_tags: Default::default(),
         })
         .collect();
     Arc::new(Inventory::from_parts(vec![school], devices))

@@ -24,12 +24,11 @@ use std::time::Duration;
 use collector::config::{compile_routes, default_routes, Config, LimitsConfig, RouteConfig};
 use collector::decode::{decode, DecodeContext, Decoded};
 use collector::inventory::{DeviceInfo, Inventory, Role, School};
+use collector::line_protocol::{encode_record, stored_value};
 use collector::normalize::Normalizer;
 use collector::reject::RejectReason;
 use collector::route::RouteTable;
 use collector::sample::{InfluxRecord, Sample};
-use collector::sink::influx::line_protocol::encode_record;
-use collector::sink::influx::stored_value;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
 
@@ -88,7 +87,6 @@ fn inventory(dev: &str, school: &str, district: &str) -> Arc<Inventory> {
         parent: None,
         wan_interface: None,
         counter_width: None,
-        line_tags: Default::default(),
     };
     let mut devices = vec![device(dev)];
     if dev != VICTIM {

@@ -5,16 +5,17 @@
 //!
 //! Hostile tag values (spaces, commas, `=`, quotes, backslashes, newlines,
 //! tabs, unicode) are written and read back; the expected stored value is
-//! `stored_value(raw)`, the escaping rules of `sink::influx::line_protocol`.
+//! `stored_value(raw)`, the escaping rules of `line_protocol::encode`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use collector::inventory::{DeviceInfo, Role, School};
+use collector::line_protocol::stored_value;
 use collector::metrics::PipelineMetrics;
 use collector::sample::{Field, FieldValue, Measurement, Sample};
-use collector::sink::influx::{stored_value, InfluxApi, InfluxConfig, InfluxSink};
+use collector::sink::influx::{InfluxApi, InfluxConfig, InfluxSink};
 use reqwest::Url;
 use testkit::{wait_until, InfluxDb1, VictoriaMetrics};
 
@@ -99,7 +100,6 @@ fn device(school: &str, role: Role) -> Arc<DeviceInfo> {
         parent: None,
         wan_interface: None,
         counter_width: None,
-        line_tags: Default::default(),
     })
 }
 

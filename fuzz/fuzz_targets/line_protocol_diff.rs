@@ -1,5 +1,5 @@
 //! Differential: the `influx` decoder's line protocol parser
-//! (`collector::decode::line_protocol`) against the `influxdb-line-protocol`
+//! (`collector::line_protocol::parse`) against the `influxdb-line-protocol`
 //! crate it replaced and keeps as its oracle. Input: any bytes; UTF-8 text
 //! is parsed by both, which must agree line by line (see
 //! `schoolnet_fuzz::line_protocol_diff`).

@@ -23,10 +23,10 @@ use std::sync::{Arc, OnceLock};
 use collector::config::{compile_routes, default_routes, LimitsConfig};
 use collector::decode::{self, DecodeContext, Decoded, Format, Observation, Reading};
 use collector::inventory::Inventory;
+use collector::line_protocol::{encode_record, stored_value};
 use collector::normalize::Normalizer;
 use collector::route::{Route, RouteTable, TopicVars};
 use collector::sample::{FieldValue, InfluxRecord, Sample};
-use collector::sink::influx::line_protocol::{encode_record, stored_value};
 
 /// The built-in routes, compiled once per process.
 pub fn routes() -> &'static RouteTable {
@@ -275,16 +275,16 @@ type Parsed = (
     Option<i64>,
 );
 
-fn ours_parsed(l: &collector::decode::line_protocol::Line<'_>) -> Parsed {
-    use collector::decode::line_protocol::FieldValue;
+fn ours_parsed(l: &collector::line_protocol::parse::Line<'_>) -> Parsed {
+    use collector::line_protocol::parse::LineValue;
     let tags = l.tags.iter().map(|(k, v)| (k.to_string(), v.to_string()));
     let fields = l.fields.iter().map(|(k, v)| {
         let v = match v {
-            FieldValue::I64(i) => format!("{i}i"),
-            FieldValue::U64(u) => format!("{u}u"),
-            FieldValue::F64(f) => format!("{:#x}f", f.to_bits()),
-            FieldValue::Bool(b) => b.to_string(),
-            FieldValue::Str(s) => format!("{s:?}"),
+            LineValue::I64(i) => format!("{i}i"),
+            LineValue::U64(u) => format!("{u}u"),
+            LineValue::F64(f) => format!("{:#x}f", f.to_bits()),
+            LineValue::Bool(b) => b.to_string(),
+            LineValue::Str(s) => format!("{s:?}"),
         };
         (k.to_string(), v)
     });
@@ -309,17 +309,17 @@ fn their_parsed(l: &influxdb_line_protocol::ParsedLine<'_>) -> Parsed {
     (m, tags.collect(), fields.collect(), l.timestamp)
 }
 
-/// The `line_protocol_diff` target: `collector::decode::line_protocol` and
+/// The `line_protocol_diff` target: `collector::line_protocol::parse` and
 /// the `influxdb-line-protocol` crate (as the `influx` decoder used it:
 /// `split_lines`, then `parse_lines` per piece) must reject the same lines
 /// and parse the others to the same measurement, tags, typed field values
 /// and timestamp, at the same physical line numbers. The one documented
 /// difference (a `,` after the first field at the line's end or before the
 /// timestamp, accepted by the crate only; see
-/// `collector/src/decode/line_protocol/tests.rs`) is checked instead: such a
+/// `collector/src/line_protocol/parse/tests.rs`) is checked instead: such a
 /// line parses as the crate's once that comma is removed.
 pub fn line_protocol_diff(text: &str) {
-    use collector::decode::line_protocol;
+    use collector::line_protocol::parse as line_protocol;
 
     let ours: Vec<_> = line_protocol::lines(text).collect();
     let mut theirs = Vec::new();

@@ -12,12 +12,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use collector::config::{read_secret, Config};
+use collector::line_protocol::encode_record;
 use collector::metrics::PipelineMetrics;
 use collector::pipeline::History;
 use collector::sample::InfluxRecord;
-use collector::sink::influx::{
-    encode_record, feed_from_spool, InfluxSink, SHUTDOWN_BUDGET, TOKEN_ENV,
-};
+use collector::sink::influx::{feed_from_spool, InfluxSink, SHUTDOWN_BUDGET, TOKEN_ENV};
 use collector::spool::{FullCause, Spool};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;

@@ -22,7 +22,7 @@ use anyhow::{anyhow, bail, Context};
 use collector::config::{read_secret, Config, InfluxApi};
 use collector::inventory::Inventory;
 use collector::sink::influx::TOKEN_ENV;
-use collector::source::mqtt::tls::{read_certs, ClientCert};
+use collector::tls::{reqwest_tls, ClientCert};
 use reqwest::header::{HeaderValue, AUTHORIZATION};
 use reqwest::Url;
 use serde_json::Value;
@@ -252,7 +252,7 @@ pub async fn run(source: &Source, q: &str) -> anyhow::Result<Value> {
 /// Adds `influx.ca_file` (extra trust roots) and the client certificate;
 /// refuses them with an `http://` URL (they would suggest encryption).
 fn with_tls(
-    mut builder: reqwest::ClientBuilder,
+    builder: reqwest::ClientBuilder,
     source: &Source,
 ) -> anyhow::Result<reqwest::ClientBuilder> {
     let [ca, cert, key] = &source.tls;
@@ -271,24 +271,8 @@ fn with_tls(
             source.url
         );
     }
-    if let Some(path) = ca {
-        let certs = read_certs("influx.ca_file", path)?
-            .iter()
-            .map(|c| reqwest::Certificate::from_der(c))
-            .collect::<Result<Vec<_>, _>>()
-            .with_context(|| format!("influx.ca_file {}", path.display()))?;
-        builder = builder.tls_certs_merge(certs);
-    }
-    if let Some(c) = client {
-        c.load()?; // errors name the file that is wrong
-        let mut pem = std::fs::read(c.cert_file).context("influx.client_cert_file")?;
-        pem.push(b'\n');
-        pem.extend(std::fs::read(c.key_file).context("influx.client_key_file")?);
-        let identity = reqwest::Identity::from_pem(&pem)
-            .map_err(|_| anyhow!("influx.client_key_file: not usable as a client identity"))?;
-        builder = builder.identity(identity);
-    }
-    Ok(builder)
+    let ca = ca.as_deref().map(|path| ("influx.ca_file", path));
+    Ok(reqwest_tls(builder, ca, client)?)
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 
 use collector::inventory::{Inventory, School};
+use collector::line_protocol::encode_outage;
 use collector::sample::OutageRecord;
-use collector::sink::influx::line_protocol::encode_outage;
 use serde_json::Value;
 use testkit::{free_port, InfluxDb1};
 

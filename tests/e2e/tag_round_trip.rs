@@ -16,9 +16,10 @@ use std::time::Duration;
 use collector::config::ExporterConfig;
 use collector::deadletter::DeadLetters;
 use collector::inventory::Inventory;
+use collector::line_protocol::stored_value;
 use collector::metrics::PipelineMetrics;
 use collector::sample::{Field, FieldValue, InfluxRecord, Measurement, Sample};
-use collector::sink::influx::{stored_value, InfluxApi, InfluxConfig, InfluxSink};
+use collector::sink::influx::{InfluxApi, InfluxConfig, InfluxSink};
 use exporter::{Exporter, ManualClock};
 use testkit::InfluxDb1;
 

@@ -7,8 +7,9 @@ use serde::Deserialize;
 
 use super::ConfigError;
 use crate::decode::json::{FieldMap, Input, JsonMapping, Source, TimeUnit};
-use crate::decode::{CounterWidth, Format, ValueMapping};
+use crate::decode::{Format, ValueMapping};
 use crate::route::{validate_filter, Route, RouteTable, TopicPattern};
+use crate::sample::CounterWidth;
 use crate::sample::{Field, Measurement};
 
 /// One `[[routes]]` entry.

@@ -18,7 +18,7 @@ const POW10: [f64; 23] = [
 ];
 
 /// `s.parse::<f64>().ok()`, faster for plain decimals.
-pub(super) fn parse_f64(s: &str) -> Option<f64> {
+pub(crate) fn parse_f64(s: &str) -> Option<f64> {
     match plain(s.as_bytes()) {
         Plain::Value(v) => Some(v),
         Plain::Invalid => None,

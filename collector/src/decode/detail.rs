@@ -34,7 +34,7 @@ pub(super) fn echo(s: &str) -> String {
 }
 
 /// [`echo`] truncated to `max` characters instead.
-pub(super) fn echo_max(s: &str, max: usize) -> String {
+pub(crate) fn echo_max(s: &str, max: usize) -> String {
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
         if i == max {

@@ -12,7 +12,7 @@
 //! tests beside it in `tests.rs`:
 //! - [`collectd`] (`collectd`): OpenWrt `collectd-mod-mqtt`, `<epoch>:<v1>[:<v2>…]`, trailing NUL.
 //! - [`line`](mod@line) (`influx`): line protocol as Telegraf `outputs.mqtt` publishes
-//!   it (syntax: [`line_protocol`]), mapped like any Telegraf metric.
+//!   it (syntax: [`crate::line_protocol::parse`]), mapped like any Telegraf metric.
 //! - [`telegraf`] (`telegraf-json`): Telegraf's JSON serializer, single and
 //!   batch; the folder also holds its readers and the Telegraf → canonical
 //!   mapping both Telegraf formats use.
@@ -26,12 +26,12 @@
 //! `detail` (bounded reject details), `decimal` (fast decimal text).
 
 pub mod collectd;
-mod decimal;
-mod detail;
+// Both also read by `crate::line_protocol::parse`.
+pub(crate) mod decimal;
+pub(crate) mod detail;
 mod identity;
 pub mod json;
 pub mod line;
-pub mod line_protocol;
 mod payload;
 mod readings;
 pub mod status;
@@ -45,30 +45,10 @@ use smallvec::SmallVec;
 
 use crate::reject::Reject;
 use crate::route::TopicVars;
-use crate::sample::{Field, Measurement};
+use crate::sample::{CounterWidth, Field, Measurement};
 
 pub use json::JsonMapping;
 pub use value::ValueMapping;
-
-/// The declared width of a device's raw counters; decides where a wrap lands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
-pub enum CounterWidth {
-    #[serde(rename = "32")]
-    Bits32,
-    #[default]
-    #[serde(rename = "64")]
-    Bits64,
-}
-
-impl CounterWidth {
-    /// 2^width, as u128 so the 64-bit case fits.
-    pub fn modulus(self) -> u128 {
-        match self {
-            CounterWidth::Bits32 => 1u128 << 32,
-            CounterWidth::Bits64 => 1u128 << 64,
-        }
-    }
-}
 
 /// A value as the device reported it.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{DeviceInfo, Inventory, Role, School};
-use crate::decode::CounterWidth;
+use crate::sample::CounterWidth;
 
 /// Why an inventory could not be loaded. Always names the file and, for
 /// content errors, the 1-based line and the column.
@@ -161,7 +161,6 @@ impl Inventory {
                     parent,
                     wan_interface,
                     counter_width,
-                    line_tags: Default::default(),
                 },
             ));
         }

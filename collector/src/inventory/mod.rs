@@ -15,8 +15,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::decode::CounterWidth;
-use crate::sink::influx::line_protocol::LineTags;
+use crate::sample::CounterWidth;
 
 pub use load::InventoryError;
 
@@ -91,10 +90,6 @@ pub struct DeviceInfo {
     /// Width of this device's raw counters when it differs from its route's
     /// `counter_bits` (a 32-bit router among 64-bit ones on one Telegraf topic).
     pub counter_width: Option<CounterWidth>,
-    /// The device's InfluxDB tags, escaped by the line-protocol encoder on
-    /// its first line and reused for every other (`LineTags::default()`
-    /// when building a device by hand).
-    pub line_tags: LineTags,
 }
 
 impl DeviceInfo {

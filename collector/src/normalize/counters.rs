@@ -31,7 +31,7 @@
 //! series, so it fits an InfluxDB integer for centuries even when the device's
 //! raw 64-bit counter starts near 2^64.
 
-use crate::decode::CounterWidth;
+use crate::sample::CounterWidth;
 
 /// What happened between the previous sample of a series and this one.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -1,8 +1,8 @@
 use smallvec::smallvec;
 
 use super::*;
-use crate::decode::{CounterWidth, Reading, StatusReport};
-use crate::sample::{FieldKind, FieldValue};
+use crate::decode::{Reading, StatusReport};
+use crate::sample::{CounterWidth, FieldKind, FieldValue};
 
 const S: i64 = 1_000_000_000;
 const T0: i64 = 1_700_000_000 * S;

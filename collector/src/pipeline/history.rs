@@ -34,8 +34,8 @@
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::line_protocol::{max_sample_len, LineEncoder};
 use crate::sample::{InfluxRecord, Sample};
-use crate::sink::influx::{encode_record, max_sample_len};
 use crate::source::mqtt::Ack;
 use crate::spool::{Spool, SpoolError};
 
@@ -61,6 +61,8 @@ pub enum HistoryError {
 /// Samples and acknowledgements waiting for the next flush.
 pub(super) struct Outbox {
     pub(super) history: History,
+    /// Encodes samples into spool records (keeps each device's tags).
+    encoder: LineEncoder,
     records: Vec<InfluxRecord>,
     spooled: Vec<(i64, Vec<u8>)>,
     acks: Vec<Ack>,
@@ -79,6 +81,7 @@ impl Outbox {
     pub(super) fn new(history: History) -> Outbox {
         Outbox {
             history,
+            encoder: LineEncoder::new(),
             records: Vec::new(),
             spooled: Vec::new(),
             acks: Vec::new(),
@@ -105,7 +108,7 @@ impl Outbox {
                 // sample was too little for interface points).
                 let mut lines = Vec::with_capacity(samples.iter().map(max_sample_len).sum());
                 for s in samples.drain(..) {
-                    encode_record(&InfluxRecord::Sample(s), &mut lines);
+                    self.encoder.encode_sample(&s, &mut lines);
                 }
                 if !lines.is_empty() {
                     self.spooled.push((received_ns, lines));

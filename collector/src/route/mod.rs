@@ -10,7 +10,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::decode::{CounterWidth, Format};
+use crate::decode::Format;
+use crate::sample::CounterWidth;
 
 /// Most `{variables}` a pattern may have: [`TopicVars`] holds them inline,
 /// so matching a message allocates nothing (the built-in patterns use three).

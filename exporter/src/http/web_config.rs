@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use collector::source::mqtt::tls::{self, TlsError};
+use collector::tls::{self, TlsError};
 use serde::Deserialize;
 
 const KEY: &str = "exporter.web_config_file";
@@ -136,20 +136,15 @@ impl WebConfig {
     }
 }
 
-/// The rustls server config: the PEM chain and key, HTTP/2 and HTTP/1.1
-/// by ALPN, TLS 1.2 and 1.3 with rustls' safe defaults.
+/// The rustls server config (built by [`collector::tls`], like every TLS
+/// config of schoolnet), offering HTTP/2 and HTTP/1.1 by ALPN.
 fn server_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, TlsError> {
-    const CERT: &str = "tls_server_config.cert_file";
-    const KEY_FILE: &str = "tls_server_config.key_file";
-    let certs = tls::read_certs(CERT, cert)?;
-    let private = tls::read_private_key(KEY_FILE, key)?;
-    tls::check_key_matches(&certs, &private, KEY_FILE, key)?;
-    let mut config = rustls::ServerConfig::builder_with_provider(tls::provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Setup(format!("TLS setup: {e}")))?
-        .with_no_client_auth()
-        .with_single_cert(certs, private)
-        .map_err(|e| TlsError::Setup(format!("{KEY_FILE} {}: {e}", key.display())))?;
+    let mut config = tls::server_config(
+        "tls_server_config.cert_file",
+        cert,
+        "tls_server_config.key_file",
+        key,
+    )?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
 }

@@ -16,7 +16,7 @@
 //!
 //! Labels that are also InfluxDB tags (school, district, device, interface,
 //! target) are written as InfluxDB stores them
-//! (`collector::sink::influx::stored_tag_value`): the line-protocol encoder
+//! (`collector::line_protocol::stored_tag_value`): the line-protocol encoder
 //! cannot keep every backslash and control character, so `/metrics` shows
 //! the same substitute and a value round-trips identically between the two.
 //!
@@ -32,7 +32,7 @@ use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{Registry, TextEncoder};
 
-use collector::sink::influx::stored_tag_value as tag;
+use collector::line_protocol::stored_tag_value as tag;
 
 use crate::health::STATE_SERIES;
 use crate::Live;

@@ -29,8 +29,8 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use collector::decode::CounterWidth;
 use collector::inventory::{DeviceInfo, Inventory, Role};
+use collector::sample::CounterWidth;
 use collector::sample::Measurement;
 
 use super::model::{from_unix_ms, unix_ms, RouterStyle, SchoolProfile};

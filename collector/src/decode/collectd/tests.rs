@@ -2,8 +2,8 @@ use proptest::prelude::*;
 use smallvec::smallvec;
 
 use super::*;
-use crate::decode::CounterWidth;
 use crate::route::TopicVars;
+use crate::sample::CounterWidth;
 
 const T: i64 = 1_700_000_000_123_000_000;
 

@@ -2,9 +2,9 @@ use proptest::prelude::*;
 use smallvec::smallvec;
 
 use super::*;
-use crate::decode::CounterWidth;
 use crate::decode::Reading;
 use crate::route::TopicVars;
+use crate::sample::CounterWidth;
 use crate::sample::Field;
 
 const W: CounterWidth = CounterWidth::Bits64;

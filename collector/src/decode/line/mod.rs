@@ -5,7 +5,7 @@
 //! talks to InfluxDB.
 //!
 //! Accepts one or more lines (`\n`-separated; blank lines and `#` comments
-//! skipped), parsed by [`super::line_protocol`] (zero-copy; it accepts what
+//! skipped), parsed by [`crate::line_protocol::parse`] (zero-copy; it accepts what
 //! the `influxdb-line-protocol` crate used here before accepted, but for a
 //! trailing comma after the fields, see there); timestamps are
 //! nanoseconds (Telegraf's serializer always writes ns), a missing timestamp
@@ -24,11 +24,11 @@
 //! device rejects the whole message as `identity_mismatch` rather than
 //! being silently overridden by the topic. See `telegraf::mapping`.
 
-use super::line_protocol::{self, FieldValue, Line};
 use super::telegraf::mapping::{map_metric, AsVal, Metric, Val};
 use crate::decode::detail::reject;
 use crate::decode::payload;
 use crate::decode::{DecodeContext, Decoded, Observations};
+use crate::line_protocol::parse::{self, Line, LineValue};
 use crate::reject::{Reject, RejectReason};
 
 pub fn decode<'a>(ctx: DecodeContext<'a>, payload: &'a [u8]) -> Result<Decoded<'a>, Reject> {
@@ -39,7 +39,7 @@ pub fn decode<'a>(ctx: DecodeContext<'a>, payload: &'a [u8]) -> Result<Decoded<'
     }
     // Telegraf's MQTT output sends one metric per message unless batching.
     let mut observations = Observations::new();
-    let mut lines = line_protocol::lines(text);
+    let mut lines = parse::lines(text);
     // One line buffer for the whole message, on the stack (see `Line`).
     let mut line = Line::default();
     while let Some(parsed) = lines.next_into(&mut line) {
@@ -61,14 +61,14 @@ pub fn decode<'a>(ctx: DecodeContext<'a>, payload: &'a [u8]) -> Result<Decoded<'
     Ok(Decoded::Observations(observations))
 }
 
-impl AsVal for FieldValue<'_> {
+impl AsVal for LineValue<'_> {
     fn as_val(&self) -> Val<'_> {
         match self {
-            FieldValue::I64(i) => Val::I(*i),
-            FieldValue::U64(u) => Val::U(*u),
-            FieldValue::F64(f) => Val::F(*f),
-            FieldValue::Bool(b) => Val::Bool(*b),
-            FieldValue::Str(s) => Val::Str(s),
+            LineValue::I64(i) => Val::I(*i),
+            LineValue::U64(u) => Val::U(*u),
+            LineValue::F64(f) => Val::F(*f),
+            LineValue::Bool(b) => Val::Bool(*b),
+            LineValue::Str(s) => Val::Str(s),
         }
     }
 }

@@ -31,7 +31,7 @@ use smallvec::SmallVec;
 use super::fast_reader;
 use super::mapping::{AsVal, Val};
 use crate::decode::json::tree::KeySeed;
-use crate::decode::line_protocol::{INLINE_FIELDS, INLINE_TAGS};
+use crate::line_protocol::parse::{INLINE_FIELDS, INLINE_TAGS};
 
 /// A JSON value the decoder needs the type or the scalar of.
 #[derive(Debug, Clone, PartialEq)]

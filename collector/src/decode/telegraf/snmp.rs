@@ -49,8 +49,9 @@ use super::mapping::{AsVal, Metric, Val};
 use crate::decode::detail::DisplayFn;
 use crate::decode::detail::{echo, reject};
 use crate::decode::{detail, identity, readings};
-use crate::decode::{CounterWidth, DecodeContext, Observation, Reading, Values};
+use crate::decode::{DecodeContext, Observation, Reading, Values};
 use crate::reject::{Reject, RejectReason};
+use crate::sample::CounterWidth;
 use crate::sample::{Field, Measurement};
 
 /// A counter column pair: the canonical field, its 64-bit (ifXTable)

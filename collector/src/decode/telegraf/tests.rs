@@ -2,8 +2,9 @@ use proptest::prelude::*;
 use smallvec::smallvec;
 
 use super::*;
-use crate::decode::{CounterWidth, Observation, Reading};
+use crate::decode::{Observation, Reading};
 use crate::route::TopicVars;
+use crate::sample::CounterWidth;
 use crate::sample::{Field, Measurement};
 
 const T: i64 = 1_700_000_000_000_000_000;

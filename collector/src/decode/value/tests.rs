@@ -2,9 +2,10 @@ use proptest::prelude::*;
 use smallvec::smallvec;
 
 use super::*;
-use crate::decode::{CounterWidth, Reading};
+use crate::decode::Reading;
 use crate::reject::RejectReason;
 use crate::route::TopicVars;
+use crate::sample::CounterWidth;
 use crate::sample::Measurement;
 
 const W: CounterWidth = CounterWidth::Bits64;

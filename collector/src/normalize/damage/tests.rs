@@ -2,8 +2,8 @@ use smallvec::smallvec;
 
 use super::super::*;
 use super::UNTIMED_BEFORE_ACCEPTED;
-use crate::decode::{CounterWidth, Reading, Values};
-use crate::sample::FieldValue;
+use crate::decode::{Reading, Values};
+use crate::sample::{CounterWidth, FieldValue};
 
 const S: i64 = 1_000_000_000;
 const T0: i64 = 1_700_000_000 * S;

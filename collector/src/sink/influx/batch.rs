@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::line_protocol::encode_record;
+use crate::line_protocol::LineEncoder;
 use crate::sample::InfluxRecord;
 
 /// Encoded lines plus bookkeeping for the age-based flush.
@@ -31,11 +31,12 @@ impl Batch {
         Batch::default()
     }
 
-    /// Encodes `sample` into the batch. `false` if it had nothing writable
-    /// (see [`encode_sample`]); the batch is then unchanged.
-    pub fn push(&mut self, record: &InfluxRecord, now: Instant) -> bool {
+    /// Encodes `record` into the batch with `encoder`. `false` if it had
+    /// nothing writable (see [`LineEncoder::encode_record`]); the batch is then
+    /// unchanged.
+    pub fn push(&mut self, encoder: &mut LineEncoder, record: &InfluxRecord, now: Instant) -> bool {
         let start = self.body.len();
-        if !encode_record(record, &mut self.body) {
+        if !encoder.encode_record(record, &mut self.body) {
             if let InfluxRecord::Lines { spool_id, .. } = record {
                 // Nothing to write, but delivered all the same.
                 self.spool_upto = Some(*spool_id);
@@ -114,9 +115,10 @@ impl Batch {
 /// tools; the sink itself encodes incrementally into a [`Batch`].
 pub fn encode_batch(records: &[InfluxRecord]) -> (Vec<u8>, usize) {
     let mut body = Vec::with_capacity(records.len() * 160);
+    let mut encoder = LineEncoder::new();
     let points = records
         .iter()
-        .filter(|r| encode_record(r, &mut body))
+        .filter(|r| encoder.encode_record(r, &mut body))
         .count();
     (body, points)
 }
@@ -249,7 +251,11 @@ mod tests {
         let samples = [s(1.0), s(f64::NAN), s(2.0), s(3.0)];
         let now = Instant::now();
         let mut b = Batch::new();
-        let pushed: Vec<bool> = samples.iter().map(|x| b.push(x, now)).collect();
+        let mut encoder = LineEncoder::new();
+        let pushed: Vec<bool> = samples
+            .iter()
+            .map(|x| b.push(&mut encoder, x, now))
+            .collect();
         assert_eq!(pushed, [true, false, true, true]);
         assert_eq!(b.len(), 3);
         let line = |v| format!("clients,device=r1,district=D,school=s1 wifi_clients={v} 1\n");

@@ -32,6 +32,7 @@ use tracing::{error, info};
 use super::batch::Batch;
 use super::error::WriteError;
 use super::writer::InfluxWriter;
+use crate::line_protocol::LineEncoder;
 use crate::metrics::PipelineMetrics;
 use crate::sample::InfluxRecord;
 use ack::AckOrder;
@@ -97,6 +98,8 @@ pub(crate) struct Deliverer<T> {
     shared: Arc<Shared<T>>,
     in_flight: JoinSet<Finished>,
     acks: AckOrder,
+    /// Encodes the records that arrive unencoded (keeps each device's tags).
+    encoder: LineEncoder,
     /// Cleared batches of finished writes, reused to keep allocations.
     spare: Vec<Batch>,
     /// Points of batches given up at shutdown; `Some` stops the loop.
@@ -121,6 +124,7 @@ impl<T: Transport + Send + Sync + 'static> Deliverer<T> {
             shared: Arc::new(Shared::new(transport, limits, metrics)),
             in_flight: JoinSet::new(),
             acks: AckOrder::new(),
+            encoder: LineEncoder::new(),
             spare: Vec::new(),
             gave_up: None,
             on_delivered: None,
@@ -171,7 +175,8 @@ impl<T: Transport + Send + Sync + 'static> Deliverer<T> {
             };
             self.metrics().influx_queue_batches.set(gauge(rx.len()));
             for (i, sample) in samples.iter().enumerate() {
-                let full = batch.push(sample, Instant::now()) && batch.len() >= limits.max_points;
+                let full = batch.push(&mut self.encoder, sample, Instant::now())
+                    && batch.len() >= limits.max_points;
                 if full && self.send(&mut batch, &rx).await.is_err() {
                     let rest = samples.len() - i - 1;
                     return self.abandon(batch.len() + rest, &mut rx).await;

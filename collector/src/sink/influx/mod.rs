@@ -2,7 +2,8 @@
 //! HTTP to InfluxDB 1.x (`/write`) or a v2-compatible server
 //! (`/api/v2/write`: InfluxDB 2.x/3.x, VictoriaMetrics).
 //!
-//! - [`line_protocol`]: one sample → one line, escaping rules.
+//! - line protocol encoding lives in [`crate::line_protocol`] (the pipeline
+//!   encodes before the spool too).
 //! - [`batch`]: the batch buffer and the 413 split plan.
 //! - [`writer`]: one HTTP request (gzip, auth, timeout, metrics).
 //! - [`error`]: response classification (retry, throttle, split, reject).
@@ -19,7 +20,6 @@ pub mod batch;
 pub mod config;
 mod deliver;
 pub mod error;
-pub mod line_protocol;
 pub mod retry;
 pub mod writer;
 
@@ -32,10 +32,6 @@ pub use batch::encode_batch;
 pub use config::{InfluxApi, InfluxConfig, TOKEN_ENV};
 pub use deliver::SHUTDOWN_BUDGET;
 pub use error::WriteError;
-pub use line_protocol::{
-    encode_outage, encode_record, encode_sample, max_encoded_len, max_sample_len, stored_tag_value,
-    stored_value,
-};
 pub use writer::InfluxWriter;
 
 use crate::metrics::PipelineMetrics;

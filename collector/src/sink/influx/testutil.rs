@@ -22,7 +22,6 @@ pub fn device(id: &str, school: &str, district: &str, role: Role) -> Arc<DeviceI
         parent: None,
         wan_interface: None,
         counter_width: None,
-        line_tags: Default::default(),
     })
 }
 

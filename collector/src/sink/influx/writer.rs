@@ -28,7 +28,7 @@ use reqwest::Url;
 use super::config::{InfluxApi, InfluxConfig};
 use super::error::{classify, WriteError};
 use crate::metrics::PipelineMetrics;
-use crate::source::mqtt::tls::{self, ClientCert, TlsError};
+use crate::tls::{self, ClientCert, TlsError};
 
 /// Sends line protocol bodies to one InfluxDB endpoint.
 #[derive(Debug, Clone)]
@@ -188,36 +188,11 @@ fn with_tls(
             ))),
         };
     }
-    let mut builder = builder.https_only(true);
-    if let Some(path) = &config.ca_file {
-        let certs = tls::read_certs("influx.ca_file", path).map_err(setup)?;
-        let certs = certs
-            .iter()
-            .map(|c| reqwest::Certificate::from_der(c))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| WriteError::Setup(format!("influx.ca_file {}: {e}", path.display())))?;
-        builder = builder.tls_certs_merge(certs);
-    }
-    if let Some(client) = client {
-        // Checked (PEM, key matches certificate) with errors naming the
-        // key, then handed to reqwest as one PEM buffer.
-        client.load().map_err(setup)?;
-        let mut pem = std::fs::read(client.cert_file)
-            .map_err(|e| WriteError::Setup(format!("influx.client_cert_file: {e}")))?;
-        pem.push(b'\n');
-        pem.extend(
-            std::fs::read(client.key_file)
-                .map_err(|e| WriteError::Setup(format!("influx.client_key_file: {e}")))?,
-        );
-        let identity = reqwest::Identity::from_pem(&pem).map_err(|_| {
-            WriteError::Setup(format!(
-                "influx.client_key_file {}: not usable as a client identity",
-                client.key_file.display()
-            ))
-        })?;
-        builder = builder.identity(identity);
-    }
-    Ok(builder)
+    let ca = config
+        .ca_file
+        .as_deref()
+        .map(|path| ("influx.ca_file", path));
+    tls::reqwest_tls(builder.https_only(true), ca, client).map_err(setup)
 }
 
 /// Compresses with the fastest level: line protocol shrinks ~10× even so,

@@ -5,8 +5,7 @@
 //! pipeline, `subscriptions` sends the
 //! SUBSCRIBE packets (and their changes on reload), `retry` decides the
 //! delay after a connection error, `session` notices a persistent session
-//! the broker lost, [`tls`] loads PEM files and builds rustls configs (also
-//! for the InfluxDB writer and the exporter).
+//! the broker lost. Its TLS config comes from [`crate::tls`].
 
 pub mod config;
 mod message;
@@ -14,7 +13,6 @@ mod retry;
 mod session;
 mod source;
 mod subscriptions;
-pub mod tls;
 
 pub use message::{Ack, MqttMessage};
 pub use source::{MqttSource, SourceError, MAX_INCOMING_PACKET};

@@ -32,8 +32,8 @@ use super::message::{MqttMessage, SessionEpoch};
 use super::retry::RetryPolicy;
 use super::session::{Session, SessionWatch};
 use super::subscriptions;
-use super::tls::{self, ClientCert, TlsError};
 use crate::metrics::PipelineMetrics;
+use crate::tls::{self, ClientCert, TlsError};
 
 /// The largest packet MQTT can frame (remaining length 268,435,455 bytes):
 /// the client accepts whatever the broker lets through. What bounds the

@@ -1,11 +1,12 @@
 use std::sync::Arc;
 
 use crate::config::LimitsConfig;
-use crate::decode::{line, telegraf, CounterWidth, DecodeContext, Decoded, Observation, Reading};
+use crate::decode::{line, telegraf, DecodeContext, Decoded, Observation, Reading};
 use crate::inventory::Inventory;
 use crate::normalize::Normalizer;
 use crate::reject::{Reject, RejectReason};
 use crate::route::TopicVars;
+use crate::sample::CounterWidth;
 use crate::sample::{Field, FieldValue, Measurement};
 
 const T: i64 = 1_575_509_815_000_000_000;

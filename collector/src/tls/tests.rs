@@ -107,3 +107,40 @@ fn a_certificate_without_its_key_is_a_setup_error() {
         .unwrap()
         .is_none());
 }
+
+#[test]
+fn server_and_http_client_configs_load_and_name_bad_files() {
+    let pki = TestPki::generate();
+    let cert = "tls_server_config.cert_file";
+    let key = "tls_server_config.key_file";
+    server_config(cert, &pki.server_cert, key, &pki.server_key).unwrap();
+    let e = server_config(cert, &pki.server_cert, key, &pki.client_key)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(key) && e.contains("does not belong"), "{e}");
+
+    let client = ClientCert::pair(
+        "influx.client_cert_file",
+        Some(&pki.client_cert),
+        "influx.client_key_file",
+        Some(&pki.client_key),
+    )
+    .unwrap();
+    let ca = Some(("influx.ca_file", pki.ca.as_path()));
+    reqwest_tls(reqwest::Client::builder(), ca, client)
+        .unwrap()
+        .build()
+        .unwrap();
+    let text = write(pki.dir(), "not-a-ca.pem", "text\n");
+    let e = reqwest_tls(
+        reqwest::Client::builder(),
+        Some(("influx.ca_file", &text)),
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with("influx.ca_file ") && e.contains("not-a-ca.pem"),
+        "{e}"
+    );
+}

@@ -37,11 +37,16 @@
 //! is what queries (and the tests) must use.
 //!
 //! # Speed (every sample passes here)
-//! A device's escaped tags are kept in the device (`tags`), field keys in a
-//! table; numbers are written digit by digit into room the line makes once
-//! (`number`). Size buffers with [`max_encoded_len`] and they never grow.
+//! A [`LineEncoder`] keeps each device's escaped tags (`tags`), field keys
+//! are in a table; numbers are written digit by digit into room the line
+//! makes once (`number`). Size buffers with [`max_encoded_len`] and they
+//! never grow. The free functions ([`encode_sample`], [`encode_record`])
+//! escape the tags anew on every call: for tools, tests and the rare
+//! outage record, not for a stream of samples.
 
-use crate::sample::{Field, FieldKind, FieldValue, Measurement, OutageRecord, Record, Sample};
+use crate::sample::{
+    Field, FieldKind, FieldValue, InfluxRecord, Measurement, OutageRecord, Sample,
+};
 use number::Text;
 use tags::Pieces;
 
@@ -49,10 +54,15 @@ use tags::Pieces;
 const KEY_SPECIALS: &[char] = &[',', '=', ' '];
 
 /// Appends one line for `sample` to `out`. Returns `false` (and appends
-/// nothing) when no field of the sample can be written.
+/// nothing) when no field of the sample can be written. Escapes the
+/// device's tags anew: a stream of samples goes through a [`LineEncoder`].
 pub fn encode_sample(sample: &Sample, out: &mut Vec<u8>) -> bool {
+    write_sample(sample, &Pieces::new(&sample.device), out)
+}
+
+/// [`encode_sample`] with the device's tag pieces at hand.
+fn write_sample(sample: &Sample, tags: &Pieces, out: &mut Vec<u8>) -> bool {
     let m = sample.measurement;
-    let tags = Pieces::of(&sample.device);
     let key = sample.key.as_deref().unwrap_or("");
     let start = out.len();
     // One growth at most per line (none in a buffer sized with
@@ -132,17 +142,17 @@ fn fields_room(fields: usize) -> usize {
 /// with that much spare capacity is not reallocated while encoding, so
 /// size a buffer with the sum over its records (it is about twice what
 /// a line of measurements takes).
-pub fn max_encoded_len(record: &Record) -> usize {
+pub fn max_encoded_len(record: &InfluxRecord) -> usize {
     match record {
-        Record::Sample(s) => max_sample_len(s),
-        Record::Outage(o) => {
+        InfluxRecord::Sample(s) => max_sample_len(s),
+        InfluxRecord::Outage(o) => {
             // Tag values escaped (at most 2 bytes a byte), the fixed text
             // and two floats, then the timestamp's room.
             let values = o.cause.len() + o.school.district.len() + o.school.id.len();
             let fixed = "outage,cause=,district=,school= duration_s=,open=false,started_at=".len();
             fixed + 2 * values + 2 * 24 + number::TEXT_CAPACITY
         }
-        Record::Lines { lines, .. } => lines.len() + 1,
+        InfluxRecord::Lines { lines, .. } => lines.len() + 1,
     }
 }
 
@@ -185,12 +195,12 @@ fn write_key_tag(tag: &str, value: &str, out: &mut Vec<u8>) {
     write_escaped(value, KEY_SPECIALS, out);
 }
 
-/// Appends the line for any [`Record`]; `false` if nothing could be written.
-pub fn encode_record(record: &Record, out: &mut Vec<u8>) -> bool {
+/// Appends the line for any [`InfluxRecord`]; `false` if nothing could be written.
+pub fn encode_record(record: &InfluxRecord, out: &mut Vec<u8>) -> bool {
     match record {
-        Record::Sample(s) => encode_sample(s, out),
-        Record::Outage(o) => encode_outage(o, out),
-        Record::Lines { lines, .. } => {
+        InfluxRecord::Sample(s) => encode_sample(s, out),
+        InfluxRecord::Outage(o) => encode_outage(o, out),
+        InfluxRecord::Lines { lines, .. } => {
             out.extend_from_slice(lines);
             if !lines.is_empty() && !lines.ends_with(b"\n") {
                 out.push(b'\n');
@@ -411,10 +421,11 @@ fn write_escaped(s: &str, specials: &[char], out: &mut Vec<u8>) {
     }
 }
 
+mod encoder;
 mod number;
 mod tags;
 
-pub use tags::LineTags;
+pub use encoder::LineEncoder;
 
 #[cfg(test)]
 mod reference;

@@ -58,11 +58,11 @@ fn ours(text: &str) -> Vec<Result<Parsed, usize>> {
                     .into_iter()
                     .map(|(k, v)| {
                         let v = match v {
-                            FieldValue::I64(i) => Value::I(i),
-                            FieldValue::U64(u) => Value::U(u),
-                            FieldValue::F64(f) => Value::F(f.to_bits()),
-                            FieldValue::Bool(b) => Value::B(b),
-                            FieldValue::Str(s) => Value::S(s.into_owned()),
+                            LineValue::I64(i) => Value::I(i),
+                            LineValue::U64(u) => Value::U(u),
+                            LineValue::F64(f) => Value::F(f.to_bits()),
+                            LineValue::Bool(b) => Value::B(b),
+                            LineValue::Str(s) => Value::S(s.into_owned()),
                         };
                         (k.into_owned(), v)
                     })
@@ -174,11 +174,11 @@ fn telegraf_line_borrows_everything() {
     assert_eq!(
         l.fields.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
         [
-            FieldValue::I64(123),
-            FieldValue::U64(456),
-            FieldValue::F64(0.5),
-            FieldValue::Bool(true),
-            FieldValue::Str("wan 1".into()),
+            LineValue::I64(123),
+            LineValue::U64(456),
+            LineValue::F64(0.5),
+            LineValue::Bool(true),
+            LineValue::Str("wan 1".into()),
         ]
     );
     assert_eq!(l.timestamp, Some(1_795_420_800_000_000_000));
@@ -187,7 +187,7 @@ fn telegraf_line_borrows_everything() {
     assert!(l
         .fields
         .iter()
-        .all(|(k, v)| borrowed(k) && !matches!(v, FieldValue::Str(Cow::Owned(_)))));
+        .all(|(k, v)| borrowed(k) && !matches!(v, LineValue::Str(Cow::Owned(_)))));
 }
 
 #[test]
@@ -257,9 +257,9 @@ fn quoted_strings() {
     let text = "m s=\"a b,c=d\\\"e\\\\f\\g\",t=\"\",u=\"x\\\\\" 1";
     agree(text);
     let l = one(text);
-    assert_eq!(l.fields[0].1, FieldValue::Str(r#"a b,c=d"e\f\g"#.into()));
-    assert_eq!(l.fields[1].1, FieldValue::Str("".into()));
-    assert_eq!(l.fields[2].1, FieldValue::Str(r"x\".into()));
+    assert_eq!(l.fields[0].1, LineValue::Str(r#"a b,c=d"e\f\g"#.into()));
+    assert_eq!(l.fields[1].1, LineValue::Str("".into()));
+    assert_eq!(l.fields[2].1, LineValue::Str(r"x\".into()));
     assert_eq!(l.timestamp, Some(1));
     // A string spans lines; line numbers stay physical.
     let text = "m s=\"a\nb\",t=1 1\n\nm f=\"x\"\nm,t=v f=\"a\n\nb\"\nm f=1";
@@ -287,25 +287,25 @@ fn the_scanners_quote_guess_decides_where_lines_end() {
 
 #[test]
 fn field_types() {
-    fn v(text: &str) -> FieldValue<'static> {
+    fn v(text: &str) -> LineValue<'static> {
         agree(text);
         match one(text).fields.remove(0).1 {
-            FieldValue::I64(i) => FieldValue::I64(i),
-            FieldValue::U64(u) => FieldValue::U64(u),
-            FieldValue::F64(f) => FieldValue::F64(f),
-            FieldValue::Bool(b) => FieldValue::Bool(b),
-            FieldValue::Str(s) => FieldValue::Str(Cow::Owned(s.into_owned())),
+            LineValue::I64(i) => LineValue::I64(i),
+            LineValue::U64(u) => LineValue::U64(u),
+            LineValue::F64(f) => LineValue::F64(f),
+            LineValue::Bool(b) => LineValue::Bool(b),
+            LineValue::Str(s) => LineValue::Str(Cow::Owned(s.into_owned())),
         }
     }
-    assert_eq!(v("m f=-9223372036854775808i"), FieldValue::I64(i64::MIN));
-    assert_eq!(v("m f=18446744073709551615u"), FieldValue::U64(u64::MAX));
-    assert_eq!(v("m f=007i"), FieldValue::I64(7));
-    assert_eq!(v("m f=1"), FieldValue::F64(1.0));
-    assert_eq!(v("m f=-1.5E-3"), FieldValue::F64(-1.5e-3));
-    assert_eq!(v("m f=2e+3"), FieldValue::F64(2e3));
-    assert!(matches!(v("m f=-0"), FieldValue::F64(z) if z == 0.0 && z.is_sign_negative()));
+    assert_eq!(v("m f=-9223372036854775808i"), LineValue::I64(i64::MIN));
+    assert_eq!(v("m f=18446744073709551615u"), LineValue::U64(u64::MAX));
+    assert_eq!(v("m f=007i"), LineValue::I64(7));
+    assert_eq!(v("m f=1"), LineValue::F64(1.0));
+    assert_eq!(v("m f=-1.5E-3"), LineValue::F64(-1.5e-3));
+    assert_eq!(v("m f=2e+3"), LineValue::F64(2e3));
+    assert!(matches!(v("m f=-0"), LineValue::F64(z) if z == 0.0 && z.is_sign_negative()));
     // Overflowing floats are infinite (the decoder rejects them as non-finite).
-    assert_eq!(v("m f=1e400"), FieldValue::F64(f64::INFINITY));
+    assert_eq!(v("m f=1e400"), LineValue::F64(f64::INFINITY));
     for (t, b) in [
         ("t", true),
         ("T", true),
@@ -318,7 +318,7 @@ fn field_types() {
         ("False", false),
         ("FALSE", false),
     ] {
-        assert_eq!(v(&format!("m x={t}")), FieldValue::Bool(b), "{t}");
+        assert_eq!(v(&format!("m x={t}")), LineValue::Bool(b), "{t}");
     }
     for bad in [
         "NaN", "nan", "inf", "-inf", "Infinity", "+1", ".5", "1.", "1.5.5", "1e", "1e+", "tru",

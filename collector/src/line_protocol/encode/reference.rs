@@ -121,13 +121,21 @@ fn reference_value(kind: FieldKind, value: FieldValue, out: &mut Vec<u8>) -> boo
     true
 }
 
-/// [`encode_sample`], checking that [`max_sample_len`] is room enough.
+/// [`encode_sample`], checking that [`max_sample_len`] is room enough
+/// and that a [`LineEncoder`] writes the same, on the device's first line
+/// (tags escaped) and on its second (tags cached).
 fn fast(s: &Sample) -> (bool, Vec<u8>) {
     let mut out = b"previous\n".to_vec();
     out.reserve_exact(max_sample_len(s));
     let capacity = out.capacity();
     let wrote = encode_sample(s, &mut out);
     assert_eq!(out.capacity(), capacity, "reallocated");
+    let mut encoder = LineEncoder::new();
+    for line in ["first", "cached"] {
+        let mut again = b"previous\n".to_vec();
+        let cached = encoder.encode_sample(s, &mut again);
+        assert_eq!((cached, &again), (wrote, &out), "LineEncoder, {line} line");
+    }
     (wrote, out)
 }
 
@@ -157,41 +165,93 @@ fn tag_and_field_keys_need_no_escaping() {
     }
 }
 
-#[test]
-fn a_device_changed_after_its_first_line_gets_new_tags() {
-    let system = |device: Arc<DeviceInfo>| Sample {
+/// Lines of `samples`, in order, through one encoder.
+fn stream(encoder: &mut LineEncoder, samples: &[&Sample]) -> String {
+    let mut out = Vec::new();
+    for s in samples {
+        assert!(encoder.encode_sample(s, &mut out));
+    }
+    String::from_utf8(out).unwrap()
+}
+
+fn system(device: Arc<DeviceInfo>) -> Sample {
+    Sample {
         measurement: Measurement::System,
         time_ns: 1,
         device,
         key: None,
         fields: vec![(Field::CpuRatio, FieldValue::Float(0.5))],
-    };
+    }
+}
+
+#[test]
+fn a_device_changed_after_its_first_line_gets_new_tags() {
+    let mut encoder = LineEncoder::new();
     let mut dev = device("r1", "s1", "D", Role::Router);
     let s = system(dev.clone());
-    assert_eq!(fast(&s), reference(&s));
+    assert_eq!(
+        stream(&mut encoder, &[&s]),
+        "system,device=r1,district=D,role=router,school=s1 cpu_ratio=0.5 1\n"
+    );
     drop(s);
-    // Unique again: changed in place, cached pieces and all.
+    // Unique again: changed in place after the encoder cached its tags.
     let d = Arc::get_mut(&mut dev).expect("unique");
-    assert!(d.line_tags.0.get().is_some());
     d.id = "r 2".into();
     d.role = Role::Switch;
-    let s = system(dev);
+    let s = system(dev.clone());
     assert_eq!(fast(&s), reference(&s));
-    let line = String::from_utf8(fast(&s).1).unwrap();
+    let line = stream(&mut encoder, &[&s]);
     assert!(
         line.contains(",device=r\\ 2,district=D,role=switch,"),
         "{line}"
     );
-    // A clone starts without pieces.
-    let copy: DeviceInfo = (*s.device).clone();
-    assert!(copy.line_tags.0.get().is_none());
+    drop(s);
+    // Same id, new school (as an inventory reload would give it).
+    let d = Arc::get_mut(&mut dev).expect("unique");
+    d.school = device("x", "s9", "E", Role::Router).school.clone();
+    let s = system(dev);
+    let line = stream(&mut encoder, &[&s]);
+    assert!(
+        line.contains(",district=E,role=switch,school=s9 "),
+        "{line}"
+    );
+}
+
+#[test]
+fn interleaved_devices_keep_their_own_tags() {
+    let mut encoder = LineEncoder::new();
+    let a = system(device("a", "s1", "D", Role::Router));
+    let b = system(device("b", "s2", "D", Role::Ont));
+    let together = stream(&mut encoder, &[&a, &b, &a, &a, &b]);
+    let apart: String = [&a, &b, &a, &a, &b]
+        .into_iter()
+        .map(|s| {
+            String::from_utf8(reference(s).1)
+                .unwrap()
+                .replacen("previous\n", "", 1)
+        })
+        .collect();
+    assert_eq!(together, apart);
+    assert_eq!(encoder.tags.len(), 2, "one entry per device");
+}
+
+#[test]
+fn devices_are_plain_data() {
+    let dev = device("r1", "s1", "D", Role::Router);
+    let mut encoder = LineEncoder::new();
+    stream(&mut encoder, &[&system(dev.clone())]);
+    let copy: DeviceInfo = (*dev).clone();
+    assert_eq!(copy, *dev);
+    let mut other = copy.clone();
+    other.role = Role::Switch;
+    assert_ne!(other, *dev, "PartialEq sees every field");
 }
 
 #[test]
 fn max_encoded_len_is_room_enough_for_outages_and_lines() {
     let school = device("r", "s 1,\\", "=\n", Role::Router).school.clone();
     for duration_s in [f64::MAX, -1.0, 1e-300, 0.1 + 0.2] {
-        let outage = Record::Outage(OutageRecord {
+        let outage = InfluxRecord::Outage(OutageRecord {
             school: school.clone(),
             cause: "link down",
             started_ns: i64::MIN,
@@ -203,7 +263,7 @@ fn max_encoded_len_is_room_enough_for_outages_and_lines() {
         assert!(encode_record(&outage, &mut out));
         assert_eq!(out.capacity(), capacity);
     }
-    let lines = Record::Lines {
+    let lines = InfluxRecord::Lines {
         spool_id: 1,
         lines: b"a x=1 1".to_vec(),
     };

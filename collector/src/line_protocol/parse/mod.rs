@@ -1,4 +1,4 @@
-//! InfluxDB line protocol syntax for the `influx` decoder: splits a payload
+//! InfluxDB line protocol syntax, read for the `influx` decoder: splits a payload
 //! into lines and each line into measurement, tags, fields and timestamp,
 //! borrowing from the payload. What the lines *mean* is `telegraf::mapping`'s.
 //!
@@ -57,7 +57,7 @@ pub struct Line<'a> {
     pub measurement: Cow<'a, str>,
     /// In payload order; duplicates are kept (as the crate keeps them).
     pub tags: SmallVec<[(Cow<'a, str>, Cow<'a, str>); INLINE_TAGS]>,
-    pub fields: SmallVec<[(Cow<'a, str>, FieldValue<'a>); INLINE_FIELDS]>,
+    pub fields: SmallVec<[(Cow<'a, str>, LineValue<'a>); INLINE_FIELDS]>,
     pub timestamp: Option<i64>,
 }
 
@@ -66,9 +66,10 @@ pub const INLINE_TAGS: usize = 8;
 /// Fields a [`Line`] holds without allocating.
 pub const INLINE_FIELDS: usize = 16;
 
-/// A field value as line protocol types it.
+/// A field value as line protocol types it (named apart from
+/// [`crate::sample::FieldValue`], the normalized value).
 #[derive(Debug, Clone, PartialEq)]
-pub enum FieldValue<'a> {
+pub enum LineValue<'a> {
     I64(i64),
     U64(u64),
     F64(f64),

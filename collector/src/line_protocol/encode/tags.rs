@@ -4,50 +4,72 @@
 //! (escaping, sorting and scanning them per line was a quarter of the
 //! encoding time).
 //!
-//! The pieces live in the device itself ([`DeviceInfo::line_tags`]), filled
-//! on first use: no lookup, no lock after that, and a device built by hand
-//! (tests, the simulator) works with `LineTags::default()`.
+//! The pieces live in the [`TagCache`] of a [`super::LineEncoder`], keyed
+//! by device id: the inventory's `DeviceInfo` stays plain data. After a
+//! device's first line its lines cost no allocation; consecutive lines of
+//! one device (a message's samples) not even a hash lookup.
 
-use std::borrow::Cow;
-use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::write_tag;
 use crate::inventory::{DeviceInfo, Role, School};
 
-/// The escaped tag pieces of one device, filled by the line-protocol
-/// encoder on the device's first line. Not part of the device's identity:
-/// equal to any other, and a clone starts empty (so a clone whose fields
-/// are then changed cannot inherit stale pieces).
+/// Each device's escaped tag pieces, by device id. One entry per device id
+/// ever encoded: a device changed by an inventory reload replaces its
+/// entry on its next line; one removed from the inventory keeps its entry
+/// (a few hundred bytes) until the encoder is dropped.
 #[derive(Default)]
-pub struct LineTags(pub(super) OnceLock<Pieces>);
-
-impl Clone for LineTags {
-    fn clone(&self) -> LineTags {
-        LineTags::default()
-    }
+pub(super) struct TagCache {
+    /// Pieces by device id: the index into `pieces`.
+    index: HashMap<Arc<str>, usize, ahash::RandomState>,
+    pieces: Vec<Pieces>,
+    /// The index of the last device encoded.
+    last: Option<usize>,
 }
 
-impl PartialEq for LineTags {
-    fn eq(&self, _: &LineTags) -> bool {
-        true
+impl TagCache {
+    /// The pieces of `device`: cached, or made now (first line of the
+    /// device, or the device changed since its pieces were made).
+    pub(super) fn pieces(&mut self, device: &DeviceInfo) -> &Pieces {
+        let at = self.index_of(device);
+        &self.pieces[at]
     }
-}
 
-impl fmt::Debug for LineTags {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("LineTags")
+    fn index_of(&mut self, device: &DeviceInfo) -> usize {
+        if let Some(at) = self.last.filter(|&at| self.pieces[at].made_of(device)) {
+            return at;
+        }
+        let at = match self.index.get(&*device.id) {
+            Some(&at) => {
+                if !self.pieces[at].made_of(device) {
+                    self.pieces[at] = Pieces::new(device);
+                }
+                at
+            }
+            None => {
+                self.pieces.push(Pieces::new(device));
+                self.index.insert(device.id.clone(), self.pieces.len() - 1);
+                self.pieces.len() - 1
+            }
+        };
+        self.last = Some(at);
+        at
+    }
+
+    /// Devices cached.
+    pub(super) fn len(&self) -> usize {
+        self.pieces.len()
     }
 }
 
 /// `,device=…,district=…` `,role=…` `,school=…` in one buffer, each part
 /// empty where its value is (InfluxDB rejects empty tag values).
-#[derive(Clone)]
 pub(super) struct Pieces {
-    // What the pieces were made of. `DeviceInfo`'s fields are public, so a
-    // device changed in place after its first line (it takes a unique
-    // `Arc`) must not reuse them; holding these `Arc`s keeps their
-    // addresses from being reused by other strings meanwhile.
+    // What the pieces were made of: a device whose id, school or role is
+    // another (an inventory reload, a device changed in place) must not
+    // reuse them; holding these `Arc`s keeps their addresses from being
+    // reused by other strings meanwhile.
     id: Arc<str>,
     school: Arc<School>,
     role: Role,
@@ -63,17 +85,8 @@ pub(super) struct Pieces {
 const PAD: usize = 16;
 
 impl Pieces {
-    /// The pieces of `device`: cached, or made now if the cache is stale.
-    pub(super) fn of(device: &DeviceInfo) -> Cow<'_, Pieces> {
-        let pieces = device.line_tags.0.get_or_init(|| Pieces::new(device));
-        if pieces.made_of(device) {
-            Cow::Borrowed(pieces)
-        } else {
-            Cow::Owned(Pieces::new(device))
-        }
-    }
-
-    fn new(device: &DeviceInfo) -> Pieces {
+    /// The pieces of `device`, escaped now.
+    pub(super) fn new(device: &DeviceInfo) -> Pieces {
         let mut bytes = Vec::with_capacity(64);
         for (key, value) in [("device", &*device.id), ("district", device.district())] {
             write_tag(key, value, &mut bytes);

@@ -47,7 +47,10 @@ fn golden_outage() {
         open,
     };
     let mut out = Vec::new();
-    assert!(encode_record(&Record::Outage(outage(true, 12.5)), &mut out));
+    assert!(encode_record(
+        &InfluxRecord::Outage(outage(true, 12.5)),
+        &mut out
+    ));
     assert!(encode_outage(&outage(false, 3600.0), &mut out));
     assert!(
         !encode_outage(&outage(false, f64::NAN), &mut out),

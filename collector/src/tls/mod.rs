@@ -1,7 +1,8 @@
 //! PEM files and rustls configs for every TLS connection schoolnet makes
-//! or accepts: the MQTT client (`mqtts://`), the InfluxDB client
-//! (`https://`) and the exporter's server. It lives next to the MQTT source,
-//! its first user; the InfluxDB writer and the exporter import it from here.
+//! or accepts: the MQTT client (`mqtts://`), the InfluxDB clients (the
+//! writer's and the query commands' `https://`) and the exporter's server.
+//! Every one of them is built here: [`client_config`] (MQTT),
+//! [`reqwest_tls`] (InfluxDB), [`server_config`] (the exporter).
 //!
 //! Errors name the config key and the file (`mqtt.client_key_file
 //! /etc/schoolnet/key.pem: no PEM private key …`) and never quote a private
@@ -14,7 +15,7 @@ use std::sync::Arc;
 
 use rustls::pki_types::pem::{Error as PemError, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::{ClientConfig, RootCertStore};
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
 /// A TLS file that cannot be used, with the config key that named it.
 #[derive(Debug, thiserror::Error)]
@@ -219,6 +220,60 @@ pub fn client_config(
             })
         }
     }
+}
+
+/// A rustls server config presenting the PEM chain `cert` (config key
+/// `cert_key`) with its private key `key` (config key `key_key`), checked
+/// to belong together; TLS 1.2 and 1.3 with rustls' safe defaults, no
+/// client authentication. ALPN is the caller's (it knows its protocols).
+pub fn server_config(
+    cert_key: &'static str,
+    cert: &Path,
+    key_key: &'static str,
+    key: &Path,
+) -> Result<ServerConfig, TlsError> {
+    let certs = read_certs(cert_key, cert)?;
+    let private = read_private_key(key_key, key)?;
+    check_key_matches(&certs, &private, key_key, key)?;
+    ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Setup(format!("TLS setup: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(certs, private)
+        .map_err(|e| TlsError::Setup(format!("{key_key} {}: {e}", key.display())))
+}
+
+/// TLS for an `https://` reqwest client (the InfluxDB writer's and the
+/// query commands'): the certificates of `ca` (config key, file) trusted
+/// besides the system's roots, and `client` presented. The files are read
+/// and checked here (errors name the key and file); reqwest then builds
+/// its rustls config from them.
+pub fn reqwest_tls(
+    mut builder: reqwest::ClientBuilder,
+    ca: Option<(&'static str, &Path)>,
+    client: Option<ClientCert<'_>>,
+) -> Result<reqwest::ClientBuilder, TlsError> {
+    if let Some((key, path)) = ca {
+        let certs = read_certs(key, path)?
+            .iter()
+            .map(|c| reqwest::Certificate::from_der(c))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| TlsError::invalid(key, path, e.to_string()))?;
+        builder = builder.tls_certs_merge(certs);
+    }
+    if let Some(c) = client {
+        // Checked (PEM, key matches certificate) with errors naming the
+        // key, then handed to reqwest as one PEM buffer.
+        c.load()?;
+        let mut pem = read(c.cert_key, c.cert_file)?;
+        pem.push(b'\n');
+        pem.extend(read(c.key_key, c.key_file)?);
+        let identity = reqwest::Identity::from_pem(&pem).map_err(|_| {
+            TlsError::invalid(c.key_key, c.key_file, "not usable as a client identity")
+        })?;
+        builder = builder.identity(identity);
+    }
+    Ok(builder)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use super::{Fault, FieldValue};
+use super::{Fault, LineValue};
 use crate::decode::decimal;
 
 /// The parts of a line that are names, for their scanning rules and messages.
@@ -134,7 +134,7 @@ fn unescape(raw: &str, drops: impl Fn(u8) -> bool) -> String {
 }
 
 /// A field value at `start`: its end and value.
-pub(super) fn field_value(chunk: &str, start: usize) -> Result<(usize, FieldValue<'_>), Fault<'_>> {
+pub(super) fn field_value(chunk: &str, start: usize) -> Result<(usize, LineValue<'_>), Fault<'_>> {
     let b = chunk.as_bytes();
     if b.get(start) == Some(&b'"') {
         return string(chunk, start);
@@ -149,19 +149,19 @@ pub(super) fn field_value(chunk: &str, start: usize) -> Result<(usize, FieldValu
     let what = match token.as_bytes() {
         [] => "missing value of field",
         [body @ .., b'i'] if is_int(body, true) => match token[..body.len()].parse() {
-            Ok(v) => return Ok((end, FieldValue::I64(v))),
+            Ok(v) => return Ok((end, LineValue::I64(v))),
             Err(_) => "integer out of range in field",
         },
         [body @ .., b'u'] if is_int(body, false) => match token[..body.len()].parse() {
-            Ok(v) => return Ok((end, FieldValue::U64(v))),
+            Ok(v) => return Ok((end, LineValue::U64(v))),
             Err(_) => "unsigned integer out of range in field",
         },
-        b"t" | b"T" | b"true" | b"True" | b"TRUE" => return Ok((end, FieldValue::Bool(true))),
-        b"f" | b"F" | b"false" | b"False" | b"FALSE" => return Ok((end, FieldValue::Bool(false))),
+        b"t" | b"T" | b"true" | b"True" | b"TRUE" => return Ok((end, LineValue::Bool(true))),
+        b"f" | b"F" | b"false" | b"False" | b"FALSE" => return Ok((end, LineValue::Bool(false))),
         // Always parses: `1e400` is infinite, as in the crate (the decoder
         // rejects it as non-finite). No text form of NaN or inf is valid.
         t if is_float(t) => match decimal::parse_f64(token) {
-            Some(v) => return Ok((end, FieldValue::F64(v))),
+            Some(v) => return Ok((end, LineValue::F64(v))),
             None => "invalid value (not a number, boolean or string) of field",
         },
         _ => "invalid value (not a number, boolean or string) of field",
@@ -171,7 +171,7 @@ pub(super) fn field_value(chunk: &str, start: usize) -> Result<(usize, FieldValu
 
 /// A quoted string at `start` (its opening quote): `\"` and `\\` are
 /// escapes, any other backslash is literal; it may span lines.
-fn string(chunk: &str, start: usize) -> Result<(usize, FieldValue<'_>), Fault<'_>> {
+fn string(chunk: &str, start: usize) -> Result<(usize, LineValue<'_>), Fault<'_>> {
     let b = chunk.as_bytes();
     let mut i = start + 1;
     let mut escaped = false;
@@ -184,7 +184,7 @@ fn string(chunk: &str, start: usize) -> Result<(usize, FieldValue<'_>), Fault<'_
                 } else {
                     Cow::Borrowed(raw)
                 };
-                return Ok((i + 1, FieldValue::Str(value)));
+                return Ok((i + 1, LineValue::Str(value)));
             }
             b'\\' if matches!(b.get(i + 1), Some(b'"' | b'\\')) => {
                 escaped = true;
