@@ -116,12 +116,7 @@ async fn assert_one_oversize_handled(collector: &Collector) {
     assert_eq!(count("schoolnet_mqtt_connections_total", &[]), 1.0);
     assert_eq!(count("schoolnet_mqtt_connected", &[]), 1.0);
 
-    let dead: serde_json::Value = reqwest::get(format!("{}/api/dead-letters", collector.exporter))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let dead = collector.dead_letters().await;
     let entries = dead["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{dead}");
     let e = &entries[0];

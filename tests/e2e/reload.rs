@@ -3,7 +3,7 @@
 //! refused with a clear error while the old one keeps running; `POST
 //! /-/reload` does the same when enabled and is refused (403) when not.
 
-use crate::support;
+use crate::support::{self, mosquitto_pub};
 
 use std::path::Path;
 use std::time::Duration;
@@ -38,30 +38,6 @@ fn schools_listed(metrics: &str) -> usize {
         .lines()
         .filter(|l| l.starts_with("schoolnet_school_up{"))
         .count()
-}
-
-fn mosquitto_pub(broker_url: &str, topic: &str, payload: &str) {
-    let port = broker_url.rsplit(':').next().unwrap();
-    let out = std::process::Command::new("mosquitto_pub")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            port,
-            "-q",
-            "1",
-            "-t",
-            topic,
-            "-m",
-            payload,
-        ])
-        .output()
-        .expect("mosquitto_pub (Debian mosquitto-clients): run sudo scripts/setup-test-deps.sh");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 async fn reloads(c: &Collector, result: &str) -> f64 {

@@ -4,7 +4,7 @@
 //! a script with other key names is visible there as `partial`, counted per
 //! missing field and dead-lettered with the paths it lacked.
 
-use crate::support;
+use crate::support::{self, mosquitto_pub};
 
 use std::time::Duration;
 
@@ -31,30 +31,6 @@ fn script_topic(device: &str) -> String {
         .expect("the script sets :local topic");
     let parts: Vec<&str> = line.split('"').collect();
     format!("{}{device}{}", parts[1], parts[3])
-}
-
-fn mosquitto_pub(broker_url: &str, topic: &str, payload: &str) {
-    let port = broker_url.rsplit(':').next().unwrap();
-    let out = std::process::Command::new("mosquitto_pub")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            port,
-            "-q",
-            "1",
-            "-t",
-            topic,
-            "-m",
-            payload,
-        ])
-        .output()
-        .expect("mosquitto_pub (Debian mosquitto-clients): run sudo scripts/setup-test-deps.sh");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// The value of `name{…device="rtr-nx-001"…}` in `/metrics`, if present.
@@ -186,12 +162,7 @@ async fn routeros_script_payload_fills_every_system_gauge() {
         Some((4 * 86_400 + 22 * 3600 + 17 * 60 + 8) as f64),
         "what the payload did carry was stored"
     );
-    let dead: serde_json::Value = reqwest::get(format!("{}/api/dead-letters", collector.exporter))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let dead = collector.dead_letters().await;
     let newest = &dead["entries"][0];
     assert_eq!(newest["reason"], "missing_field", "{dead}");
     let detail = newest["detail"].as_str().unwrap();

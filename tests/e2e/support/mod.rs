@@ -184,6 +184,16 @@ impl Collector {
         r.is_ok_and(|r| r.status().is_success())
     }
 
+    /// `/api/dead-letters`: the last rejected messages, newest first.
+    pub async fn dead_letters(&self) -> serde_json::Value {
+        reqwest::get(format!("{}/api/dead-letters", self.exporter))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn metrics(&self) -> String {
         reqwest::get(format!("{}/metrics", self.exporter))
             .await
@@ -223,4 +233,29 @@ pub fn sum_metric(text: &str, name: &str, labels: &[&str]) -> f64 {
         .filter(|l| labels.iter().all(|want| l.contains(want)))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// Publishes `payload` on `topic` at QoS 1 with the real `mosquitto_pub`.
+pub fn mosquitto_pub(broker_url: &str, topic: &str, payload: &str) {
+    let port = broker_url.rsplit(':').next().unwrap();
+    let out = std::process::Command::new("mosquitto_pub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            port,
+            "-q",
+            "1",
+            "-t",
+            topic,
+            "-m",
+            payload,
+        ])
+        .output()
+        .expect("mosquitto_pub (Debian mosquitto-clients): run sudo scripts/setup-test-deps.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
