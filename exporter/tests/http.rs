@@ -216,3 +216,51 @@ async fn dead_letters_are_newest_first() {
     server.stop.take().unwrap().send(()).unwrap();
     server.task.await.unwrap().unwrap();
 }
+
+/// Prometheus asks for gzip: the page comes compressed, and decompresses to
+/// the same exposition a plain request gets (but for the scrape's own
+/// duration, which differs from render to render).
+#[tokio::test]
+async fn metrics_are_gzipped_when_the_scraper_asks() {
+    use std::io::Read;
+    let f = common::isolated();
+    f.feed();
+    let server = start(&f).await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/metrics", server.base);
+    let plain = client.get(&url).send().await.unwrap();
+    assert_eq!(plain.headers().get("content-encoding"), None);
+    let plain = plain.text().await.unwrap();
+    let r = client
+        .get(&url)
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-encoding"], "gzip");
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let gz = r.bytes().await.unwrap();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    assert!(gz.len() * 5 < text.len(), "{} of {}", gz.len(), text.len());
+    let steady = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| !l.contains("scrape_duration"))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(steady(&text), steady(&plain));
+    let refused = client
+        .get(&url)
+        .header("Accept-Encoding", "gzip;q=0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.headers().get("content-encoding"), None);
+}

@@ -2,7 +2,7 @@
 //!
 //! | route | answer |
 //! |---|---|
-//! | `GET /metrics` | Prometheus text exposition (`text/plain; version=0.0.4`) |
+//! | `GET /metrics` | Prometheus text exposition (`text/plain; version=0.0.4`), gzipped when `Accept-Encoding` allows ([`gzip`]) |
 //! | `GET /healthz` | 200 `ok` while the process serves requests |
 //! | `GET /readyz` | 200 when connected to the MQTT broker, else 503 with the reason |
 //! | `GET /api/schools` | JSON array of every inventory school with health and devices ([`api::SchoolView`]) |
@@ -18,12 +18,13 @@
 
 pub mod api;
 pub mod auth;
+mod gzip;
 mod page;
 pub mod serve;
 pub mod web_config;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -53,11 +54,29 @@ async fn blocking<T: Send + 'static>(
     })
 }
 
-async fn metrics(State(exporter): State<Exporter>) -> Response {
-    match blocking(move || exporter.render()).await {
-        Ok(text) => (
+async fn metrics(State(exporter): State<Exporter>, headers: HeaderMap) -> Response {
+    let gzipped = gzip::accepted(&headers);
+    let body = blocking(move || {
+        let text = exporter.render();
+        if gzipped {
+            gzip::compress(text.as_bytes())
+        } else {
+            text.into_bytes()
+        }
+    })
+    .await;
+    match body {
+        Ok(body) if gzipped => (
+            [
+                (header::CONTENT_TYPE, crate::render::content_type()),
+                (header::CONTENT_ENCODING, "gzip"),
+            ],
+            body,
+        )
+            .into_response(),
+        Ok(body) => (
             [(header::CONTENT_TYPE, crate::render::content_type())],
-            text,
+            body,
         )
             .into_response(),
         Err(r) => r,
