@@ -6,8 +6,8 @@
 #  1. counts instructions per message of the collector's hot path
 #     (`Pipeline::handle` + the spool path's line-protocol encode, bench
 #     `fastpaths`) under callgrind, on the simulator's mixed stream and on
-#     the Telegraf JSON stream: exact, one run each; and times the same
-#     replay natively (thread CPU, median of --rounds);
+#     the Telegraf JSON stream, and times the same replay natively (thread
+#     CPU), each the median of --rounds runs;
 #  2. runs the load harness (`schoolnet-load`, one repeat per QoS) with
 #     each variant's `schoolnet` in turn, alternating, --rounds times, and
 #     takes the median of the collector's CPU seconds per million messages.
@@ -67,8 +67,11 @@ results=$(mktemp)
 cg=$(mktemp)
 work=$(mktemp -d)
 trap 'rm -rf "$results" "$cg" "$work"' EXIT
-# 1. Instructions per message under callgrind (deterministic: one run).
-for i in "${!names[@]}"; do
+# 1. Instructions per message under callgrind. Nearly exact, but a build's
+# counts come in two modes ~1.7 % apart from run to run (the hash maps'
+# random seeds), so: --rounds runs each, median.
+for round in $(seq 1 "$rounds"); do
+ for i in "${!names[@]}"; do
   name=${names[$i]} bin=${dirs[$i]}
   for stream in mixed telegraf-json; do
     log=$(valgrind --tool=callgrind --callgrind-out-file="$cg" \
@@ -78,6 +81,7 @@ for i in "${!names[@]}"; do
     echo "$name instr-$stream $(awk -v ir="$ir" -v n="$n" 'BEGIN { printf "%.0f", ir / n }')" >>"$results"
     echo "callgrind $name $stream: $(tail -n 1 "$results" | cut -d' ' -f3) instr/msg" >&2
   done
+ done
 done
 # The same replay natively: thread CPU ns per message, alternating.
 for round in $(seq 1 "$rounds"); do
@@ -131,7 +135,7 @@ awk -v base="$base" -v order="${names[*]}" '
         med(name, "cpu"), saving(name, "cpu"), nc ? sprintf("%.2f", c[nc] / c[1]) : "-"
     }
   }' "$results"
-echo "(instr: callgrind instructions per message of Pipeline::handle + encode, mix = the simulator's"
+echo "(instr: callgrind instructions per message of Pipeline::handle + encode, median of $rounds, mix = the simulator's"
 echo " stream, tj = Telegraf JSON; ns mix: the same replay natively, thread CPU, median of $rounds;"
 echo " CPU-s/M: the collector's CPU seconds per million messages in schoolnet-load, QoS $qos, median"
 echo " of $rounds alternating rounds of $count messages; spread = its slowest / fastest round;"
