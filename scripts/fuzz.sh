@@ -5,7 +5,7 @@
 #   scripts/fuzz.sh [TARGET|all] [SECONDS]     # default: all targets, 60 s each
 #
 # Targets (every file in fuzz/fuzz_targets/): collectd influx
-# line_protocol_diff telegraf_json telegraf_fast_diff json_mapping value status pipeline
+# line_protocol_diff telegraf_json json_mapping value status pipeline
 # spool_reader. Installs cargo-fuzz if it is missing.
 # Prints executions, coverage and the result per target; exits 1 if any
 # target crashed, leaving the input in fuzz/artifacts/<target>/.

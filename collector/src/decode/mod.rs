@@ -23,11 +23,10 @@
 //! Beside them, what every decoder uses: `payload` (the payload as text),
 //! `readings` (numbers → checked [`Reading`]s), `timestamp` (device
 //! times → ns), `identity` (topic variables, whose device a message is),
-//! `detail` (bounded reject details), `decimal` (fast decimal text).
+//! `detail` (bounded reject details). Number text is read by `str::parse`.
 
 pub mod collectd;
-// Both also read by `crate::line_protocol::parse`.
-pub(crate) mod decimal;
+// Also read by `crate::line_protocol::parse`.
 pub(crate) mod detail;
 mod identity;
 pub mod json;

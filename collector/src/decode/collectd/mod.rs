@@ -38,7 +38,6 @@ use std::borrow::Cow;
 
 use smallvec::{smallvec, SmallVec};
 
-use super::decimal;
 use crate::decode::detail::{echo, reject};
 use crate::decode::{identity, payload, readings};
 use crate::decode::{DecodeContext, Decoded, Observation, Reading, Values};
@@ -299,7 +298,7 @@ fn parse_value(typ: &str, i: usize, tok: &str) -> Result<f64, Reject> {
     if t.eq_ignore_ascii_case("nan") || tok == "U" {
         return Ok(f64::NAN);
     }
-    decimal::parse_f64(tok).ok_or_else(|| {
+    tok.parse::<f64>().ok().ok_or_else(|| {
         reject(
             RejectReason::WrongType,
             format!(

@@ -17,7 +17,6 @@
 
 use super::tree::Node;
 use super::{lookup, parse_duration};
-use crate::decode::decimal;
 use crate::decode::detail::DisplayFn;
 use crate::decode::detail::{echo, reject};
 use crate::decode::{detail, payload, readings};
@@ -220,7 +219,9 @@ fn number(field: Field, what: &dyn std::fmt::Display, v: &Node<'_>) -> Result<Op
             }
             match payload::bool_word(s) {
                 Some(b) => boolean(b)?,
-                None => decimal::parse_f64(s)
+                None => s
+                    .parse::<f64>()
+                    .ok()
                     .or_else(|| parse_duration(s))
                     .ok_or_else(|| wrong(format!("`{}` is not a number or duration", echo(s))))?,
             }

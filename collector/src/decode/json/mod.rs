@@ -41,7 +41,6 @@ use std::borrow::Cow;
 
 use smallvec::smallvec;
 
-use super::decimal;
 use crate::decode::detail::DisplayFn;
 use crate::decode::detail::{echo, reject};
 use crate::decode::{identity, payload, readings, timestamp};
@@ -234,7 +233,7 @@ fn time(doc: &Node<'_>, path: &str, unit: TimeUnit) -> Result<Option<i64>, Rejec
             match s.parse::<i64>() {
                 // Integer text is a float too: no need to read it twice.
                 Ok(i) => (Some(i), None),
-                Err(_) => (None, Some(decimal::parse_f64(s).ok_or_else(wrong)?)),
+                Err(_) => (None, Some(s.parse::<f64>().ok().ok_or_else(wrong)?)),
             }
         }
         Some(_) => return Err(wrong()),
@@ -273,7 +272,7 @@ pub(super) fn parse_duration(s: &str) -> Option<f64> {
         if n_end == 0 || n_end == rest.len() {
             return None; // a unit without a number, or a number without a unit
         }
-        let n = decimal::parse_f64(&rest[..n_end])?;
+        let n = rest[..n_end].parse::<f64>().ok()?;
         let after = &rest[n_end..];
         let (mult, len) = match after.as_bytes() {
             [b'm', b's', ..] => (0.001, 2),
@@ -304,11 +303,11 @@ pub(super) fn parse_duration(s: &str) -> Option<f64> {
             {
                 return None;
             }
-            let (m, sec) = (decimal::parse_f64(m)?, decimal::parse_f64(sec)?);
+            let (m, sec) = (m.parse::<f64>().ok()?, sec.parse::<f64>().ok()?);
             if m >= 60.0 || sec >= 60.0 {
                 return None;
             }
-            Some(total + decimal::parse_f64(h)? * 3600.0 + m * 60.0 + sec)
+            Some(total + h.parse::<f64>().ok()? * 3600.0 + m * 60.0 + sec)
         }
         None if units.is_empty() => None,
         None => Some(total),

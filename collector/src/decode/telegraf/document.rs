@@ -28,7 +28,6 @@ use std::fmt;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use smallvec::SmallVec;
 
-use super::fast_reader;
 use super::mapping::{AsVal, Val};
 use crate::decode::json::tree::KeySeed;
 use crate::line_protocol::parse::{INLINE_FIELDS, INLINE_TAGS};
@@ -126,44 +125,16 @@ pub(super) struct MetricDoc<'a> {
     pub metrics: Vec<Option<MetricDoc<'a>>>,
 }
 
-/// Reads `text` (all of the document) into `doc` (a default one):
-/// `Ok(false)` when the top level is valid JSON but not an object. Errors
-/// are serde_json's, unchanged. The documents Telegraf writes are read by
-/// [`fast_reader`], with the same result; serde_json reads the rest.
+/// Reads `text` (all of the document) into `doc` (a default one), with
+/// serde_json: `Ok(false)` when the top level is valid JSON but not an
+/// object. Errors are serde_json's, unchanged. (A hand-written reader of
+/// the documents Telegraf writes was measured to save nothing end to end
+/// and was dropped; see docs/performance.md "Fast paths: keep or drop".)
 pub(super) fn parse<'a>(text: &'a str, doc: &mut MetricDoc<'a>) -> Result<bool, serde_json::Error> {
-    if fast_reader::read(text, doc).is_some() {
-        return Ok(true);
-    }
-    *doc = MetricDoc::default();
-    parse_with_serde_json(text, doc)
-}
-
-/// [`parse`] without its fast path.
-pub(super) fn parse_with_serde_json<'a>(
-    text: &'a str,
-    doc: &mut MetricDoc<'a>,
-) -> Result<bool, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(text);
     let is_object = MetricSeed { doc, top: true }.deserialize(&mut de)?;
     de.end()?;
     Ok(is_object)
-}
-
-/// Where [`fast_reader`] answers for `text`, serde_json must read the
-/// same object: both readings (`Debug`, which tells `-0.0` from `0.0`)
-/// when they differ. For the tests and the differential fuzz target.
-#[cfg(any(test, fuzzing))]
-pub(super) fn fast_path_disagreement(text: &str) -> Option<String> {
-    let mut fast = MetricDoc::default();
-    fast_reader::read(text, &mut fast)?;
-    let fast = format!("{fast:?}");
-    let mut slow = MetricDoc::default();
-    let slow = match parse_with_serde_json(text, &mut slow) {
-        Ok(true) => format!("{slow:?}"),
-        Ok(false) => "not an object".to_string(),
-        Err(e) => format!("error: {e}"),
-    };
-    (fast != slow).then(|| format!("{text:?}:\n fast {fast}\n serde_json {slow}"))
 }
 
 /// One entry of a tags object, as read (both readers call this, so they

@@ -19,13 +19,11 @@
 //!
 //! The folder holds everything Telegraf-specific: this decoder,
 //! `document` (the document read straight into its metrics through
-//! serde_json), `fast_reader` (the hand-written fast path of that read,
-//! checked against it), `mapping` (Telegraf metrics → canonical
+//! serde_json), `mapping` (Telegraf metrics → canonical
 //! observations, for both Telegraf formats) and `snmp` (its `inputs.snmp`
 //! rows).
 
 mod document;
-mod fast_reader;
 pub(in crate::decode) mod mapping;
 mod snmp;
 
@@ -133,16 +131,6 @@ fn wrong(key: &str, v: &Scalar<'_>, expected: &str) -> Reject {
         RejectReason::WrongType,
         format!("`{key}` is {}, expected {expected}", v.type_name()),
     )
-}
-
-/// The differential fuzz target's check (`fuzz/fuzz_targets/
-/// telegraf_fast_diff.rs`): where the hand-written fast path reads `text`,
-/// serde_json must read the same document; both readings if not. Not part
-/// of the decoder's interface: it exists only in test builds and under
-/// cargo-fuzz (which builds every crate with `--cfg fuzzing`).
-#[cfg(any(test, fuzzing))]
-pub fn fast_path_disagreement(text: &str) -> Option<String> {
-    document::fast_path_disagreement(text)
 }
 
 #[cfg(test)]

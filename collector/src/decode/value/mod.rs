@@ -15,7 +15,6 @@ use std::borrow::Cow;
 
 use smallvec::smallvec;
 
-use super::decimal;
 use crate::decode::detail::{echo, reject};
 use crate::decode::json::Source;
 use crate::decode::{identity, payload, readings};
@@ -68,7 +67,7 @@ pub fn decode<'a>(
                         format!("{what}: a boolean is not a counter"),
                     ))
                 }
-                None => decimal::parse_f64(s).ok_or_else(|| {
+                None => s.parse::<f64>().ok().ok_or_else(|| {
                     reject(
                         RejectReason::WrongType,
                         format!("{what}: `{}` is not a number", echo(s)),

@@ -6,7 +6,6 @@
 use std::borrow::Cow;
 
 use super::{Fault, LineValue};
-use crate::decode::decimal;
 
 /// The parts of a line that are names, for their scanning rules and messages.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -160,7 +159,7 @@ pub(super) fn field_value(chunk: &str, start: usize) -> Result<(usize, LineValue
         b"f" | b"F" | b"false" | b"False" | b"FALSE" => return Ok((end, LineValue::Bool(false))),
         // Always parses: `1e400` is infinite, as in the crate (the decoder
         // rejects it as non-finite). No text form of NaN or inf is valid.
-        t if is_float(t) => match decimal::parse_f64(token) {
+        t if is_float(t) => match token.parse::<f64>().ok() {
             Some(v) => return Ok((end, LineValue::F64(v))),
             None => "invalid value (not a number, boolean or string) of field",
         },
