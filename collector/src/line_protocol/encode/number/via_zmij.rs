@@ -1,5 +1,4 @@
-//! Floats through zmij's shortest digits, for those [`positional_short`]
-//! leaves: 16–17 significant digits, and `{:e}`'s magnitudes. zmij writes
+//! Floats through zmij's shortest digits. zmij writes
 //! its own notation per magnitude, so its text is laid out again where
 //! that differs from `core::fmt`'s; and where the exact value is a tie
 //! (`core::fmt` rounds half up, shortest-digit algorithms like zmij and
@@ -7,66 +6,8 @@
 //!
 //! zmij, not ryu: it takes about half ryu's time on 17-digit values (as
 //! measured here), and an interface point has several.
-//!
-//! [`positional_short`]: super::positional_short
 
-use super::{Out, Text};
-
-/// `{v}` straight from zmij's text where that is already `{}`'s layout
-/// (`d.ddd` / `0.000ddd`: non-integral `1e-5 ≤ |v| < 2^52`), unless the
-/// exact value is a tie ([`exact_tie`]); `false` (nothing written)
-/// otherwise.
-pub(super) fn positional_zmij(v: f64, text: &mut Text<'_>) -> bool {
-    /// 2^52: from there on every double is an integer.
-    const ALL_INTS: f64 = 4_503_599_627_370_496.0;
-    let a = v.abs();
-    if !(1e-5..ALL_INTS).contains(&a) || (a as i64) as f64 == a {
-        return false;
-    }
-    let mut buf = zmij::Buffer::new();
-    let zmij_text = buf.format_finite(v).as_bytes();
-    let unsigned = zmij_text.strip_prefix(b"-").unwrap_or(zmij_text);
-    // zmij uses an exponent only outside 1e-5..1e16, and since `v` is not
-    // integral its text has a point and no `.0`.
-    let digits = match unsigned {
-        [b'0', b'.', frac @ ..] => frac.iter().skip_while(|&&d| d == b'0').count(),
-        _ if unsigned.contains(&b'e') => return false,
-        _ => unsigned.len() - 1,
-    };
-    if exact_tie(v, digits) {
-        return false;
-    }
-    text.extend(zmij_text);
-    true
-}
-
-/// True if non-integral `v` lies exactly halfway between two candidates
-/// of `shortest` significant digits, the one case where zmij (round half
-/// to even) and `core::fmt` (half up) may differ. Exact, unlike [`may_tie`]:
-/// `|v| = m × 2^-q` (`m` odd, `q > 0`) is `m × 5^q × 10^-q`, whose digits
-/// are those of the integer `m × 5^q`, ending in 5 (odd times 5). A
-/// halfway point has `shortest + 1` digits ending in 5, so a tie needs
-/// exactly that many.
-fn exact_tie(v: f64, shortest: usize) -> bool {
-    let bits = v.to_bits();
-    let biased = ((bits >> 52) & 0x7ff) as i32;
-    let fraction = bits & ((1 << 52) - 1);
-    let (m, e) = if biased == 0 {
-        (fraction, -1074)
-    } else {
-        (fraction | 1 << 52, biased - 1075)
-    };
-    let zeros = m.trailing_zeros();
-    let (m, q) = (m >> zeros, -(e + zeros as i32));
-    debug_assert!(q > 0, "integral values are not asked about");
-    // Shortest digits are at most 17; 5^26 alone has 19 digits.
-    if q >= 26 {
-        return false;
-    }
-    let exact = u128::from(m) * 5u128.pow(q as u32);
-    let low = 10u128.pow(shortest as u32);
-    (low..low * 10).contains(&exact)
-}
+use super::Out;
 
 /// [`write_float`] through zmij; `false` (nothing written) where zmij and
 /// `core::fmt` may pick different digits.
