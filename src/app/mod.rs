@@ -174,6 +174,21 @@ struct Share {
     foreign_devices: HashSet<Arc<str>>,
 }
 
+/// `schoolnet_build_info{version}` = 1, the convention by which dashboards
+/// and alerts tell which release an instance runs (and a fleet mid-upgrade
+/// shows two versions).
+fn register_build_info(registry: &prometheus::Registry) -> prometheus::Result<()> {
+    let info = prometheus::IntGaugeVec::new(
+        prometheus::Opts::new(
+            "schoolnet_build_info",
+            "The running schoolnet release (always 1).",
+        ),
+        &["version"],
+    )?;
+    info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+    registry.register(Box::new(info))
+}
+
 /// Takes this instance's share of the inventory (all of it unless sharded)
 /// and registers the pipeline, shard and reload metrics.
 fn take_share(config: &Config, inventory: Inventory) -> anyhow::Result<Share> {
@@ -185,6 +200,7 @@ fn take_share(config: &Config, inventory: Inventory) -> anyhow::Result<Share> {
     collector::shard::register_metrics(&registry, shard, &partition)
         .context("registering the shard metrics")?;
     let reloads = reload::ReloadMetrics::new(&registry).context("registering reload metrics")?;
+    register_build_info(&registry).context("registering schoolnet_build_info")?;
     if shard.is_sharded() {
         info!(
             index = shard.index,

@@ -198,4 +198,12 @@ async fn prometheus_scrapes_school_and_interface_series() {
         info[0]["metric"]["uplink_mbps"].as_str().is_some(),
         "{info}"
     );
+    // The exposition passes the Prometheus project's own lint.
+    collector.assert_promtool_clean().await;
+    let metrics = collector.metrics().await;
+    let build = format!(
+        "schoolnet_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(metrics.contains(&build), "no {build} in /metrics");
 }

@@ -211,7 +211,7 @@ pub fn device_filters(routes: &RouteTable, devices: &[Arc<DeviceInfo>]) -> Vec<S
 }
 
 /// Registers `schoolnet_shard_info{index,count}` (always 1),
-/// `schoolnet_shard_count` and `schoolnet_shard_schools` (schools owned), so
+/// `schoolnet_shards` and `schoolnet_shard_schools` (schools owned), so
 /// that alert rules can check that the instances together cover every
 /// school exactly once.
 pub fn register_metrics(
@@ -229,7 +229,7 @@ pub fn register_metrics(
     info.with_label_values(&[&shard.index.to_string(), &shard.count.to_string()])
         .set(1);
     let count = prometheus::IntGauge::new(
-        "schoolnet_shard_count",
+        "schoolnet_shards",
         "Collector instances this one was configured to share the inventory with (itself included).",
     )?;
     count.set(i64::from(shard.count));
