@@ -6,9 +6,7 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use collector::metrics::PipelineMetrics;
 use prometheus::Registry;
@@ -130,17 +128,6 @@ fn every_school_is_exported_before_any_message() {
     ));
 }
 
-fn promtool() -> PathBuf {
-    let path = PathBuf::from("/usr/bin/promtool");
-    if path.exists() {
-        return path;
-    }
-    match Command::new("promtool").arg("--version").output() {
-        Ok(_) => PathBuf::from("promtool"),
-        Err(_) => panic!("promtool not found: run `sudo scripts/setup-test-deps.sh`"),
-    }
-}
-
 #[test]
 fn promtool_check_metrics_reports_nothing() {
     // The real thing: pipeline metrics and the exporter's in one registry,
@@ -164,29 +151,9 @@ fn promtool_check_metrics_reports_nothing() {
         "pipeline metrics are rendered"
     );
 
-    let mut child = Command::new(promtool())
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run promtool");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && report.trim().is_empty(),
-        "promtool check metrics:\n{report}\n--- input ---\n{text}"
-    );
+    if let Err(report) = testkit::promtool_check_metrics(&text) {
+        panic!("promtool check metrics:\n{report}\n--- input ---\n{text}");
+    }
 }
 
 #[test]

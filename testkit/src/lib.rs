@@ -49,7 +49,9 @@ pub use influxdb::{InfluxDb1, InfluxDb1Builder, INFLUXD_BIN};
 pub use mosquitto::{Mosquitto, MosquittoBuilder, MOSQUITTO_BIN};
 pub use ports::free_port;
 pub use process::{ChildBuilder, ChildProcess, LogMark};
-pub use prometheus::{Prometheus, PrometheusBuilder, PROMETHEUS_BIN, PROMTOOL_BIN};
+pub use prometheus::{
+    promtool_check_metrics, Prometheus, PrometheusBuilder, PROMETHEUS_BIN, PROMTOOL_BIN,
+};
 pub use tls::TestPki;
 pub use tmpfs::Tmpfs;
 pub use victoria::{VictoriaMetrics, VictoriaMetricsBuilder, VICTORIA_METRICS_BIN};

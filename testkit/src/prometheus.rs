@@ -250,3 +250,35 @@ impl Launchable for Prometheus {
         http::probe_body(&self.client, url, |t| t.contains("Ready"))
     }
 }
+
+/// Runs `promtool check metrics` (the Prometheus project's lint of an
+/// exposition: names, suffixes, help, types) on `text`; `Err` holds what
+/// it reported. A missing promtool fails with the setup command.
+pub fn promtool_check_metrics(text: &str) -> Result<(), String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(crate::tool(PROMTOOL_BIN, "prometheus"))
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(text.as_bytes())
+        .expect("write to promtool");
+    let out = child.wait_with_output().expect("wait for promtool");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() && report.trim().is_empty() {
+        Ok(())
+    } else {
+        Err(report)
+    }
+}

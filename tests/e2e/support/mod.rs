@@ -198,32 +198,9 @@ impl Collector {
     /// of an exposition: names, suffixes, help text) finds nothing in this
     /// collector's `/metrics`.
     pub async fn assert_promtool_clean(&self) {
-        use std::io::Write;
-        let text = self.metrics().await;
-        let mut child =
-            std::process::Command::new(testkit::tool("/usr/bin/promtool", "prometheus"))
-                .args(["check", "metrics"])
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .expect("run promtool");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        let said = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            out.status.success() && said.trim().is_empty(),
-            "promtool check metrics on /metrics:\n{said}"
-        );
+        if let Err(report) = testkit::promtool_check_metrics(&self.metrics().await) {
+            panic!("promtool check metrics on /metrics:\n{report}");
+        }
     }
 
     pub async fn metrics(&self) -> String {
