@@ -137,12 +137,11 @@ pub(super) fn parse<'a>(text: &'a str, doc: &mut MetricDoc<'a>) -> Result<bool, 
     Ok(is_object)
 }
 
-/// One entry of a tags object, as read (both readers call this, so they
-/// keep tags alike): strings are kept; last wins, so a non-string value
+/// One entry of a tags object, as read: strings are kept; last wins, so a non-string value
 /// drops the key's earlier string (and a later string wins over it, by
 /// [`sort_last_wins`]).
 #[inline]
-pub(super) fn add_tag<'a>(tags: &mut Tags<'a>, key: Cow<'a, str>, value: Scalar<'a>) {
+fn add_tag<'a>(tags: &mut Tags<'a>, key: Cow<'a, str>, value: Scalar<'a>) {
     match value {
         Scalar::Str(value) => tags.push((key, value)),
         _ => tags.retain(|(k, _)| *k != key),
@@ -152,7 +151,7 @@ pub(super) fn add_tag<'a>(tags: &mut Tags<'a>, key: Cow<'a, str>, value: Scalar<
 /// Sorts `entries` by key, keeping of a repeated key only its last value
 /// (as `serde_json::Map` does). Telegraf (Go's encoding/json) writes keys
 /// sorted, so the usual case is one pass that finds nothing to do.
-pub(super) fn sort_last_wins<'a, T, A>(entries: &mut SmallVec<A>)
+fn sort_last_wins<'a, T, A>(entries: &mut SmallVec<A>)
 where
     A: smallvec::Array<Item = (Cow<'a, str>, T)>,
 {
@@ -250,7 +249,7 @@ fn skip_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<Scalar<'de>, A::Error>
 }
 
 /// Any value as a [`Scalar`].
-pub(super) struct ScalarSeed;
+struct ScalarSeed;
 
 impl<'de> DeserializeSeed<'de> for ScalarSeed {
     type Value = Scalar<'de>;

@@ -164,8 +164,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// Through the fast paths where a line may ask for it, else the
-    /// general path alone (`{}` of 1e300 needs more room than a [`Text`]).
+    /// Through a [`Text`] where a line may ask for it, else into a `Vec` (`{}` of 1e300 needs more room than a [`Text`]).
     fn ours(v: f64, exp: bool) -> String {
         let mut out = Vec::new();
         if exp || (1e-5..1e16).contains(&v.abs()) {
