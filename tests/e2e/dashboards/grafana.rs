@@ -2,8 +2,11 @@
 //! for Prometheus and InfluxDB (InfluxQL) data sources: variable
 //! interpolation (`$var`, `${var}`, `[[var]]`, multi-value and "All"
 //! formatting, `$__interval`, `$__rate_interval`, `$__range`, `$timeFilter`)
-//! and the HTTP request Grafana's backend sends (`/api/v1/query_range`,
-//! `/api/v1/query`, `/api/v1/label/<name>/values`, InfluxDB `/query`).
+//! the data source a query goes to (a `${variable}` uid resolved to one of
+//! the instance's data sources, by uid or name as Grafana's data source
+//! service does) and the HTTP request Grafana's backend sends
+//! (`/api/v1/query_range`, `/api/v1/query`, `/api/v1/label/<name>/values`,
+//! InfluxDB `/query`).
 
 use std::collections::BTreeMap;
 
@@ -15,12 +18,25 @@ use super::model::Variable;
 /// full-width panel on a large screen.
 const MAX_DATA_POINTS: i64 = 1000;
 
+/// A data source of the Grafana instance the dashboard runs in.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub uid: String,
+    pub name: String,
+    /// Plugin id: `prometheus`, `influxdb`.
+    pub kind: String,
+    /// The server behind it; `None` for a data source of the instance that
+    /// has no schoolnet data (a query sent there is a wrong pick).
+    pub url: Option<String>,
+    /// InfluxDB database (`dbName`).
+    pub database: String,
+}
+
 /// Where the queries go and the dashboard state they run with.
 pub struct Env {
     pub client: reqwest::Client,
-    pub prometheus: String,
-    pub influx: String,
-    pub influx_db: String,
+    /// Every data source of the instance, in Grafana's list order (by name).
+    pub sources: Vec<Source>,
     pub from_ms: i64,
     pub to_ms: i64,
     /// The Prometheus data source's `timeInterval` (scrape interval), s.
@@ -124,17 +140,54 @@ impl Env {
         out
     }
 
-    /// Runs one panel query; returns how many series/rows hold at least one
-    /// finite value and the answer, or the error.
-    pub async fn run(
+    /// The data source a query with data source `{type, uid}` goes to: the
+    /// uid interpolated (`${prometheus}` → the selected data source), then
+    /// looked up by uid or name; it must be of the type the query is for.
+    pub fn source(
         &self,
         ds_type: &str,
+        ds_uid: &str,
+        vars: &[Variable],
+    ) -> Result<&Source, String> {
+        let uid = self.interpolate(ds_uid, ds_type, vars);
+        let ds = self
+            .sources
+            .iter()
+            .find(|s| s.uid == uid)
+            .or_else(|| self.sources.iter().find(|s| s.name == uid))
+            .ok_or_else(|| format!("data source {ds_uid:?} → {uid:?} was not found"))?;
+        if ds.kind != ds_type {
+            return Err(format!(
+                "data source {uid:?} is a {}, the query is for {ds_type}",
+                ds.kind
+            ));
+        }
+        Ok(ds)
+    }
+
+    /// The server behind `ds`.
+    fn url_of<'a>(&self, ds: &'a Source) -> Result<&'a str, String> {
+        ds.url.as_deref().ok_or_else(|| {
+            format!(
+                "sent to data source {:?} ({}), not the schoolnet {}",
+                ds.name, ds.uid, ds.kind
+            )
+        })
+    }
+
+    /// Runs one panel query on `ds`; returns how many series/rows hold at
+    /// least one finite value and the answer, or the error.
+    pub async fn run(
+        &self,
+        ds: &Source,
         query: &str,
         instant: bool,
     ) -> Result<(usize, Value), String> {
+        let base = self.url_of(ds)?;
+        let ds_type = ds.kind.as_str();
         let (url, params) = match ds_type {
             "prometheus" if instant => (
-                format!("{}/api/v1/query", self.prometheus),
+                format!("{base}/api/v1/query"),
                 vec![
                     ("query", query.to_string()),
                     ("time", (self.to_ms as f64 / 1000.0).to_string()),
@@ -145,7 +198,7 @@ impl Env {
                 let start = self.from_ms / 1000 / step * step;
                 let end = (self.to_ms / 1000 + step - 1) / step * step;
                 (
-                    format!("{}/api/v1/query_range", self.prometheus),
+                    format!("{base}/api/v1/query_range"),
                     vec![
                         ("query", query.to_string()),
                         ("start", start.to_string()),
@@ -155,9 +208,9 @@ impl Env {
                 )
             }
             "influxdb" => (
-                format!("{}/query", self.influx),
+                format!("{base}/query"),
                 vec![
-                    ("db", self.influx_db.clone()),
+                    ("db", ds.database.clone()),
                     ("q", query.to_string()),
                     ("epoch", "ms".to_string()),
                 ],
@@ -173,11 +226,13 @@ impl Env {
         Ok((n, body))
     }
 
-    /// The options of a query variable (its query already interpolated).
-    pub async fn options(&self, var: &Variable, query: &str) -> Result<Vec<String>, String> {
-        if var.ds_type == "influxdb" {
-            let params = [("db", self.influx_db.clone()), ("q", query.to_string())];
-            let body = self.get(&format!("{}/query", self.influx), &params).await?;
+    /// The options of a query variable (its query already interpolated) from
+    /// data source `ds`.
+    pub async fn options(&self, ds: &Source, query: &str) -> Result<Vec<String>, String> {
+        let base = self.url_of(ds)?;
+        if ds.kind == "influxdb" {
+            let params = [("db", ds.database.clone()), ("q", query.to_string())];
+            let body = self.get(&format!("{base}/query"), &params).await?;
             if let Some(e) = body["results"][0]["error"].as_str() {
                 return Err(e.to_string());
             }
@@ -208,7 +263,7 @@ impl Env {
         if let Some(s) = selector {
             params.push(("match[]", s.to_string()));
         }
-        let url = format!("{}/api/v1/label/{label}/values", self.prometheus);
+        let url = format!("{base}/api/v1/label/{label}/values");
         let body = self.get(&url, &params).await?;
         Ok(body["data"]
             .as_array()

@@ -2,25 +2,34 @@
 //! (`deploy/grafana/provisioning/`).
 //!
 //! - Structure, no servers: every file parses, uids are unique, every data
-//!   source a panel, target, variable or annotation names is provisioned,
-//!   panels do not overlap, every `$variable` is defined, links point to
-//!   existing dashboards.
+//!   source a panel, target, variable or annotation names is a data source
+//!   variable of its type (no literal uid), `__inputs`/`__requires` list
+//!   what the dashboard uses, panels do not overlap, every `$variable` is
+//!   defined, links point to existing dashboards.
+//! - Both ways into a Grafana, no servers: provisioned as the file is (next
+//!   to the provisioned data sources) and imported through the Import flow
+//!   into a Grafana with data sources of other names and uids, every data
+//!   source variable selects the right one, also where another of the same
+//!   type is listed first.
 //! - Data, on real servers: mosquitto → `schoolnet run` (InfluxDB 1.x, v1
 //!   API) ← the fleet simulator (12 schools in 3 districts, one school taken
 //!   down, brought back and taken down again, a 13th inventory school that
 //!   never reports, some rejected messages), and a
 //!   real Prometheus scraping the exporter every second with the project's
-//!   rule files. Then every variable, panel and annotation query of every
-//!   dashboard is interpolated the way Grafana does and run against
+//!   rule files. Then, provisioned and imported, every variable, panel and
+//!   annotation query of every dashboard is sent to the data source its
+//!   variables select, interpolated the way Grafana does and run against
 //!   Prometheus / InfluxDB; each must return data. Grafana itself is not
 //!   needed: it only forwards these requests.
 //!
 //! Helpers: the dashboards and provisioning as data ([`model`]), structural
-//! checks ([`structure`]) and Grafana's query interpolation and execution
+//! checks ([`structure`]), the Import flow, data source selection and the
+//! portability rules ([`portable`]) and Grafana's query interpolation and execution
 //! against real Prometheus and InfluxDB servers ([`grafana`]).
 
 pub mod grafana;
 pub mod model;
+pub mod portable;
 pub mod structure;
 
 use crate::dashboards;
@@ -32,8 +41,10 @@ use std::time::{Duration, Instant, SystemTime};
 use collector::inventory::Inventory;
 use dashboards::grafana::{influx_rows, prom_rows, Env};
 use dashboards::model::{
-    load_dashboards, provisioned_datasources, provisioning_files, queries, variables, Dashboard,
+    datasource_refs, load_dashboards, provisioned_datasources, provisioning_files, queries,
+    variables, Dashboard,
 };
+use dashboards::portable::{datasource_selection, import, Way, WAYS};
 use dashboards::structure::check_dashboard;
 use serde_json::Value;
 use simulator::{run_fleet, Fleet, FleetOptions, SimulateOptions};
@@ -76,6 +87,81 @@ fn dashboards_and_provisioning_are_consistent() {
     for d in &dashboards {
         check_dashboard(d, &dashboards, &mut errors);
     }
+    assert!(
+        errors.is_empty(),
+        "{} problems:\n{}",
+        errors.len(),
+        errors.join("\n")
+    );
+}
+
+/// Both ways in, without servers: provisioned as the file is, and imported
+/// into a Grafana whose data sources have other names and uids, every data
+/// source variable selects schoolnet's (or the picked) data source, even
+/// where another of the same type comes first; every reference then
+/// resolves to it, and nothing of the import placeholders is left.
+#[test]
+fn dashboards_select_the_provisioned_or_the_imported_datasources() {
+    let provisioned = provisioned_datasources();
+    let urls = BTreeMap::new();
+    let mut errors = Vec::new();
+    for way in WAYS {
+        let sources = way.instance(&provisioned, &urls);
+        for d in load_dashboards() {
+            let f = format!("{} ({way:?})", d.file);
+            let json = match way.dashboard(&d.json) {
+                Ok(j) => j,
+                Err(e) => {
+                    errors.push(format!("{f}: {e}"));
+                    continue;
+                }
+            };
+            if json.to_string().contains("${DS_") && matches!(way, Way::Imported) {
+                errors.push(format!("{f}: an import placeholder is left"));
+            }
+            let selected = match datasource_selection(&json, &sources) {
+                Ok(s) => s,
+                Err(e) => {
+                    errors.push(format!("{f}: {e}"));
+                    continue;
+                }
+            };
+            for v in variables(&json).iter().filter(|v| v.kind == "datasource") {
+                let want = way.expected_uid(&v.query, &provisioned);
+                if selected.get(&v.name) != want.as_ref() {
+                    errors.push(format!(
+                        "{f}: ${} selects {:?}, want {want:?}",
+                        v.name,
+                        selected.get(&v.name)
+                    ));
+                }
+            }
+            for (at, ds) in datasource_refs(&json, "") {
+                let (ty, uid) = (
+                    ds["type"].as_str().unwrap_or(""),
+                    ds["uid"].as_str().unwrap_or(""),
+                );
+                if ty == "grafana" {
+                    continue;
+                }
+                let name = uid.trim_start_matches("${").trim_end_matches('}');
+                let resolved = selected.get(name);
+                let sends_to = resolved.and_then(|u| sources.iter().find(|s| &s.uid == u));
+                if sends_to.is_none_or(|s| {
+                    s.kind != ty || Some(&s.uid) != way.expected_uid(ty, &provisioned).as_ref()
+                }) {
+                    errors.push(format!("{f}: {at}: {ds} resolves to {sends_to:?}"));
+                }
+            }
+        }
+    }
+    // The Import flow refuses a dashboard whose input was not answered.
+    let d = &load_dashboards()[0];
+    assert!(
+        import(&d.json, &BTreeMap::new()).is_err_and(|e| e.contains("DS_")),
+        "{}: import without picking a data source",
+        d.file
+    );
     assert!(
         errors.is_empty(),
         "{} problems:\n{}",
@@ -171,10 +257,23 @@ async fn check_data(
     let mut errors = Vec::new();
     let vars = variables(&d.json);
     env.selected.clear();
+    let chosen = match datasource_selection(&d.json, &env.sources) {
+        Ok(c) => c,
+        Err(e) => return vec![format!("{}: {e}", d.file)],
+    };
     for v in &vars {
+        if v.kind == "datasource" {
+            env.selected
+                .insert(v.name.clone(), vec![chosen[&v.name].clone()]);
+            continue;
+        }
         let q = env.interpolate(&v.query, &v.ds_type, &vars);
         let want = pick(v);
-        match env.options(v, &q).await {
+        let options = match env.source(&v.ds_type, &v.ds_uid, &vars) {
+            Ok(ds) => env.options(ds, &q).await,
+            Err(e) => Err(e),
+        };
+        match options {
             Ok(opts) if opts.is_empty() => {
                 errors.push(format!("variable {}: no options from {q}", v.name))
             }
@@ -197,7 +296,11 @@ async fn check_data(
     let qs = queries(&d.json);
     for q in &qs {
         let text = env.interpolate(&q.text, &q.ds_type, &vars);
-        match env.run(&q.ds_type, &text, q.instant).await {
+        let answer = match env.source(&q.ds_type, &q.ds_uid, &vars) {
+            Ok(ds) => env.run(ds, &text, q.instant).await,
+            Err(e) => Err(e),
+        };
+        match answer {
             Ok((0, _)) => errors.push(format!("{}: no data from\n    {text}", q.what)),
             Ok((_, body)) => {
                 answers.insert(format!("{} {}", d.file, q.what), body);
@@ -212,8 +315,11 @@ async fn check_data(
 }
 
 /// Beyond "has data": the panels about the outages show them.
-fn check_meaning(a: &Answers) {
-    let get = |k: &str| a.get(k).unwrap_or_else(|| panic!("no answer for {k}"));
+fn check_meaning(a: &Answers, way: Way) {
+    let get = |k: &str| {
+        let k = k.replacen(".json ", &format!(".json ({way:?}) "), 1);
+        a.get(&k).unwrap_or_else(|| panic!("no answer for {k}"))
+    };
     let down = prom_rows(get(
         "schoolnet-overview.json panel \"Schools down now\" target A",
     ));
@@ -377,9 +483,7 @@ async fn every_dashboard_query_returns_data_from_a_real_run() {
         .as_millis() as i64;
     let mut env = Env {
         client: reqwest::Client::new(),
-        prometheus: prom.url.clone(),
-        influx: influx.url.clone(),
-        influx_db: "schoolnet".into(),
+        sources: Vec::new(),
         from_ms: to_ms - 5 * 60 * 1000,
         to_ms,
         prom_scrape_s: interval("schoolnet-prometheus"),
@@ -402,23 +506,38 @@ async fn every_dashboard_query_returns_data_from_a_real_run() {
             _ => vec!["$__all".into()],
         }
     };
-    let (mut problems, mut answers, mut filtered) = (Vec::new(), Answers::new(), Answers::new());
-    for d in load_dashboards() {
-        problems.extend(check_data(&d, &mut env, &all, &mut answers).await);
-        problems.extend(check_data(&d, &mut env, &some, &mut filtered).await);
+    // Provisioned as the files are, and imported into a Grafana whose data
+    // sources have other names and uids: the same queries reach the same
+    // servers through the data source variables.
+    let urls = BTreeMap::from([
+        ("prometheus", prom.url.clone()),
+        ("influxdb", influx.url.clone()),
+    ]);
+    let mut problems = Vec::new();
+    for way in WAYS {
+        env.sources = way.instance(&sources, &urls);
+        let (mut answers, mut filtered) = (Answers::new(), Answers::new());
+        for d in load_dashboards() {
+            let d = Dashboard {
+                json: way.dashboard(&d.json).expect("import"),
+                file: format!("{} ({way:?})", d.file),
+            };
+            problems.extend(check_data(&d, &mut env, &all, &mut answers).await);
+            problems.extend(check_data(&d, &mut env, &some, &mut filtered).await);
+        }
+        eprintln!(
+            "{way:?}: {} panel and annotation queries answered with data, twice; {:.1?} since start",
+            answers.len(),
+            started.elapsed()
+        );
+        assert!(
+            problems.is_empty(),
+            "{way:?}: {} queries without data:\n{}",
+            problems.len(),
+            problems.join("\n")
+        );
+        check_meaning(&answers, way);
     }
-    eprintln!(
-        "{} panel and annotation queries answered with data, twice; {:.1?} since start",
-        answers.len(),
-        started.elapsed()
-    );
-    assert!(
-        problems.is_empty(),
-        "{} queries without data:\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
-    check_meaning(&answers);
 
     stop.cancel();
     let report = sim.await.unwrap().unwrap();

@@ -69,6 +69,8 @@ pub fn load_dashboards() -> Vec<Dashboard> {
 /// A provisioned data source (the keys the dashboards depend on).
 #[derive(Debug, Clone, Default)]
 pub struct Datasource {
+    /// What the dashboards' data source variables select it by.
+    pub name: String,
     pub uid: String,
     pub kind: String,
     pub db_name: String,
@@ -97,6 +99,7 @@ pub fn provisioned_datasources() -> Vec<Datasource> {
                 .to_string();
             let Some(ds) = out.last_mut() else { continue };
             match key.trim() {
+                "name" => ds.name = value,
                 "uid" => ds.uid = value,
                 "type" => ds.kind = value,
                 "dbName" => ds.db_name = value,
@@ -206,16 +209,23 @@ pub fn queries(dash: &Value) -> Vec<Query> {
     out
 }
 
-/// A template variable of type `query`.
+/// A template variable: of type `query` (options from its data source) or
+/// `datasource` (options: the data sources of plugin `query`).
 #[derive(Debug, Clone)]
 pub struct Variable {
     pub name: String,
+    /// `query` or `datasource`.
+    pub kind: String,
     pub ds_type: String,
     pub ds_uid: String,
     pub query: String,
     pub multi: bool,
     pub include_all: bool,
     pub all_value: Option<String>,
+    /// The saved selection (`current.text`, `current.value`) of a
+    /// single-value variable.
+    pub current_text: String,
+    pub current_value: String,
 }
 
 /// The dashboard's variables, in order.
@@ -226,6 +236,7 @@ pub fn variables(dash: &Value) -> Vec<Variable> {
         .flatten()
         .map(|v| Variable {
             name: v["name"].as_str().unwrap_or("").to_string(),
+            kind: v["type"].as_str().unwrap_or("").to_string(),
             ds_type: v["datasource"]["type"].as_str().unwrap_or("").to_string(),
             ds_uid: v["datasource"]["uid"].as_str().unwrap_or("").to_string(),
             query: v["query"]
@@ -236,6 +247,8 @@ pub fn variables(dash: &Value) -> Vec<Variable> {
             multi: v["multi"] == true,
             include_all: v["includeAll"] == true,
             all_value: v["allValue"].as_str().map(str::to_string),
+            current_text: v["current"]["text"].as_str().unwrap_or("").to_string(),
+            current_value: v["current"]["value"].as_str().unwrap_or("").to_string(),
         })
         .collect()
 }
@@ -326,6 +339,30 @@ pub fn link_urls(value: &Value, path: &str) -> Vec<(String, String)> {
 pub fn linked_uid(url: &str) -> Option<&str> {
     let rest = url.split("/d/").nth(1)?;
     rest.split(['/', '?', '#']).next()
+}
+
+/// Every `"datasource"` value anywhere in the dashboard (panels, targets,
+/// variables, annotations), with its JSON path.
+pub fn datasource_refs(value: &Value, path: &str) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                let at = format!("{path}.{k}");
+                if k == "datasource" {
+                    out.push((at.clone(), v.clone()));
+                }
+                out.extend(datasource_refs(v, &at));
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                out.extend(datasource_refs(v, &format!("{path}[{i}]")));
+            }
+        }
+        _ => {}
+    }
+    out
 }
 
 /// A panel's grid rectangle (x, y, w, h).

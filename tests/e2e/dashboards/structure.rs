@@ -7,6 +7,7 @@ use super::model::{
     grid, interpolated_strings, link_urls, linked_uid, panels, provisioned_datasources, queries,
     referenced_vars, title, variables, Dashboard, BUILTIN_VARS,
 };
+use super::portable::check_portable;
 
 /// Structural problems of one dashboard, as messages.
 pub fn check_dashboard(d: &Dashboard, all: &[Dashboard], errors: &mut Vec<String>) {
@@ -25,25 +26,16 @@ pub fn check_dashboard(d: &Dashboard, all: &[Dashboard], errors: &mut Vec<String
         ));
     }
 
-    // Data sources: provisioned uid with the same type.
-    let known = |ty: &str, uid: &str| {
-        (ty == "grafana" && uid == "-- Grafana --")
-            || sources.iter().any(|s| s.uid == uid && s.kind == ty)
-    };
+    // Data sources: variables only, `__inputs`/`__requires` (see portable).
+    check_portable(f, json, &sources, errors);
     let all_panels = panels(json);
     for p in &all_panels {
         let t = title(p);
         if p["type"] == "row" {
             continue;
         }
-        let ds = &p["datasource"];
-        if !known(
-            ds["type"].as_str().unwrap_or(""),
-            ds["uid"].as_str().unwrap_or(""),
-        ) {
-            errors.push(format!(
-                "{f}: panel {t:?}: data source {ds} is not provisioned"
-            ));
+        if !p["datasource"].is_object() {
+            errors.push(format!("{f}: panel {t:?} has no data source"));
         }
         if p["targets"].as_array().is_none_or(|t| t.is_empty()) {
             errors.push(format!("{f}: panel {t:?} has no query"));
@@ -61,11 +53,8 @@ pub fn check_dashboard(d: &Dashboard, all: &[Dashboard], errors: &mut Vec<String
         }
     }
     for q in queries(json) {
-        if !known(&q.ds_type, &q.ds_uid) {
-            errors.push(format!(
-                "{f}: {}: data source {}/{} is not provisioned",
-                q.what, q.ds_type, q.ds_uid
-            ));
+        if q.ds_type.is_empty() || q.ds_uid.is_empty() {
+            errors.push(format!("{f}: {}: no data source", q.what));
         }
         if q.text.trim().is_empty() {
             errors.push(format!("{f}: {}: empty query", q.what));
@@ -102,16 +91,14 @@ pub fn check_dashboard(d: &Dashboard, all: &[Dashboard], errors: &mut Vec<String
         }
     }
 
-    // Variables: data source provisioned, "All" is a regex, each refers only
-    // to variables defined before it; every reference anywhere is defined.
+    // Variables: a query variable has a data source, "All" is a regex, each
+    // refers only to variables defined before it; every reference anywhere
+    // is defined.
     let vars = variables(json);
     let mut defined: Vec<String> = BUILTIN_VARS.iter().map(|s| s.to_string()).collect();
     for v in &vars {
-        if !known(&v.ds_type, &v.ds_uid) {
-            errors.push(format!(
-                "{f}: variable {}: data source not provisioned",
-                v.name
-            ));
+        if v.kind == "query" && (v.ds_type.is_empty() || v.ds_uid.is_empty()) {
+            errors.push(format!("{f}: variable {}: no data source", v.name));
         }
         if v.include_all && v.all_value.as_deref() != Some(".*") {
             errors.push(format!(
