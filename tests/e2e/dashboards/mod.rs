@@ -41,8 +41,8 @@ use std::time::{Duration, Instant, SystemTime};
 use collector::inventory::Inventory;
 use dashboards::grafana::{influx_rows, prom_rows, Env};
 use dashboards::model::{
-    datasource_refs, load_dashboards, provisioned_datasources, provisioning_files, queries,
-    variables, Dashboard,
+    datasource_refs, datasources_in, load_dashboards, provisioned_datasources, provisioning_files,
+    queries, variables, Dashboard,
 };
 use dashboards::portable::{datasource_selection, import, Way, WAYS};
 use dashboards::structure::check_dashboard;
@@ -78,6 +78,20 @@ fn dashboards_and_provisioning_are_consistent() {
     assert_eq!(
         (influx.kind.as_str(), influx.db_name.as_str()),
         ("influxdb", "schoolnet")
+    );
+    // deploy/compose provisions the same data sources for the dashboards:
+    // the same names (what the dashboards select them by) and types.
+    let compose = std::fs::read_to_string(format!("{ROOT}/deploy/compose/grafana-datasources.yml"))
+        .expect("deploy/compose/grafana-datasources.yml");
+    let named = |list: &[model::Datasource]| -> BTreeSet<(String, String)> {
+        list.iter()
+            .map(|d| (d.name.clone(), d.kind.clone()))
+            .collect()
+    };
+    assert_eq!(
+        named(&datasources_in(&compose)),
+        named(&sources),
+        "deploy/compose/grafana-datasources.yml names the data sources as deploy/grafana does"
     );
     let providers = provisioning_files("dashboards").join("\n");
     for key in ["type: file", "path:", "folder: schoolnet"] {

@@ -78,34 +78,40 @@ pub struct Datasource {
 }
 
 /// The `datasources:` entries of every `provisioning/datasources/*.yml`.
-/// The files are simple block YAML; each entry starts with `- name:`.
 pub fn provisioned_datasources() -> Vec<Datasource> {
+    provisioning_files("datasources")
+        .iter()
+        .flat_map(|text| datasources_in(text))
+        .collect()
+}
+
+/// The `datasources:` entries of one Grafana data source provisioning file
+/// (simple block YAML; each entry starts with `- name:`).
+pub fn datasources_in(text: &str) -> Vec<Datasource> {
     let mut out: Vec<Datasource> = Vec::new();
-    for text in provisioning_files("datasources") {
-        for line in text.lines() {
-            let trimmed = line.trim_start();
-            if trimmed.starts_with('#') {
-                continue;
-            }
-            if trimmed.starts_with("- ") {
-                out.push(Datasource::default());
-            }
-            let Some((key, value)) = trimmed.trim_start_matches("- ").split_once(':') else {
-                continue;
-            };
-            let value = value
-                .trim()
-                .trim_matches(|c| c == '"' || c == '\'')
-                .to_string();
-            let Some(ds) = out.last_mut() else { continue };
-            match key.trim() {
-                "name" => ds.name = value,
-                "uid" => ds.uid = value,
-                "type" => ds.kind = value,
-                "dbName" => ds.db_name = value,
-                "timeInterval" => ds.time_interval = value,
-                _ => {}
-            }
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('#') {
+            continue;
+        }
+        if trimmed.starts_with("- ") {
+            out.push(Datasource::default());
+        }
+        let Some((key, value)) = trimmed.trim_start_matches("- ").split_once(':') else {
+            continue;
+        };
+        let value = value
+            .trim()
+            .trim_matches(|c| c == '"' || c == '\'')
+            .to_string();
+        let Some(ds) = out.last_mut() else { continue };
+        match key.trim() {
+            "name" => ds.name = value,
+            "uid" => ds.uid = value,
+            "type" => ds.kind = value,
+            "dbName" => ds.db_name = value,
+            "timeInterval" => ds.time_interval = value,
+            _ => {}
         }
     }
     out
