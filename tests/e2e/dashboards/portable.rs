@@ -44,17 +44,19 @@ pub fn import(dashboard: &Value, picked: &BTreeMap<String, String>) -> Result<Va
         })?;
         replace.insert(format!("${{{name}}}"), value.clone());
     }
-    Ok(evaluate(dashboard, &replace, true))
+    Ok(evaluate(dashboard, &replace))
 }
 
-fn evaluate(value: &Value, replace: &BTreeMap<String, String>, top: bool) -> Value {
+/// `value` with the placeholders replaced and every `__inputs` key dropped
+/// (Grafana drops it in any object, not only at the top).
+fn evaluate(value: &Value, replace: &BTreeMap<String, String>) -> Value {
     match value {
         Value::String(s) => Value::String(replace_placeholders(s, replace)),
-        Value::Array(items) => items.iter().map(|v| evaluate(v, replace, false)).collect(),
+        Value::Array(items) => items.iter().map(|v| evaluate(v, replace)).collect(),
         Value::Object(map) => map
             .iter()
-            .filter(|(k, _)| !(top && *k == "__inputs"))
-            .map(|(k, v)| (k.clone(), evaluate(v, replace, false)))
+            .filter(|(k, _)| *k != "__inputs")
+            .map(|(k, v)| (k.clone(), evaluate(v, replace)))
             .collect(),
         other => other.clone(),
     }
@@ -374,4 +376,76 @@ impl Way {
                 .map(|(_, uid, _)| uid.to_string()),
         }
     }
+}
+
+#[test]
+fn import_replaces_the_inputs_only_and_drops_them() {
+    let dash = serde_json::json!({
+        "__inputs": [{"name": "DS_PROMETHEUS", "type": "datasource", "pluginId": "prometheus"}],
+        "a": "${DS_PROMETHEUS}",
+        "b": "${prometheus} ${DS_PROMETHEUS}${__rate_interval} ${} $DS_PROMETHEUS ${DS_OTHER}",
+        "panels": [{"__inputs": [], "n": 3, "t": true, "z": null}],
+    });
+    let picked = BTreeMap::from([("DS_PROMETHEUS".to_string(), "abc123".to_string())]);
+    assert_eq!(
+        import(&dash, &picked).unwrap(),
+        serde_json::json!({
+            "a": "abc123",
+            "b": "${prometheus} abc123${__rate_interval} ${} $DS_PROMETHEUS ${DS_OTHER}",
+            "panels": [{"n": 3, "t": true, "z": null}],
+        })
+    );
+    let err = import(&dash, &BTreeMap::new()).unwrap_err();
+    assert!(err.contains("DS_PROMETHEUS"), "{err}");
+}
+
+#[test]
+fn a_datasource_variable_takes_its_value_else_its_name_else_the_first() {
+    let source = |uid: &str, name: &str, kind: &str| Source {
+        uid: uid.into(),
+        name: name.into(),
+        kind: kind.into(),
+        url: None,
+        database: String::new(),
+    };
+    let sources = [
+        source("i1", "Influx", "influxdb"),
+        source("p1", "First", "prometheus"),
+        source("p2", "schoolnet Prometheus", "prometheus"),
+        source("p3", "Picked", "prometheus"),
+    ];
+    let var = |text: &str, value: &str| Variable {
+        name: "prometheus".into(),
+        kind: "datasource".into(),
+        ds_type: String::new(),
+        ds_uid: String::new(),
+        query: "prometheus".into(),
+        multi: false,
+        include_all: false,
+        all_value: None,
+        current_text: text.into(),
+        current_value: value.into(),
+    };
+    let pick = |v: &Variable, m| select_datasource(v, &sources, m);
+    for m in MATCHINGS {
+        let provisioned = var("schoolnet Prometheus", "${DS_PROMETHEUS}");
+        assert_eq!(pick(&provisioned, m).as_deref(), Some("p2"), "{m:?}");
+        let imported = var("schoolnet Prometheus", "p3");
+        let want = match m {
+            Matching::Scenes => "p3",
+            // The first option matching text or value: the named one.
+            Matching::Legacy => "p2",
+        };
+        assert_eq!(pick(&imported, m).as_deref(), Some(want), "{m:?}");
+        let lost = var("gone", "gone");
+        assert_eq!(pick(&lost, m).as_deref(), Some("p1"), "{m:?}");
+    }
+    let no_such_plugin = Variable {
+        query: "loki".into(),
+        ..var("x", "y")
+    };
+    assert_eq!(
+        select_datasource(&no_such_plugin, &sources, Matching::Scenes),
+        None
+    );
 }
