@@ -6,12 +6,16 @@
 //!   names is on `schoolnet-school` and queries the metric named with it;
 //! - [`acl`]: the page's broker users and ACL on a real mosquitto;
 //! - [`walkthrough`]: each of the three walkthroughs end to end on real
-//!   servers, with the page's inventory rows, users and ACL.
+//!   servers, with the page's inventory rows, users and ACL;
+//! - [`symptoms`]: what "Troubleshooting by symptom" says the collector
+//!   does with a skewed clock, an unknown device, a poller's default topic
+//!   and a wrong topic.
 //!
 //! The page marks what the tests read with `<!-- guide:NAME -->` before a
 //! fenced block or table, so the tests use the page's own text.
 
 mod acl;
+mod symptoms;
 mod walkthrough;
 
 use crate::support::{BIN, ROOT};

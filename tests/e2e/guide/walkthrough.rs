@@ -66,10 +66,10 @@ pub(super) fn openwrt_config(broker: &Mosquitto, device: &str, pw: &str) -> Stri
 }
 
 /// The servers of one walkthrough, with the page's step 1 done.
-struct Lab {
-    broker: Mosquitto,
+pub(super) struct Lab {
+    pub(super) broker: Mosquitto,
     influx: InfluxDb1,
-    collector: Collector,
+    pub(super) collector: Collector,
     _broker_files: tempfile::TempDir,
     _inventory: tempfile::TempDir,
 }
@@ -88,7 +88,7 @@ impl Lab {
     /// The broker of the page, InfluxDB, `schoolnet run` on the sample
     /// inventory; then step 1: the page's rows appended, `check-config`,
     /// SIGHUP, and the new schools listed as `unknown`.
-    async fn start() -> Lab {
+    pub(super) async fn start() -> Lab {
         let (broker, broker_files) = guide_broker(false).await;
         let influx = InfluxDb1::start().await;
         influx.create_database("schoolnet").await;
@@ -160,7 +160,7 @@ impl Lab {
         lab
     }
 
-    async fn school(&self, id: &str) -> Value {
+    pub(super) async fn school(&self, id: &str) -> Value {
         let schools: Value = reqwest::get(format!("{}/api/schools", self.collector.exporter))
             .await
             .unwrap()
