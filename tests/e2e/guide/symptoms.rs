@@ -7,10 +7,10 @@
 //! - the Telegraf poller's own metrics: `unknown_device`, naming it;
 //! - SNMP rows on Telegraf's default topic (the poller's name):
 //!   `identity_mismatch`;
-//! - a wrong topic (a level short) reaches nothing: no message counted, no
-//!   dead letter.
+//! - a wrong topic (a level short, a level too many) passes the ACL and is
+//!   on the broker, but reaches nothing: no message counted, no dead letter.
 
-use super::acl::{password, publish_as};
+use super::acl::{password, publish_as, COLLECTOR_USER};
 use super::walkthrough::Lab;
 use super::{page, PAGE};
 use crate::support::sum_metric;
@@ -18,7 +18,7 @@ use crate::support::sum_metric;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
-use testkit::wait_until;
+use testkit::{wait_until, ChildProcess};
 
 fn now_s() -> f64 {
     SystemTime::now()
@@ -54,14 +54,39 @@ async fn troubleshooting_symptoms_show_as_the_page_says() {
     let uptime = format!("collectd/{router}/uptime/uptime");
 
     // Wrong topics first: if they reached the collector they would be
-    // counted before everything below.
-    publish(&lab, router, &format!("collectd/{router}/uptime"), "1:2");
-    publish(
-        &lab,
-        "rtr-nx-218",
-        "mikrotik/rtr-nx-218",
-        "{\"cpu-load\":7}",
-    );
+    // counted before everything below. They pass the ACL: the collector's
+    // user sees them on the broker.
+    let sub = ChildProcess::builder("/usr/bin/mosquitto_sub")
+        .name("collector-sub")
+        .args(["-h", "127.0.0.1", "-p", &lab.broker.port.to_string()])
+        .args(["-u", COLLECTOR_USER, "-P", &password(COLLECTOR_USER)])
+        .args(["-q", "1", "-v", "-t", "#"])
+        .spawn();
+    let wrong = [
+        format!("collectd/{router}/uptime"),
+        format!("collectd/{router}/interface-wan/if_octets/x"),
+    ];
+    for topic in &wrong {
+        let mut n = 0;
+        wait_until(
+            &format!("{topic} on the broker"),
+            Duration::from_secs(10),
+            || {
+                n += 1;
+                let payload = format!("{}:{n}", now_s() as u64);
+                publish(&lab, router, topic, &payload);
+                let seen = sub.stdout().contains(&format!("{topic} {payload}"));
+                async move {
+                    if seen {
+                        Ok(())
+                    } else {
+                        Err("not seen yet".to_string())
+                    }
+                }
+            },
+        )
+        .await;
+    }
 
     // Skewed clocks.
     let ahead = format!("{:.3}:12345", now_s() + 3600.0);
