@@ -16,7 +16,7 @@
 //!   the current time.
 
 use super::acl::{guide_broker, password, publish_as, COLLECTOR_USER};
-use super::{block, panels, section, PAGE};
+use super::{block, page, panels, section, PAGE};
 use crate::routeros::{fixture, script_topic};
 use crate::support::{Collector, BIN, ROOT};
 
@@ -63,6 +63,34 @@ pub(super) fn openwrt_config(broker: &Mosquitto, device: &str, pw: &str) -> Stri
     ]
     .iter()
     .fold(shipped, |conf, (from, to)| substitute(&conf, from, to))
+}
+
+/// The config path the page's commands use.
+const PAGE_CONFIG: &str = "/etc/schoolnet/schoolnet.toml";
+
+/// The arguments of the page's `schoolnet <command> …` line (in a fenced
+/// block), with `page_path` replaced by `path`.
+fn page_command(command: &str, page_path: &str, path: &str) -> Vec<String> {
+    let prefix = format!("schoolnet {command} ");
+    let line = page()
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("{PAGE} shows `{prefix}…`"))
+        .to_string();
+    let args: Vec<String> = line
+        .split_whitespace()
+        .skip(1)
+        .take_while(|w| !w.starts_with('#'))
+        .map(|w| {
+            if w == page_path {
+                path.to_string()
+            } else {
+                w.to_string()
+            }
+        })
+        .collect();
+    assert!(args.iter().any(|a| a == path), "`{line}` names {page_path}");
+    args
 }
 
 /// The servers of one walkthrough, with the page's step 1 done.
@@ -114,14 +142,17 @@ impl Lab {
 
         append(&inventory.path().join("schools.csv"), &block("schools.csv"));
         append(&inventory.path().join("devices.csv"), &block("devices.csv"));
+        // The page's own check-config line, on this config.
+        let config = collector.config_path();
+        let args = page_command("check-config", PAGE_CONFIG, config.to_str().unwrap());
         let check = std::process::Command::new(BIN)
-            .arg("check-config")
-            .arg(collector.config_path())
+            .args(&args)
             .output()
             .unwrap();
         assert!(
             check.status.success(),
-            "check-config with the page's rows: {}",
+            "schoolnet {} with the page's rows: {}",
+            args.join(" "),
             String::from_utf8_lossy(&check.stderr)
         );
         collector.kill(signal::SIGHUP);
