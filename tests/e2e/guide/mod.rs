@@ -6,7 +6,7 @@
 //!   names is on `schoolnet-school` and queries the metric named with it;
 //! - [`acl`]: the page's broker users and ACL on a real mosquitto;
 //! - [`walkthrough`]: each of the three walkthroughs end to end on real
-//!   servers, with the page's inventory rows, users and ACL;
+//!   servers, with the page's inventory rows, users and ACL ([`lab`]);
 //! - [`symptoms`]: what "Troubleshooting by symptom" says the collector
 //!   does with a skewed clock, an unknown device, a poller's default topic
 //!   and a wrong topic.
@@ -15,6 +15,7 @@
 //! fenced block or table, so the tests use the page's own text.
 
 mod acl;
+mod lab;
 mod symptoms;
 mod walkthrough;
 

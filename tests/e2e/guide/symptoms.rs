@@ -11,7 +11,7 @@
 //!   on the broker, but reaches nothing: no message counted, no dead letter.
 
 use super::acl::{password, publish_as, COLLECTOR_USER};
-use super::walkthrough::Lab;
+use super::lab::Lab;
 use super::{page, PAGE};
 use crate::support::sum_metric;
 
