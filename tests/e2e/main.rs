@@ -24,6 +24,7 @@ mod deploy_configs;
 mod device_configs;
 mod fault;
 mod full_disk;
+mod guide;
 mod logs;
 mod oversize;
 mod pipeline;

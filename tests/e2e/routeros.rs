@@ -13,7 +13,7 @@ use testkit::{wait_until, Mosquitto};
 
 const DEVICE: &str = "rtr-nx-001";
 
-fn fixture(name: &str) -> String {
+pub(crate) fn fixture(name: &str) -> String {
     let path = format!("{ROOT}/deploy/devices/routeros/fixtures/{name}");
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{path}: {e}"))
@@ -22,7 +22,7 @@ fn fixture(name: &str) -> String {
 }
 
 /// The topic the script publishes on, from its `:local topic` line.
-fn script_topic(device: &str) -> String {
+pub(crate) fn script_topic(device: &str) -> String {
     let path = format!("{ROOT}/deploy/devices/routeros/schoolnet-system.rsc");
     let script = std::fs::read_to_string(&path).unwrap();
     let line = script
