@@ -1,5 +1,6 @@
-//! `schoolnet spool status|inspect --dir DIR`: what the spool (the
-//! write-ahead log between MQTT and the sinks) holds, read from its files.
+//! `schoolnet spool status|inspect [--dir DIR | -c FILE]`: what the spool
+//! (the write-ahead log between MQTT and the sinks) holds, read from its
+//! files. The directory is `--dir`, else the config's `[spool] dir`.
 //! Read-only: works on the spool of a running, stopped or crashed
 //! `schoolnet run` (see `collector::spool` for the format).
 
@@ -9,8 +10,11 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, Subcommand, ValueEnum};
+use collector::config::Config;
 use collector::spool::{self, Inspection, Record, SegmentReport};
 use serde::Serialize;
+
+use crate::commands::args::{ConfigArgs, CONFIG_ENV};
 
 /// Shown by `schoolnet spool --help`.
 const SPOOL_HELP: &str = "\
@@ -18,6 +22,11 @@ Both subcommands scan every segment file (a sequential read of the spool) and ch
 they take no lock and cut no torn tail, so they are safe next to a running `schoolnet run`.
 On a running spool the numbers move and the last segment may end in a record that is still
 being written (shown as a torn tail); a crashed process's torn tail is cut when it restarts.
+
+The spool directory: --dir DIR, else the `[spool] dir` of the config (-c/--config FILE or
+SCHOOLNET_CONFIG, with SCHOOLNET_SPOOL__DIR applied). Example:
+  schoolnet spool status -c /etc/schoolnet/schoolnet.toml
+  schoolnet spool inspect --dir /var/lib/schoolnet/spool --records 5
 
 Exit status: 0; 3 when a segment other than the last one is damaged (records were lost:
 see the warnings); 1 on errors (no such directory, no segment files, unreadable files).";
@@ -40,9 +49,12 @@ pub enum SpoolCommand {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// The spool directory (`[spool] dir` of the config).
+    /// The spool directory. Default: the config's `[spool] dir`.
     #[arg(long, value_name = "DIR")]
-    pub dir: PathBuf,
+    pub dir: Option<PathBuf>,
+    /// The config whose `[spool] dir` to read (when --dir is not given).
+    #[command(flatten)]
+    pub config: ConfigArgs,
     /// text: for people; json: every number, times in unix nanoseconds.
     #[arg(long, value_enum, default_value_t = SpoolFormat::Text)]
     pub format: SpoolFormat,
@@ -50,9 +62,12 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// The spool directory (`[spool] dir` of the config).
+    /// The spool directory. Default: the config's `[spool] dir`.
     #[arg(long, value_name = "DIR")]
-    pub dir: PathBuf,
+    pub dir: Option<PathBuf>,
+    /// The config whose `[spool] dir` to read (when --dir is not given).
+    #[command(flatten)]
+    pub config: ConfigArgs,
     /// text: for people; json: every number, times in unix nanoseconds.
     #[arg(long, value_enum, default_value_t = SpoolFormat::Text)]
     pub format: SpoolFormat,
@@ -73,8 +88,31 @@ pub enum SpoolFormat {
 /// `schoolnet spool …`
 pub fn run(args: SpoolArgs) -> anyhow::Result<ExitCode> {
     match args.command {
-        SpoolCommand::Status(a) => status(&a.dir, a.format),
-        SpoolCommand::Inspect(a) => inspect(&a.dir, a.format, a.sink.as_deref(), a.records),
+        SpoolCommand::Status(a) => status(&spool_dir(a.dir, &a.config)?, a.format),
+        SpoolCommand::Inspect(a) => inspect(
+            &spool_dir(a.dir, &a.config)?,
+            a.format,
+            a.sink.as_deref(),
+            a.records,
+        ),
+    }
+}
+
+/// `--dir`, else the config's `[spool] dir` (relative to the config file).
+fn spool_dir(dir: Option<PathBuf>, config: &ConfigArgs) -> anyhow::Result<PathBuf> {
+    if let Some(dir) = dir {
+        return Ok(dir);
+    }
+    let Some(path) = config.path() else {
+        bail!("which spool? Give --dir DIR, or -c/--config FILE (or set {CONFIG_ENV}) to use its [spool] dir");
+    };
+    let loaded = Config::load(path).map_err(|e| anyhow::anyhow!("config: {e}"))?;
+    match loaded.spool {
+        Some(s) => Ok(s.dir),
+        None => bail!(
+            "config {} has no [spool] section (history is not spooled); give --dir DIR",
+            path.display()
+        ),
     }
 }
 

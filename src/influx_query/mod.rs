@@ -83,6 +83,15 @@ pub fn resolve(
                 path.display()
             );
         };
+        // The writer's checks, so that a bad URL from SCHOOLNET_INFLUX__URL
+        // is blamed on that variable, not on the file.
+        influx.validate().map_err(|e| {
+            anyhow!(
+                "config {}: {}",
+                path.display(),
+                config.env_overrides.blame(e)
+            )
+        })?;
         let token = read_secret(TOKEN_ENV, influx.token_file.as_deref())
             .map_err(|e| anyhow!("config {}: influx.token_file: {e}", path.display()))?;
         let (db, retention_policy, username) = match influx.api {
