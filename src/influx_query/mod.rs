@@ -143,8 +143,8 @@ pub fn resolve(
     };
     let inventory = simulator::sample_inventory().context("built-in sample inventory")?;
     notes.push(format!(
-        "no --config: schools and districts are those of the built-in sample inventory ({} schools); \
-         pass --config FILE to use yours",
+        "no config: schools and districts are those of the built-in sample inventory ({} schools); \
+         pass -c/--config FILE (or set SCHOOLNET_CONFIG) to use yours",
         inventory.schools().len()
     ));
     Ok((source, inventory, "built-in sample".into()))
