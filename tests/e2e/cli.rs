@@ -492,6 +492,36 @@ async fn query_reads_the_config_from_dash_c_or_the_environment_with_every_range_
             59_000
         );
     }
+    // --influx-url on the command line wins over SCHOOLNET_CONFIG (the
+    // sample inventory then is used, a note says both).
+    let out = schoolnet_env(
+        &[
+            "query",
+            "top",
+            "--by",
+            "volume",
+            "--last",
+            "2h",
+            "--source",
+            "raw",
+            "--format",
+            "json",
+            "--influx-url",
+            &influx.url,
+            "--influx-api",
+            "v1",
+            "--influx-db",
+            "history",
+        ],
+        &env,
+    );
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("SCHOOLNET_CONFIG=") && t.contains("is not used"),
+        "{t}"
+    );
+    assert!(t.contains("built-in sample inventory"), "{t}");
 }
 
 #[test]

@@ -52,9 +52,12 @@ pub(super) fn deserialize(
             reason,
         });
     }
-    // The file is at fault: find the place in its text.
+    // The file is at fault: find the place in its text (not for a missing
+    // top-level section, which has none: toml would say line 1).
     let located = match toml::from_str::<Config>(text) {
-        Err(e) if e.message() == message => e.span().map(|s| line_column(text, s.start)),
+        Err(e) if e.message() == message && !key.is_empty() => {
+            e.span().map(|s| line_column(text, s.start))
+        }
         _ => None,
     };
     Err(match (unknown, located) {

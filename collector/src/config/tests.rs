@@ -85,6 +85,21 @@ fn type_errors_in_the_file_name_key_line_and_column() {
 }
 
 #[test]
+fn a_missing_section_or_key_is_named() {
+    let err = parse("[mqtt]\nurl = \"mqtt://x:1883\"\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(err, "test.toml: missing field `inventory`");
+    let err = parse(&format!("{MINIMAL}\n[[routes]]\nname = \"x\"\n"), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("test.toml line 5, column 1: `routes[0]`: missing field"),
+        "{err}"
+    );
+}
+
+#[test]
 fn syntax_errors_name_line_and_column() {
     let err = parse(&format!("{MINIMAL}[mqtt\n"), &[])
         .unwrap_err()
