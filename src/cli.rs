@@ -5,9 +5,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::commands;
+use crate::commands::args::{time_range_help, ConfigArgs, InfluxArgs, TimeRangeArgs};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -18,8 +20,13 @@ use crate::commands;
         Routers, ONTs and OLTs publish metrics over MQTT; schoolnet normalizes them per school, \
         writes history to InfluxDB and serves live per-school metrics for Prometheus.\n\n\
         Start with `schoolnet demo` (no setup: embedded broker and a simulated 216-school fleet), \
-        then `schoolnet check-config FILE` and `schoolnet run --config FILE` for a real deployment.",
-    after_help = "Logging: RUST_LOG=info (default), debug, or per module (collector=debug). \
+        then `schoolnet check-config -c FILE` and `schoolnet run -c FILE` for a real deployment.\n\n\
+        Every command that reads the config takes it as -c/--config FILE or from \
+        SCHOOLNET_CONFIG (the command line wins), with SCHOOLNET_<SECTION>__<KEY> overriding \
+        single keys.",
+    after_help = "Config: -c/--config FILE or SCHOOLNET_CONFIG=FILE, for run, check-config, \
+        availability, query, spool and simulate.\n\
+        Logging: RUST_LOG=info (default), debug, or per module (collector=debug). \
         Secrets: SCHOOLNET_MQTT_PASSWORD, SCHOOLNET_INFLUX_TOKEN (or *_file keys in the config)."
 )]
 pub struct Cli {
@@ -53,29 +60,42 @@ pub enum Command {
     /// over the window, number of outages, total downtime and MTTR; then per district (schools,
     /// mean and minimum availability, outages, downtime) and a total.
     ///
-    /// Example: schoolnet availability --month 2026-01 --config /etc/schoolnet/schoolnet.toml
+    /// Example: schoolnet availability --month 2026-01 -c /etc/schoolnet/schoolnet.toml
     Availability(AvailabilityArgs),
     /// Historical queries: WAN bandwidth per school or district per interval (volume, mean, max,
     /// 95th percentile), and top schools by volume, utilization or probe loss.
     ///
-    /// Example: schoolnet query bandwidth --school NX-042 --month 2026-10 --every 1d --config /etc/schoolnet/schoolnet.toml
+    /// Example: schoolnet query bandwidth --school NX-042 --month 2026-10 --every 1d -c /etc/schoolnet/schoolnet.toml
     Query(commands::query::QueryArgs),
     /// Inspect the spool (the on-disk write-ahead log): backlog per sink, oldest unsent, damage.
     Spool(commands::spool::SpoolArgs),
 }
 
 #[derive(Debug, Args)]
+#[command(
+    mut_arg("config", |a| a.required(true)),
+    after_help = "Example: schoolnet run -c /etc/schoolnet/schoolnet.toml\n\
+        (or SCHOOLNET_CONFIG=/etc/schoolnet/schoolnet.toml schoolnet run)"
+)]
 pub struct RunArgs {
-    /// Config file (TOML). See deploy/schoolnet.example.toml for every key.
-    #[arg(long, short, env = "SCHOOLNET_CONFIG", value_name = "FILE")]
-    pub config: PathBuf,
+    /// See deploy/schoolnet.example.toml for every key.
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 #[derive(Debug, Args)]
+#[command(
+    mut_arg("config", |a| a.required_unless_present("file")),
+    after_help = "Example: schoolnet check-config -c /etc/schoolnet/schoolnet.toml\n\
+        With the same SCHOOLNET_* variables as `run`, it checks what `run` would use."
+)]
 pub struct CheckConfigArgs {
-    /// Config file (TOML) to validate, including the inventory CSVs it names.
+    /// The config to validate, with the inventory CSVs it names.
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// The older spelling of -c FILE (still accepted).
     #[arg(value_name = "FILE")]
-    pub config: PathBuf,
+    pub file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -109,11 +129,25 @@ pub enum ApiArg {
     V2,
 }
 
+/// `-h` ends with these examples (a macro so that `--help` can `concat!` them).
+macro_rules! availability_examples {
+    () => {
+        "
+
+Examples:
+  schoolnet availability --month 2026-01 -c /etc/schoolnet/schoolnet.toml
+  schoolnet availability --last 7d --district Julfa
+  schoolnet availability --from 2026-01-01 --to 2026-04-01 --format csv > q1.csv
+  schoolnet availability --last 24h --influx-url http://127.0.0.1:8086 --influx-api v1
+  (the second and third with SCHOOLNET_CONFIG=/etc/schoolnet/schoolnet.toml in the environment)"
+    };
+}
+
 /// How `schoolnet availability` counts; shown by `schoolnet availability --help`.
-pub const AVAILABILITY_HELP: &str = "\
-Window: [--from, --to) in UTC; --to is exclusive (--from 2026-01-01 --to 2026-02-01 is January).
-DATE is YYYY-MM-DD (00:00 UTC) or RFC 3339 (2026-01-15T08:00:00+04:00). --month 2026-01 sets
-both. --to defaults to now; a window reaching past now ends now.
+pub const AVAILABILITY_HELP: &str = concat!(
+    time_range_help!(),
+    "
+Default: --last 30d. Example: --from 2026-01-01 --to 2026-02-01 is January, as is --month 2026-01.
 
 Counting:
   - an outage counts with the part inside the window (clipped at both ends);
@@ -123,14 +157,15 @@ Counting:
   - availability = 1 - downtime / window length; a school without outages has 100 %;
   - MTTR = mean full duration of the outages restored (closed) within the window, so every
     outage is in the MTTR of exactly one window (one still open at the end counts later);
-  - outages that started more than 370 days before --from are not read.
+  - outages that started more than 370 days before the window are not read.
 
-Schools and districts come from the inventory of --config; without --config, from the
-built-in sample inventory (a note says so). Outages of schools not in the inventory are
-named in a note and not counted.
+Schools and districts come from the inventory of the config (-c/--config FILE or
+SCHOOLNET_CONFIG); without a config, from the built-in sample inventory (a note says so).
+Outages of schools not in the inventory are named in a note and not counted.
 
 Data: InfluxQL over GET <url>/query (InfluxDB 1.x, or the v1-compatible endpoint of InfluxDB
-2.x/3.x, where the database name is the bucket's DBRP mapping). The token (or the v1 password
+2.x/3.x, where the database name is the bucket's DBRP mapping), from the config's [influx]
+section or --influx-url (which wins over SCHOOLNET_CONFIG). The token (or the v1 password
 of --influx-username / influx.username) comes from SCHOOLNET_INFLUX_TOKEN or influx.token_file,
 never from the command line.
 
@@ -138,42 +173,30 @@ Output: table (durations like 3h 12m, percentages truncated to 3 decimals so 100
 no downtime at all); csv (one row per school) and json (also districts, total and downtime by
 cause) with exact numbers: seconds and ratios 0-1. Notes go to stderr with csv and json.
 Exit status: 0 with a report, 1 on any error (InfluxDB unreachable or answering an error,
-bad dates, unknown district).";
+bad dates, unknown district).",
+    availability_examples!()
+);
 
 #[derive(Debug, Args)]
-#[command(after_long_help = AVAILABILITY_HELP)]
+#[command(
+    after_help = availability_examples!().trim_start(),
+    after_long_help = AVAILABILITY_HELP
+)]
 pub struct AvailabilityArgs {
-    /// Start of the window (inclusive): YYYY-MM-DD (00:00 UTC) or RFC 3339.
-    #[arg(long, value_name = "DATE", required_unless_present = "month")]
-    pub from: Option<String>,
-    /// End of the window (exclusive): YYYY-MM-DD (00:00 UTC) or RFC 3339. Default: now.
-    #[arg(long, value_name = "DATE")]
-    pub to: Option<String>,
-    /// A calendar month (UTC) instead of --from/--to: 2026-01 = 2026-01-01 to 2026-02-01.
-    #[arg(long, value_name = "YYYY-MM", conflicts_with_all = ["from", "to"])]
-    pub month: Option<String>,
+    #[command(flatten)]
+    pub range: TimeRangeArgs,
     /// Only this district's schools (as spelled in the inventory; case does not matter).
     #[arg(long, value_name = "NAME")]
     pub district: Option<String>,
     /// table: aligned, for people; csv: one row per school; json: everything.
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
-    /// Config file: InfluxDB from its [influx] section (url, api, database or bucket,
+    /// InfluxDB from its [influx] section (url, api, database or bucket,
     /// username, token_file), schools and districts from its inventory.
-    #[arg(long, short, value_name = "FILE", conflicts_with_all = ["influx_url", "influx_api", "influx_db", "influx_username"])]
-    pub config: Option<PathBuf>,
-    /// InfluxDB base URL, e.g. http://127.0.0.1:8086 (without --config; the sample inventory is used).
-    #[arg(long, value_name = "URL", required_unless_present = "config")]
-    pub influx_url: Option<String>,
-    /// v1: with --influx-username, Basic auth; v2: the token as `Authorization: Token`.
-    #[arg(long, value_enum, default_value_t = ApiArg::V2)]
-    pub influx_api: ApiArg,
-    /// v1 database, or the v2 bucket (queried through its v1 DBRP mapping).
-    #[arg(long, default_value = "schoolnet", value_name = "NAME")]
-    pub influx_db: String,
-    /// v1 username; the password comes from SCHOOLNET_INFLUX_TOKEN.
-    #[arg(long, value_name = "NAME")]
-    pub influx_username: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub influx: InfluxArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -189,9 +212,13 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "URL")]
     pub broker: String,
     /// Inventory to simulate: a directory with schools.csv and devices.csv, or a
-    /// schoolnet config file (its [inventory] is used). Default: the built-in 216-school sample.
+    /// schoolnet config file (its [inventory] is used). Wins over -c/--config.
+    /// Default: the config's inventory, else the built-in 216-school sample.
     #[arg(long, value_name = "PATH")]
     pub inventory: Option<PathBuf>,
+    /// Simulate this config's [inventory] (only the inventory is read).
+    #[command(flatten)]
+    pub config: ConfigArgs,
     /// Simulate only the first N schools.
     #[arg(long, value_name = "N")]
     pub schools: Option<usize>,
@@ -222,9 +249,47 @@ pub struct SimulateArgs {
     pub quiet: bool,
 }
 
+impl Command {
+    /// The `-c/--config` of the command, for those that read the config.
+    fn config_args_mut(&mut self) -> Option<&mut ConfigArgs> {
+        use crate::commands::query::QueryCommand;
+        use crate::commands::spool::SpoolCommand;
+        match self {
+            Command::Run(a) => Some(&mut a.config),
+            Command::CheckConfig(a) => Some(&mut a.config),
+            Command::Simulate(a) => Some(&mut a.config),
+            Command::Availability(a) => Some(&mut a.config),
+            Command::Query(q) => match &mut q.command {
+                QueryCommand::Bandwidth(a) => Some(&mut a.common.config),
+                QueryCommand::Top(a) => Some(&mut a.common.config),
+            },
+            Command::Spool(s) => match &mut s.command {
+                SpoolCommand::Status(a) => Some(&mut a.config),
+                SpoolCommand::Inspect(a) => Some(&mut a.config),
+            },
+            Command::Demo(_) => None,
+        }
+    }
+}
+
+/// Whether the (innermost) subcommand's `--config` came from
+/// `SCHOOLNET_CONFIG` rather than the command line.
+fn config_from_env(matches: &ArgMatches) -> bool {
+    let mut m = matches;
+    while let Some((_, sub)) = m.subcommand() {
+        m = sub;
+    }
+    m.ids().any(|id| id.as_str() == "config")
+        && m.value_source("config") == Some(ValueSource::EnvVariable)
+}
+
 /// Entry point used by `main`.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Some(config) = cli.command.config_args_mut() {
+        config.from_env = config_from_env(&matches);
+    }
     crate::logging::init(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1,6 +1,8 @@
 //! The `run`, `check-config`, `simulate` and `availability` subcommands
-//! (`demo` has its own module because it also embeds a broker).
+//! (`demo` has its own module because it also embeds a broker), and the
+//! arguments commands share ([`args`]).
 
+pub mod args;
 mod availability;
 pub mod query;
 mod simulate;
@@ -8,34 +10,65 @@ pub mod spool;
 
 use std::process::ExitCode;
 
-use anyhow::Context;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
 use collector::config::Config;
 
 use crate::cli::{CheckConfigArgs, RunArgs};
 pub use availability::availability;
 pub use simulate::simulate;
 
-/// `schoolnet run --config FILE`
+/// `schoolnet run -c FILE`
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let validated = Config::load(&args.config)
+    let Some(path) = args.config.path() else {
+        bail!(
+            "no config: give -c/--config FILE or set {}",
+            args::CONFIG_ENV
+        );
+    };
+    let validated = Config::load(path)
         .and_then(Config::validate)
-        .with_context(|| format!("config {}", args.config.display()))?;
+        .with_context(|| format!("config {}", path.display()))?;
     let shutdown = crate::shutdown::on_signals();
-    crate::app::run(validated, shutdown, None, Some(args.config.clone())).await?;
+    crate::app::run(validated, shutdown, None, Some(path.to_path_buf())).await?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// `schoolnet check-config FILE`: everything `run` checks before connecting.
+/// The file `check-config` checks: `-c FILE` / `SCHOOLNET_CONFIG`, or the
+/// older positional `FILE` (which wins over the environment, as any
+/// command-line argument does).
+fn check_config_path(args: &CheckConfigArgs) -> anyhow::Result<PathBuf> {
+    match (&args.file, args.config.path()) {
+        (Some(file), Some(c)) if !args.config.from_env && c != file => bail!(
+            "two configs given: -c {} and {}; give one (-c FILE)",
+            c.display(),
+            file.display()
+        ),
+        (Some(file), _) => Ok(file.clone()),
+        (None, Some(c)) => Ok(c.to_path_buf()),
+        (None, None) => bail!(
+            "no config: give -c/--config FILE or set {}",
+            args::CONFIG_ENV
+        ),
+    }
+}
+
+/// `schoolnet check-config -c FILE`: everything `run` checks before connecting.
 pub fn check_config(args: CheckConfigArgs) -> anyhow::Result<ExitCode> {
-    let validated = match Config::load(&args.config).and_then(Config::validate) {
+    let path = check_config_path(&args)?;
+    let validated = match Config::load(&path).and_then(Config::validate) {
         Ok(v) => v,
         Err(e) => {
-            eprintln!("{}: INVALID\n  {e}", args.config.display());
+            eprintln!("{}: INVALID\n  {e}", path.display());
             return Ok(ExitCode::from(2));
         }
     };
     let c = &validated.config;
-    println!("{}: OK", args.config.display());
+    println!("{}: OK", path.display());
+    for (key, var) in c.env_overrides.iter() {
+        println!("  environment: {var} sets {key}");
+    }
     println!(
         "  inventory: {} schools in {} districts, {} devices",
         validated.inventory.schools().len(),

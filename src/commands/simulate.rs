@@ -13,9 +13,9 @@ use crate::cli::SimulateArgs;
 use simulator::SimulateOptions;
 
 pub async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
-    let inventory = match &args.inventory {
-        None => simulator::sample_inventory().context("built-in sample inventory")?,
-        Some(path) => load_inventory(path)?,
+    let inventory = match (args.inventory.as_deref(), args.config.path()) {
+        (Some(path), _) | (None, Some(path)) => load_inventory(path)?,
+        (None, None) => simulator::sample_inventory().context("built-in sample inventory")?,
     };
     let opts = SimulateOptions {
         broker: args.broker.clone(),
@@ -51,7 +51,8 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `--inventory`: a directory with schools.csv + devices.csv, a schools.csv
-/// with devices.csv beside it, or a schoolnet config file.
+/// with devices.csv beside it, or a schoolnet config file (so also
+/// `-c/--config`).
 fn load_inventory(path: &Path) -> anyhow::Result<Inventory> {
     let (schools, devices) = if path.is_dir() {
         (path.join("schools.csv"), path.join("devices.csv"))

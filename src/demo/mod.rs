@@ -66,6 +66,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             ..SpoolConfig::with_dir(args.spool_dir.clone())
         }),
         shard: Default::default(),
+        env_overrides: Default::default(),
     };
     let validated = Validated {
         routes: compile_routes(&default_routes())?,

@@ -83,6 +83,15 @@ pub fn resolve(
                 path.display()
             );
         };
+        // The writer's checks, so that a bad URL from SCHOOLNET_INFLUX__URL
+        // is blamed on that variable, not on the file.
+        influx.validate().map_err(|e| {
+            anyhow!(
+                "config {}: {}",
+                path.display(),
+                config.env_overrides.blame(e)
+            )
+        })?;
         let token = read_secret(TOKEN_ENV, influx.token_file.as_deref())
             .map_err(|e| anyhow!("config {}: influx.token_file: {e}", path.display()))?;
         let (db, retention_policy, username) = match influx.api {
@@ -134,8 +143,8 @@ pub fn resolve(
     };
     let inventory = simulator::sample_inventory().context("built-in sample inventory")?;
     notes.push(format!(
-        "no --config: schools and districts are those of the built-in sample inventory ({} schools); \
-         pass --config FILE to use yours",
+        "no config: schools and districts are those of the built-in sample inventory ({} schools); \
+         pass -c/--config FILE (or set SCHOOLNET_CONFIG) to use yours",
         inventory.schools().len()
     ));
     Ok((source, inventory, "built-in sample".into()))

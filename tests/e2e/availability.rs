@@ -396,7 +396,7 @@ async fn monthly_report_matches_hand_computed_numbers_in_every_format() {
         ),
         "{table}"
     );
-    assert!(table.contains("note: no --config"), "{table}");
+    assert!(table.contains("note: no config:"), "{table}");
     assert!(
         table.contains("not in the inventory are not counted: ZZ-999"),
         "{table}"

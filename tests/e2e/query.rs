@@ -487,7 +487,7 @@ async fn bandwidth_and_top_match_independent_computations() {
         table.contains("1 GB = 10^9 bytes") && table.contains("Mbit/s") && table.contains(" GB"),
         "{table}"
     );
-    assert!(table.contains("note: no --config"), "{table}");
+    assert!(table.contains("note: no config:"), "{table}");
     let out = schoolnet(
         &args(&[
             "bandwidth",

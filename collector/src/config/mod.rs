@@ -11,7 +11,13 @@
 //! `SCHOOLNET_<SECTION>__<KEY>` (double underscore between levels), e.g.
 //! `SCHOOLNET_MQTT__URL=mqtts://broker:8883`. Secrets are never read from the
 //! TOML file or argv: see `SCHOOLNET_MQTT_PASSWORD` and `SCHOOLNET_INFLUX_TOKEN`.
+//!
+//! Errors say where to look ([`diagnose`]): a bad key in the file names the
+//! file, line and column (an unknown key also the nearest known one); a bad
+//! value set by the environment names the variable, in parsing and in
+//! `validate` alike ([`EnvOverrides::blame`]).
 
+mod diagnose;
 mod env;
 mod routes;
 
@@ -24,6 +30,7 @@ use crate::route::RouteTable;
 pub use crate::sink::influx::config::{InfluxApi, InfluxConfig};
 pub use crate::source::mqtt::config::MqttConfig;
 mod sections;
+pub use env::EnvOverrides;
 pub use routes::{compile as compile_routes, default_routes, FieldSpec, RouteConfig};
 pub use sections::{ExporterConfig, LimitsConfig};
 
@@ -51,6 +58,10 @@ pub struct Config {
     /// against one broker. Absent: one instance owns everything.
     #[serde(default)]
     pub shard: crate::shard::ShardConfig,
+    /// Which keys `SCHOOLNET_*__*` variables set (not a TOML key): checks
+    /// blame those variables, not the file.
+    #[serde(skip)]
+    pub env_overrides: EnvOverrides,
 }
 
 /// `[inventory]`: the schools and devices CSV files.
@@ -75,6 +86,22 @@ pub enum ConfigError {
     },
     #[error("{path}: {message}")]
     Syntax { path: PathBuf, message: String },
+    #[error("{path} line {line}, column {column}: {message}")]
+    At {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// `hint`: `, did you mean `x`?` or the keys the section has.
+    #[error("unknown key `{key}` in {path} line {line}, column {column}{hint}")]
+    UnknownKey {
+        key: String,
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        hint: String,
+    },
     #[error("`{key}`: {reason}")]
     Invalid { key: String, reason: String },
     #[error("environment variable {var}: {reason}")]
@@ -128,21 +155,24 @@ impl Config {
         text: &str,
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let mut table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Syntax {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        env::apply_overrides(&mut table, vars)?;
-        Config::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Syntax {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| diagnose::syntax(path, text, &e))?;
+        let env_overrides = env::apply_overrides(&mut table, vars)?;
+        let mut config = diagnose::deserialize(path, text, table, &env_overrides)?;
+        config.env_overrides = env_overrides;
+        Ok(config)
     }
 
     /// Each section's own checks (its `validate`, the way a Telegraf
     /// plugin has `Init`), then what spans sections: route compilation,
-    /// inventory loading and the shard's fit with both.
+    /// inventory loading and the shard's fit with both. An error on a key
+    /// the environment set names the variable.
     pub fn validate(self) -> Result<Validated, ConfigError> {
+        let overrides = self.env_overrides.clone();
+        self.validate_all().map_err(|e| overrides.blame(e))
+    }
+
+    fn validate_all(self) -> Result<Validated, ConfigError> {
         self.mqtt.validate()?;
         if let Some(influx) = &self.influx {
             influx.validate()?;

@@ -21,11 +21,90 @@ fn minimal_config_gets_defaults() {
 }
 
 #[test]
-fn unknown_keys_are_errors_naming_the_key() {
+fn unknown_keys_name_file_line_column_and_the_nearest_key() {
     let err = parse(&format!("{MINIMAL}[mqtt]\nurll = \"x\"\n"), &[])
         .unwrap_err()
         .to_string();
-    assert!(err.contains("urll"), "{err}");
+    assert_eq!(
+        err,
+        "unknown key `mqtt.urll` in test.toml line 5, column 1, did you mean `url`?"
+    );
+    let err = parse(
+        &format!("{MINIMAL}\n[exporter]\nlisten = \"0.0.0.0:9740\"\n  stale_facter = 3\n"),
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        err,
+        "unknown key `exporter.stale_facter` in test.toml line 7, column 3, did you mean `stale_factor`?"
+    );
+}
+
+#[test]
+fn unknown_sections_and_keys_without_a_near_match_list_what_there_is() {
+    let err = parse(&format!("{MINIMAL}[mqt]\nurl = \"x\"\n"), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("unknown key `mqt` in test.toml line 4, column 2, did you mean `mqtt`?"),
+        "{err}"
+    );
+    let err = parse(&format!("{MINIMAL}[limits]\ncolour = 1\n"), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("unknown key `limits.colour` in test.toml line 5")
+            && err.contains("known keys here: `max_payload_bytes`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_keys_in_arrays_of_tables_name_the_element() {
+    let text = format!(
+        "{MINIMAL}[[routes]]\nname = \"a\"\npattern = \"a/{{device}}\"\nformat = \"value\"\nfield = \"probe.rtt_s\"\n\n\
+         [[routes]]\nname = \"b\"\npatern = \"b/{{device}}\"\n"
+    );
+    let err = parse(&text, &[]).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "unknown key `routes[1].patern` in test.toml line 12, column 1, did you mean `pattern`?"
+    );
+}
+
+#[test]
+fn type_errors_in_the_file_name_key_line_and_column() {
+    let err = parse(&format!("{MINIMAL}[mqtt]\nqos = \"high\"\n"), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("test.toml line 5, column 7: `mqtt.qos`: invalid type"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_section_or_key_is_named() {
+    let err = parse("[mqtt]\nurl = \"mqtt://x:1883\"\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(err, "test.toml: missing field `inventory`");
+    let err = parse(&format!("{MINIMAL}\n[[routes]]\nname = \"x\"\n"), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("test.toml line 5, column 1: `routes[0]`: missing field"),
+        "{err}"
+    );
+}
+
+#[test]
+fn syntax_errors_name_line_and_column() {
+    let err = parse(&format!("{MINIMAL}[mqtt\n"), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("test.toml line 4, column "), "{err}");
 }
 
 #[test]
@@ -44,11 +123,68 @@ fn env_overrides_apply_with_types() {
 }
 
 #[test]
-fn env_override_with_bad_type_names_the_key() {
+fn env_override_with_bad_type_names_the_variable_not_the_file() {
     let err = parse(MINIMAL, &[("SCHOOLNET_MQTT__QOS", "high")])
         .unwrap_err()
         .to_string();
-    assert!(err.contains("qos"), "{err}");
+    assert!(
+        err.starts_with("environment variable SCHOOLNET_MQTT__QOS: `mqtt.qos`: invalid type"),
+        "{err}"
+    );
+    assert!(!err.contains("test.toml"), "{err}");
+}
+
+#[test]
+fn env_override_of_an_unknown_key_names_the_variable_and_the_nearest_key() {
+    let err = parse(MINIMAL, &[("SCHOOLNET_EXPORTER__STALE_FACTER", "3")])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "environment variable SCHOOLNET_EXPORTER__STALE_FACTER: unknown key \
+         `exporter.stale_facter`, did you mean `stale_factor`?"
+    );
+    let err = parse(MINIMAL, &[("SCHOOLNET_MQQT__URL", "mqtt://x:1883")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("environment variable SCHOOLNET_MQQT__URL: unknown key `mqqt`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn checks_of_values_the_environment_set_name_the_variable() {
+    let with_influx = format!("{MINIMAL}[influx]\nurl = \"http://influx:8086\"\n");
+    let c = parse(&with_influx, &[("SCHOOLNET_INFLUX__URL", "influx:8086")]).unwrap();
+    assert_eq!(
+        c.env_overrides.var_for("influx.url"),
+        Some("SCHOOLNET_INFLUX__URL")
+    );
+    let err = c.validate().unwrap_err().to_string();
+    assert!(
+        err.starts_with(
+            "environment variable SCHOOLNET_INFLUX__URL: `influx:8086` must start with http://"
+        ) && err.ends_with("(it sets `influx.url`)"),
+        "{err}"
+    );
+    // The same bad value in the file is the file's: named by its key.
+    let c = parse(&format!("{MINIMAL}[influx]\nurl = \"influx:8086\"\n"), &[]).unwrap();
+    let err = c.validate().unwrap_err().to_string();
+    assert!(err.starts_with("`influx.url`"), "{err}");
+}
+
+#[test]
+fn an_override_below_a_scalar_names_the_variable() {
+    let err = parse(MINIMAL, &[("SCHOOLNET_INVENTORY__SCHOOLS__X", "1")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(
+            "environment variable SCHOOLNET_INVENTORY__SCHOOLS__X: `schools` is not a section"
+        ),
+        "{err}"
+    );
 }
 
 #[test]

@@ -15,12 +15,12 @@ mod report;
 
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
-use chrono::{DateTime, Utc};
+use anyhow::Context;
+use chrono::Utc;
 use collector::inventory::Inventory;
 
 use crate::cli::{AvailabilityArgs, ReportFormat};
-use crate::influx_query::{self, instant, month, nanos, Connection};
+use crate::influx_query::{self, nanos};
 use format::Meta;
 use query::Source;
 use report::Window;
@@ -29,11 +29,14 @@ use report::Window;
 /// older ones are not (keeps the query bounded).
 pub const LOOKBACK_DAYS: u32 = 370;
 
+/// The window without `--last`, `--from` or `--month`.
+const DEFAULT_LAST: &str = "30d";
+
 /// `schoolnet availability …`
 pub async fn availability(args: AvailabilityArgs) -> anyhow::Result<ExitCode> {
     let now = Utc::now();
     let mut notes = Vec::new();
-    let (from, to) = window(&args, now, &mut notes)?;
+    let (from, to) = args.range.resolve(DEFAULT_LAST, now, &mut notes)?;
     let (source, inventory, inventory_name) = resolve(&args, &mut notes)?;
     let district = match &args.district {
         None => None,
@@ -97,60 +100,13 @@ pub async fn availability(args: AvailabilityArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `[from, to)` from `--month` or `--from`/`--to`; `to` is capped at `now`.
-fn window(
-    args: &AvailabilityArgs,
-    now: DateTime<Utc>,
-    notes: &mut Vec<String>,
-) -> anyhow::Result<(DateTime<Utc>, DateTime<Utc>)> {
-    let (from, to) = match (&args.month, &args.from) {
-        (Some(m), _) => month(m)?,
-        (None, Some(f)) => {
-            let from = instant(f).with_context(|| format!("--from `{f}`"))?;
-            let to = match &args.to {
-                Some(t) => instant(t).with_context(|| format!("--to `{t}`"))?,
-                None => now,
-            };
-            (from, to)
-        }
-        (None, None) => bail!("give --from DATE (and optionally --to DATE) or --month YYYY-MM"),
-    };
-    if from >= to {
-        bail!(
-            "the window is empty: --from {} is not before --to {} (--to is exclusive)",
-            from.to_rfc3339(),
-            to.to_rfc3339()
-        );
-    }
-    if from >= now {
-        bail!(
-            "the window starts in the future ({}); nothing to report yet",
-            from.to_rfc3339()
-        );
-    }
-    if to > now {
-        notes.push(format!(
-            "the window ends in the future; counted up to now ({})",
-            now.format("%Y-%m-%d %H:%M:%S UTC")
-        ));
-        return Ok((from, now));
-    }
-    Ok((from, to))
-}
-
 /// The InfluxDB to read and the inventory (with a label for the report),
-/// from `--config` or from the `--influx-*` flags and the sample inventory.
+/// from the config or from the `--influx-*` flags and the sample inventory.
 fn resolve(
     args: &AvailabilityArgs,
     notes: &mut Vec<String>,
 ) -> anyhow::Result<(Source, Inventory, String)> {
-    let conn = Connection {
-        config: args.config.as_deref(),
-        url: args.influx_url.as_deref(),
-        api: args.influx_api,
-        db: &args.influx_db,
-        username: args.influx_username.as_deref(),
-    };
+    let conn = args.influx.connection(&args.config, notes)?;
     influx_query::resolve(conn, "outage history", notes)
 }
 
@@ -187,69 +143,6 @@ fn list(items: &[String], max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::ApiArg;
-
-    fn args(from: Option<&str>, to: Option<&str>, month: Option<&str>) -> AvailabilityArgs {
-        AvailabilityArgs {
-            from: from.map(Into::into),
-            to: to.map(Into::into),
-            month: month.map(Into::into),
-            district: None,
-            format: ReportFormat::Table,
-            config: None,
-            influx_url: Some("http://127.0.0.1:8086".into()),
-            influx_api: ApiArg::V1,
-            influx_db: "schoolnet".into(),
-            influx_username: None,
-        }
-    }
-
-    fn utc(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-    }
-
-    #[test]
-    fn dates_are_utc_midnight_or_rfc3339() {
-        assert_eq!(instant("2026-01-15").unwrap(), utc("2026-01-15T00:00:00Z"));
-        assert_eq!(
-            instant("2026-01-15T08:00:00+04:00").unwrap(),
-            utc("2026-01-15T04:00:00Z")
-        );
-        let e = instant("2026-13-01").unwrap_err().to_string();
-        assert!(e.contains("YYYY-MM-DD"), "{e}");
-    }
-
-    #[test]
-    fn month_sets_both_ends_and_to_is_capped_at_now() {
-        let now = utc("2026-03-10T12:00:00Z");
-        let mut notes = Vec::new();
-        let (f, t) = window(&args(None, None, Some("2025-12")), now, &mut notes).unwrap();
-        assert_eq!(
-            (f, t),
-            (utc("2025-12-01T00:00:00Z"), utc("2026-01-01T00:00:00Z"))
-        );
-        assert!(notes.is_empty());
-        let (f, t) = window(&args(None, None, Some("2026-03")), now, &mut notes).unwrap();
-        assert_eq!((f, t), (utc("2026-03-01T00:00:00Z"), now));
-        assert_eq!(notes.len(), 1);
-        let (_, t) = window(&args(Some("2026-03-01"), None, None), now, &mut notes).unwrap();
-        assert_eq!(t, now);
-    }
-
-    #[test]
-    fn an_empty_or_future_window_is_an_error() {
-        let now = utc("2026-03-10T12:00:00Z");
-        let mut notes = Vec::new();
-        let e = window(
-            &args(Some("2026-02-01"), Some("2026-01-01"), None),
-            now,
-            &mut notes,
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains("not before --to"), "{e}");
-        assert!(window(&args(Some("2026-04-01"), None, None), now, &mut notes).is_err());
-    }
 
     #[test]
     fn districts_match_ignoring_case_and_unknown_ones_are_listed() {

@@ -91,7 +91,7 @@ fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
 /// `schoolnet query bandwidth …` → the text to print.
 pub async fn run(args: BandwidthArgs) -> anyhow::Result<String> {
     let every = plan::parse_duration(&args.every).context("--every")?;
-    let mut ctx = Ctx::new(&args.common, &args.window, "30d", Some(every))?;
+    let mut ctx = Ctx::new(&args.common, &args.range, "30d", Some(every))?;
     let (scope, wan) = wan_scope(&args, &mut ctx)?;
     let grid = grid::checked(ctx.from, ctx.to, every)?;
     let p = args.percentile;

@@ -23,7 +23,6 @@ mod rows;
 mod scope;
 mod top;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context};
@@ -31,16 +30,33 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use collector::inventory::Inventory;
 
-use crate::cli::{ApiArg, ReportFormat};
-use crate::influx_query::{self, nanos, Connection, Series, Source};
+use crate::cli::ReportFormat;
+use crate::commands::args::{time_range_help, ConfigArgs, InfluxArgs, TimeRangeArgs};
+use crate::influx_query::{self, nanos, Series, Source};
 pub use plan::SourceArg;
 use plan::{Choice, Data};
 
+/// `-h` ends with these examples (a macro so that `--help` can `concat!` them).
+macro_rules! examples {
+    () => {
+        "
+
+Examples:
+  schoolnet query bandwidth --school NX-042 --month 2026-10 --every 1d -c /etc/schoolnet/schoolnet.toml
+  schoolnet query bandwidth --district Julfa --last 7d --every 1h --format csv
+  schoolnet query bandwidth --school NX-042 --from 2026-10-01 --to 2026-10-08T12:00:00Z --every 6h
+  schoolnet query top --by utilization --last 7d -n 10
+  schoolnet query top --by loss --last 7d --to 2026-10-08
+  (the last four with SCHOOLNET_CONFIG=/etc/schoolnet/schoolnet.toml in the environment)"
+    };
+}
+
 /// How `schoolnet query` counts; shown by `schoolnet query --help`.
-pub const HELP: &str = "\
-Range: [--from, --to) in UTC (--to exclusive, default now; DATE is YYYY-MM-DD or RFC 3339),
---month YYYY-MM, or --last DURATION (default: 30d for bandwidth, 7d for top). Intervals of
---every are aligned to UTC (1d = calendar days); the first and last may be partial.
+pub const HELP: &str = concat!(
+    time_range_help!(),
+    "
+Default: --last 30d for bandwidth, --last 7d for top. Intervals of --every are aligned to UTC
+(1d = calendar days); the first and last may be partial.
 
 Source (--source auto): raw if the range starts within 30 days and --every is under 1h;
 else rollup_5m if it starts within 395 days and --every is a multiple of 5m; else rollup_1h
@@ -63,10 +79,22 @@ hour with rollup_1h), and mean, max and pN are taken over those sums.
 
 Output: table (1000-based units: 1 GB = 10^9 bytes, 1 Mbit/s = 10^6 bit/s), csv and json with
 exact bytes and bit/s. Exit status 1 on any error (unknown school or district, bad range,
-InfluxDB unreachable or answering an error).";
+InfluxDB unreachable or answering an error).
+
+Config: -c/--config FILE or SCHOOLNET_CONFIG (InfluxDB from its [influx] section, schools and
+WAN interfaces from its inventory, SCHOOLNET_*__* overrides applied); without one,
+--influx-url and the built-in sample inventory. --influx-url on the command line wins over
+SCHOOLNET_CONFIG.",
+    examples!()
+);
 
 #[derive(Debug, Args)]
-#[command(after_long_help = HELP, subcommand_required = true, arg_required_else_help = true)]
+#[command(
+    after_help = examples!().trim_start(),
+    after_long_help = HELP,
+    subcommand_required = true,
+    arg_required_else_help = true
+)]
 pub struct QueryArgs {
     #[command(subcommand)]
     pub command: QueryCommand,
@@ -77,12 +105,12 @@ pub enum QueryCommand {
     /// WAN traffic of a school or district per interval: bytes in/out, mean, max and Nth-percentile rate.
     ///
     /// Example: schoolnet query bandwidth --school NX-042 --month 2026-10 --every 1d --config /etc/schoolnet/schoolnet.toml
-    #[command(after_long_help = HELP)]
+    #[command(after_help = examples!().trim_start(), after_long_help = HELP)]
     Bandwidth(BandwidthArgs),
     /// Top schools by WAN volume, WAN utilization (pN of the rate / contracted uplink) or probe loss.
     ///
     /// Example: schoolnet query top --by utilization --last 7d -n 10 --config /etc/schoolnet/schoolnet.toml
-    #[command(after_long_help = HELP)]
+    #[command(after_help = examples!().trim_start(), after_long_help = HELP)]
     Top(TopArgs),
 }
 
@@ -100,7 +128,7 @@ pub struct BandwidthArgs {
     #[arg(long, value_name = "NAME")]
     pub district: Option<String>,
     #[command(flatten)]
-    pub window: WindowArgs,
+    pub range: TimeRangeArgs,
     /// Interval length: 1d, 6h, 1h, 15m… (aligned to multiples of it since 1970-01-01 UTC)
     #[arg(long, value_name = "DURATION", default_value = "1d")]
     pub every: String,
@@ -123,28 +151,12 @@ pub struct TopArgs {
     #[arg(long, value_name = "NAME")]
     pub district: Option<String>,
     #[command(flatten)]
-    pub window: WindowArgs,
+    pub range: TimeRangeArgs,
     /// The percentile of the utilization samples to report and rank by.
     #[arg(long, value_name = "N", default_value_t = 95.0, value_parser = percentile)]
     pub percentile: f64,
     #[command(flatten)]
     pub common: CommonArgs,
-}
-
-#[derive(Debug, Args)]
-pub struct WindowArgs {
-    /// Start of the range (inclusive): YYYY-MM-DD (00:00 UTC) or RFC 3339.
-    #[arg(long, value_name = "DATE", conflicts_with_all = ["last", "month"])]
-    pub from: Option<String>,
-    /// End of the range (exclusive). Default: now.
-    #[arg(long, value_name = "DATE", requires = "from")]
-    pub to: Option<String>,
-    /// The range ending now: 30d, 12h, 1w…
-    #[arg(long, value_name = "DURATION", conflicts_with = "month")]
-    pub last: Option<String>,
-    /// A calendar month (UTC): 2026-10 = 2026-10-01 to 2026-11-01.
-    #[arg(long, value_name = "YYYY-MM")]
-    pub month: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -155,21 +167,11 @@ pub struct CommonArgs {
     /// table: for people (1000-based units); csv and json: exact numbers.
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
-    /// Config file: InfluxDB from its [influx] section, schools and WAN interfaces from its inventory.
-    #[arg(long, short, value_name = "FILE", conflicts_with_all = ["influx_url", "influx_api", "influx_db", "influx_username"])]
-    pub config: Option<PathBuf>,
-    /// InfluxDB base URL, e.g. http://127.0.0.1:8086 (without --config; the sample inventory is used).
-    #[arg(long, value_name = "URL", required_unless_present = "config")]
-    pub influx_url: Option<String>,
-    /// v1: with --influx-username, Basic auth; v2: the token as `Authorization: Token`.
-    #[arg(long, value_enum, default_value_t = ApiArg::V2)]
-    pub influx_api: ApiArg,
-    /// v1 database, or the v2 bucket (queried through its v1 DBRP mapping).
-    #[arg(long, default_value = "schoolnet", value_name = "NAME")]
-    pub influx_db: String,
-    /// v1 username; the password comes from SCHOOLNET_INFLUX_TOKEN.
-    #[arg(long, value_name = "NAME")]
-    pub influx_username: Option<String>,
+    /// InfluxDB from its [influx] section, schools and WAN interfaces from its inventory.
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub influx: InfluxArgs,
 }
 
 fn percentile(s: &str) -> Result<f64, String> {
@@ -213,21 +215,13 @@ impl Ctx {
     /// `None` for one interval over the whole range.
     pub fn new(
         common: &CommonArgs,
-        w: &WindowArgs,
+        range: &TimeRangeArgs,
         default_last: &str,
         every_s: Option<i64>,
     ) -> anyhow::Result<Ctx> {
         let now = Utc::now();
         let mut notes = Vec::new();
-        let (from, to) = plan::window(
-            w.from.as_deref(),
-            w.to.as_deref(),
-            w.last.as_deref(),
-            w.month.as_deref(),
-            default_last,
-            now,
-            &mut notes,
-        )?;
+        let (from, to) = range.resolve(default_last, now, &mut notes)?;
         let age_s = (now - from).num_seconds();
         let span = every_s.unwrap_or((to - from).num_seconds().max(1));
         let choice = plan::choose(common.source, age_s, span, every_s.is_some())?;
@@ -257,13 +251,7 @@ impl Ctx {
                 }
             ));
         }
-        let conn = Connection {
-            config: common.config.as_deref(),
-            url: common.influx_url.as_deref(),
-            api: common.influx_api,
-            db: &common.influx_db,
-            username: common.influx_username.as_deref(),
-        };
+        let conn = common.influx.connection(&common.config, &mut notes)?;
         let (source, inventory, inventory_name) =
             influx_query::resolve(conn, "history", &mut notes)?;
         Ok(Ctx {

@@ -16,6 +16,8 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 
+pub use crate::commands::args::parse_duration;
+
 pub const MINUTE: i64 = 60;
 pub const HOUR: i64 = 3600;
 pub const DAY: i64 = 86_400;
@@ -166,38 +168,6 @@ pub fn choose(arg: SourceArg, age_s: i64, every_s: i64, aligned: bool) -> anyhow
     )
 }
 
-/// `30d`, `1h`, `90s`, `1h30m`, `2w`: a sum of integers with a unit (s, m,
-/// h, d, w) → seconds (> 0).
-pub fn parse_duration(s: &str) -> anyhow::Result<i64> {
-    let bad = || anyhow::anyhow!("`{s}`: expected a duration like 30d, 12h, 5m, 90s or 1h30m");
-    let mut total: i64 = 0;
-    let mut digits = String::new();
-    for c in s.trim().chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => MINUTE,
-            'h' => HOUR,
-            'd' => DAY,
-            'w' => 7 * DAY,
-            _ => return Err(bad()),
-        };
-        let n: i64 = digits.parse().map_err(|_| bad())?;
-        total = n
-            .checked_mul(unit)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(bad)?;
-        digits.clear();
-    }
-    if !digits.is_empty() || total <= 0 {
-        return Err(bad());
-    }
-    Ok(total)
-}
-
 /// Seconds → the shortest `1d`, `5m`, `1h30m`, `45s`.
 pub fn human_duration(s: i64) -> String {
     if s == 0 {
@@ -212,58 +182,6 @@ pub fn human_duration(s: i64) -> String {
         }
     }
     out
-}
-
-/// The range `[from, to)` from `--month`, `--from`/`--to` or `--last`
-/// (default `default_last`); `to` is capped at `now` with a note.
-pub fn window(
-    from: Option<&str>,
-    to: Option<&str>,
-    last: Option<&str>,
-    month: Option<&str>,
-    default_last: &str,
-    now: DateTime<Utc>,
-    notes: &mut Vec<String>,
-) -> anyhow::Result<(DateTime<Utc>, DateTime<Utc>)> {
-    use crate::influx_query::{instant, month as parse_month};
-    use anyhow::Context;
-    let (from, to) = match (month, from) {
-        (Some(m), _) => parse_month(m)?,
-        (None, Some(f)) => {
-            let from = instant(f).with_context(|| format!("--from `{f}`"))?;
-            let to = match to {
-                Some(t) => instant(t).with_context(|| format!("--to `{t}`"))?,
-                None => now,
-            };
-            (from, to)
-        }
-        (None, None) => {
-            let text = last.unwrap_or(default_last);
-            let secs = parse_duration(text).context("--last")?;
-            (now - chrono::Duration::seconds(secs), now)
-        }
-    };
-    if from >= to {
-        anyhow::bail!(
-            "bad time range: --from {} is not before --to {} (--to is exclusive)",
-            from.to_rfc3339(),
-            to.to_rfc3339()
-        );
-    }
-    if from >= now {
-        anyhow::bail!(
-            "bad time range: it starts in the future ({})",
-            from.to_rfc3339()
-        );
-    }
-    if to > now {
-        notes.push(format!(
-            "the range ends in the future; it is cut at now ({})",
-            now.format("%Y-%m-%d %H:%M:%S UTC")
-        ));
-        return Ok((from, now));
-    }
-    Ok((from, to))
 }
 
 /// `[from, to)` widened to whole buckets of `res` seconds (0: unchanged).
@@ -320,40 +238,15 @@ mod tests {
     }
 
     #[test]
-    fn durations_parse_and_print() {
-        assert_eq!(parse_duration("30d").unwrap(), 30 * DAY);
-        assert_eq!(parse_duration("1h30m").unwrap(), 90 * MINUTE);
-        assert_eq!(parse_duration("2w").unwrap(), 14 * DAY);
-        for bad in ["", "5", "d", "1x", "0s", "-1h", "1.5h"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
+    fn durations_print() {
         assert_eq!(human_duration(DAY), "1d");
         assert_eq!(human_duration(90 * MINUTE), "1h30m");
         assert_eq!(human_duration(45), "45s");
     }
 
     #[test]
-    fn windows_and_alignment() {
+    fn alignment_widens_to_whole_buckets() {
         let now = Utc.with_ymd_and_hms(2026, 11, 23, 9, 7, 30).unwrap();
-        let mut notes = Vec::new();
-        let (f, t) = window(None, None, None, None, "30d", now, &mut notes).unwrap();
-        assert_eq!((t - f).num_days(), 30);
-        let (f, t) = window(None, None, None, Some("2026-10"), "30d", now, &mut notes).unwrap();
-        assert_eq!(f, Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 0).unwrap());
-        assert_eq!(t, Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap());
-        let e = window(
-            Some("2026-11-02"),
-            Some("2026-11-01"),
-            None,
-            None,
-            "1d",
-            now,
-            &mut notes,
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains("bad time range"), "{e}");
-        assert!(window(Some("yesterday"), None, None, None, "1d", now, &mut notes).is_err());
         let (f, t) = align(now - chrono::Duration::hours(2), now, 300);
         assert_eq!(f, Utc.with_ymd_and_hms(2026, 11, 23, 7, 5, 0).unwrap());
         assert_eq!(t, Utc.with_ymd_and_hms(2026, 11, 23, 9, 10, 0).unwrap());

@@ -65,7 +65,7 @@ pub struct TopReport {
 
 /// `schoolnet query top …` → the text to print.
 pub async fn run(args: TopArgs) -> anyhow::Result<String> {
-    let mut ctx = Ctx::new(&args.common, &args.window, "7d", None)?;
+    let mut ctx = Ctx::new(&args.common, &args.range, "7d", None)?;
     let scope = match &args.district {
         Some(d) => Scope::district(&ctx.inventory, d)?,
         None => Scope::all(&ctx.inventory),
