@@ -106,7 +106,7 @@ fn stale_outage_starts_at_the_last_sign_of_life_and_closes_with_a_duration() {
 }
 
 #[test]
-fn lwt_outage_starts_when_detected_and_unknown_counts_after_grace() {
+fn lwt_outage_starts_at_the_last_sign_of_life_and_unknown_counts_after_grace() {
     let mut t = OutageTracker::new(inventory());
     let p = policy();
     let now = T0 + 5.0;
@@ -118,7 +118,7 @@ fn lwt_outage_starts_when_detected_and_unknown_counts_after_grace() {
         &p,
         now,
     );
-    assert_eq!(t.open_since(0), Some(now));
+    assert_eq!(t.open_since(0), Some(T0), "last seen, not detected");
     assert_eq!(
         t.open_since(1),
         None,
