@@ -25,6 +25,7 @@ mod device_configs;
 mod fault;
 mod full_disk;
 mod logs;
+mod outage_truth;
 mod oversize;
 mod pipeline;
 mod query;
