@@ -172,6 +172,21 @@ mod tests {
     }
 
     #[test]
+    fn a_change_of_cause_is_grouped_by_its_new_cause_and_counts_how_long_down() {
+        let c = Change::CauseChanged {
+            from: "stale",
+            cause: "upstream_down",
+            down_for_s: 39.0,
+        };
+        assert_eq!(c.kind(), ("still down, now", "upstream_down"));
+        let down = Change::Down {
+            cause: "upstream_down",
+            down_for_s: 31.0,
+        };
+        assert_ne!(c.kind(), down.kind(), "not logged as a new outage");
+    }
+
+    #[test]
     fn a_districts_schools_going_down_together_are_one_group() {
         let t = |school: &'static str, district: &'static str, cause| Transition {
             school,
