@@ -107,6 +107,8 @@ pub struct OutageTracker {
     /// Start of the current degradation, Unix seconds (first assessment
     /// that saw it).
     degraded_since: Vec<Option<f64>>,
+    /// When the school's last outage ended (Unix seconds; 0 before any).
+    last_ended: Vec<f64>,
     recent: VecDeque<Outage>,
     pending: Vec<OutageRecord>,
 }
@@ -119,6 +121,7 @@ impl OutageTracker {
             open: (0..n).map(|_| None).collect(),
             totals: vec![0; n],
             degraded_since: vec![None; n],
+            last_ended: vec![0.0; n],
             recent: VecDeque::new(),
             pending: Vec::new(),
         }
@@ -160,7 +163,11 @@ impl OutageTracker {
             let cause = h.cause.map_or("unknown", Cause::as_str);
             match (&mut self.open[a.school], h.counts_as_down) {
                 (None, true) => {
-                    let started_at = outage_start(&h, policy, now);
+                    // The previous outage closed when the sign of life that
+                    // ended it was noticed; if that was the last one, this
+                    // outage starts where that one ended: never overlapping.
+                    let started_at =
+                        outage_start(&h, policy, now).max(self.last_ended[a.school].min(now));
                     self.totals[a.school] += 1;
                     self.pending.push(record(
                         school,
@@ -207,6 +214,7 @@ impl OutageTracker {
                 (Some(_), false) => {
                     let open = self.open[a.school].take().expect("matched Some");
                     let outage = self.close(school, open, now);
+                    self.last_ended[a.school] = now;
                     note(Change::Recovered {
                         cause: outage.cause,
                         duration_s: outage.duration_s,
@@ -259,6 +267,7 @@ impl OutageTracker {
         let mut open: Vec<Option<Open>> = (0..inventory.schools().len()).map(|_| None).collect();
         let mut totals = vec![0; inventory.schools().len()];
         let mut degraded_since = vec![None; inventory.schools().len()];
+        let mut last_ended = vec![0.0; inventory.schools().len()];
         let previous = self.inventory.clone();
         for (i, school) in previous.schools().iter().enumerate() {
             let was_open = self.open[i].take();
@@ -266,6 +275,7 @@ impl OutageTracker {
                 open[j] = was_open;
                 totals[j] = self.totals[i];
                 degraded_since[j] = self.degraded_since[i];
+                last_ended[j] = self.last_ended[i];
             } else if let Some(o) = was_open {
                 self.close(school, o, now);
             }
@@ -274,6 +284,7 @@ impl OutageTracker {
         self.open = open;
         self.totals = totals;
         self.degraded_since = degraded_since;
+        self.last_ended = last_ended;
     }
 
     /// Start of the school's current outage (Unix seconds), if any.
