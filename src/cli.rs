@@ -154,6 +154,8 @@ Counting:
   - an open outage lasts until now (or the window's end); if schoolnet stopped while it was
     open and the school has a later outage, it ends where that one starts;
   - overlapping outages of one school count once (union of the intervals);
+  - an outage starts at the school's last sign of life; one whose cause changed (stale, then
+    upstream_down) is one outage, each second under the cause shown then (downtime by cause);
   - availability = 1 - downtime / window length; a school without outages has 100 %;
   - MTTR = mean full duration of the outages restored (closed) within the window, so every
     outage is in the MTTR of exactly one window (one still open at the end counts later);

@@ -225,9 +225,15 @@ pub struct OutageRecord {
     pub school: Arc<crate::inventory::School>,
     /// `lwt_offline`, `stale`, `link_down`, `upstream_down` or `unknown`.
     pub cause: &'static str,
-    /// Unix nanoseconds when the outage started.
+    /// Unix nanoseconds when this point's stretch of the outage started:
+    /// the point's timestamp. An outage whose cause changes is several
+    /// points, one per cause, each starting where the previous one ended.
     pub started_ns: i64,
-    /// Seconds down so far (open) or in total (closed).
+    /// Unix nanoseconds when the whole outage started (the school's last
+    /// sign of life): the same in every point of one outage, and equal to
+    /// `started_ns` in its first.
+    pub outage_started_ns: i64,
+    /// Seconds of this stretch so far (open) or in total (closed).
     pub duration_s: f64,
     pub open: bool,
 }

@@ -121,9 +121,10 @@ async fn every_endpoint_answers() {
     assert_eq!(schools[1]["cause"], "lwt_offline");
     assert_eq!(schools[1]["up"], false);
     // The outage opened at the first assessment after the will (the
-    // /metrics scrape above, at T0+10 s).
-    assert_eq!(schools[1]["since"], common::T0 + 10.0);
-    assert_eq!(schools[1]["duration_s"], 0.0);
+    // /metrics scrape above, at T0+10 s), starting at the school's last
+    // sign of life before it (T0+5 s).
+    assert_eq!(schools[1]["since"], common::T0 + 5.0);
+    assert_eq!(schools[1]["duration_s"], 5.0);
     assert_eq!(s1["since"], Value::Null, "up: no outage");
     assert_eq!(s1["duration_s"], Value::Null);
     assert_eq!(schools[2]["state"], "unknown");
@@ -133,8 +134,8 @@ async fn every_endpoint_answers() {
     f.clock.set(common::T0 + 12.5);
     let (_, _, body) = get(&client, format!("{base}/api/schools")).await;
     let later: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(later[1]["since"], common::T0 + 10.0, "the outage's start");
-    assert_eq!(later[1]["duration_s"], 2.5, "on the exporter's clock");
+    assert_eq!(later[1]["since"], common::T0 + 5.0, "the outage's start");
+    assert_eq!(later[1]["duration_s"], 7.5, "on the exporter's clock");
 
     let (status, ct, body) = get(&client, format!("{base}/api/dead-letters")).await;
     assert_eq!(status, 200);

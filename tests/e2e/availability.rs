@@ -67,6 +67,7 @@ fn line(
         school: school.clone(),
         cause,
         started_ns: (start_s * 1e9) as i64,
+        outage_started_ns: (start_s * 1e9) as i64,
         duration_s,
         open,
     };

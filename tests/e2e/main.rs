@@ -26,6 +26,7 @@ mod fault;
 mod full_disk;
 mod guide;
 mod logs;
+mod outage_truth;
 mod oversize;
 mod pipeline;
 mod query;

@@ -210,7 +210,7 @@ pub fn encode_record(record: &InfluxRecord, out: &mut Vec<u8>) -> bool {
     }
 }
 
-/// `outage,cause=…,district=…,school=… duration_s=…,open=…,started_at=… <start ns>`
+/// `outage,cause=…,district=…,school=… duration_s=…,open=…,started_at=<outage start s> <stretch start ns>`
 pub fn encode_outage(outage: &OutageRecord, out: &mut Vec<u8>) -> bool {
     if !outage.duration_s.is_finite() {
         return false;
@@ -231,7 +231,7 @@ pub fn encode_outage(outage: &OutageRecord, out: &mut Vec<u8>) -> bool {
         b",open=false"
     });
     out.extend_from_slice(b",started_at=");
-    write_float(outage.started_ns as f64 / 1e9, out);
+    write_float(outage.outage_started_ns as f64 / 1e9, out);
     Text::append(out, |time| {
         time.push(b' ');
         time.push_i64(outage.started_ns);

@@ -86,10 +86,10 @@ pub fn assess(state: &LiveState, policy: &HealthPolicy, now: f64) -> Vec<SchoolA
             } else {
                 (State::Unknown, None)
             };
-            // A school down because its router went silent was last seen
-            // when the router was, even if its ONT still reports: the stale
-            // outage starts there, not when the silence was noticed.
-            let last_seen = if cause == Some(Cause::Stale) {
+            // A down school was last seen when the devices it is judged by
+            // were, even if its ONT still reports: its outage starts there
+            // (for every cause), not when the silence was noticed.
+            let last_seen = if state_ == State::Down {
                 judged
                     .iter()
                     .filter_map(|&s| devices[s].last_seen)

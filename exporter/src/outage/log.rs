@@ -1,6 +1,7 @@
 //! The log lines of school transitions, for the operator reading the
-//! journal: a school going down (with its cause), recovering (with how long
-//! it was down), becoming degraded and recovering from that, all at INFO.
+//! journal: a school going down (with its cause), staying down for another
+//! cause, recovering (with how long it was down), becoming degraded and
+//! recovering from that, all at INFO.
 //!
 //! One failure behind a shared device takes many schools with it in the
 //! same assessment (an OLT and its schools, a district's uplink): those are
@@ -26,7 +27,14 @@ pub enum Change {
         cause: &'static str,
         down_for_s: f64,
     },
-    /// The outage closed after `duration_s`.
+    /// Still down, for `cause` now instead of `from`; down `down_for_s`
+    /// so far (the outage goes on).
+    CauseChanged {
+        from: &'static str,
+        cause: &'static str,
+        down_for_s: f64,
+    },
+    /// The outage closed after `duration_s`; `cause` covered most of it.
     Recovered {
         cause: &'static str,
         duration_s: f64,
@@ -46,6 +54,7 @@ impl Change {
     fn kind(&self) -> (&'static str, &'static str) {
         match self {
             Change::Down { cause, .. } => ("down", cause),
+            Change::CauseChanged { cause, .. } => ("still down, now", cause),
             Change::Recovered { cause, .. } => ("recovered", cause),
             Change::Degraded { cause } => ("degraded", cause),
             Change::NoLongerDegraded { .. } => ("no longer degraded", ""),
@@ -78,6 +87,7 @@ pub fn log(transitions: &[Transition<'_>]) {
                 .iter()
                 .map(|t| match t.change {
                     Change::Down { down_for_s: d, .. }
+                    | Change::CauseChanged { down_for_s: d, .. }
                     | Change::Recovered { duration_s: d, .. }
                     | Change::NoLongerDegraded { duration_s: d } => d,
                     Change::Degraded { .. } => 0.0,
@@ -107,6 +117,14 @@ fn one(t: &Transition<'_>) {
         Change::Down { cause, down_for_s } => info!(
             school, name, district, cause, since = %human(down_for_s),
             "school {school} down: {cause}"
+        ),
+        Change::CauseChanged {
+            from,
+            cause,
+            down_for_s,
+        } => info!(
+            school, name, district, cause, from, since = %human(down_for_s),
+            "school {school} still down, now {cause} (was {from})"
         ),
         Change::Recovered { cause, duration_s } => info!(
             school, name, district, cause, after = %human(duration_s),
@@ -151,6 +169,21 @@ mod tests {
         assert_eq!(human(59.0), "59s");
         assert_eq!(human(247.0), "4m07s");
         assert_eq!(human(7380.0), "2h03m");
+    }
+
+    #[test]
+    fn a_change_of_cause_is_grouped_by_its_new_cause_and_counts_how_long_down() {
+        let c = Change::CauseChanged {
+            from: "stale",
+            cause: "upstream_down",
+            down_for_s: 39.0,
+        };
+        assert_eq!(c.kind(), ("still down, now", "upstream_down"));
+        let down = Change::Down {
+            cause: "upstream_down",
+            down_for_s: 31.0,
+        };
+        assert_ne!(c.kind(), down.kind(), "not logged as a new outage");
     }
 
     #[test]

@@ -106,7 +106,7 @@ fn stale_outage_starts_at_the_last_sign_of_life_and_closes_with_a_duration() {
 }
 
 #[test]
-fn lwt_outage_starts_when_detected_and_unknown_counts_after_grace() {
+fn lwt_outage_starts_at_the_last_sign_of_life_and_unknown_counts_after_grace() {
     let mut t = OutageTracker::new(inventory());
     let p = policy();
     let now = T0 + 5.0;
@@ -118,7 +118,7 @@ fn lwt_outage_starts_when_detected_and_unknown_counts_after_grace() {
         &p,
         now,
     );
-    assert_eq!(t.open_since(0), Some(now));
+    assert_eq!(t.open_since(0), Some(T0), "last seen, not detected");
     assert_eq!(
         t.open_since(1),
         None,
@@ -195,4 +195,32 @@ fn degradation_is_timed_from_its_first_assessment_and_is_not_an_outage() {
     assert_eq!(t.degraded_since(0), None);
     t.update(&degraded(T0 + 40.0), &p, T0 + 40.0);
     assert_eq!(t.degraded_since(0), Some(T0 + 40.0), "a new degradation");
+}
+
+#[test]
+fn an_outage_right_after_another_starts_where_that_one_ended() {
+    let mut t = OutageTracker::new(inventory());
+    let p = policy();
+    let stale = |seen, now| assessment(0, State::Down, Some(Cause::Stale), Some(seen), now);
+    t.update(&[stale(T0, T0 + 31.0)], &p, T0 + 31.0);
+    // One report at +40, noticed at +40.5: the outage ends at +40.5.
+    t.update(
+        &[assessment(0, State::Up, None, Some(T0 + 40.0), T0 + 40.5)],
+        &p,
+        T0 + 40.5,
+    );
+    // Silent again after that report: the next outage's last sign of life
+    // is +40, but the school was counted down until +40.5.
+    t.update(&[stale(T0 + 40.0, T0 + 71.0)], &p, T0 + 71.0);
+    assert_eq!(t.open_since(0), Some(T0 + 40.5));
+    assert_eq!(t.total(0), 2);
+    let recs = t.take_records();
+    let spans: Vec<(f64, f64, bool)> = recs
+        .iter()
+        .map(|r| (r.started_ns as f64 / 1e9 - T0, r.duration_s, r.open))
+        .collect();
+    assert_eq!(
+        spans,
+        [(0.0, 31.0, true), (0.0, 40.5, false), (40.5, 30.5, true)]
+    );
 }

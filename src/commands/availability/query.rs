@@ -24,7 +24,7 @@ pub fn influxql(retention_policy: &str, since_ns: i64, until_ns: i64) -> String 
         format!("{}.\"outage\"", quote_ident(retention_policy))
     };
     format!(
-        "SELECT \"duration_s\", \"open\", \"school\", \"cause\" FROM {from} \
+        "SELECT \"duration_s\", \"open\", \"school\", \"cause\", \"started_at\" FROM {from} \
          WHERE time >= {since_ns} AND time < {until_ns}"
     )
 }
@@ -32,7 +32,8 @@ pub fn influxql(retention_policy: &str, since_ns: i64, until_ns: i64) -> String 
 /// The retention policy holding the long-term copy of the outage log.
 pub const LONG_TERM_POLICY: &str = "rollup_1h";
 
-/// Runs the queries and returns the outage points found, one per outage.
+/// Runs the queries and returns the outage points found, one per outage
+/// (one per stretch of an outage whose cause changed).
 pub async fn fetch(
     source: &Source,
     since_ns: i64,
@@ -87,6 +88,7 @@ pub fn parse(body: &Value) -> Result<Vec<OutagePoint>, String> {
             return Err(format!("unexpected columns {:?}", series.columns));
         };
         let cause = col("cause");
+        let outage_start = col("started_at");
         for row in &series.values {
             let (Some(t), Some(d), Some(school)) = (
                 row.get(time).and_then(Value::as_i64),
@@ -102,10 +104,17 @@ pub fn parse(body: &Value) -> Result<Vec<OutagePoint>, String> {
                 .and_then(Value::as_str)
                 .filter(|s| !s.is_empty())
                 .unwrap_or("unknown");
+            let start_s = t as f64 / 1e9;
             out.push(OutagePoint {
                 school: school.to_string(),
                 cause: cause.to_string(),
-                start_s: t as f64 / 1e9,
+                start_s,
+                // Every point of one outage names its start; points written
+                // before causes could change have it equal to their time.
+                outage_start_s: outage_start
+                    .and_then(|c| row.get(c))
+                    .and_then(Value::as_f64)
+                    .unwrap_or(start_s),
                 duration_s: d.max(0.0),
                 open: row.get(open).and_then(Value::as_bool).unwrap_or(false),
             });
@@ -123,7 +132,7 @@ mod tests {
     fn the_query_is_bounded_and_quotes_the_retention_policy() {
         assert_eq!(
             influxql("", 10, 20),
-            "SELECT \"duration_s\", \"open\", \"school\", \"cause\" FROM \"outage\" WHERE time >= 10 AND time < 20"
+            "SELECT \"duration_s\", \"open\", \"school\", \"cause\", \"started_at\" FROM \"outage\" WHERE time >= 10 AND time < 20"
         );
         assert!(influxql("a\"b", 1, 2).contains("FROM \"a\\\"b\".\"outage\""));
     }
@@ -133,6 +142,7 @@ mod tests {
             school: school.into(),
             cause: "stale".into(),
             start_s,
+            outage_start_s: start_s,
             duration_s,
             open,
         }
@@ -183,6 +193,18 @@ mod tests {
         assert!(parse(&json!({"results": [{"statement_id": 0}]}))
             .unwrap()
             .is_empty());
+        assert_eq!(pts[0].outage_start_s, pts[0].start_s, "no started_at");
+        // A stretch after a change of cause names its outage's start.
+        let stretch = json!({"results": [{"statement_id": 0, "series": [{
+            "name": "outage",
+            "columns": ["time", "duration_s", "open", "school", "cause", "started_at"],
+            "values": [[1_700_000_130_000_000_000_i64, 91.0, false, "NX-001", "upstream_down", 1_700_000_091.25]]
+        }]}]});
+        let pts = parse(&stretch).unwrap();
+        assert_eq!(
+            (pts[0].start_s, pts[0].outage_start_s),
+            (1_700_000_130.0, 1_700_000_091.25)
+        );
         let err = json!({"results": [{"statement_id": 0, "error": "database not found: x"}]});
         assert_eq!(parse(&err).unwrap_err(), "database not found: x");
         assert!(parse(&json!({"results": [{"partial": true}]})).is_err());

@@ -4,8 +4,11 @@
 //!
 //! Rules (the same text is in `schoolnet availability --help`):
 //! - an outage counts with the part inside the window `[from, to)`;
-//! - a closed outage ends at `start + duration_s`; an open one at `now`,
-//!   unless the school has a later outage: then schoolnet stopped while it
+//! - an outage whose cause changed is stored as one point per cause (a
+//!   stretch), all naming the outage's start in `started_at`: the stretches
+//!   are one outage, and each second counts under the cause it had then;
+//! - a closed stretch ends at `start + duration_s`; an open one at `now`,
+//!   unless the school has a later point: then schoolnet stopped while it
 //!   was open (nothing ever closed it) and it ends where the next one starts;
 //! - overlapping outages of one school count once (union of the intervals);
 //! - availability = 1 − downtime / window length;
@@ -18,14 +21,18 @@ use std::sync::Arc;
 use collector::inventory::{Inventory, School};
 use serde::Serialize;
 
-/// One `outage` point as stored (a close point overwrites its open point).
+/// One `outage` point as stored (a close point overwrites its open point):
+/// an outage, or one stretch of it under one cause.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutagePoint {
     pub school: String,
     /// `lwt_offline`, `stale`, … (`unknown` when the tag is missing).
     pub cause: String,
-    /// The point's time: the outage start, Unix seconds.
+    /// The point's time: when this stretch started, Unix seconds.
     pub start_s: f64,
+    /// The `started_at` field: when the whole outage started, the same in
+    /// each of its points (the point's time where the field is missing).
+    pub outage_start_s: f64,
     /// Total when closed, so far when open.
     pub duration_s: f64,
     pub open: bool,
@@ -54,7 +61,7 @@ pub struct SchoolRow {
     pub availability: f64,
     /// Union of the outages' parts inside the window.
     pub downtime_s: f64,
-    /// Outages overlapping the window.
+    /// Outages overlapping the window (an outage whose cause changed is one).
     pub outages: u32,
     /// Of those, the ones closed before the window's end.
     pub restored: u32,
@@ -62,8 +69,9 @@ pub struct SchoolRow {
     pub mttr_s: Option<f64>,
     /// The school was down at the window's end.
     pub down_at_end: bool,
-    /// Downtime per cause (union per cause); outages of different causes
-    /// may overlap, so these can add up to more than `downtime_s`.
+    /// Downtime per cause (union per cause): each second under the cause
+    /// the live state showed then. Outages of different causes may
+    /// overlap, so these can add up to more than `downtime_s`.
     pub downtime_by_cause_s: BTreeMap<String, f64>,
     #[serde(skip)]
     restored_s: f64,
@@ -159,11 +167,14 @@ fn school_row(
     pts.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
     let mut clipped: Vec<(f64, f64)> = Vec::new();
     let mut by_cause: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
-    let (mut outages, mut restored, mut restored_s) = (0u32, 0u32, 0.0);
+    // Per outage (by its start, to the millisecond): seen inside the window,
+    // every stretch closed, its end, its full length.
+    let mut by_outage: BTreeMap<i64, (bool, bool, f64, f64)> = BTreeMap::new();
     let mut down_at_end = false;
+    let mut points_inside = 0;
     for (i, p) in pts.iter().enumerate() {
         let end = if p.open {
-            // The next outage of this school that starts later, if any.
+            // The next point of this school that starts later, if any.
             let next = pts[i + 1..]
                 .iter()
                 .map(|q| q.start_s)
@@ -174,20 +185,34 @@ fn school_row(
         } else {
             p.start_s + p.duration_s
         };
+        let outage = by_outage
+            .entry((p.outage_start_s * 1e3).round() as i64)
+            .or_insert((false, true, f64::MIN, 0.0));
+        outage.1 &= !p.open;
+        outage.2 = outage.2.max(end);
+        outage.3 += end - p.start_s;
         // Overlaps the window; a zero-length outage counts where it starts.
         let inside = p.start_s < w.to_s && (end > w.from_s || p.start_s >= w.from_s);
         if !inside {
             continue;
         }
-        outages += 1;
-        if !p.open && end <= w.to_s {
-            restored += 1;
-            restored_s += p.duration_s;
-        }
+        outage.0 = true;
+        points_inside += 1;
         let interval = (p.start_s.max(w.from_s), end.min(w.to_s));
         down_at_end |= end >= w.to_s;
         clipped.push(interval);
         by_cause.entry(&p.cause).or_default().push(interval);
+    }
+    let (mut outages, mut restored, mut restored_s) = (0u32, 0u32, 0.0);
+    for &(inside, closed, end, full_s) in by_outage.values() {
+        if !inside {
+            continue;
+        }
+        outages += 1;
+        if closed && end <= w.to_s {
+            restored += 1;
+            restored_s += full_s;
+        }
     }
     let downtime_s = union_len(clipped);
     let window_s = w.seconds();
@@ -212,7 +237,7 @@ fn school_row(
             .collect(),
         restored_s,
     };
-    (row, outages as usize)
+    (row, points_inside)
 }
 
 /// Total length of the union of half-open intervals.
@@ -290,6 +315,7 @@ mod tests {
             school: school.into(),
             cause: "stale".into(),
             start_s,
+            outage_start_s: start_s,
             duration_s,
             open: false,
         }
@@ -397,6 +423,70 @@ mod tests {
         assert_eq!((a1.outages, a1.restored), (2, 1));
         assert_eq!(a1.mttr_s, Some(600.0));
         assert!(!a1.down_at_end);
+    }
+
+    /// The exporter's points for one outage whose cause changed: the
+    /// stretch before the change and the one after, both naming the start.
+    fn stretch(cause: &str, outage_start_s: f64, start_s: f64, duration_s: f64) -> OutagePoint {
+        OutagePoint {
+            cause: cause.into(),
+            outage_start_s,
+            ..closed("A1", start_s, duration_s)
+        }
+    }
+
+    #[test]
+    fn an_outage_whose_cause_changed_counts_once_and_each_second_under_its_cause() {
+        // The OLT scenario: A1 dark from +91 s (last report), stale until
+        // every school behind the OLT was dark at +130 s, then upstream_down
+        // until it spoke again at +221 s; then a second, separate outage.
+        let start = T0 + 91.0;
+        let pts = [
+            stretch("stale", start, start, 39.0),
+            stretch("upstream_down", start, T0 + 130.0, 91.0),
+            closed("A1", T0 + 1000.0, 30.0),
+        ];
+        let w = Window {
+            from_s: T0,
+            to_s: T0 + 3000.0,
+        };
+        let r = compute(&inventory(), None, &pts, w, T0 + DAY);
+        let a1 = row(&r, "A1");
+        assert_eq!(a1.downtime_s, 130.0 + 30.0, "to the second");
+        assert_eq!(a1.availability, 1.0 - 160.0 / 3000.0);
+        assert_eq!((a1.outages, a1.restored), (2, 2));
+        assert_eq!(a1.mttr_s, Some((130.0 + 30.0) / 2.0), "full durations");
+        assert_eq!(a1.downtime_by_cause_s["stale"], 39.0 + 30.0);
+        assert_eq!(a1.downtime_by_cause_s["upstream_down"], 91.0);
+        assert_eq!(r.points_in_window, 3);
+
+        // The window starts in the second stretch: still that one outage,
+        // restored, with its full duration in the MTTR.
+        let late = Window {
+            from_s: T0 + 200.0,
+            ..w
+        };
+        let r = compute(&inventory(), None, &pts[..2], late, T0 + DAY);
+        let a1 = row(&r, "A1");
+        assert_eq!(a1.downtime_s, 21.0);
+        assert_eq!((a1.outages, a1.restored, a1.mttr_s), (1, 1, Some(130.0)));
+
+        // Still open in its second stretch: down at the end, not restored.
+        let open_now = [
+            stretch("stale", start, start, 39.0),
+            OutagePoint {
+                open: true,
+                ..stretch("upstream_down", start, T0 + 130.0, 0.0)
+            },
+        ];
+        let now = Window {
+            to_s: T0 + 400.0,
+            ..w
+        };
+        let r = compute(&inventory(), None, &open_now, now, now.to_s);
+        let a1 = row(&r, "A1");
+        assert_eq!(a1.downtime_s, 400.0 - 91.0);
+        assert_eq!((a1.outages, a1.restored, a1.down_at_end), (1, 0, true));
     }
 
     #[test]

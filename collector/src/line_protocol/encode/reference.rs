@@ -255,6 +255,7 @@ fn max_encoded_len_is_room_enough_for_outages_and_lines() {
             school: school.clone(),
             cause: "link down",
             started_ns: i64::MIN,
+            outage_started_ns: i64::MIN,
             duration_s,
             open: false,
         });

@@ -43,8 +43,16 @@ fn golden_outage() {
         school: school.clone(),
         cause: "upstream_down",
         started_ns: T,
+        outage_started_ns: T,
         duration_s,
         open,
+    };
+    // The same outage after its cause changed 30 s later: a point of its
+    // own, timestamped at the change, that names the outage's start.
+    let changed = OutageRecord {
+        cause: "stale",
+        started_ns: T + 30_000_000_000,
+        ..outage(true, 0.0)
     };
     let mut out = Vec::new();
     assert!(encode_record(
@@ -52,6 +60,7 @@ fn golden_outage() {
         &mut out
     ));
     assert!(encode_outage(&outage(false, 3600.0), &mut out));
+    assert!(encode_outage(&changed, &mut out));
     assert!(
         !encode_outage(&outage(false, f64::NAN), &mut out),
         "never NaN"
@@ -59,7 +68,8 @@ fn golden_outage() {
     assert_eq!(
         String::from_utf8(out).unwrap(),
         "outage,cause=upstream_down,district=Babek,school=s\\ 001 duration_s=12.5,open=true,started_at=1700000000.1234567 1700000000123456789\n\
-         outage,cause=upstream_down,district=Babek,school=s\\ 001 duration_s=3600,open=false,started_at=1700000000.1234567 1700000000123456789\n"
+         outage,cause=upstream_down,district=Babek,school=s\\ 001 duration_s=3600,open=false,started_at=1700000000.1234567 1700000000123456789\n\
+         outage,cause=stale,district=Babek,school=s\\ 001 duration_s=0,open=true,started_at=1700000000.1234567 1700000030123456789\n"
     );
 }
 
