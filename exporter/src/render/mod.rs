@@ -82,10 +82,10 @@ impl LiveCollector {
         // Index = position in all_specs(): FIXED, then Field::ALL order.
         let mut fams: Vec<FamilyText> = all_specs().map(FamilyText::new).collect();
         let (fixed, field_fams) = fams.split_at_mut(catalogue::FIXED.len());
-        let [info, school_up, school_state, school_seen, outage_started, outages, device_up, device_seen, grace] =
+        let [info, school_up, school_state, school_seen, outage_started, outages, device_up, device_seen, device_parent, grace] =
             fixed
         else {
-            unreachable!("FIXED has nine families");
+            unreachable!("FIXED has ten families");
         };
         grace.sample(&Labels::default(), bool01(live.policy.in_grace(now)));
         let tracker = live.outages();
@@ -127,6 +127,9 @@ impl LiveCollector {
                 device_up.sample(&role_labels, bool01(dh.up));
                 if let Some(t) = dh.last_seen {
                     device_seen.sample(&role_labels, t);
+                }
+                if let Some(parent) = &device.parent {
+                    device_parent.sample(&device_labels.with("parent", &tag(parent)), 1.0);
                 }
                 live_state.with_device(slot, |d| {
                     for (key, value) in d.series() {
