@@ -188,3 +188,38 @@ fn every_alert_links_to_its_runbook_section_and_a_dashboard() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// The rule file's header comment names the documents and files it relies
+/// on; they must exist (the README split once left it citing a section
+/// that had moved).
+#[test]
+fn the_rules_header_cites_files_that_exist() {
+    let text = read(ALERT_RULES);
+    let header: Vec<&str> = text
+        .lines()
+        .take_while(|l| l.starts_with('#') || l.trim().is_empty())
+        .collect();
+    let mut cited = Vec::new();
+    for line in &header {
+        for word in line.split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | ',' | ';')) {
+            let word = word.trim_end_matches(['.', ':']);
+            let is_path = word.contains('/')
+                && [".md", ".yml", ".rs", ".json"]
+                    .iter()
+                    .any(|ext| word.ends_with(ext));
+            if is_path {
+                cited.push(word.to_string());
+            }
+        }
+    }
+    assert!(
+        cited.len() >= 4,
+        "too few files cited in the header: {cited:?}"
+    );
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let missing: Vec<&String> = cited.iter().filter(|p| !root.join(p).exists()).collect();
+    assert!(
+        missing.is_empty(),
+        "{ALERT_RULES} header cites missing files: {missing:?}"
+    );
+}
