@@ -86,7 +86,7 @@ pub const DEVICE_LAST_SEEN: Spec = gauge(
 );
 pub const DEVICE_PARENT: Spec = gauge(
     "schoolnet_device_parent_info",
-    "The device's parent in the fiber tree (devices.csv `parent`; an ONT's OLT), for alerts that name what is behind a device; always 1, absent for devices without a parent.",
+    "The device's shared upstream parent in the fiber tree (devices.csv `parent` when that is an OLT or another school's device: an ONT's OLT), for alerts that name the schools behind a device; always 1.",
     &["school", "district", "device", "parent"],
 );
 

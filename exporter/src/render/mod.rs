@@ -32,6 +32,7 @@ use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{Registry, TextEncoder};
 
+use collector::inventory::Role;
 use collector::line_protocol::stored_tag_value as tag;
 
 use crate::health::STATE_SERIES;
@@ -128,8 +129,17 @@ impl LiveCollector {
                 if let Some(t) = dh.last_seen {
                     device_seen.sample(&role_labels, t);
                 }
-                if let Some(parent) = &device.parent {
-                    device_parent.sample(&device_labels.with("parent", &tag(parent)), 1.0);
+                // Only a shared upstream parent (an OLT, or another
+                // school's device): what UpstreamDown names the schools
+                // behind; a school's own chain (router → its ONT) would
+                // double the family at national scale for nothing.
+                let shared_parent = device
+                    .parent
+                    .as_deref()
+                    .and_then(|p| inventory.device(p))
+                    .filter(|p| p.role == Role::Olt || p.school.id != device.school.id);
+                if let Some(parent) = shared_parent {
+                    device_parent.sample(&device_labels.with("parent", &tag(&parent.id)), 1.0);
                 }
                 live_state.with_device(slot, |d| {
                     for (key, value) in d.series() {
