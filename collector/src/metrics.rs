@@ -87,6 +87,9 @@ pub struct PipelineMetrics {
     pub spool_blocked: IntGauge,
     /// Seconds intake spent blocked by a full spool.
     pub spool_blocked_seconds: Counter,
+    /// Spooled records readers skipped because they were damaged on disk
+    /// after the spool was opened: never delivered.
+    pub spool_damaged_records: IntCounter,
     /// Distinct (device, measurement, key, field) series the normalizer
     /// tracks. Deliberately not per device: that label would be as large as
     /// the inventory; `/api/dead-letters` names a device at its budget.
@@ -264,6 +267,11 @@ impl PipelineMetrics {
                 "Seconds intake spent blocked by a full spool.",
             )
             .expect("valid metric"),
+            spool_damaged_records: IntCounter::new(
+                "schoolnet_spool_damaged_records_total",
+                "Spooled records skipped because they were damaged on disk (bad checksum or framing) after the spool was opened: never delivered.",
+            )
+            .expect("valid metric"),
             influx_queue_batches: IntGauge::new(
                 "schoolnet_influx_queue_batches",
                 "Batches waiting for the InfluxDB writer.",
@@ -317,6 +325,7 @@ impl PipelineMetrics {
             Box::new(m.spool_full.clone()),
             Box::new(m.spool_blocked.clone()),
             Box::new(m.spool_blocked_seconds.clone()),
+            Box::new(m.spool_damaged_records.clone()),
             Box::new(m.series.clone()),
             Box::new(m.series_limit_hits.clone()),
             Box::new(m.series_budget_per_device.clone()),

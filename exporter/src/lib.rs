@@ -7,15 +7,18 @@
 //! - [`health`]: device and school up/degraded/down/unknown with a cause.
 //! - [`outage`]: outage history per school (for InfluxDB and `/api/outages`).
 //! - [`render`]: the `prometheus` collector over the live state, and encoding.
+//! - [`process`]: the standard `process_*` metrics, from `/proc`.
 //! - [`http`]: the axum router, the JSON views, and optional TLS + basic
 //!   auth from a Prometheus-style web config.
 //!
 //! The pipeline calls [`Exporter::record_samples`] / [`Exporter::record_status`]
 //! for every decoded message and runs [`Exporter::serve`].
 
+mod alert_context;
 pub mod health;
 pub mod http;
 pub mod outage;
+pub mod process;
 pub mod render;
 pub mod state;
 
@@ -104,7 +107,9 @@ pub struct ReloadRequest {
 }
 
 impl Exporter {
-    /// Creates the exporter. In `registry` it registers its own two metrics
+    /// Creates the exporter. In `registry` it registers its own metrics
+    /// (scrape duration, dropped values, the standard `process_*` metrics
+    /// and the config values alert texts read, see `alert_context`)
     /// and reserves the names of the live-state families (which are gathered
     /// next to the registry at scrape time, see [`render`]).
     ///
@@ -157,11 +162,13 @@ impl Exporter {
             &["reason"],
         )
         .expect("valid metric");
-        let collectors: [Box<dyn prometheus::core::Collector>; 3] = [
+        let mut collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(render::LiveCollector::reservation()),
             Box::new(scrape_duration.clone()),
             Box::new(dropped.clone()),
+            Box::new(process::ProcessCollector::new()),
         ];
+        collectors.extend(alert_context::collectors(&config));
         for c in collectors {
             if let Err(e) = registry.register(c) {
                 panic!("cannot register the exporter's metrics (is an exporter already using this registry?): {e}");

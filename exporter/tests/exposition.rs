@@ -202,3 +202,46 @@ fn values_of_devices_outside_the_inventory_are_counted() {
     );
     assert!(!text.contains("ghost"));
 }
+
+/// `schoolnet_device_parent_info` names a device's shared upstream parent
+/// (its OLT, or another school's device), what UpstreamDown lists the
+/// schools behind; a school's own chain (router → its ONT) is left out.
+#[test]
+fn parent_info_names_shared_upstream_devices_only() {
+    use std::sync::Arc;
+
+    use collector::config::ExporterConfig;
+    use collector::deadletter::DeadLetters;
+    use collector::inventory::Inventory;
+    use exporter::{Exporter, ManualClock};
+
+    let devices = "device_id,school_id,role,expected_interval_s,parent,wan_interface\n\
+        olt-babek,NX-001,olt,60,,\n\
+        ont-001,NX-001,ont,60,olt-babek,\n\
+        rtr-001,NX-001,router,10,ont-001,wan\n\
+        ont-002,NX-002,ont,60,olt-babek,\n\
+        rtr-002,NX-002,router,10,ont-002,wan\n\
+        rtr-003,NX-003,router,10,rtr-001,wan\n";
+    let inventory = Arc::new(Inventory::from_csv_text(common::SCHOOLS, devices).unwrap());
+    let exporter = Exporter::with_clock(
+        inventory,
+        Registry::new(),
+        PipelineMetrics::unregistered(),
+        Arc::new(DeadLetters::new(3)),
+        ExporterConfig::default(),
+        Arc::new(ManualClock::new(1_700_000_000.0)),
+    );
+    let text = exporter.render();
+    let parents: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("schoolnet_device_parent_info{"))
+        .collect();
+    assert_eq!(
+        parents,
+        [
+            r#"schoolnet_device_parent_info{school="NX-001",district="Babek",device="ont-001",parent="olt-babek"} 1"#,
+            r#"schoolnet_device_parent_info{school="NX-002",district="Julfa",device="ont-002",parent="olt-babek"} 1"#,
+            r#"schoolnet_device_parent_info{school="NX-003",district="Ordubad",device="rtr-003",parent="rtr-001"} 1"#,
+        ]
+    );
+}

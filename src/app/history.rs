@@ -219,6 +219,7 @@ async fn spool_outages(spool: Spool, mut rx: mpsc::Receiver<Vec<InfluxRecord>>) 
 async fn spool_metrics(spool: Spool, metrics: PipelineMetrics) {
     let mut dropped_seen = 0u64;
     let mut blocked_ms_seen = 0u64;
+    let mut damaged_seen = 0u64;
     let mut tick = tokio::time::interval(SPOOL_METRICS_EVERY);
     loop {
         tick.tick().await;
@@ -237,6 +238,12 @@ async fn spool_metrics(spool: Spool, metrics: PipelineMetrics) {
                 .set(i64::from(on));
         }
         metrics.spool_blocked.set(i64::from(status.blocked));
+        if status.corrupt_skipped > damaged_seen {
+            metrics
+                .spool_damaged_records
+                .inc_by(status.corrupt_skipped - damaged_seen);
+            damaged_seen = status.corrupt_skipped;
+        }
         if status.blocked_ms > blocked_ms_seen {
             let delta = status.blocked_ms - blocked_ms_seen;
             metrics.spool_blocked_seconds.inc_by(delta as f64 / 1000.0);

@@ -29,6 +29,11 @@ const SCHOOLS: &str = "school_id,name,district,lat,lon,uplink_mbps\n\
     N3,North School Three,North,39.12,45.12,100\nS1,South Lyceum One,South,39.00,45.50,100\n\
     S2,South School Two,South,39.01,45.51,100\nS3,South School Three,South,39.02,45.52,100\n";
 
+/// `[exporter] grafana_url` and `runbook_url` of the run.
+const GRAFANA: &str = "https://grafana.example.org";
+const RUNBOOK: &str =
+    "https://git.example.org/schoolnet/src/branch/main/docs/health-and-alerting.md";
+
 /// One OLT per district; every device reports every second, so a device is
 /// stale after 3 s (the default stale_factor of 3).
 fn devices_csv() -> String {
@@ -165,7 +170,12 @@ async fn outages_page_the_right_schools_once_and_resolve() {
         &broker.url,
         Some(inv_dir.path()),
         &format!("[influx]\nurl = \"{}\"\napi = \"v1\"\ndatabase = \"schoolnet\"\nbatch_max_age_ms = 200\n", influx.url),
-        &[("SCHOOLNET_EXPORTER__UNKNOWN_GRACE_S", "5")],
+        &[
+            ("SCHOOLNET_EXPORTER__UNKNOWN_GRACE_S", "5"),
+            // The alert links start from the running config.
+            ("SCHOOLNET_EXPORTER__GRAFANA_URL", GRAFANA),
+            ("SCHOOLNET_EXPORTER__RUNBOOK_URL", RUNBOOK),
+        ],
     )
     .await;
 
@@ -262,9 +272,28 @@ async fn outages_page_the_right_schools_once_and_resolve() {
             summary.contains("North Lyceum One"),
             "the page names the school: {summary}"
         );
+        assert_eq!(
+            n1["annotations"]["runbook_url"],
+            format!("{RUNBOOK}#schooldown-lwt_offline")
+        );
         let s1 = find(&got, "firing", "SchoolDown", "S1").unwrap();
         assert_eq!(s1["labels"]["district"], "South");
         assert_eq!(s1["labels"]["cause"], "stale");
+        // Texts and links from the running config, through Prometheus'
+        // template queries of the exporter's own metrics.
+        let description = s1["annotations"]["description"].as_str().unwrap();
+        assert!(
+            description.contains("no telemetry from its router for 3 x its expected interval"),
+            "the stale factor in force: {description}"
+        );
+        assert_eq!(
+            s1["annotations"]["runbook_url"],
+            format!("{RUNBOOK}#schooldown-stale")
+        );
+        assert_eq!(
+            s1["annotations"]["dashboard_url"],
+            format!("{GRAFANA}/d/schoolnet-school?var-district=South&var-school=S1")
+        );
         assert!(
             got.iter()
                 .any(|(r, a)| r == "noc-pager" && a["labels"]["school"] == "N1"),

@@ -10,6 +10,8 @@
 
 mod support;
 
+mod alert_links;
+mod alert_metrics;
 mod alerting;
 mod availability;
 mod backpressure;

@@ -40,6 +40,17 @@ pub struct ExporterConfig {
     /// re-read the config file as SIGHUP does. Off by default; protect it
     /// with the web config's basic auth when on.
     pub enable_reload: bool,
+    /// Base URL of the Grafana that serves `dashboards/*.json`
+    /// (`https://grafana.example.org`). Exported as a label of
+    /// `schoolnet_exporter_links_info`, from which the alert rules build
+    /// their `dashboard_url` annotations. Default: none (the alerts carry
+    /// Grafana-relative links, `/d/<uid>?…`).
+    pub grafana_url: Option<String>,
+    /// URL of `docs/health-and-alerting.md` as operators read it (the
+    /// repository's web view or an internal docs site). Exported like
+    /// `grafana_url`; alert rules append their runbook's `#anchor`.
+    /// Default: none (the alerts carry the repository path).
+    pub runbook_url: Option<String>,
 }
 
 impl Default for ExporterConfig {
@@ -55,6 +66,8 @@ impl Default for ExporterConfig {
             degraded_error_rate: 1.0,
             web_config_file: None,
             enable_reload: false,
+            grafana_url: None,
+            runbook_url: None,
         }
     }
 }
@@ -104,6 +117,21 @@ impl ExporterConfig {
                 "exporter.web_config_file",
                 "must not be empty (remove the key to serve plain HTTP without auth)",
             ));
+        }
+        for (key, url) in [
+            ("exporter.grafana_url", &self.grafana_url),
+            ("exporter.runbook_url", &self.runbook_url),
+        ] {
+            if let Some(url) = url {
+                if !(url.starts_with("http://") || url.starts_with("https://"))
+                    || url.contains(['"', '\\', '\n'])
+                {
+                    return Err(ConfigError::invalid(
+                        key,
+                        "must be an http:// or https:// URL (remove the key to leave the alerts' links relative)",
+                    ));
+                }
+            }
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use crate::metrics::{outcome, PipelineMetrics};
 use crate::sample::Measurement;
 
 /// The outcomes of `schoolnet_collector_messages_total`, in index order.
-const OUTCOMES: [&str; 5] = [
+pub(super) const OUTCOMES: [&str; 5] = [
     outcome::OK,
     outcome::PARTIAL,
     outcome::IGNORED,

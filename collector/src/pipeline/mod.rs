@@ -16,6 +16,7 @@
 mod history;
 mod hot_metrics;
 mod reject_log;
+mod startup_metrics;
 
 pub use history::{History, HistoryError};
 
@@ -27,7 +28,7 @@ use tokio::sync::mpsc;
 use crate::config::LimitsConfig;
 use crate::deadletter::DeadLetters;
 use crate::decode::json::MissingField;
-use crate::decode::{self, DecodeContext, Decoded, Format};
+use crate::decode::{self, DecodeContext, Decoded};
 use crate::inventory::Inventory;
 use crate::metrics::{outcome, PipelineMetrics};
 use crate::normalize::{Normalized, Normalizer};
@@ -93,7 +94,7 @@ impl Pipeline {
         metrics
             .series_budget_per_device
             .set(i64::try_from(limits.max_series_per_device).unwrap_or(i64::MAX));
-        register_mapped_fields(&metrics, &routes);
+        startup_metrics::register_route_counters(&metrics, &routes);
         Pipeline {
             hot: HotMetrics::new(routes.routes().len()),
             routes,
@@ -168,7 +169,7 @@ impl Pipeline {
             "pipeline: reloaded routes and inventory"
         );
         self.hot = HotMetrics::new(change.routes.routes().len());
-        register_mapped_fields(&self.metrics, &change.routes);
+        startup_metrics::register_route_counters(&self.metrics, &change.routes);
         self.routes = change.routes;
         self.normalizer.set_inventory(change.inventory);
         self.foreign_devices = change.foreign_devices;
@@ -372,20 +373,6 @@ fn long_topic_var(vars: &TopicVars, limits: &LimitsConfig) -> Option<Reject> {
                 ),
             )
         })
-}
-
-/// Creates `mapping_missing{route,field}` at 0 for every required field of
-/// every `json` route, so a rate over it exists before the first miss.
-fn register_mapped_fields(metrics: &PipelineMetrics, routes: &RouteTable) {
-    for route in routes.routes() {
-        if let Format::Json(mapping) = &route.format {
-            for fm in mapping.fields.iter().filter(|f| !f.optional) {
-                metrics
-                    .mapping_missing
-                    .with_label_values(&[&route.name, fm.field.key()]);
-            }
-        }
-    }
 }
 
 /// The next reload, or never once its sender is gone.

@@ -84,6 +84,11 @@ pub const DEVICE_LAST_SEEN: Spec = gauge(
     "Unix time the collector last received telemetry or an online status from the device (absent before the first).",
     DEVICE_ROLE,
 );
+pub const DEVICE_PARENT: Spec = gauge(
+    "schoolnet_device_parent_info",
+    "The device's shared upstream parent in the fiber tree (devices.csv `parent` when that is an OLT or another school's device: an ONT's OLT), for alerts that name the schools behind a device; always 1.",
+    &["school", "district", "device", "parent"],
+);
 
 pub const STARTUP_GRACE: Spec = gauge(
     "schoolnet_exporter_startup_grace",
@@ -92,7 +97,7 @@ pub const STARTUP_GRACE: Spec = gauge(
 );
 
 /// The school- and device-level families, in the order the collector builds them.
-pub const FIXED: [Spec; 9] = [
+pub const FIXED: [Spec; 10] = [
     SCHOOL_INFO,
     SCHOOL_UP,
     SCHOOL_STATE,
@@ -101,6 +106,7 @@ pub const FIXED: [Spec; 9] = [
     SCHOOL_OUTAGES,
     DEVICE_UP,
     DEVICE_LAST_SEEN,
+    DEVICE_PARENT,
     STARTUP_GRACE,
 ];
 

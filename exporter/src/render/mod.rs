@@ -32,6 +32,7 @@ use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{Registry, TextEncoder};
 
+use collector::inventory::Role;
 use collector::line_protocol::stored_tag_value as tag;
 
 use crate::health::STATE_SERIES;
@@ -82,10 +83,10 @@ impl LiveCollector {
         // Index = position in all_specs(): FIXED, then Field::ALL order.
         let mut fams: Vec<FamilyText> = all_specs().map(FamilyText::new).collect();
         let (fixed, field_fams) = fams.split_at_mut(catalogue::FIXED.len());
-        let [info, school_up, school_state, school_seen, outage_started, outages, device_up, device_seen, grace] =
+        let [info, school_up, school_state, school_seen, outage_started, outages, device_up, device_seen, device_parent, grace] =
             fixed
         else {
-            unreachable!("FIXED has nine families");
+            unreachable!("FIXED has ten families");
         };
         grace.sample(&Labels::default(), bool01(live.policy.in_grace(now)));
         let tracker = live.outages();
@@ -127,6 +128,18 @@ impl LiveCollector {
                 device_up.sample(&role_labels, bool01(dh.up));
                 if let Some(t) = dh.last_seen {
                     device_seen.sample(&role_labels, t);
+                }
+                // Only a shared upstream parent (an OLT, or another
+                // school's device): what UpstreamDown names the schools
+                // behind; a school's own chain (router → its ONT) would
+                // double the family at national scale for nothing.
+                let shared_parent = device
+                    .parent
+                    .as_deref()
+                    .and_then(|p| inventory.device(p))
+                    .filter(|p| p.role == Role::Olt || p.school.id != device.school.id);
+                if let Some(parent) = shared_parent {
+                    device_parent.sample(&device_labels.with("parent", &tag(&parent.id)), 1.0);
                 }
                 live_state.with_device(slot, |d| {
                     for (key, value) in d.series() {

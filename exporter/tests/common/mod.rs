@@ -178,10 +178,17 @@ impl Fixture {
     }
 }
 
-/// Drops the scrape-duration family (its value depends on the machine).
+/// Drops the families whose values depend on the machine and the moment:
+/// the scrape duration and the standard `process_*` metrics.
 pub fn without_scrape_duration(text: &str) -> String {
     text.lines()
         .filter(|l| !l.contains("schoolnet_exporter_scrape_duration_seconds"))
+        .filter(|l| {
+            let name = l
+                .trim_start_matches("# HELP ")
+                .trim_start_matches("# TYPE ");
+            !name.starts_with("process_")
+        })
         .map(|l| format!("{l}\n"))
         .collect()
 }

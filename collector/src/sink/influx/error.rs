@@ -78,6 +78,19 @@ impl WriteError {
         )
     }
 
+    /// Every `result` label of `schoolnet_influx_writes_total`: `ok` and
+    /// each [`class`](Self::class). The writer creates them at 0 so
+    /// InfluxWritesFailing's ratio sees the first failure of each class.
+    pub const RESULTS: [&'static str; 7] = [
+        "ok",
+        "retryable",
+        "throttled",
+        "split",
+        "rejected",
+        "misconfigured",
+        "setup",
+    ];
+
     /// `result` label of `schoolnet_influx_writes_total` and of the latency
     /// histogram (a fixed set, so cardinality stays bounded).
     pub fn class(&self) -> &'static str {

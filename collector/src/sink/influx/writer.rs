@@ -85,6 +85,9 @@ impl InfluxWriter {
         let client = with_tls(builder, config, url.scheme() == "https")?
             .build()
             .map_err(|e| WriteError::Setup(format!("cannot build the HTTP client: {e}")))?;
+        for result in WriteError::RESULTS {
+            metrics.influx_writes.with_label_values(&[result]);
+        }
         Ok(InfluxWriter {
             client,
             url,

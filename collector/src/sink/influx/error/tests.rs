@@ -187,3 +187,31 @@ fn retry_after_forms() {
         Some(UNIX_EPOCH + Duration::from_secs(1_835_438_400))
     );
 }
+
+#[test]
+fn every_class_is_a_result_label_created_at_startup() {
+    let errors = [
+        WriteError::Retryable {
+            reason: String::new(),
+        },
+        WriteError::Throttled {
+            status: 429,
+            retry_after: None,
+        },
+        WriteError::TooLarge,
+        WriteError::Rejected {
+            status: 400,
+            body: String::new(),
+            dropped: None,
+        },
+        WriteError::Misconfigured {
+            status: 401,
+            body: String::new(),
+        },
+        WriteError::Setup(String::new()),
+    ];
+    for e in errors {
+        assert!(WriteError::RESULTS.contains(&e.class()), "{}", e.class());
+    }
+    assert_eq!(WriteError::RESULTS.len(), 7, "ok + one per variant");
+}
