@@ -368,6 +368,7 @@ async fn availability_reads_the_config_from_dash_c_or_the_environment_with_every
             school: site.school("S-2").clone(),
             cause: "stale",
             started_ns: start * 1_000_000_000,
+            outage_started_ns: start * 1_000_000_000,
             duration_s,
             open: false,
         };
