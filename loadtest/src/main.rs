@@ -92,11 +92,12 @@ struct BenchArgs {
     #[arg(long, default_value_t = 1000)]
     max_inflight: u32,
     /// What publishes the load: raw (pre-encoded, --connections parallel
-    /// raw MQTT connections) or simulate (`schoolnet simulate --rate 0`,
-    /// one rumqttc connection, as before issue #21).
+    /// raw MQTT connections) or simulate (`schoolnet simulate --rate 0
+    /// --connections N`, rumqttc; with --connections 1 the generator used
+    /// before issue #21).
     #[arg(long, value_enum, default_value_t = GeneratorKind::Raw)]
     generator: GeneratorKind,
-    /// Parallel connections of the raw generator (default: one per core).
+    /// Parallel connections of the generator (default: one per core).
     #[arg(long)]
     connections: Option<usize>,
     /// Pin the broker to core 0 and the consumer to core 1 (taskset-like;
@@ -306,7 +307,7 @@ async fn bench(mut args: BenchArgs) -> anyhow::Result<()> {
                 "schoolnet-load publish --connections {connections} (pre-encoded, raw MQTT)"
             ),
             GeneratorKind::Simulate => {
-                "schoolnet simulate --rate 0 (one rumqttc connection)".into()
+                format!("schoolnet simulate --rate 0 --connections {connections} (rumqttc)")
             }
         },
         pinned: args.pin,

@@ -3,7 +3,7 @@
 //! or without the spool, or Node-RED), then a generator publishing `--count`
 //! messages as fast as the broker accepts: `schoolnet-load publish` (the
 //! simulator's stream pre-encoded over N raw connections, the default) or
-//! `schoolnet simulate --rate 0` (one rumqttc connection).
+//! `schoolnet simulate --rate 0 --connections N` (rumqttc).
 //!
 //! The rate is the consumer's *sustained* rate: its processed-message
 //! counter sampled every 50 ms, taken between the first sample after
@@ -59,7 +59,8 @@ impl ConsumerKind {
 pub enum GeneratorKind {
     /// `schoolnet-load publish`: pre-encoded, N raw MQTT connections.
     Raw,
-    /// `schoolnet simulate --rate 0`: one rumqttc connection.
+    /// `schoolnet simulate --rate 0 --connections N` (rumqttc; one
+    /// connection was the only generator before issue #21).
     Simulate,
 }
 
@@ -179,7 +180,8 @@ fn generator_command(
             let mut c = tokio::process::Command::new(testkit::schoolnet_bin());
             c.args(["simulate", "--broker", broker_url, "--rate", "0", "--quiet"])
                 .args(["--count", &count, "--qos", &qos])
-                .args(["--client-id", "schoolnet-load-sim"]);
+                .args(["--client-id", "schoolnet-load-sim", "--connections"])
+                .arg(ctx.connections.to_string());
             c
         }
     };

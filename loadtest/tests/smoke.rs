@@ -109,3 +109,44 @@ fn smoke_run_produces_a_complete_table() {
     );
     assert!(report["demo_peak_rss_mib"].as_f64().unwrap() > 1.0);
 }
+
+/// The other generator, `schoolnet simulate` over several rumqttc
+/// connections: at QoS 1 every message reaches every consumer (the
+/// simulator waits for each connection's acks).
+#[test]
+fn smoke_run_with_the_simulator_over_two_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("load.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_schoolnet-load"))
+        .args([
+            "--smoke",
+            "--qos",
+            "1",
+            "--latency-secs",
+            "0",
+            "--demo-secs",
+            "0",
+        ])
+        .args(["--generator", "simulate", "--connections", "2", "--json"])
+        .arg(&json)
+        .env("SCHOOLNET_BIN", testkit::schoolnet_bin())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "schoolnet-load --generator simulate failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("schoolnet simulate --rate 0 --connections 2"),
+        "{stdout}"
+    );
+    let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let runs = report["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 4, "mosquitto_sub, rumqttc, collector ± spool");
+    for run in runs {
+        assert_eq!(run["sent"], 2000, "{run}");
+        assert_eq!(run["received"], 2000, "{run}");
+    }
+}
