@@ -100,6 +100,9 @@ struct BenchArgs {
     /// Parallel connections of the generator (default: one per core).
     #[arg(long)]
     connections: Option<usize>,
+    /// Measure only these consumers (default: all; node-red needs --peer).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    consumers: Option<Vec<ConsumerKind>>,
     /// Pin the broker to core 0 and the consumer to core 1 (taskset-like;
     /// the generator and the database stay unpinned).
     #[arg(long)]
@@ -241,6 +244,9 @@ async fn bench(mut args: BenchArgs) -> anyhow::Result<()> {
             }
             if peer.is_some() {
                 consumers.push(ConsumerKind::NodeRed);
+            }
+            if let Some(only) = &args.consumers {
+                consumers.retain(|k| only.contains(k));
             }
             for &kind in &consumers {
                 eprint!("run {}/{} QoS {qos} {:?} ... ", i + 1, args.repeat, kind);

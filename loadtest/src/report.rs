@@ -95,6 +95,8 @@ pub struct Row {
     pub publish_rate: f64,
     /// Broker CPU seconds per second of run (1.0 = one core), median.
     pub broker_core_share: f64,
+    /// The generator's CPU per second of its publish phase, median.
+    pub generator_core_share: f64,
     pub cpu_s_per_million: f64,
     pub peak_rss_mib: f64,
     /// Messages received / messages published, worst repeat.
@@ -157,6 +159,7 @@ pub fn rows(runs: &[RunResult]) -> Vec<Row> {
                 ratio_to_rumqttc: median(&ratios_rumqttc),
                 publish_rate: pick(|r| r.publish_rate).unwrap_or(f64::NAN),
                 broker_core_share: pick(|r| r.broker_core_share).unwrap_or(f64::NAN),
+                generator_core_share: pick(|r| r.generator_core_share).unwrap_or(f64::NAN),
                 cpu_s_per_million: pick(|r| r.cpu_s_per_million).unwrap_or(f64::NAN),
                 peak_rss_mib: pick(|r| r.peak_rss_mib).unwrap_or(f64::NAN),
                 delivered_min: mine
@@ -225,21 +228,27 @@ impl Report {
             .iter()
             .filter(|r| r.consumer == ConsumerKind::MosquittoSub)
         {
+            // The generator writes as fast as the broker reads (TCP
+            // backpressure), so its rate alone says nothing: CPU does.
             let verdict = if r.broker_core_share >= 0.9 {
-                "the broker is saturated (≥ 90 % of its one core): this is the broker's ceiling here"
-            } else if r.rate >= 0.9 * r.publish_rate {
-                "the broker is not saturated and mosquitto_sub keeps up: the generator is the limit"
+                "the broker is saturated (≥ 90% of its one core): this is the broker's ceiling here"
+            } else if r.machine_busy >= 0.95 {
+                "all cores are busy (any process): the shared cores are the limit, not the broker"
+            } else if r.generator_core_share >= 0.9 {
+                "the generator is busy (≥ 90% of a core): add --connections"
             } else {
-                "the broker is not saturated but mosquitto_sub falls behind: the shared cores are the limit"
+                "neither the broker, the generator nor the cores are saturated: a wait (acks, windows) is the limit"
             };
             writeln!(
                 w,
-                "ceiling at QoS {}: the generator published {} msg/s, mosquitto_sub received {} msg/s ({:.2}× of it), broker {:.0}% of a core: {verdict}",
+                "ceiling at QoS {}: the generator published {} msg/s ({:.0}% of a core), mosquitto_sub received {} msg/s ({:.2}× of it), broker {:.0}% of a core, machine busy {:.0}%: {verdict}",
                 r.qos,
                 thousands(r.publish_rate),
+                r.generator_core_share * 100.0,
                 thousands(r.rate),
                 r.rate / r.publish_rate,
-                r.broker_core_share * 100.0
+                r.broker_core_share * 100.0,
+                r.machine_busy * 100.0
             )?;
         }
         Ok(())

@@ -32,7 +32,7 @@ use crate::servers::{self, BrokerTuning, Db};
 const STALL: Duration = Duration::from_secs(10);
 
 /// Who consumes the generator's stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 pub enum ConsumerKind {
     /// `mosquitto_sub`: the limit every ratio is taken against.
     MosquittoSub,
@@ -95,6 +95,9 @@ pub struct RunResult {
     /// Broker CPU seconds per second of the run after the generator's
     /// preparation: 1.0 = one core saturated (mosquitto is single-threaded).
     pub broker_core_share: f64,
+    /// The generator's CPU seconds per second of its publish phase (1.0 =
+    /// one core busy; it may use one per connection).
+    pub generator_core_share: f64,
 }
 
 /// Everything a run needs besides the consumer.
@@ -254,6 +257,8 @@ pub async fn run(kind: ConsumerKind, qos: u8, ctx: &RunContext<'_>) -> anyhow::R
     })?)?;
     let sent = gen["sent"].as_u64().unwrap_or(0);
     let prepare_s = gen["prepare_s"].as_f64().unwrap_or(0.0);
+    // The raw generator's preparation is not part of the path.
+    let sim_cpu_s = gen["publish_cpu_s"].as_f64().unwrap_or(reaped_sim_cpu_s);
     let (rate, sustained) = sustained_rate(&samples).with_context(|| {
         format!("{kind:?} QoS {qos}: too few samples for a rate (count too small?)")
     })?;
@@ -286,13 +291,13 @@ pub async fn run(kind: ConsumerKind, qos: u8, ctx: &RunContext<'_>) -> anyhow::R
         cpu_s: usage.cpu_s,
         cpu_s_per_million: usage.cpu_s / received.max(1) as f64 * 1e6,
         peak_rss_mib: usage.peak_rss_mib,
-        // The raw generator's preparation is not part of the path.
-        sim_cpu_s: gen["publish_cpu_s"].as_f64().unwrap_or(reaped_sim_cpu_s),
+        sim_cpu_s,
         broker_cpu_s,
         db_cpu_s,
         machine_busy_s: machine1.0 - machine0.0,
         machine_total_s: machine1.1 - machine0.1,
         broker_core_share: broker_cpu_s / (wall_s - prepare_s).max(1e-3),
+        generator_core_share: sim_cpu_s / gen["elapsed"].as_f64().unwrap_or(f64::NAN),
     })
 }
 
