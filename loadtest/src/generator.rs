@@ -328,3 +328,64 @@ impl Conn {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(count: u64, qos: u8) -> PublishArgs {
+        PublishArgs {
+            broker: "mqtt://127.0.0.1:1".into(),
+            qos,
+            count,
+            connections: None,
+            window: 2000,
+            batch: 200,
+            seed: 42,
+            report_json: None,
+        }
+    }
+
+    /// (topic, packet id) of every PUBLISH in one connection's buffer.
+    fn publishes(f: &Frames) -> Vec<(String, Option<u16>)> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        for &end in &f.ends {
+            let (p, len) = mqtt_wire::parse(&f.bytes[at..end]).unwrap().unwrap();
+            assert_eq!(at + len, end, "one whole packet per message");
+            assert_eq!(p.kind, mqtt_wire::PUBLISH);
+            let qos = (f.bytes[at] >> 1) & 3;
+            let tlen = u16::from_be_bytes([p.body[0], p.body[1]]) as usize;
+            let topic = String::from_utf8(p.body[2..2 + tlen].to_vec()).unwrap();
+            let id = (qos > 0).then(|| u16::from_be_bytes([p.body[2 + tlen], p.body[3 + tlen]]));
+            out.push((topic, id));
+            at = end;
+        }
+        out
+    }
+
+    #[test]
+    fn every_device_stays_on_one_connection_and_ids_never_repeat_in_a_window() {
+        let frames = prepare(&args(5_000, 1), 3).unwrap();
+        assert_eq!(frames.iter().map(|f| f.ends.len()).sum::<usize>(), 5_000);
+        let mut device_conn = std::collections::HashMap::new();
+        for (c, f) in frames.iter().enumerate() {
+            assert!(!f.ends.is_empty(), "connection {c} got no devices");
+            let msgs = publishes(f);
+            for (i, (topic, id)) in msgs.iter().enumerate() {
+                // Topics are <prefix>/<device>/...: the device is the 2nd level.
+                let device = topic.split('/').nth(1).unwrap().to_string();
+                assert_eq!(*device_conn.entry(device).or_insert(c), c, "{topic}");
+                assert_eq!(*id, Some((i % 65_535 + 1) as u16));
+            }
+        }
+    }
+
+    #[test]
+    fn qos0_frames_carry_no_packet_id() {
+        let frames = prepare(&args(300, 0), 1).unwrap();
+        let msgs = publishes(&frames[0]);
+        assert_eq!(msgs.len(), 300);
+        assert!(msgs.iter().all(|(t, id)| id.is_none() && !t.is_empty()));
+    }
+}
