@@ -240,6 +240,10 @@ pub struct SimulateArgs {
     /// MQTT client id of the simulator.
     #[arg(long, default_value = "schoolnet-simulator")]
     pub client_id: String,
+    /// MQTT connections to publish over; each device stays on one (client ids
+    /// `<client-id>-<i>` when more than one). More than one helps only for load.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub connections: u16,
     /// Random seed: the same seed gives the same fleet and traffic.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,

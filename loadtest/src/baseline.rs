@@ -123,7 +123,7 @@ pub async fn subscribe(args: SubscribeArgs) -> anyhow::Result<()> {
 }
 
 /// CPU seconds and peak RSS (MiB) of this process so far.
-fn own_usage() -> (f64, f64) {
+pub(crate) fn own_usage() -> (f64, f64) {
     // SAFETY: getrusage only writes the struct it is given.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {

@@ -3,24 +3,33 @@
 //! Starts real servers on loopback (testkit: mosquitto, VictoriaMetrics or
 //! InfluxDB 1.x), runs `schoolnet run` (the release binary next to this
 //! one) and drives it with `schoolnet simulate --rate 0` for a fixed count,
-//! then prints one table from the same run: a plain subscriber's rate
-//! through the same broker (the physical limit here), the collector's
-//! sustained rate at QoS 0 and QoS 1 with the spool, their ratios,
+//! (or with its own pre-encoded generator, `publish`, the default), then
+//! prints one table from the same run: `mosquitto_sub`'s rate through the
+//! same broker (the limit), the rumqttc counting subscriber's, the
+//! collector's sustained rate at QoS 0 and QoS 1 with and without the
+//! spool, their ratios to `mosquitto_sub`, the generator's own rate and
+//! how busy the broker was,
 //! publish → `/metrics` and publish → database latency at 1,000 msg/s,
 //! CPU seconds per million messages and peak RSS; optionally Node-RED as a
-//! peer, the demo's RSS and a soak. See README "Performance".
+//! peer, the demo's RSS and a soak. See docs/performance.md.
 //!
-//! Modules: [`throughput`] (one rate measurement), [`baseline`] (the plain
-//! subscriber, also the `subscribe` subcommand), [`collector`], [`peer`]
+//! Modules: [`throughput`] (one rate measurement), [`generator`] (the
+//! `publish` subcommand) and [`mqtt_wire`] (its framing), [`c_subscriber`]
+//! (`mosquitto_sub`), [`baseline`] (the rumqttc subscriber, also the
+//! `subscribe` subcommand), [`collector`], [`peer`]
 //! (Node-RED), [`latency`], [`memory`] (soak, demo), [`writer`] (the
 //! InfluxDB writer behind a slow database), [`servers`],
-//! [`procstat`] (/proc), [`report`], [`stats`].
+//! [`procstat`] (/proc), [`pin`] (`--pin`), [`report`], [`stats`].
 
 mod baseline;
+mod c_subscriber;
 mod collector;
+mod generator;
 mod latency;
 mod memory;
+mod mqtt_wire;
 mod peer;
+mod pin;
 mod procstat;
 mod report;
 mod servers;
@@ -35,12 +44,15 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use servers::{BrokerTuning, Db, DbKind};
-use throughput::{ConsumerKind, RunContext};
+use throughput::{ConsumerKind, GeneratorKind, RunContext};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "schoolnet-load",
-    about = "schoolnet's end-to-end load harness (see README, \"Performance\")"
+    about = "schoolnet's end-to-end load harness (see docs/performance.md)",
+    // A later --count overrides an earlier one (scripts/bench-ceiling.sh
+    // puts its defaults first).
+    args_override_self = true
 )]
 struct Cli {
     #[command(subcommand)]
@@ -53,6 +65,9 @@ struct Cli {
 enum Command {
     /// Internal: the baseline subscriber (counts messages, prints JSON).
     Subscribe(baseline::SubscribeArgs),
+    /// The load generator: the simulator's stream pre-encoded, published
+    /// over N parallel raw MQTT connections as fast as the broker accepts.
+    Publish(generator::PublishArgs),
     /// The InfluxDB writer alone behind a delaying proxy (200 ms, 5 s):
     /// points/s drained with 1 and 4 writes in flight, and intake while it
     /// lags. See docs/performance.md.
@@ -61,7 +76,7 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct BenchArgs {
-    /// Messages the simulator publishes per throughput run.
+    /// Messages the generator publishes per throughput run.
     #[arg(long, default_value_t = 200_000)]
     count: u64,
     /// Runs per consumer and QoS; the table shows medians.
@@ -76,6 +91,22 @@ struct BenchArgs {
     /// mosquitto's max_inflight_messages (its default is 20).
     #[arg(long, default_value_t = 1000)]
     max_inflight: u32,
+    /// What publishes the load: raw (pre-encoded, --connections parallel
+    /// raw MQTT connections) or simulate (`schoolnet simulate --rate 0
+    /// --connections N`, rumqttc; with --connections 1 the generator used
+    /// before issue #21).
+    #[arg(long, value_enum, default_value_t = GeneratorKind::Raw)]
+    generator: GeneratorKind,
+    /// Parallel connections of the generator (default: one per core).
+    #[arg(long)]
+    connections: Option<usize>,
+    /// Measure only these consumers (default: all; node-red needs --peer).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    consumers: Option<Vec<ConsumerKind>>,
+    /// Pin the broker to core 0 and the consumer to core 1 (taskset-like;
+    /// the generator and the database stay unpinned).
+    #[arg(long)]
+    pin: bool,
     /// Also measure a peer: node-red (installed by scripts/setup-node-red.sh).
     #[arg(long, value_parser = ["node-red"])]
     peer: Option<String>,
@@ -125,14 +156,24 @@ fn parse_duration(s: &str) -> Result<f64, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The generator runs its connections in parallel, one thread per core
+    // at most; everything else needs one worker.
+    let workers = match &cli.command {
+        Some(Command::Publish(args)) => args
+            .connections
+            .unwrap_or_else(generator::default_connections)
+            .clamp(1, generator::default_connections()),
+        _ => 1,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(workers)
         .enable_all()
         .build()
         .expect("tokio runtime");
     let result = rt.block_on(async {
         match cli.command {
             Some(Command::Subscribe(args)) => baseline::subscribe(args).await,
+            Some(Command::Publish(args)) => generator::run(args).await,
             Some(Command::Writer(args)) => writer::run(args).await,
             None => bench(cli.bench).await,
         }
@@ -154,6 +195,9 @@ async fn bench(mut args: BenchArgs) -> anyhow::Result<()> {
         args.demo_secs = args.demo_secs.min(3.0);
         args.soak = args.soak.map(|s| s.min(5.0));
     }
+    let connections = args
+        .connections
+        .unwrap_or_else(generator::default_connections);
     let tuning = BrokerTuning {
         max_inflight_messages: args.max_inflight,
     };
@@ -182,27 +226,44 @@ async fn bench(mut args: BenchArgs) -> anyhow::Result<()> {
         work: work.path(),
         count: args.count,
         node_red_dir: peer.is_some().then_some(node_red_dir.as_path()),
+        generator: args.generator,
+        connections,
+        pin: args.pin,
     };
-    let mut consumers = vec![ConsumerKind::Baseline, ConsumerKind::Collector];
-    if peer.is_some() {
-        consumers.push(ConsumerKind::NodeRed);
-    }
     let mut runs = Vec::new();
     for i in 0..args.repeat {
         for &qos in &args.qos {
+            let mut consumers = vec![
+                ConsumerKind::MosquittoSub,
+                ConsumerKind::Baseline,
+                ConsumerKind::Collector,
+            ];
+            // QoS 1 without the spool: what the spool costs (issue #21 C).
+            if qos == 1 {
+                consumers.push(ConsumerKind::CollectorNoSpool);
+            }
+            if peer.is_some() {
+                consumers.push(ConsumerKind::NodeRed);
+            }
+            if let Some(only) = &args.consumers {
+                consumers.retain(|k| only.contains(k));
+            }
             for &kind in &consumers {
                 eprint!("run {}/{} QoS {qos} {:?} ... ", i + 1, args.repeat, kind);
                 let r = throughput::run(kind, qos, &ctx).await?;
                 eprintln!(
-                    "{:.0} msg/s ({} of {} received), {:.1} MiB; CPU s: consumer {:.2}, \
-                     simulator {:.2}, broker {:.2}, db {:.2}; machine busy {:.2} of {:.2}",
+                    "{:.0} msg/s ({} of {} received; generator {:.0} msg/s), {:.1} MiB; \
+                     CPU s: consumer {:.2}, generator {:.2}, broker {:.2} ({:.0}% of a core), \
+                     db {:.2}; machine busy {:.2} of {:.2}",
                     r.rate,
                     r.received,
                     r.sent,
+                    r.publish_rate,
                     r.peak_rss_mib,
                     r.cpu_s,
                     r.sim_cpu_s,
                     r.broker_cpu_s,
+                    r.broker_core_share * 100.0,
                     r.db_cpu_s,
                     r.machine_busy_s,
                     r.machine_total_s
@@ -246,6 +307,16 @@ async fn bench(mut args: BenchArgs) -> anyhow::Result<()> {
     };
     let report = report::Report {
         machine: report::Machine::probe(),
+        commit: report::commit(),
+        generator: match args.generator {
+            GeneratorKind::Raw => format!(
+                "schoolnet-load publish --connections {connections} (pre-encoded, raw MQTT)"
+            ),
+            GeneratorKind::Simulate => {
+                format!("schoolnet simulate --rate 0 --connections {connections} (rumqttc)")
+            }
+        },
+        pinned: args.pin,
         broker: tuning.describe(),
         database: db.describe().to_string(),
         count: args.count,

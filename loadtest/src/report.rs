@@ -1,7 +1,9 @@
 //! The one table (and the JSON): per consumer and QoS the median rate over
-//! the repeats, its ratio to the baseline of the same repeat, CPU seconds
-//! per million messages and peak RSS; then latency, the peer ratios, the
-//! demo's RSS and the soak.
+//! the repeats, its ratio to `mosquitto_sub`'s in the same repeat, CPU
+//! seconds per million messages, peak RSS, the generator's own rate and
+//! the broker's load; the generator's ceiling per QoS; then latency, the
+//! peer ratios, the demo's RSS and the soak. The header names the date,
+//! machine and commit.
 
 use std::io::Write;
 
@@ -53,6 +55,30 @@ impl Machine {
     }
 }
 
+/// The commit measured: `git rev-parse --short HEAD`, `-dirty` if the
+/// tree has changes, `?` outside a checkout.
+pub fn commit() -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(crate::collector::repo_root())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let Some(head) = git(&["rev-parse", "--short", "HEAD"]) else {
+        return "?".into();
+    };
+    let dirty =
+        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    if dirty {
+        format!("{head}-dirty")
+    } else {
+        head
+    }
+}
+
 /// Medians of one consumer at one QoS.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
@@ -60,9 +86,17 @@ pub struct Row {
     pub qos: u8,
     pub rate: f64,
     pub rates: Vec<f64>,
-    /// Median over repeats of (this rate / the baseline's rate in the same
-    /// repeat); 1 for the baseline itself.
+    /// Median over repeats of (this rate / `mosquitto_sub`'s rate in the
+    /// same repeat); 1 for `mosquitto_sub` itself.
     pub ratio_to_baseline: Option<f64>,
+    /// The same against the rumqttc counting subscriber.
+    pub ratio_to_rumqttc: Option<f64>,
+    /// The generator's publish rate in these runs, median.
+    pub publish_rate: f64,
+    /// Broker CPU seconds per second of run (1.0 = one core), median.
+    pub broker_core_share: f64,
+    /// The generator's CPU per second of its publish phase, median.
+    pub generator_core_share: f64,
     pub cpu_s_per_million: f64,
     pub peak_rss_mib: f64,
     /// Messages received / messages published, worst repeat.
@@ -93,10 +127,12 @@ pub fn rows(runs: &[RunResult]) -> Vec<Row> {
                 .iter()
                 .filter(|r| r.consumer == consumer && r.qos == qos)
                 .collect();
-            let bases: Vec<&RunResult> = runs
-                .iter()
-                .filter(|r| r.consumer == ConsumerKind::Baseline && r.qos == qos)
-                .collect();
+            let of = |kind: ConsumerKind| -> Vec<&RunResult> {
+                runs.iter()
+                    .filter(|r| r.consumer == kind && r.qos == qos)
+                    .collect()
+            };
+            let bases = of(ConsumerKind::MosquittoSub);
             let bounds: Vec<f64> = mine
                 .iter()
                 .zip(&bases)
@@ -107,6 +143,11 @@ pub fn rows(runs: &[RunResult]) -> Vec<Row> {
                 .zip(&bases)
                 .map(|(m, b)| m.rate / b.rate)
                 .collect();
+            let ratios_rumqttc: Vec<f64> = mine
+                .iter()
+                .zip(&of(ConsumerKind::Baseline))
+                .map(|(m, b)| m.rate / b.rate)
+                .collect();
             let pick =
                 |f: fn(&RunResult) -> f64| median(&mine.iter().map(|r| f(r)).collect::<Vec<_>>());
             Row {
@@ -115,6 +156,10 @@ pub fn rows(runs: &[RunResult]) -> Vec<Row> {
                 rate: pick(|r| r.rate).unwrap_or(f64::NAN),
                 rates: mine.iter().map(|r| r.rate).collect(),
                 ratio_to_baseline: median(&ratios),
+                ratio_to_rumqttc: median(&ratios_rumqttc),
+                publish_rate: pick(|r| r.publish_rate).unwrap_or(f64::NAN),
+                broker_core_share: pick(|r| r.broker_core_share).unwrap_or(f64::NAN),
+                generator_core_share: pick(|r| r.generator_core_share).unwrap_or(f64::NAN),
                 cpu_s_per_million: pick(|r| r.cpu_s_per_million).unwrap_or(f64::NAN),
                 peak_rss_mib: pick(|r| r.peak_rss_mib).unwrap_or(f64::NAN),
                 delivered_min: mine
@@ -138,6 +183,10 @@ fn path_cpu_per_msg(r: &RunResult) -> f64 {
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub machine: Machine,
+    pub commit: String,
+    pub generator: String,
+    /// `--pin`: broker on core 0, consumer on core 1.
+    pub pinned: bool,
     pub broker: String,
     pub database: String,
     pub count: u64,
@@ -171,6 +220,40 @@ fn ms(x: Option<f64>) -> String {
 }
 
 impl Report {
+    /// Per QoS: the generator's rate, what `mosquitto_sub` received of it,
+    /// and whether the broker was the limit.
+    fn print_ceiling(&self, w: &mut impl Write) -> std::io::Result<()> {
+        for r in self
+            .rows
+            .iter()
+            .filter(|r| r.consumer == ConsumerKind::MosquittoSub)
+        {
+            // The generator writes as fast as the broker reads (TCP
+            // backpressure), so its rate alone says nothing: CPU does.
+            let verdict = if r.broker_core_share >= 0.9 {
+                "the broker is saturated (≥ 90% of its one core): this is the broker's ceiling here"
+            } else if r.machine_busy >= 0.95 {
+                "all cores are busy (any process): the shared cores are the limit, not the broker"
+            } else if r.generator_core_share >= 0.9 {
+                "the generator is busy (≥ 90% of a core): add --connections"
+            } else {
+                "neither the broker, the generator nor the cores are saturated: a wait (acks, windows) is the limit"
+            };
+            writeln!(
+                w,
+                "ceiling at QoS {}: the generator published {} msg/s ({:.0}% of a core), mosquitto_sub received {} msg/s ({:.2}× of it), broker {:.0}% of a core, machine busy {:.0}%: {verdict}",
+                r.qos,
+                thousands(r.publish_rate),
+                r.generator_core_share * 100.0,
+                thousands(r.rate),
+                r.rate / r.publish_rate,
+                r.broker_core_share * 100.0,
+                r.machine_busy * 100.0
+            )?;
+        }
+        Ok(())
+    }
+
     fn row(&self, consumer: ConsumerKind, qos: u8) -> Option<&Row> {
         self.rows
             .iter()
@@ -181,27 +264,34 @@ impl Report {
         let m = &self.machine;
         writeln!(
             w,
-            "schoolnet load harness, {}: {} cores ({}), {:.0} GiB, Linux {}",
-            m.date, m.cores, m.cpu, m.mem_gib, m.kernel
+            "schoolnet load harness, {}: {} cores ({}), {:.0} GiB, Linux {}, commit {}",
+            m.date, m.cores, m.cpu, m.mem_gib, m.kernel, self.commit
         )?;
-        writeln!(
-            w,
-            "  simulator, broker, consumer and harness share these cores"
-        )?;
+        if self.pinned {
+            writeln!(w, "  pinned: broker on core 0, consumer on core 1; generator, database and harness unpinned")?;
+        } else {
+            writeln!(
+                w,
+                "  generator, broker, consumer and harness share these cores"
+            )?;
+        }
         writeln!(w, "  broker: {}", self.broker)?;
         writeln!(w, "  database: {}", self.database)?;
-        writeln!(w, "  load: schoolnet simulate --rate 0 --count {} (216 schools, 5 formats); medians of {} runs", thousands(self.count as f64), self.repeat)?;
+        writeln!(w, "  load: {}, {} messages per run (the simulator's stream: 216 schools, 5 formats); medians of {} runs", self.generator, thousands(self.count as f64), self.repeat)?;
         writeln!(w)?;
         writeln!(
             w,
-            "{:<40} {:>3} {:>8} {:>6} {:>8} {:>9} {:>9} {:>8} {:>6} {:>5}  runs (msgs/s)",
+            "{:<32} {:>3} {:>8} {:>5} {:>5} {:>7} {:>9} {:>9} {:>8} {:>6} {:>8} {:>6} {:>5}  runs (msgs/s)",
             "consumer",
             "QoS",
             "msgs/s",
-            "× base",
+            "× C",
+            "× rmq",
             "CPU s/M",
             "peak RSS",
             "delivered",
+            "gen msg/s",
+            "broker",
             "path s/M",
             "bound",
             "busy"
@@ -210,23 +300,29 @@ impl Report {
             let runs: Vec<String> = r.rates.iter().map(|x| thousands(*x)).collect();
             writeln!(
                 w,
-                "{:<40} {:>3} {:>8} {:>6} {:>8.2} {:>5.1} MiB {:>8.1}% {:>8.2} {:>6} {:>4.0}%  {}",
+                "{:<32} {:>3} {:>8} {:>5} {:>5} {:>7.2} {:>5.1} MiB {:>8.1}% {:>9} {:>5.0}% {:>8.2} {:>6} {:>4.0}%  {}",
                 r.consumer.label(),
                 r.qos,
                 thousands(r.rate),
                 r.ratio_to_baseline
                     .map_or("-".into(), |x| format!("{x:.2}")),
+                r.ratio_to_rumqttc
+                    .map_or("-".into(), |x| format!("{x:.2}")),
                 r.cpu_s_per_million,
                 r.peak_rss_mib,
                 r.delivered_min * 100.0,
+                thousands(r.publish_rate),
+                r.broker_core_share * 100.0,
                 r.path_cpu_s_per_million,
                 r.cpu_bound_ratio.map_or("-".into(), |x| format!("{x:.2}")),
                 r.machine_busy * 100.0,
                 runs.join(" ")
             )?;
         }
-        writeln!(w, "  CPU s/M: the consumer's CPU seconds per million messages; path s/M: consumer + simulator + broker + database;")?;
-        writeln!(w, "  bound: the × base the CPU allows on saturated cores (baseline path s/M ÷ this path s/M); busy: all cores, all processes")?;
+        writeln!(w, "  × C, × rmq: rate ÷ mosquitto_sub's / the rumqttc subscriber's in the same repeat; CPU s/M: the consumer's CPU seconds per million messages;")?;
+        writeln!(w, "  gen msg/s: the generator's publish rate in these runs; broker: its CPU as % of one core; path s/M: consumer + generator + broker + database;")?;
+        writeln!(w, "  bound: the × C the CPU allows on saturated cores (mosquitto_sub's path s/M ÷ this path s/M); busy: all cores, all processes")?;
+        self.print_ceiling(w)?;
         if let Some(peer) = &self.peer {
             for r in self
                 .rows

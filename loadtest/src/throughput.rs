@@ -1,12 +1,17 @@
 //! One throughput measurement: a fresh broker, one consumer subscribed
-//! (the plain subscriber, `schoolnet run` or Node-RED), then `schoolnet
-//! simulate --rate 0 --count N` publishing as fast as the broker accepts.
+//! (`mosquitto_sub`, the rumqttc counting subscriber, `schoolnet run` with
+//! or without the spool, or Node-RED), then a generator publishing `--count`
+//! messages as fast as the broker accepts: `schoolnet-load publish` (the
+//! simulator's stream pre-encoded over N raw connections, the default) or
+//! `schoolnet simulate --rate 0 --connections N` (rumqttc).
 //!
 //! The rate is the consumer's *sustained* rate: its processed-message
 //! counter sampled every 50 ms, taken between the first sample after
 //! messages started arriving and the last sample before the final count,
 //! so start-up and the drain tail are left out. CPU seconds are the
 //! consumer's from `/proc` over the whole run; peak RSS is its `VmHWM`.
+//! The broker's CPU over the run, divided by the run's wall time after the
+//! generator's preparation, says how close to one saturated core it was.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -17,6 +22,7 @@ use serde_json::Value;
 use testkit::ChildProcess;
 
 use crate::baseline::{self, SAMPLE_EVERY};
+use crate::c_subscriber::CSubscriber;
 use crate::collector::{Collector, CollectorSetup};
 use crate::peer::NodeRed;
 use crate::procstat::{self, Meter, Usage};
@@ -25,22 +31,37 @@ use crate::servers::{self, BrokerTuning, Db};
 /// No progress for this long ends a run as incomplete.
 const STALL: Duration = Duration::from_secs(10);
 
-/// Who consumes the simulator's stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Who consumes the generator's stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 pub enum ConsumerKind {
+    /// `mosquitto_sub`: the limit every ratio is taken against.
+    MosquittoSub,
     Baseline,
     Collector,
+    CollectorNoSpool,
     NodeRed,
 }
 
 impl ConsumerKind {
     pub fn label(&self) -> &'static str {
         match self {
-            ConsumerKind::Baseline => "plain subscriber (rumqttc, counts only)",
+            ConsumerKind::MosquittoSub => "mosquitto_sub (C, counts lines)",
+            ConsumerKind::Baseline => "rumqttc subscriber (counts only)",
             ConsumerKind::Collector => "schoolnet run (spool + DB)",
+            ConsumerKind::CollectorNoSpool => "schoolnet run (DB, no spool)",
             ConsumerKind::NodeRed => "Node-RED flow (parse, map, DB)",
         }
     }
+}
+
+/// What publishes the load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+pub enum GeneratorKind {
+    /// `schoolnet-load publish`: pre-encoded, N raw MQTT connections.
+    Raw,
+    /// `schoolnet simulate --rate 0 --connections N` (rumqttc; one
+    /// connection was the only generator before issue #21).
+    Simulate,
 }
 
 /// The result of one run.
@@ -48,7 +69,7 @@ impl ConsumerKind {
 pub struct RunResult {
     pub consumer: ConsumerKind,
     pub qos: u8,
-    /// Messages the simulator published (and the broker acknowledged).
+    /// Messages the generator published (and the broker acknowledged).
     pub sent: u64,
     pub received: u64,
     /// Messages per second, sustained (see module docs).
@@ -56,20 +77,27 @@ pub struct RunResult {
     /// false: the run was too short for a sustained rate (see
     /// [`sustained_rate`]).
     pub sustained: bool,
-    /// The simulator's own publish rate over its run.
+    /// The generator's own publish rate over its publish phase.
     pub publish_rate: f64,
     pub cpu_s: f64,
     pub cpu_s_per_million: f64,
     pub peak_rss_mib: f64,
     /// Where the machine's CPU went during the run (seconds): the
-    /// simulator, the broker, the database, and the whole machine busy
-    /// (all cores, all processes, including any outside the harness) out
-    /// of `machine_total_s`.
+    /// generator (its publish phase only, for the raw generator), the
+    /// broker, the database, and the whole machine busy (all cores, all
+    /// processes, including any outside the harness) out of
+    /// `machine_total_s`.
     pub sim_cpu_s: f64,
     pub broker_cpu_s: f64,
     pub db_cpu_s: f64,
     pub machine_busy_s: f64,
     pub machine_total_s: f64,
+    /// Broker CPU seconds per second of the run after the generator's
+    /// preparation: 1.0 = one core saturated (mosquitto is single-threaded).
+    pub broker_core_share: f64,
+    /// The generator's CPU seconds per second of its publish phase (1.0 =
+    /// one core busy; it may use one per connection).
+    pub generator_core_share: f64,
 }
 
 /// Everything a run needs besides the consumer.
@@ -79,74 +107,126 @@ pub struct RunContext<'a> {
     pub work: &'a Path,
     pub count: u64,
     pub node_red_dir: Option<&'a Path>,
+    pub generator: GeneratorKind,
+    pub connections: usize,
+    /// Broker on core 0, consumer on core 1.
+    pub pin: bool,
 }
 
 enum Consumer {
+    MosquittoSub(CSubscriber),
     Baseline(ChildProcess),
     Collector(Collector),
     NodeRed(NodeRed),
 }
 
-/// Runs one measurement of `kind` at `qos`.
-pub async fn run(kind: ConsumerKind, qos: u8, ctx: &RunContext<'_>) -> anyhow::Result<RunResult> {
-    let broker = servers::broker(ctx.tuning).await;
-    let spool = ctx.work.join(format!("spool-{}", broker.port));
-    let consumer = match kind {
-        ConsumerKind::Baseline => {
-            Consumer::Baseline(baseline::spawn(&broker.url, qos, ctx.count).await?)
+impl Consumer {
+    async fn start(
+        kind: ConsumerKind,
+        qos: u8,
+        broker: &testkit::Mosquitto,
+        spool: &Path,
+        ctx: &RunContext<'_>,
+    ) -> anyhow::Result<Consumer> {
+        Ok(match kind {
+            ConsumerKind::MosquittoSub => {
+                Consumer::MosquittoSub(CSubscriber::start("127.0.0.1", broker.port, qos).await?)
+            }
+            ConsumerKind::Baseline => {
+                Consumer::Baseline(baseline::spawn(&broker.url, qos, ctx.count).await?)
+            }
+            ConsumerKind::Collector | ConsumerKind::CollectorNoSpool => {
+                let setup = CollectorSetup {
+                    broker_url: broker.url.clone(),
+                    qos,
+                    influx_section: ctx.db.influx_section(),
+                    spool_dir: (kind == ConsumerKind::Collector).then(|| spool.to_path_buf()),
+                    extra: String::new(),
+                };
+                Consumer::Collector(Collector::start(&setup).await?)
+            }
+            ConsumerKind::NodeRed => {
+                let dir = ctx.node_red_dir.context("Node-RED is not installed")?;
+                Consumer::NodeRed(NodeRed::start(dir, &broker.url, qos, ctx.db).await?)
+            }
+        })
+    }
+
+    fn pid(&self) -> u32 {
+        match self {
+            Consumer::MosquittoSub(c) => c.pid(),
+            Consumer::Baseline(c) => c.pid(),
+            Consumer::Collector(c) => c.pid(),
+            Consumer::NodeRed(n) => n.pid(),
         }
-        ConsumerKind::Collector => {
-            let setup = CollectorSetup {
-                broker_url: broker.url.clone(),
-                qos,
-                influx_section: ctx.db.influx_section(),
-                spool_dir: Some(spool.clone()),
-                extra: String::new(),
-            };
-            Consumer::Collector(Collector::start(&setup).await?)
+    }
+}
+
+/// The generator's command line for one run.
+fn generator_command(
+    ctx: &RunContext<'_>,
+    broker_url: &str,
+    qos: u8,
+    report_path: &Path,
+) -> anyhow::Result<tokio::process::Command> {
+    let count = ctx.count.to_string();
+    let qos = qos.to_string();
+    let mut cmd = match ctx.generator {
+        GeneratorKind::Raw => {
+            let mut c = tokio::process::Command::new(std::env::current_exe()?);
+            c.args(["publish", "--broker", broker_url, "--count", &count])
+                .args(["--qos", &qos, "--connections"])
+                .arg(ctx.connections.to_string());
+            c
         }
-        ConsumerKind::NodeRed => {
-            let dir = ctx.node_red_dir.context("Node-RED is not installed")?;
-            Consumer::NodeRed(NodeRed::start(dir, &broker.url, qos, ctx.db).await?)
+        GeneratorKind::Simulate => {
+            let mut c = tokio::process::Command::new(testkit::schoolnet_bin());
+            c.args(["simulate", "--broker", broker_url, "--rate", "0", "--quiet"])
+                .args(["--count", &count, "--qos", &qos])
+                .args(["--client-id", "schoolnet-load-sim", "--connections"])
+                .arg(ctx.connections.to_string());
+            c
         }
     };
-    let pid = match &consumer {
-        Consumer::Baseline(c) => c.pid(),
-        Consumer::Collector(c) => c.pid(),
-        Consumer::NodeRed(n) => n.pid(),
-    };
-    let meter = Meter::start(pid)?;
-    let broker_meter = Meter::start(broker.pid().context("broker pid")?)?;
-    let db_meter = Meter::start(ctx.db.pid().context("database pid")?)?;
-    let machine0 = procstat::machine_cpu_seconds()?;
-    let mut own_usage = None;
-    let report_path = ctx.work.join(format!("sim-{}.json", broker.port));
-    let sim = tokio::process::Command::new(testkit::schoolnet_bin())
-        .args([
-            "simulate",
-            "--broker",
-            &broker.url,
-            "--rate",
-            "0",
-            "--quiet",
-        ])
-        .args(["--count", &ctx.count.to_string(), "--qos", &qos.to_string()])
-        .args(["--client-id", "schoolnet-load-sim", "--report-json"])
-        .arg(&report_path)
+    cmd.arg("--report-json")
+        .arg(report_path)
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
+        .kill_on_drop(true);
+    Ok(cmd)
+}
+
+/// Runs one measurement of `kind` at `qos`.
+pub async fn run(kind: ConsumerKind, qos: u8, ctx: &RunContext<'_>) -> anyhow::Result<RunResult> {
+    let broker = servers::broker(ctx.tuning).await;
+    let broker_pid = broker.pid().context("broker pid")?;
+    let spool = ctx.work.join(format!("spool-{}", broker.port));
+    let consumer = Consumer::start(kind, qos, &broker, &spool, ctx).await?;
+    let pid = consumer.pid();
+    if ctx.pin {
+        crate::pin::pin_process(broker_pid, 0)?;
+        crate::pin::pin_process(pid, 1)?;
+    }
+    let meter = Meter::start(pid)?;
+    let broker_meter = Meter::start(broker_pid)?;
+    let db_meter = Meter::start(ctx.db.pid().context("database pid")?)?;
+    let machine0 = procstat::machine_cpu_seconds()?;
+    let mut own_usage = None;
+    let report_path = ctx.work.join(format!("gen-{}.json", broker.port));
+    let t_start = Instant::now();
+    let children0 = procstat::reaped_children_cpu_seconds();
+    let sim = generator_command(ctx, &broker.url, qos, &report_path)?
         .spawn()
-        .context("starting schoolnet simulate")?;
+        .context("starting the load generator")?;
     let (samples, received) = match &consumer {
         Consumer::Baseline(_) => (Vec::new(), 0),
+        Consumer::MosquittoSub(c) => poll(|| async { Ok(c.received()) }, ctx.count).await?,
         Consumer::Collector(c) => poll(|| c.processed(), ctx.count).await?,
         Consumer::NodeRed(n) => poll(|| n.processed(), ctx.count).await?,
     };
-    let children0 = procstat::reaped_children_cpu_seconds();
     let sim_out = sim.wait_with_output().await?;
-    let sim_cpu_s = procstat::reaped_children_cpu_seconds() - children0;
+    let reaped_sim_cpu_s = procstat::reaped_children_cpu_seconds() - children0;
     let mut consumer = consumer;
     let (samples, received) = match &mut consumer {
         Consumer::Baseline(child) => {
@@ -161,6 +241,7 @@ pub async fn run(kind: ConsumerKind, qos: u8, ctx: &RunContext<'_>) -> anyhow::R
         }
         _ => (samples, received),
     };
+    let wall_s = t_start.elapsed().as_secs_f64();
     let machine1 = procstat::machine_cpu_seconds()?;
     let broker_cpu_s = broker_meter.stop()?.cpu_s;
     let db_cpu_s = db_meter.stop()?.cpu_s;
@@ -168,13 +249,16 @@ pub async fn run(kind: ConsumerKind, qos: u8, ctx: &RunContext<'_>) -> anyhow::R
         Some(u) => u,
         None => meter.stop()?,
     };
-    let sim: Value = serde_json::from_slice(&std::fs::read(&report_path).with_context(|| {
+    let gen: Value = serde_json::from_slice(&std::fs::read(&report_path).with_context(|| {
         format!(
-            "simulate wrote no report: {}",
+            "the generator wrote no report: {}",
             String::from_utf8_lossy(&sim_out.stderr)
         )
     })?)?;
-    let sent = sim["sent"].as_u64().unwrap_or(0);
+    let sent = gen["sent"].as_u64().unwrap_or(0);
+    let prepare_s = gen["prepare_s"].as_f64().unwrap_or(0.0);
+    // The raw generator's preparation is not part of the path.
+    let sim_cpu_s = gen["publish_cpu_s"].as_f64().unwrap_or(reaped_sim_cpu_s);
     let (rate, sustained) = sustained_rate(&samples).with_context(|| {
         format!("{kind:?} QoS {qos}: too few samples for a rate (count too small?)")
     })?;
@@ -187,12 +271,14 @@ pub async fn run(kind: ConsumerKind, qos: u8, ctx: &RunContext<'_>) -> anyhow::R
         }
     }
     match consumer {
+        Consumer::MosquittoSub(c) => c.stop().await,
         Consumer::Collector(c) => c.stop().await,
         Consumer::NodeRed(n) => n.stop().await,
         Consumer::Baseline(_) => {}
     }
     drop(broker);
     let _ = std::fs::remove_dir_all(&spool);
+    let _ = std::fs::remove_file(&report_path);
     Ok(RunResult {
         consumer: kind,
         qos,
@@ -200,8 +286,8 @@ pub async fn run(kind: ConsumerKind, qos: u8, ctx: &RunContext<'_>) -> anyhow::R
         received,
         rate,
         sustained,
-        publish_rate: sim["sent"].as_f64().unwrap_or(0.0)
-            / sim["elapsed"].as_f64().unwrap_or(f64::NAN),
+        publish_rate: gen["sent"].as_f64().unwrap_or(0.0)
+            / gen["elapsed"].as_f64().unwrap_or(f64::NAN),
         cpu_s: usage.cpu_s,
         cpu_s_per_million: usage.cpu_s / received.max(1) as f64 * 1e6,
         peak_rss_mib: usage.peak_rss_mib,
@@ -210,6 +296,8 @@ pub async fn run(kind: ConsumerKind, qos: u8, ctx: &RunContext<'_>) -> anyhow::R
         db_cpu_s,
         machine_busy_s: machine1.0 - machine0.0,
         machine_total_s: machine1.1 - machine0.1,
+        broker_core_share: broker_cpu_s / (wall_s - prepare_s).max(1e-3),
+        generator_core_share: sim_cpu_s / gen["elapsed"].as_f64().unwrap_or(f64::NAN),
     })
 }
 

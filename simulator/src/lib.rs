@@ -6,7 +6,8 @@
 //! - [`fleet`]: the device state machines, schedule and control handle;
 //!   produces [`SimMessage`]s without any I/O.
 //! - [`payload`]: the wire formats (collectd, line protocol, JSON, value, LWT).
-//! - [`publish`]: one MQTT connection, pacing, acks, progress.
+//! - [`publish`]: pacing, devices spread over the connections, progress.
+//! - [`connection`]: one MQTT connection (rumqttc), its acks and errors.
 //! - [`report`]: what was sent and the exact InfluxDB point counts to expect.
 //!
 //! What each device publishes (topics match the collector's default routes):
@@ -23,6 +24,7 @@
 //! Every third Telegraf/MikroTik school has 32-bit interface counters that
 //! wrap; routers occasionally reboot (uptime and counters start over).
 
+pub mod connection;
 pub mod fleet;
 pub mod model;
 pub mod payload;
@@ -71,7 +73,12 @@ pub struct SimulateOptions {
     pub count: Option<u64>,
     /// MQTT QoS of every publish (0, 1 or 2; default 1).
     pub qos: u8,
+    /// Client id; with several connections, `<client_id>-<i>`.
     pub client_id: String,
+    /// MQTT connections to publish over (at least 1). Each device always
+    /// uses the same one, so its messages stay in order; more connections
+    /// let the broker and the client's event loops run in parallel.
+    pub connections: usize,
     /// Print a progress line on stderr every second.
     pub progress: bool,
     /// Same seed → same fleet and traffic.
@@ -93,6 +100,7 @@ impl Default for SimulateOptions {
             count: None,
             qos: 1,
             client_id: "schoolnet-simulator".into(),
+            connections: 1,
             progress: false,
             seed: 42,
             start_time: None,

@@ -25,6 +25,7 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         count: args.count,
         qos: args.qos,
         client_id: args.client_id.clone(),
+        connections: usize::from(args.connections),
         progress: !args.quiet,
         seed: args.seed,
         start_time: None,
