@@ -40,6 +40,11 @@ pub struct ExporterConfig {
     /// re-read the config file as SIGHUP does. Off by default; protect it
     /// with the web config's basic auth when on.
     pub enable_reload: bool,
+    /// Grafana's base URL as operators reach it (`https://grafana.example.net`
+    /// or with a sub-path): the status page links each school to
+    /// `{grafana_url}/d/schoolnet-school?var-school={id}`. Default: none (no
+    /// links).
+    pub grafana_url: Option<String>,
 }
 
 impl Default for ExporterConfig {
@@ -55,6 +60,7 @@ impl Default for ExporterConfig {
             degraded_error_rate: 1.0,
             web_config_file: None,
             enable_reload: false,
+            grafana_url: None,
         }
     }
 }
@@ -104,6 +110,16 @@ impl ExporterConfig {
                 "exporter.web_config_file",
                 "must not be empty (remove the key to serve plain HTTP without auth)",
             ));
+        }
+        if let Some(url) = &self.grafana_url {
+            if !(url.starts_with("http://") || url.starts_with("https://"))
+                || url.contains(['?', '#'])
+            {
+                return Err(ConfigError::invalid(
+                    "exporter.grafana_url",
+                    "must be an http:// or https:// base URL without query or fragment (e.g. \"https://grafana.example.net\")",
+                ));
+            }
         }
         Ok(())
     }
