@@ -4,11 +4,17 @@
 //! weak fiber (the simulator's `weak_optical`, always below −25 dBm), E4
 //! never reporting (unknown, past the grace period), the rest up. Once
 //! `/metrics` shows exactly that, headless Chromium loads `/` and the test
-//! reads the DOM the page's script built: one tile per school with the
-//! state and cause of `schoolnet_school_state`, under its district's heading
-//! with the right counts, "down 12s, stale" with the outage's duration on
-//! the tiles that are not up; `/?q=…` filters. A screenshot is saved to
+//! reads the DOM the page's script built: problem tiles first (down,
+//! degraded, unknown) with the state and cause of `schoolnet_school_state`
+//! and "down 12s, stale" with the outage's duration; one collapsed line per
+//! district with its counts; a map dot per school at its lat/lon in the
+//! path of its state; Grafana links from `exporter.grafana_url`. Then the
+//! chips' links (`?state=`), the device detail (`#school=N1`) and the
+//! filter (`?q=`). A screenshot is saved to
 //! `target/test-artifacts/status-page.png` (the path is printed).
+//!
+//! A second test loads the page at 30,000 schools (untimed: the time is
+//! `scripts/bench-status-page.sh`'s).
 
 use crate::support;
 
@@ -652,4 +658,64 @@ fn dots(d: &str) -> Vec<(f64, f64)> {
             (x.parse().unwrap(), y.parse().unwrap())
         })
         .collect()
+}
+
+/// 30,000 schools in 60 districts, none reporting (all unknown): the page
+/// still loads in Chromium with a bounded DOM: 500 problem tiles and the
+/// rest counted, 60 district lines, every school a dot on the map (one
+/// path). Untimed; `scripts/bench-status-page.sh` measures the time.
+#[tokio::test(flavor = "multi_thread")]
+async fn status_page_at_30000_schools_stays_bounded() {
+    const N: usize = 30_000;
+    let inv_dir = tempfile::tempdir().unwrap();
+    let mut schools = String::from("school_id,name,district,lat,lon,uplink_mbps\n");
+    let mut devices =
+        String::from("device_id,school_id,role,expected_interval_s,parent,wan_interface\n");
+    for i in 0..N {
+        let (lat, lon) = (
+            38.5 + (i % 300) as f64 * 0.01,
+            44.5 + (i / 300) as f64 * 0.05,
+        );
+        schools += &format!(
+            "S{i:05},School {i},District {:02},{lat:.5},{lon:.5},100\n",
+            i / 500
+        );
+        devices += &format!("rtr-{i:05},S{i:05},router,60,,wan\n");
+    }
+    std::fs::write(inv_dir.path().join("schools.csv"), schools).unwrap();
+    std::fs::write(inv_dir.path().join("devices.csv"), devices).unwrap();
+    let broker = Mosquitto::start().await;
+    let collector = Collector::start(&broker.url, Some(inv_dir.path()), "").await;
+
+    let started = Instant::now();
+    let dom = Chromium::new()
+        .dump_dom(&format!("{}/", collector.exporter), 5_000)
+        .await;
+    eprintln!(
+        "chromium --dump-dom at {N} schools: {:.2?}",
+        started.elapsed()
+    );
+    let view = PageView::parse(&dom);
+    assert_eq!(view.summary()["unknown"], N, "every school counted");
+    assert_eq!(view.tiles.len(), 500, "at most 500 problem tiles");
+    assert!(
+        view.tiles.windows(2).all(|w| w[0].school < w[1].school),
+        "inventory order within a state"
+    );
+    assert!(
+        dom.contains(&format!("data-hidden=\"{}\"", N - 500)),
+        "the others counted"
+    );
+    assert_eq!(view.districts.len(), 60, "one line per district");
+    assert!(view.districts.iter().all(|d| d.2 == 0), "none up");
+    let dots: Vec<(&str, usize)> = view
+        .map
+        .iter()
+        .map(|(s, p)| (s.as_str(), p.len()))
+        .collect();
+    assert_eq!(
+        dots,
+        [("up", 0), ("unknown", N), ("degraded", 0), ("down", 0)],
+        "every school on the map"
+    );
 }
