@@ -26,8 +26,11 @@ class Browser:
         self.from_chrome, from_chrome_w = os.pipe()
 
         def fds():
-            os.dup2(to_chrome_r, 3)
-            os.dup2(from_chrome_w, 4)
+            # Via fresh numbers: a pipe end may already be 3 or 4, and
+            # dup2 onto itself would keep its close-on-exec flag.
+            read_end, write_end = os.dup(to_chrome_r), os.dup(from_chrome_w)
+            os.dup2(read_end, 3)
+            os.dup2(write_end, 4)
 
         self.proc = subprocess.Popen(
             [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -36,7 +39,7 @@ class Browser:
              "about:blank"],
             # close_fds would close 3 and 4 after fds() made them.
             preexec_fn=fds, close_fds=False,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=None if os.environ.get("PAGE_TIMING_DEBUG") else subprocess.DEVNULL,
             env={**os.environ, "HOME": profile})
         os.close(to_chrome_r)
         os.close(from_chrome_w)
