@@ -76,8 +76,8 @@ mod tests {
             "dataset.up",
             "dataset.kx",
             "dataset.device",
-            "dataset.contentMs",
-            "dataset.paintedMs",
+            "root.contentMs",
+            "root.paintedMs",
         ] {
             assert!(STATUS_PAGE.contains(attribute), "missing {attribute}");
         }
@@ -88,7 +88,16 @@ mod tests {
         );
         assert!(
             STATUS_PAGE.contains("/d/schoolnet-school?var-school="),
-            "the uid of dashboards/schoolnet-school.json and its variable"
+            "links to the school dashboard by uid, with its school variable"
+        );
+        let dashboard: serde_json::Value =
+            serde_json::from_str(include_str!("../../../dashboards/schoolnet-school.json"))
+                .unwrap();
+        assert_eq!(dashboard["uid"], "schoolnet-school");
+        let variables = dashboard["templating"]["list"].as_array().unwrap();
+        assert!(
+            variables.iter().any(|v| v["name"] == "school"),
+            "the dashboard's $school variable"
         );
     }
 }
