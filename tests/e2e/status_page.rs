@@ -85,7 +85,7 @@ fn count_by_state<'a>(states: impl Iterator<Item = &'a str>) -> BTreeMap<String,
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn status_page_shows_every_school_by_district_with_state_and_cause() {
+async fn status_page_lists_problems_first_with_districts_map_chips_detail_and_grafana_links() {
     let test_started = Instant::now();
     let inv_dir = tempfile::tempdir().unwrap();
     std::fs::write(inv_dir.path().join("schools.csv"), SCHOOLS).unwrap();
