@@ -97,7 +97,16 @@ function view() {
   const words = (params.get("q") || "").toLowerCase().split(/\s+/).filter((w) => w);
   const selected = new Set((params.get("state") || "").split(",").filter((s) => STATES.includes(s)));
   const hash = location.hash.match(/^#school=(.*)$/);
-  return { words, selected, school: hash ? decodeURIComponent(hash[1]) : null };
+  return { words, selected, school: hash ? decoded(hash[1]) : null };
+}
+
+// A hand-typed "#school=50%" is taken as written, not an exception.
+function decoded(text) {
+  try {
+    return decodeURIComponent(text);
+  } catch (e) {
+    return text;
+  }
 }
 
 // Words match the id, name or district as substrings, and the state or cause
