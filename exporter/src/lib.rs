@@ -97,6 +97,8 @@ struct Inner {
     /// Where `POST /-/reload` sends its requests (when enabled).
     reload: Mutex<Option<tokio::sync::mpsc::Sender<ReloadRequest>>>,
     reload_enabled: bool,
+    /// `exporter.grafana_url`, for the status page's links.
+    grafana_url: Option<String>,
 }
 
 /// A request to re-read the config file (SIGHUP or `POST /-/reload`); the
@@ -185,6 +187,7 @@ impl Exporter {
                 dropped,
                 reload: Mutex::new(None),
                 reload_enabled: config.enable_reload,
+                grafana_url: config.grafana_url.clone(),
             }),
         }
     }
@@ -280,6 +283,17 @@ impl Exporter {
     /// Every inventory school with its health, as `/api/schools` serves it.
     pub fn schools(&self) -> Vec<http::api::SchoolView> {
         http::api::schools(&self.inner.live)
+    }
+
+    /// One school as `/api/schools/{id}` serves it; `None` if not in the
+    /// inventory.
+    pub fn school(&self, id: &str) -> Option<http::api::SchoolView> {
+        http::api::school(&self.inner.live, id)
+    }
+
+    /// Every school in the compact form of `/api/status` (the status page).
+    pub fn status(&self) -> http::api::StatusView {
+        http::api::status(&self.inner.live, self.inner.grafana_url.as_deref())
     }
 
     /// `Ok` when the pipeline is connected to the broker, else why not.

@@ -4,11 +4,17 @@
 //! weak fiber (the simulator's `weak_optical`, always below −25 dBm), E4
 //! never reporting (unknown, past the grace period), the rest up. Once
 //! `/metrics` shows exactly that, headless Chromium loads `/` and the test
-//! reads the DOM the page's script built: one tile per school with the
-//! state and cause of `schoolnet_school_state`, under its district's heading
-//! with the right counts, "down 12s, stale" with the outage's duration on
-//! the tiles that are not up; `/?q=…` filters. A screenshot is saved to
+//! reads the DOM the page's script built: problem tiles first (down,
+//! degraded, unknown) with the state and cause of `schoolnet_school_state`
+//! and "down 12s, stale" with the outage's duration; one collapsed line per
+//! district with its counts; a map dot per school at its lat/lon in the
+//! path of its state; Grafana links from `exporter.grafana_url`. Then the
+//! chips' links (`?state=`), the device detail (`#school=N1`) and the
+//! filter (`?q=`). A screenshot is saved to
 //! `target/test-artifacts/status-page.png` (the path is printed).
+//!
+//! A second test loads the page at 30,000 schools (untimed: the time is
+//! `scripts/bench-status-page.sh`'s).
 
 use crate::support;
 
@@ -33,6 +39,8 @@ const SCHOOLS: &str = "school_id,name,district,lat,lon,uplink_mbps\n\
     E3,East School Three,East,39.04,45.93,50\nE4,East Village School,East,39.10,45.95,20\n";
 const DISTRICTS: [&str; 3] = ["North", "South", "East"];
 const STATES: [&str; 4] = ["down", "degraded", "unknown", "up"];
+/// `exporter.grafana_url` (set with a trailing `/`, which the links drop).
+const GRAFANA: &str = "https://grafana.example.net/g";
 
 /// One OLT per district (recorded at its first school), an ONT and a router
 /// per school, every 2 s: stale after 6 s, so a busy machine does not open
@@ -77,7 +85,7 @@ fn count_by_state<'a>(states: impl Iterator<Item = &'a str>) -> BTreeMap<String,
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn status_page_shows_every_school_by_district_with_state_and_cause() {
+async fn status_page_lists_problems_first_with_districts_map_chips_detail_and_grafana_links() {
     let test_started = Instant::now();
     let inv_dir = tempfile::tempdir().unwrap();
     std::fs::write(inv_dir.path().join("schools.csv"), SCHOOLS).unwrap();
@@ -99,7 +107,10 @@ async fn status_page_shows_every_school_by_district_with_state_and_cause() {
         &broker.url,
         Some(inv_dir.path()),
         "",
-        &[("SCHOOLNET_EXPORTER__UNKNOWN_GRACE_S", "5")],
+        &[
+            ("SCHOOLNET_EXPORTER__UNKNOWN_GRACE_S", "5"),
+            ("SCHOOLNET_EXPORTER__GRAFANA_URL", &format!("{GRAFANA}/")),
+        ],
     )
     .await;
 
@@ -200,13 +211,13 @@ async fn status_page_shows_every_school_by_district_with_state_and_cause() {
     let page_view = PageView::parse(&dom);
     let tiles = &page_view.tiles;
 
+    // Problems first: down (inventory order), then degraded, then unknown;
+    // up schools have no tile until their district is opened.
     let ids: Vec<&str> = tiles.iter().map(|t| t.school.as_str()).collect();
-    let inventory_ids: Vec<&str> = inventory.schools().iter().map(|s| &*s.id).collect();
-    assert_eq!(ids, inventory_ids, "one tile per school, inventory order");
     assert_eq!(
-        count_by_state(tiles.iter().map(|t| t.state.as_str())),
-        count_by_state(states.values().map(|(s, _)| s.as_str())),
-        "tiles per state = schoolnet_school_state per state"
+        ids,
+        ["N1", "S1", degraded.as_str(), "E4"],
+        "problem tiles: down, degraded, unknown"
     );
     for t in tiles {
         let (state, cause) = &states[&t.school];
@@ -218,21 +229,29 @@ async fn status_page_shows_every_school_by_district_with_state_and_cause() {
             t.school
         );
         assert_eq!(
-            t.section, t.district,
-            "{} is under its district's heading",
+            t.detail_href,
+            format!("#school={}", t.school),
+            "{} opens its detail",
+            t.school
+        );
+        assert_eq!(
+            t.grafana_href.as_deref(),
+            Some(format!("{GRAFANA}/d/schoolnet-school?var-school={}", t.school).as_str()),
+            "Grafana link of {} (base URL without its trailing /)",
             t.school
         );
     }
+    let all_states = || states.values().map(|(s, _)| s.as_str());
     assert_eq!(
-        page_view.summary,
-        count_by_state(states.values().map(|(s, _)| s.as_str())),
+        page_view.summary(),
+        count_by_state(all_states()),
         "counts per state at the top"
     );
 
-    // Sections: one per district, inventory order, heading with counts.
-    let sections: Vec<&str> = page_view.sections.iter().map(|(d, _)| d.as_str()).collect();
-    assert_eq!(sections, DISTRICTS, "district sections");
-    for (district, heading) in &page_view.sections {
+    // Districts: one collapsed line each, inventory order, with counts.
+    let lines: Vec<&str> = page_view.districts.iter().map(|d| d.0.as_str()).collect();
+    assert_eq!(lines, DISTRICTS, "district lines");
+    for (district, heading, up) in &page_view.districts {
         let in_district: Vec<&str> = states
             .iter()
             .filter(|(school, _)| district_of(school) == *district)
@@ -249,8 +268,11 @@ async fn status_page_shows_every_school_by_district_with_state_and_cause() {
             in_district.len(),
             detail.join(", ")
         );
-        assert_eq!(heading, &want, "heading of {district}");
+        assert_eq!(heading, &want, "line of {district}");
+        assert_eq!(*up, counts["up"], "data-up of {district}");
     }
+
+    check_map(&page_view, &inventory, &states);
 
     // Cause and duration on every tile that is not up. A down or unknown
     // school's duration is the time since the exporter's outage start
@@ -285,13 +307,6 @@ async fn status_page_shows_every_school_by_district_with_state_and_cause() {
         degraded_for <= test_started.elapsed().as_secs_f64(),
         "{degraded} degraded for {degraded_for} s, longer than this test ran"
     );
-    assert!(
-        tiles
-            .iter()
-            .filter(|t| t.state == "up")
-            .all(|t| t.why.is_none()),
-        "up tiles need no cause line"
-    );
     eprintln!(
         "tiles: N1 \"{}\", S1 \"{}\", {degraded} \"{}\"",
         why("N1"),
@@ -299,6 +314,8 @@ async fn status_page_shows_every_school_by_district_with_state_and_cause() {
         why(&degraded)
     );
 
+    check_chips(&chromium, &page, &page_view, &degraded).await;
+    check_detail(&chromium, &page).await;
     check_filter(&chromium, &page).await;
     save_screenshot(&chromium, &page).await;
 
@@ -308,6 +325,117 @@ async fn status_page_shows_every_school_by_district_with_state_and_cause() {
     eprintln!("status page test: {:.1?}", test_started.elapsed());
 }
 
+/// The map: one dot per school in the path of its state, at its lat/lon
+/// through the page's projection (x = lon · kx, y = −lat, kx the cosine of
+/// the mean latitude), 4 decimals.
+fn check_map(view: &PageView, inventory: &Inventory, states: &States) {
+    let schools = inventory.schools();
+    let mean = schools.iter().map(|s| s.lat).sum::<f64>() / schools.len() as f64;
+    assert!(
+        (view.map_kx - mean.to_radians().cos()).abs() < 1e-9,
+        "data-kx {} is cos(mean latitude {mean})",
+        view.map_kx
+    );
+    let painted: Vec<&str> = view.map.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(
+        painted,
+        ["up", "unknown", "degraded", "down"],
+        "problems painted last, on top"
+    );
+    for (state, points) in &view.map {
+        let mut left: Vec<(f64, f64)> = points.clone();
+        for s in schools.iter().filter(|s| states[&*s.id].0 == *state) {
+            let at = left
+                .iter()
+                .position(|&(x, y)| {
+                    (x / view.map_kx - s.lon).abs() < 1e-3 && (-y - s.lat).abs() < 1e-3
+                })
+                .unwrap_or_else(|| {
+                    panic!(
+                        "no {state} dot for {} at {}, {}: {points:?}",
+                        s.id, s.lat, s.lon
+                    )
+                });
+            left.remove(at);
+        }
+        assert!(left.is_empty(), "{state} dots of no school: {left:?}");
+    }
+}
+
+/// A chip is a link to the same view with its state toggled in `?state=`:
+/// following the down chip leaves only down schools, in the list and on
+/// the map; following both problem chips, down then degraded.
+async fn check_chips(chromium: &Chromium, page: &str, view: &PageView, degraded: &str) {
+    let href = |view: &PageView, state: &str| {
+        let chip = view.chips.iter().find(|c| c.state == state).unwrap();
+        chip.href.clone()
+    };
+    assert!(
+        view.chips.iter().all(|c| !c.pressed),
+        "no chip selected at first"
+    );
+    assert_eq!(href(view, "down"), "?state=down");
+    let down = PageView::parse(
+        &chromium
+            .dump_dom(&format!("{page}?state=down"), 3_000)
+            .await,
+    );
+    let ids: Vec<&str> = down.tiles.iter().map(|t| t.school.as_str()).collect();
+    assert_eq!(ids, ["N1", "S1"], "?state=down: only down schools");
+    assert!(
+        down.districts.is_empty(),
+        "no up schools, no district lines"
+    );
+    let pressed: Vec<&str> = down
+        .chips
+        .iter()
+        .filter(|c| c.pressed)
+        .map(|c| c.state.as_str())
+        .collect();
+    assert_eq!(pressed, ["down"]);
+    let dots: Vec<(&str, usize)> = down
+        .map
+        .iter()
+        .map(|(s, p)| (s.as_str(), p.len()))
+        .collect();
+    assert_eq!(
+        dots,
+        [("up", 0), ("unknown", 0), ("degraded", 0), ("down", 2)],
+        "?state=down: map"
+    );
+    assert_eq!(href(&down, "down"), "?", "clicked again: everything");
+    let both = href(&down, "degraded");
+    assert_eq!(both, "?state=down%2Cdegraded");
+    let both = PageView::parse(&chromium.dump_dom(&format!("{page}{both}"), 3_000).await);
+    let ids: Vec<&str> = both.tiles.iter().map(|t| t.school.as_str()).collect();
+    assert_eq!(ids, ["N1", "S1", degraded], "down and degraded");
+}
+
+/// `#school=N1` (where a tile or a map dot leads): the school's devices
+/// with their state and cause, from `/api/schools/N1`.
+async fn check_detail(chromium: &Chromium, page: &str) {
+    let view = PageView::parse(&chromium.dump_dom(&format!("{page}#school=N1"), 3_000).await);
+    let detail = view.detail.expect("a detail panel for #school=N1");
+    assert_eq!(detail.school, "N1");
+    assert_eq!(
+        detail.devices,
+        [
+            ("olt-north".to_string(), "up".to_string(), String::new()),
+            ("ont-n1".to_string(), "up".to_string(), String::new()),
+            (
+                "rtr-n1".to_string(),
+                "down".to_string(),
+                "lwt_offline".to_string()
+            ),
+        ],
+        "N1's devices, inventory order (its district's OLT is recorded at N1)"
+    );
+    assert_eq!(
+        detail.grafana_href.as_deref(),
+        Some(format!("{GRAFANA}/d/schoolnet-school?var-school=N1").as_str())
+    );
+}
+
 /// `/?q=…`: the filter box's words, from the URL.
 async fn check_filter(chromium: &Chromium, page: &str) {
     let filtered = |q: &'static str| async move {
@@ -315,11 +443,11 @@ async fn check_filter(chromium: &Chromium, page: &str) {
     };
     let south = filtered("South").await;
     let ids: Vec<&str> = south.tiles.iter().map(|t| t.school.as_str()).collect();
-    assert_eq!(ids, ["S1", "S2", "S3"], "?q=South");
-    let sections: Vec<&str> = south.sections.iter().map(|(d, _)| d.as_str()).collect();
-    assert_eq!(sections, ["South"], "?q=South: only that district");
+    assert_eq!(ids, ["S1"], "?q=South: its problem");
+    let lines: Vec<&str> = south.districts.iter().map(|d| d.0.as_str()).collect();
+    assert_eq!(lines, ["South"], "?q=South: only that district");
     assert_eq!(
-        south.summary,
+        south.summary(),
         count_by_state(["down", "up", "up"].into_iter()),
         "?q=South: counts of what is shown"
     );
@@ -330,7 +458,6 @@ async fn check_filter(chromium: &Chromium, page: &str) {
     let ids: Vec<&str> = one.tiles.iter().map(|t| t.school.as_str()).collect();
     assert_eq!(ids, ["S1"], "?q=lyceum stale: every word must match");
 }
-
 /// Saves the page to `target/test-artifacts/status-page.png` (next to
 /// `CARGO_TARGET_TMPDIR`, so a custom target dir is honoured).
 async fn save_screenshot(chromium: &Chromium, page: &str) {
@@ -394,11 +521,16 @@ fn parse_why(text: &str, state: &str, cause: &str) -> f64 {
 /// serializes it: double-quoted attributes, entities escaped).
 #[derive(Debug)]
 struct PageView {
+    /// Tiles in page order (only problems, as long as no district is open).
     tiles: Vec<Tile>,
-    /// (data-district, heading text) per section, in page order.
-    sections: Vec<(String, String)>,
-    /// data-count per data-count-state of the summary chips.
-    summary: BTreeMap<String, usize>,
+    /// (data-district, line text, data-up) per district line, page order.
+    districts: Vec<(String, String, usize)>,
+    chips: Vec<Chip>,
+    /// data-kx of the map.
+    map_kx: f64,
+    /// (data-state, dots as (x, y)) per map path, painting order.
+    map: Vec<(String, Vec<(f64, f64)>)>,
+    detail: Option<Detail>,
 }
 
 #[derive(Debug)]
@@ -407,27 +539,49 @@ struct Tile {
     state: String,
     cause: String,
     district: String,
-    /// data-district of the enclosing section.
-    section: String,
     /// Text of the "why" line (state, duration, cause), if any.
     why: Option<String>,
+    detail_href: String,
+    grafana_href: Option<String>,
+}
+
+#[derive(Debug)]
+struct Chip {
+    state: String,
+    count: usize,
+    pressed: bool,
+    href: String,
+}
+
+#[derive(Debug)]
+struct Detail {
+    school: String,
+    /// (data-device, data-state, data-cause) per row.
+    devices: Vec<(String, String, String)>,
+    grafana_href: Option<String>,
 }
 
 impl PageView {
-    /// A scan of start tags in document order: sections are not nested, so
-    /// a tile belongs to the last section opened before it.
+    /// A scan of start tags in document order: a tile's links follow its
+    /// start tag before the next tile; detail rows follow the detail.
     fn parse(dom: &str) -> PageView {
         let mut view = PageView {
             tiles: Vec::new(),
-            sections: Vec::new(),
-            summary: BTreeMap::new(),
+            districts: Vec::new(),
+            chips: Vec::new(),
+            map_kx: f64::NAN,
+            map: Vec::new(),
+            detail: None,
         };
+        let mut in_detail = false;
         for tag in start_tags(dom) {
             let attr = |k: &str| tag.attrs.get(k).cloned().unwrap_or_default();
-            if tag.name == "section" {
-                let heading = element_text(dom, tag.end, "</h2>");
-                view.sections.push((attr("data-district"), heading));
-            } else if tag.attrs.contains_key("data-school") {
+            let class = attr("class");
+            if tag.name == "details" {
+                let heading = element_text(dom, tag.end, "</summary>");
+                let up = attr("data-up").parse().unwrap();
+                view.districts.push((attr("data-district"), heading, up));
+            } else if tag.name == "div" && tag.attrs.contains_key("data-school") {
                 let inner = &dom[tag.end..tag.end + dom[tag.end..].find("</div>").unwrap()];
                 let why = inner
                     .find("<span class=\"why\">")
@@ -437,22 +591,131 @@ impl PageView {
                     state: attr("data-state"),
                     cause: attr("data-cause"),
                     district: attr("data-district"),
-                    section: view
-                        .sections
-                        .last()
-                        .map(|s| s.0.clone())
-                        .unwrap_or_default(),
                     why,
+                    detail_href: String::new(),
+                    grafana_href: None,
                 });
+            } else if tag.name == "a" && class == "open" {
+                view.tiles.last_mut().unwrap().detail_href = attr("href");
+            } else if tag.name == "a" && class == "grafana" {
+                let href = Some(attr("href").replace("&amp;", "&"));
+                match (&mut view.detail, in_detail) {
+                    (Some(detail), true) => detail.grafana_href = href,
+                    _ => view.tiles.last_mut().unwrap().grafana_href = href,
+                }
             } else if let Some(state) = tag.attrs.get("data-count-state") {
-                view.summary
-                    .insert(state.clone(), attr("data-count").parse().unwrap());
+                view.chips.push(Chip {
+                    state: state.clone(),
+                    count: attr("data-count").parse().unwrap(),
+                    pressed: attr("aria-pressed") == "true",
+                    href: attr("href").replace("&amp;", "&"),
+                });
+            } else if tag.name == "svg" && attr("id") == "map" {
+                view.map_kx = attr("data-kx").parse().unwrap();
+            } else if tag.name == "path" && tag.attrs.contains_key("data-state") {
+                view.map.push((attr("data-state"), dots(&attr("d"))));
+            } else if tag.name == "section" && attr("id") == "detail" {
+                in_detail = tag.attrs.contains_key("data-school");
+                if in_detail {
+                    view.detail = Some(Detail {
+                        school: attr("data-school"),
+                        devices: Vec::new(),
+                        grafana_href: None,
+                    });
+                }
+            } else if tag.name == "tr" && tag.attrs.contains_key("data-device") {
+                let detail = view.detail.as_mut().expect("device rows in the detail");
+                detail
+                    .devices
+                    .push((attr("data-device"), attr("data-state"), attr("data-cause")));
             }
         }
         assert!(
-            !view.summary.is_empty(),
-            "no summary: did the page load its data?\n{dom}"
+            !view.chips.is_empty() && view.map_kx.is_finite(),
+            "no chips or map: did the page load its data?\n{dom}"
         );
         view
     }
+
+    /// data-count per state of the chips.
+    fn summary(&self) -> BTreeMap<String, usize> {
+        self.chips
+            .iter()
+            .map(|c| (c.state.clone(), c.count))
+            .collect()
+    }
+}
+
+/// "M1.5 -2h0M3 -4h0" → [(1.5, -2), (3, -4)].
+fn dots(d: &str) -> Vec<(f64, f64)> {
+    d.split('M')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let p = p
+                .strip_suffix("h0")
+                .unwrap_or_else(|| panic!("dot {p:?} in {d:?}"));
+            let (x, y) = p.split_once(' ').unwrap();
+            (x.parse().unwrap(), y.parse().unwrap())
+        })
+        .collect()
+}
+
+/// 30,000 schools in 60 districts, none reporting (all unknown): the page
+/// still loads in Chromium with a bounded DOM: 500 problem tiles and the
+/// rest counted, 60 district lines, every school a dot on the map (one
+/// path). Untimed; `scripts/bench-status-page.sh` measures the time.
+#[tokio::test(flavor = "multi_thread")]
+async fn status_page_at_30000_schools_stays_bounded() {
+    const N: usize = 30_000;
+    let inv_dir = tempfile::tempdir().unwrap();
+    let mut schools = String::from("school_id,name,district,lat,lon,uplink_mbps\n");
+    let mut devices =
+        String::from("device_id,school_id,role,expected_interval_s,parent,wan_interface\n");
+    for i in 0..N {
+        let (lat, lon) = (
+            38.5 + (i % 300) as f64 * 0.01,
+            44.5 + (i / 300) as f64 * 0.05,
+        );
+        schools += &format!(
+            "S{i:05},School {i},District {:02},{lat:.5},{lon:.5},100\n",
+            i / 500
+        );
+        devices += &format!("rtr-{i:05},S{i:05},router,60,,wan\n");
+    }
+    std::fs::write(inv_dir.path().join("schools.csv"), schools).unwrap();
+    std::fs::write(inv_dir.path().join("devices.csv"), devices).unwrap();
+    let broker = Mosquitto::start().await;
+    let collector = Collector::start(&broker.url, Some(inv_dir.path()), "").await;
+
+    let started = Instant::now();
+    let dom = Chromium::new()
+        .dump_dom(&format!("{}/", collector.exporter), 5_000)
+        .await;
+    eprintln!(
+        "chromium --dump-dom at {N} schools: {:.2?}",
+        started.elapsed()
+    );
+    let view = PageView::parse(&dom);
+    assert_eq!(view.summary()["unknown"], N, "every school counted");
+    assert_eq!(view.tiles.len(), 500, "at most 500 problem tiles");
+    assert!(
+        view.tiles.windows(2).all(|w| w[0].school < w[1].school),
+        "inventory order within a state"
+    );
+    assert!(
+        dom.contains(&format!("data-hidden=\"{}\"", N - 500)),
+        "the others counted"
+    );
+    assert_eq!(view.districts.len(), 60, "one line per district");
+    assert!(view.districts.iter().all(|d| d.2 == 0), "none up");
+    let dots: Vec<(&str, usize)> = view
+        .map
+        .iter()
+        .map(|(s, p)| (s.as_str(), p.len()))
+        .collect();
+    assert_eq!(
+        dots,
+        [("up", 0), ("unknown", N), ("degraded", 0), ("down", 0)],
+        "every school on the map"
+    );
 }

@@ -40,11 +40,12 @@ pub struct ExporterConfig {
     /// re-read the config file as SIGHUP does. Off by default; protect it
     /// with the web config's basic auth when on.
     pub enable_reload: bool,
-    /// Base URL of the Grafana that serves `dashboards/*.json`
-    /// (`https://grafana.example.org`). Exported as a label of
-    /// `schoolnet_exporter_links_info`, from which the alert rules build
-    /// their `dashboard_url` annotations. Default: none (the alerts carry
-    /// Grafana-relative links, `/d/<uid>?…`).
+    /// Grafana's base URL as operators reach it (`https://grafana.example.net`
+    /// or with a sub-path). The status page links each school to
+    /// `{grafana_url}/d/schoolnet-school?var-school={id}`; it is exported as
+    /// a label of `schoolnet_exporter_links_info`, from which the alert rules
+    /// build their `dashboard_url` annotations. Default: none (no links on
+    /// the page; the alerts carry Grafana-relative links, `/d/<uid>?…`).
     pub grafana_url: Option<String>,
     /// URL of `docs/health-and-alerting.md` as operators read it (the
     /// repository's web view or an internal docs site). Exported like
@@ -123,12 +124,17 @@ impl ExporterConfig {
             ("exporter.runbook_url", &self.runbook_url),
         ] {
             if let Some(url) = url {
+                // Both end up in page links and alert annotations, with a
+                // path or an `#anchor` appended: no query or fragment of
+                // their own, and no quote, backslash or newline to break
+                // the rule templates.
+                let bad_chars: &[char] = &['"', '\\', '\n', '?', '#'];
                 if !(url.starts_with("http://") || url.starts_with("https://"))
-                    || url.contains(['"', '\\', '\n'])
+                    || url.contains(bad_chars)
                 {
                     return Err(ConfigError::invalid(
                         key,
-                        "must be an http:// or https:// URL (remove the key to leave the alerts' links relative)",
+                        "must be an http:// or https:// base URL without query or fragment (e.g. \"https://grafana.example.net\")",
                     ));
                 }
             }

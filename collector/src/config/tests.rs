@@ -296,3 +296,33 @@ fn influx_max_in_flight_defaults_to_4_and_is_bounded() {
         assert!(err.contains("between 1 and 64"), "{bad}: {err}");
     }
 }
+
+#[test]
+fn grafana_url_is_an_http_base_url() {
+    let with = |url: &str| {
+        parse(
+            &format!("{MINIMAL}[exporter]\ngrafana_url = \"{url}\"\n"),
+            &[],
+        )
+    };
+    let c = with("https://grafana.example.net/sub/").unwrap();
+    assert_eq!(
+        c.exporter.grafana_url.as_deref(),
+        Some("https://grafana.example.net/sub/")
+    );
+    c.exporter.validate().unwrap();
+    assert_eq!(parse(MINIMAL, &[]).unwrap().exporter.grafana_url, None);
+    for bad in [
+        "grafana.example.net",
+        "https://g.example.net/?orgId=1",
+        "ftp://g",
+    ] {
+        let err = with(bad)
+            .unwrap()
+            .exporter
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("exporter.grafana_url"), "{bad}: {err}");
+    }
+}

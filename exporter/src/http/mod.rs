@@ -6,12 +6,16 @@
 //! | `GET /healthz` | 200 `ok` while the process serves requests |
 //! | `GET /readyz` | 200 when connected to the MQTT broker, else 503 with the reason |
 //! | `GET /api/schools` | JSON array of every inventory school with health and devices ([`api::SchoolView`]) |
+//! | `GET /api/schools/{id}` | one of those schools; 404 when the inventory has no such id |
+//! | `GET /api/status` | every school in compact rows, for the status page ([`api::StatusView`]) |
 //! | `GET /api/dead-letters` | JSON `{capacity, total, entries}` of recent rejects, newest first |
 //! | `GET /` | a self-contained status page polling `/api/schools` |
 //! | `POST /-/reload` | re-read the config file (as SIGHUP); 403 unless `exporter.enable_reload` |
 //!
 //! Rendering walks the whole live state, so `/metrics` and `/api/schools`
-//! run on the blocking pool instead of stalling the async workers.
+//! run on the blocking pool instead of stalling the async workers. The
+//! large answers (`/metrics`, `/api/schools`, `/api/status`) are gzipped
+//! when the client accepts it.
 //!
 //! Optional TLS and basic auth on every route come from
 //! `exporter.web_config_file` ([`web_config`], [`auth`], [`serve`]).
@@ -39,6 +43,8 @@ pub fn router(exporter: Exporter) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/api/schools", get(schools))
+        .route("/api/schools/{id}", get(school))
+        .route("/api/status", get(status))
         .route("/api/dead-letters", get(dead_letters))
         .route("/api/outages", get(outages))
         .route("/-/reload", post(reload))
@@ -98,10 +104,53 @@ async fn readyz(State(exporter): State<Exporter>) -> Response {
     }
 }
 
-async fn schools(State(exporter): State<Exporter>) -> Response {
-    match blocking(move || exporter.schools()).await {
-        Ok(schools) => no_store(Json(schools)),
+async fn schools(State(exporter): State<Exporter>, headers: HeaderMap) -> Response {
+    json_maybe_gzipped(&headers, move || exporter.schools()).await
+}
+
+async fn school(
+    State(exporter): State<Exporter>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    match blocking(move || exporter.school(&id).ok_or(id)).await {
+        Ok(Ok(school)) => no_store(Json(school)),
+        Ok(Err(id)) => (
+            StatusCode::NOT_FOUND,
+            format!("no school {id:?} in the inventory\n"),
+        )
+            .into_response(),
         Err(r) => r,
+    }
+}
+
+async fn status(State(exporter): State<Exporter>, headers: HeaderMap) -> Response {
+    json_maybe_gzipped(&headers, move || exporter.status()).await
+}
+
+/// `view()` as JSON, rendered on the blocking pool, gzipped when accepted.
+async fn json_maybe_gzipped<T: serde::Serialize>(
+    headers: &HeaderMap,
+    view: impl FnOnce() -> T + Send + 'static,
+) -> Response {
+    let gzipped = gzip::accepted(headers);
+    let body = blocking(move || {
+        let json = serde_json::to_vec(&view()).expect("views serialize");
+        if gzipped {
+            gzip::compress(&json)
+        } else {
+            json
+        }
+    })
+    .await;
+    let body = match body {
+        Ok(body) => body,
+        Err(r) => return r,
+    };
+    let json = (header::CONTENT_TYPE, "application/json");
+    if gzipped {
+        no_store(([json, (header::CONTENT_ENCODING, "gzip")], body))
+    } else {
+        no_store(([json], body))
     }
 }
 
