@@ -75,7 +75,9 @@ async fn status_rows_index_states_causes_and_districts() {
                 45.63,
                 2,
                 0,
-                2
+                // Down since its last sign of life (T0 + 5.5), not since
+                // the LWT that told: every outage starts there.
+                7
             ],
             ["NX-003", "Ordubad School 3", 2, 38.91, 46.02, 3, null, null],
         ]),
