@@ -103,14 +103,21 @@ fn alerts() -> Vec<(String, serde_json::Map<String, serde_json::Value>)> {
 /// upstream_down (left to UpstreamDown), plus the rule's own
 /// never_reported (unknown after the start-up grace).
 fn school_down_causes() -> Vec<String> {
-    let mut causes: Vec<String> = STATE_SERIES
-        .iter()
-        .filter(|(state, _)| *state == State::Down)
-        .filter_map(|(_, cause)| cause.map(|c| c.as_str().to_string()))
+    let mut causes: Vec<String> = school_causes(State::Down)
+        .into_iter()
         .filter(|c| c != "upstream_down")
         .collect();
     causes.push("never_reported".into());
     causes
+}
+
+/// The causes the exporter gives a school in `state`.
+fn school_causes(state: State) -> Vec<String> {
+    STATE_SERIES
+        .iter()
+        .filter(|(s, _)| *s == state)
+        .filter_map(|(_, cause)| cause.map(|c| c.as_str().to_string()))
+        .collect()
 }
 
 const RUNBOOK_BASE: &str = "{{ with query `max by (runbook_url) (schoolnet_exporter_links_info{runbook_url!=\"\"})` }}{{ . | first | label \"runbook_url\" }}{{ else }}docs/health-and-alerting.md{{ end }}#";
@@ -154,8 +161,14 @@ fn every_alert_links_to_its_runbook_section_and_a_dashboard() {
             Some(Some(anchor)) => {
                 // A per-cause anchor expands to one section per cause.
                 let expanded: Vec<String> = if anchor.contains("{{ $labels.cause }}") {
-                    assert_eq!(name, "SchoolDown", "only SchoolDown has per-cause runbooks");
-                    school_down_causes()
+                    let causes = match name.as_str() {
+                        "SchoolDown" => school_down_causes(),
+                        "SchoolDegraded" => school_causes(State::Degraded),
+                        _ => panic!(
+                            "{name}: only SchoolDown and SchoolDegraded have per-cause runbooks"
+                        ),
+                    };
+                    causes
                         .iter()
                         .map(|c| anchor.replace("{{ $labels.cause }}", c))
                         .collect()
