@@ -262,6 +262,40 @@ mod tests {
         assert_eq!(gunzip(&compress_in_parts(&[], 3)), "");
     }
 
+    /// A decoder other than flate2's own: GNU gzip checks the deflate
+    /// stream, the CRC-32 and the length (it would also take several
+    /// members; that there is one is the GzDecoder test above).
+    #[test]
+    fn parts_decode_with_gnu_gzip() {
+        use std::io::Write as _;
+        use std::process::{Command, Stdio};
+        let text: String = (0..200_000)
+            .map(|i| format!("schoolnet_device_up{{device=\"rtr-{i:06}\"}} {}\n", i % 3))
+            .collect();
+        let pieces: Vec<Bytes> = text
+            .as_bytes()
+            .chunks(CHUNK)
+            .map(Bytes::copy_from_slice)
+            .collect();
+        let gz = compress_in_parts(&pieces, 4).chunks().concat();
+        let mut child = Command::new("gzip")
+            .arg("-dc")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("gzip(1) runs (Debian package gzip)");
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || stdin.write_all(&gz));
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stdout == text.as_bytes(), "gzip -dc gave other text");
+    }
+
     #[test]
     fn compressed_text_comes_back_unchanged() {
         let text = "schoolnet_school_up{school=\"NX-001\"} 1\n".repeat(1000);
