@@ -31,7 +31,7 @@ use collector::deadletter::DeadLetters;
 use collector::inventory::Inventory;
 use collector::metrics::PipelineMetrics;
 use collector::sample::{InfluxRecord, Sample, StatusEvent};
-use prometheus::{Gauge, IntCounterVec, Opts, Registry};
+use prometheus::{Gauge, IntCounter, IntCounterVec, Opts, Registry};
 
 pub use state::clock::{Clock, ManualClock, SystemClock};
 
@@ -93,6 +93,8 @@ struct Inner {
     metrics: PipelineMetrics,
     dead_letters: Arc<DeadLetters>,
     scrape_duration: Gauge,
+    /// The render concurrent `/metrics` scrapes share.
+    shared_render: Arc<http::scrape::SharedRender>,
     dropped: IntCounterVec,
     /// Where `POST /-/reload` sends its requests (when enabled).
     reload: Mutex<Option<tokio::sync::mpsc::Sender<ReloadRequest>>>,
@@ -156,6 +158,16 @@ impl Exporter {
             "Seconds the previous /metrics render took.",
         )
         .expect("valid metric");
+        let renders = IntCounter::new(
+            "schoolnet_exporter_renders_total",
+            "/metrics renders made (scrapes that come together share one).",
+        )
+        .expect("valid metric");
+        let shared = IntCounter::new(
+            "schoolnet_exporter_scrape_shared_total",
+            "/metrics scrapes answered by a render made for another scrape (arrived while it ran, or shortly after).",
+        )
+        .expect("valid metric");
         let dropped = IntCounterVec::new(
             Opts::new(
                 "schoolnet_exporter_dropped_values_total",
@@ -167,6 +179,8 @@ impl Exporter {
         let mut collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(render::LiveCollector::reservation()),
             Box::new(scrape_duration.clone()),
+            Box::new(renders.clone()),
+            Box::new(shared.clone()),
             Box::new(dropped.clone()),
             Box::new(process::ProcessCollector::new()),
         ];
@@ -184,6 +198,7 @@ impl Exporter {
                 metrics,
                 dead_letters,
                 scrape_duration,
+                shared_render: Arc::new(http::scrape::SharedRender::new(renders, shared)),
                 dropped,
                 reload: Mutex::new(None),
                 reload_enabled: config.enable_reload,
@@ -271,13 +286,32 @@ impl Exporter {
 
     /// The full `/metrics` text: live state, pipeline metrics and the
     /// exporter's own. CPU-bound; call from a blocking context at scale.
+    /// (`/metrics` itself serves [`Exporter::render_pages`], shared.)
     pub fn render(&self) -> String {
+        self.render_pages().to_text()
+    }
+
+    /// [`Exporter::render`] in the 64 KB pieces it is written in.
+    pub fn render_pages(&self) -> render::Exposition {
         let started = Instant::now();
-        let text = render::encode(&self.inner.collector, &self.inner.registry);
+        let pages = render::encode(&self.inner.collector, &self.inner.registry);
         self.inner
             .scrape_duration
             .set(started.elapsed().as_secs_f64());
-        text
+        pages
+    }
+
+    /// The render that answers a `/metrics` scrape which arrived at
+    /// `arrived`, shared with the scrapes around it ([`http::scrape`]).
+    pub(crate) async fn shared_render(
+        &self,
+        arrived: Instant,
+    ) -> Result<Arc<http::scrape::Rendered>, tokio::task::JoinError> {
+        let me = self.clone();
+        self.inner
+            .shared_render
+            .get(arrived, move || me.render_pages())
+            .await
     }
 
     /// Every inventory school with its health, as `/api/schools` serves it.

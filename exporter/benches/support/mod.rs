@@ -64,6 +64,10 @@ pub fn generated_inventory(schools: usize) -> Inventory {
 /// The exporter and the pipeline that fed it.
 pub struct Fed {
     pub exporter: Exporter,
+    /// Where the exporter's own metrics (renders, shared scrapes) are
+    /// (the scrape-bench example reads them).
+    #[allow(dead_code)]
+    pub registry: prometheus::Registry,
     /// Kept alive (its normalizer state is in the RSS readings), as
     /// `schoolnet run` keeps it.
     _pipeline: Pipeline,
@@ -94,7 +98,7 @@ pub fn fed_exporter(inventory: Inventory) -> Fed {
     let dead_letters = Arc::new(DeadLetters::new(1_000));
     let exporter = Exporter::with_clock(
         inventory.clone(),
-        registry,
+        registry.clone(),
         metrics.clone(),
         dead_letters.clone(),
         ExporterConfig::default(),
@@ -129,6 +133,7 @@ pub fn fed_exporter(inventory: Inventory) -> Fed {
     }
     Fed {
         exporter,
+        registry,
         _pipeline: pipeline,
     }
 }

@@ -2,12 +2,37 @@
 //! does): the exposition is repetitive text that gzip at its fastest level
 //! shrinks about sixteen times (the 216-school page: 937 KB → 58 KB), which
 //! is what crosses the network and what a TLS proxy has to encrypt.
+//!
+//! It reads the page's 64 KB pieces in turn and writes its output in pieces
+//! too: no copy of the whole text is made for it, and the output is never
+//! reallocated (at 30,000 schools: 134 MB of text, about 11 MB of gzip).
+//!
+//! A large page is compressed on several threads (up to the cores, at most
+//! [`MAX_THREADS`]), as `pigz` does: each thread deflates a contiguous part
+//! on its own and ends it with a sync flush (a byte-aligned empty stored
+//! block, not a final one), so the parts joined are one valid deflate
+//! stream, and the CRC-32s of the parts combine into the page's. The
+//! result is one ordinary gzip member (what every client decodes, `curl
+//! --compressed` included), a fraction of a per cent larger than a
+//! single-threaded gzip, in a fraction of the time: at national scale
+//! gzip costs as much as the render itself.
 
-use std::io::Write;
+use std::io::Write as _;
 
 use axum::http::HeaderMap;
-use flate2::write::GzEncoder;
-use flate2::Compression;
+use bytes::Bytes;
+use flate2::{Compress, Compression, FlushCompress, Status};
+
+use crate::render::chunks::CHUNK;
+use crate::render::Exposition;
+
+/// Pages smaller than this are gzipped on the calling thread alone.
+const PARALLEL_FROM: usize = 4 << 20;
+/// Most threads one page is gzipped on.
+pub const MAX_THREADS: usize = 4;
+
+/// gzip header: deflate, no name or time, unknown OS (RFC 1952).
+const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
 
 /// Whether `Accept-Encoding` accepts gzip (`gzip` or `*`, not with `q=0`).
 pub fn accepted(headers: &HeaderMap) -> bool {
@@ -28,14 +53,148 @@ pub fn accepted(headers: &HeaderMap) -> bool {
         })
 }
 
-/// `text` gzipped at the fastest level: a scrape wants it soon more than
-/// small (level 1 is within a few per cent of the default's size here).
-pub fn compress(text: &[u8]) -> Vec<u8> {
-    let mut encoder = GzEncoder::new(Vec::with_capacity(text.len() / 8), Compression::fast());
-    encoder
-        .write_all(text)
-        .and_then(|()| encoder.finish())
-        .expect("writing to a Vec cannot fail")
+/// The text of `pieces` gzipped at the fastest level: a scrape wants it
+/// soon more than small (level 1 is within a few per cent of the default's
+/// size here). On several threads when it is large (see the module doc).
+pub fn compress(pieces: &[Bytes]) -> Exposition {
+    let total: usize = pieces.iter().map(Bytes::len).sum();
+    let threads = if total < PARALLEL_FROM {
+        1
+    } else {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_THREADS)
+    };
+    compress_in_parts(pieces, threads)
+}
+
+/// [`compress`] with the text cut into `parts` parts of about equal size
+/// (at piece boundaries), each deflated on a thread of its own.
+fn compress_in_parts(pieces: &[Bytes], parts: usize) -> Exposition {
+    let groups = split(pieces, parts.max(1));
+    let last = groups.len() - 1;
+    let deflated: Vec<Deflated> = std::thread::scope(|scope| {
+        let others: Vec<_> = groups[1..]
+            .iter()
+            .enumerate()
+            .map(|(i, group)| scope.spawn(move || deflate(group, i + 1 == last)))
+            .collect();
+        let first = deflate(groups[0], last == 0);
+        std::iter::once(first)
+            .chain(others.into_iter().map(|t| t.join().expect("gzip thread")))
+            .collect()
+    });
+    let mut out = vec![Bytes::from_static(&HEADER)];
+    let mut crc = crc32fast::Hasher::new();
+    let mut len = 0u64;
+    for part in deflated {
+        out.extend(part.pieces);
+        crc.combine(&part.crc);
+        len += part.len;
+    }
+    let mut trailer = Vec::with_capacity(8);
+    let _ = trailer.write_all(&crc.finalize().to_le_bytes());
+    // ISIZE: the length modulo 2^32, as RFC 1952 has it.
+    let _ = trailer.write_all(&(len as u32).to_le_bytes());
+    out.push(Bytes::from(trailer));
+    Exposition::new(out)
+}
+
+/// Contiguous runs of `pieces`, `parts` of them at most, of about equal
+/// bytes.
+fn split(pieces: &[Bytes], parts: usize) -> Vec<&[Bytes]> {
+    let total: usize = pieces.iter().map(Bytes::len).sum();
+    let target = total.div_ceil(parts).max(1);
+    let mut groups = Vec::with_capacity(parts);
+    let (mut start, mut bytes) = (0, 0);
+    for (i, piece) in pieces.iter().enumerate() {
+        bytes += piece.len();
+        if bytes >= target && groups.len() + 1 < parts {
+            groups.push(&pieces[start..=i]);
+            (start, bytes) = (i + 1, 0);
+        }
+    }
+    groups.push(&pieces[start..]);
+    groups
+}
+
+/// One part: raw deflate ending in a sync flush (or the final block for the
+/// last part), its CRC-32 and its uncompressed length.
+struct Deflated {
+    pieces: Vec<Bytes>,
+    crc: crc32fast::Hasher,
+    len: u64,
+}
+
+fn deflate(input: &[Bytes], last: bool) -> Deflated {
+    let mut z = Compress::new(Compression::fast(), false);
+    let mut out = Output::default();
+    let mut crc = crc32fast::Hasher::new();
+    let mut len = 0u64;
+    for piece in input {
+        crc.update(piece);
+        len += piece.len() as u64;
+        let mut rest = &piece[..];
+        while !rest.is_empty() {
+            let before = z.total_in();
+            z.compress_vec(rest, out.room(), FlushCompress::None)
+                .expect("deflate of memory cannot fail");
+            rest = &rest[(z.total_in() - before) as usize..];
+        }
+    }
+    let flush = if last {
+        FlushCompress::Finish
+    } else {
+        FlushCompress::Sync
+    };
+    loop {
+        let buf = out.room();
+        let status = z
+            .compress_vec(&[], buf, flush)
+            .expect("deflate of memory cannot fail");
+        // Done: the final block is out, or the sync flush left room over.
+        let done = if last {
+            status == Status::StreamEnd
+        } else {
+            buf.len() < buf.capacity()
+        };
+        if done {
+            break;
+        }
+    }
+    Deflated {
+        pieces: out.finish(),
+        crc,
+        len,
+    }
+}
+
+/// Deflate output in [`CHUNK`]-byte pieces.
+#[derive(Default)]
+struct Output {
+    done: Vec<Bytes>,
+    current: Vec<u8>,
+}
+
+impl Output {
+    /// The current piece, a fresh one if it is full.
+    fn room(&mut self) -> &mut Vec<u8> {
+        if self.current.len() == self.current.capacity() {
+            let full = std::mem::replace(&mut self.current, Vec::with_capacity(CHUNK));
+            if !full.is_empty() {
+                self.done.push(Bytes::from(full));
+            }
+        }
+        &mut self.current
+    }
+
+    fn finish(mut self) -> Vec<Bytes> {
+        if !self.current.is_empty() {
+            self.current.shrink_to_fit();
+            self.done.push(Bytes::from(self.current));
+        }
+        self.done
+    }
 }
 
 #[cfg(test)]
@@ -63,16 +222,91 @@ mod tests {
         assert!(!accepted(&HeaderMap::new()));
     }
 
+    fn gunzip(gz: &Exposition) -> String {
+        // GzDecoder reads one member only: the parts must form one.
+        let mut back = String::new();
+        use std::io::Read;
+        flate2::read::GzDecoder::new(&gz.chunks().concat()[..])
+            .read_to_string(&mut back)
+            .unwrap();
+        back
+    }
+
+    #[test]
+    fn parts_compressed_apart_make_one_gzip_member() {
+        let line = |i: usize| format!("schoolnet_school_up{{school=\"NX-{i:05}\"}} {}\n", i % 2);
+        let text: String = (0..60_000).map(line).collect();
+        let pieces: Vec<Bytes> = text
+            .as_bytes()
+            .chunks(CHUNK - 17)
+            .map(Bytes::copy_from_slice)
+            .collect();
+        let one = compress_in_parts(&pieces, 1);
+        assert_eq!(gunzip(&one), text);
+        for parts in [2, 3, 4, 7] {
+            let gz = compress_in_parts(&pieces, parts);
+            assert_eq!(gunzip(&gz), text, "{parts} parts");
+            // The cost of cutting: a sync flush and a fresh dictionary per part.
+            assert!(
+                gz.len() < one.len() + parts * 2_000,
+                "{parts} parts: {} vs {}",
+                gz.len(),
+                one.len()
+            );
+        }
+        // More parts than pieces, and nothing at all.
+        assert_eq!(
+            gunzip(&compress_in_parts(&pieces[..2], 4)),
+            text[..2 * (CHUNK - 17)]
+        );
+        assert_eq!(gunzip(&compress_in_parts(&[], 3)), "");
+    }
+
+    /// A decoder other than flate2's own: GNU gzip checks the deflate
+    /// stream, the CRC-32 and the length (it would also take several
+    /// members; that there is one is the GzDecoder test above).
+    #[test]
+    fn parts_decode_with_gnu_gzip() {
+        use std::io::Write as _;
+        use std::process::{Command, Stdio};
+        let text: String = (0..200_000)
+            .map(|i| format!("schoolnet_device_up{{device=\"rtr-{i:06}\"}} {}\n", i % 3))
+            .collect();
+        let pieces: Vec<Bytes> = text
+            .as_bytes()
+            .chunks(CHUNK)
+            .map(Bytes::copy_from_slice)
+            .collect();
+        let gz = compress_in_parts(&pieces, 4).chunks().concat();
+        let mut child = Command::new("gzip")
+            .arg("-dc")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("gzip(1) runs (Debian package gzip)");
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || stdin.write_all(&gz));
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stdout == text.as_bytes(), "gzip -dc gave other text");
+    }
+
     #[test]
     fn compressed_text_comes_back_unchanged() {
         let text = "schoolnet_school_up{school=\"NX-001\"} 1\n".repeat(1000);
-        let gz = compress(text.as_bytes());
+        // In pieces, as the render hands them over.
+        let pieces: Vec<Bytes> = text
+            .as_bytes()
+            .chunks(1000)
+            .map(Bytes::copy_from_slice)
+            .collect();
+        let gz = compress(&pieces);
         assert!(gz.len() < text.len() / 10);
-        let mut back = String::new();
-        use std::io::Read;
-        flate2::read::GzDecoder::new(&gz[..])
-            .read_to_string(&mut back)
-            .unwrap();
-        assert_eq!(back, text);
+        assert_eq!(gunzip(&gz), text);
     }
 }

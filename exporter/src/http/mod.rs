@@ -15,15 +15,19 @@
 //! Rendering walks the whole live state, so `/metrics` and `/api/schools`
 //! run on the blocking pool instead of stalling the async workers. The
 //! large answers (`/metrics`, `/api/schools`, `/api/status`) are gzipped
-//! when the client accepts it.
+//! when the client accepts it. Scrapes that come together share one render
+//! and its gzip ([`scrape`]); the page is sent in the pieces it was written
+//! in ([`body`]).
 //!
 //! Optional TLS and basic auth on every route come from
 //! `exporter.web_config_file` ([`web_config`], [`auth`], [`serve`]).
 
 pub mod api;
 pub mod auth;
+mod body;
 mod gzip;
 mod page;
+pub mod scrape;
 pub mod serve;
 pub mod web_config;
 
@@ -32,6 +36,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use bytes::Bytes;
 
 use crate::Exporter;
 
@@ -62,30 +67,36 @@ async fn blocking<T: Send + 'static>(
 
 async fn metrics(State(exporter): State<Exporter>, headers: HeaderMap) -> Response {
     let gzipped = gzip::accepted(&headers);
-    let body = blocking(move || {
-        let text = exporter.render();
-        if gzipped {
-            gzip::compress(text.as_bytes())
-        } else {
-            text.into_bytes()
+    let arrived = std::time::Instant::now();
+    // A task of its own: a scrape whose client hangs up mid-render must
+    // not abandon the render that other scrapes wait for.
+    let page = tokio::spawn(async move {
+        let rendered = exporter.shared_render(arrived).await?;
+        tokio::task::spawn_blocking(move || rendered.page(gzipped)).await
+    });
+    let page = match page.await {
+        Ok(Ok(page)) => page,
+        Ok(Err(e)) | Err(e) => {
+            tracing::error!(error = %e, "exporter render task failed");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "render failed\n").into_response();
         }
-    })
-    .await;
-    match body {
-        Ok(body) if gzipped => (
+    };
+    let body = axum::body::Body::new(body::PiecesBody::new(page));
+    if gzipped {
+        (
             [
                 (header::CONTENT_TYPE, crate::render::content_type()),
                 (header::CONTENT_ENCODING, "gzip"),
             ],
             body,
         )
-            .into_response(),
-        Ok(body) => (
+            .into_response()
+    } else {
+        (
             [(header::CONTENT_TYPE, crate::render::content_type())],
             body,
         )
-            .into_response(),
-        Err(r) => r,
+            .into_response()
     }
 }
 
@@ -134,11 +145,11 @@ async fn json_maybe_gzipped<T: serde::Serialize>(
 ) -> Response {
     let gzipped = gzip::accepted(headers);
     let body = blocking(move || {
-        let json = serde_json::to_vec(&view()).expect("views serialize");
+        let json = Bytes::from(serde_json::to_vec(&view()).expect("views serialize"));
         if gzipped {
-            gzip::compress(&json)
+            gzip::compress(&[json]).into_chunks().concat()
         } else {
-            json
+            Vec::from(json)
         }
     })
     .await;

@@ -20,14 +20,19 @@
 //! cannot keep every backslash and control character, so `/metrics` shows
 //! the same substitute and a value round-trips identically between the two.
 //!
+//! The text is written in 64 KB pieces ([`chunks`]) and handed out as an
+//! [`Exposition`] of them: never one growing buffer, never copied into one.
+//!
 //! The metric catalogue lives in [`catalogue`].
 
 pub mod catalogue;
+pub(crate) mod chunks;
 mod text;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{Registry, TextEncoder};
@@ -38,6 +43,7 @@ use collector::line_protocol::stored_tag_value as tag;
 use crate::health::STATE_SERIES;
 use crate::Live;
 use catalogue::Spec;
+pub use chunks::Exposition;
 use collector::sample::Field;
 use text::{FamilyText, Labels};
 
@@ -49,12 +55,14 @@ pub fn content_type() -> &'static str {
 
 /// Renders the live state, then everything registered in `registry`, as
 /// Prometheus text.
-pub(crate) fn encode(live: &LiveCollector, registry: &Registry) -> String {
+pub(crate) fn encode(live: &LiveCollector, registry: &Registry) -> Exposition {
     let mut out = live.render();
-    if let Err(e) = TextEncoder::new().encode_utf8(&registry.gather(), &mut out) {
+    let mut rest = String::new();
+    if let Err(e) = TextEncoder::new().encode_utf8(&registry.gather(), &mut rest) {
         // Only possible for an empty family; the registry prunes those.
         tracing::error!(error = %e, "cannot encode metrics");
     }
+    out.extend([Bytes::from(rest)]);
     out
 }
 
@@ -75,7 +83,7 @@ impl LiveCollector {
     }
 
     /// The live families as Prometheus text.
-    pub(crate) fn render(&self) -> String {
+    pub(crate) fn render(&self) -> Exposition {
         let live = &self.live;
         let now = live.clock.now();
         let (live_state, assessments) = live.assess_at(now);
@@ -163,12 +171,7 @@ impl LiveCollector {
         }
         drop(tracker);
         // Families without samples (no probe data yet, …) are not exposed.
-        let len = fams.iter().map(FamilyText::len).sum::<usize>();
-        let mut out = String::with_capacity(len + 64 * 1024);
-        for family in fams {
-            family.finish(&mut out);
-        }
-        out
+        Exposition::new(fams.into_iter().flat_map(FamilyText::finish).collect())
     }
 }
 

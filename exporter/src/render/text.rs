@@ -9,23 +9,27 @@
 //! time and four fifths of its peak memory.
 //!
 //! A school's labels are escaped once and shared as a prefix by every line
-//! of the school and its devices ([`Labels`]).
+//! of the school and its devices ([`Labels`]). Lines go into 64 KB pieces
+//! ([`ChunkedText`]), never one growing buffer.
 
-use std::fmt::Write as _;
+use std::borrow::Cow;
+
+use bytes::Bytes;
 
 use super::catalogue::{Kind, Spec};
+use super::chunks::ChunkedText;
 
 /// One family's sample lines, in the order they are added.
 pub(super) struct FamilyText {
     spec: Spec,
-    lines: String,
+    lines: ChunkedText,
 }
 
 impl FamilyText {
     pub(super) fn new(spec: Spec) -> FamilyText {
         FamilyText {
             spec,
-            lines: String::new(),
+            lines: ChunkedText::default(),
         }
     }
 
@@ -41,54 +45,55 @@ impl FamilyText {
 
     fn line(&mut self, labels: &Labels, extra: Option<(&str, &str)>, value: f64) {
         let out = &mut self.lines;
+        out.start_line();
         out.push_str(self.spec.name);
         // No labels: `name value`, as the encoder writes it.
         if labels.0.is_empty() && extra.is_none() {
-            out.push(' ');
+            out.push_byte(b' ');
         } else {
-            out.push('{');
+            out.push_byte(b'{');
             out.push_str(&labels.0);
             if let Some((name, v)) = extra {
                 if !labels.0.is_empty() {
-                    out.push(',');
+                    out.push_byte(b',');
                 }
-                push_pair(name, v, out);
+                out.push_str(name);
+                out.push_str("=\"");
+                out.push_str(&escaped(v, true));
+                out.push_byte(b'"');
             }
             out.push_str("} ");
         }
-        // `{}` of f64 is what the encoder writes (`value.to_string()`).
-        let _ = write!(out, "{value}");
-        out.push('\n');
+        out.push_f64(value);
+        out.push_byte(b'\n');
     }
 
-    /// Appends the family (header and lines) to `out`; nothing if it has no
-    /// samples, as the encoder never shows an empty family.
-    pub(super) fn finish(self, out: &mut String) {
+    /// The family (header, then its lines) as pieces of text; none if it
+    /// has no samples, as the encoder never shows an empty family.
+    pub(super) fn finish(self) -> Vec<Bytes> {
         if self.lines.is_empty() {
-            return;
+            return Vec::new();
         }
         let Spec {
             name, help, kind, ..
         } = self.spec;
+        let mut header = String::with_capacity(name.len() * 2 + help.len() + 32);
         if !help.is_empty() {
-            out.push_str("# HELP ");
-            out.push_str(name);
-            out.push(' ');
-            escape(help, false, out);
-            out.push('\n');
+            header.push_str("# HELP ");
+            header.push_str(name);
+            header.push(' ');
+            header.push_str(&escaped(help, false));
+            header.push('\n');
         }
-        out.push_str("# TYPE ");
-        out.push_str(name);
-        out.push_str(match kind {
+        header.push_str("# TYPE ");
+        header.push_str(name);
+        header.push_str(match kind {
             Kind::Counter => " counter\n",
             Kind::Gauge => " gauge\n",
         });
-        out.push_str(&self.lines);
-    }
-
-    /// Bytes this family will add to the output (header aside).
-    pub(super) fn len(&self) -> usize {
-        self.lines.len()
+        let mut pieces = vec![Bytes::from(header)];
+        pieces.extend(self.lines.finish());
+        pieces
     }
 }
 
@@ -112,20 +117,21 @@ impl Labels {
         if !self.0.is_empty() {
             self.0.push(',');
         }
-        push_pair(name, value, &mut self.0);
+        self.0.push_str(name);
+        self.0.push_str("=\"");
+        self.0.push_str(&escaped(value, true));
+        self.0.push('"');
     }
 }
 
-/// `name="value"`, the value escaped.
-fn push_pair(name: &str, value: &str, out: &mut String) {
-    out.push_str(name);
-    out.push_str("=\"");
-    escape(value, true, out);
-    out.push('"');
-}
-
 /// The encoder's escaping: `\` and newline, and `"` in label values.
-fn escape(v: &str, quote: bool, out: &mut String) {
+/// Borrowed when there is nothing to escape (nearly always).
+fn escaped(v: &str, quote: bool) -> Cow<'_, str> {
+    let special = |b: u8| b == b'\\' || b == b'\n' || (quote && b == b'"');
+    if !v.bytes().any(special) {
+        return Cow::Borrowed(v);
+    }
+    let mut out = String::with_capacity(v.len() + 8);
     for c in v.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -134,6 +140,7 @@ fn escape(v: &str, quote: bool, out: &mut String) {
             c => out.push(c),
         }
     }
+    Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -190,15 +197,14 @@ mod tests {
         prometheus::TextEncoder::new()
             .encode_utf8(&[mf], &mut expected)
             .unwrap();
-        let mut got = String::new();
-        ours.finish(&mut got);
+        let got = String::from_utf8(ours.finish().concat()).unwrap();
         assert_eq!(got, expected);
     }
 
     #[test]
     fn empty_family_writes_nothing() {
-        let mut out = String::new();
-        FamilyText::new(super::super::catalogue::SCHOOL_UP).finish(&mut out);
-        assert!(out.is_empty());
+        assert!(FamilyText::new(super::super::catalogue::SCHOOL_UP)
+            .finish()
+            .is_empty());
     }
 }

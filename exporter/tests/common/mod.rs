@@ -188,10 +188,21 @@ impl Fixture {
 }
 
 /// Drops the families whose values depend on the machine and the moment:
-/// the scrape duration and the standard `process_*` metrics.
+/// the scrape duration, the render counters and the standard `process_*`
+/// metrics.
 pub fn without_scrape_duration(text: &str) -> String {
     text.lines()
-        .filter(|l| !l.contains("schoolnet_exporter_scrape_duration_seconds"))
+        // The scrape's own bookkeeping: its duration, and the render
+        // counters (an HTTP scrape counts a render, `Exporter::render` not).
+        .filter(|l| {
+            ![
+                "schoolnet_exporter_scrape_duration_seconds",
+                "schoolnet_exporter_renders_total",
+                "schoolnet_exporter_scrape_shared_total",
+            ]
+            .iter()
+            .any(|name| l.contains(name))
+        })
         .filter(|l| {
             let name = l
                 .trim_start_matches("# HELP ")
