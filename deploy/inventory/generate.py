@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
-"""Generate the synthetic sample inventory (schools.csv, devices.csv).
+"""Generate a synthetic inventory (schools.csv, devices.csv) of any size.
 
 SYNTHETIC DATA: the schools, names, coordinates and uplinks below are made up
 for demos and tests. Village and town names are real places in the Nakhchivan
 Autonomous Republic, but no row describes a real school or its network.
 
-Deterministic: the same seed always gives byte-identical files.
+Deterministic: the same arguments always give byte-identical files. The
+defaults give the shipped 216-school sample (8 districts, one OLT each);
+`--schools`, `--districts` and `--olt-fanout` scale it up for benchmarks:
 
-    python3 deploy/inventory/generate.py            # writes next to this script
+    python3 deploy/inventory/generate.py            # the sample, next to this script
     python3 deploy/inventory/generate.py --out DIR --seed 20240901
+    python3 deploy/inventory/generate.py --out /tmp/inv30k --schools 30000 --districts 100 \
+        --router-interval 60 --ont-interval 120 --olt-interval 120
 
 Python 3 standard library only.
 """
@@ -87,24 +91,118 @@ LAT_RANGE = (38.80, 39.72)
 LON_RANGE = (44.80, 46.20)
 
 
+SAMPLE_SCHOOLS = sum(d[1] for d in DISTRICTS)  # 216
+SAMPLE_DISTRICTS = len(DISTRICTS)  # 8
+
+# Extra districts (beyond the eight above) are placed inside this box, away
+# from its edges, and spread their schools over this many degrees.
+EXTRA_MARGIN = 0.06
+EXTRA_JITTER = (0.03, 0.08)
+# Share of an extra district's schools that are numbered town schools.
+EXTRA_TOWN_SHARE = 0.1
+
+
 def slug(name):
     return name.lower().replace(" ", "-")
 
 
-def generate(seed):
+def village_pool():
+    """Every village name of the sample, once, in first-seen order."""
+    seen = []
+    for d in DISTRICTS:
+        for v in d[8]:
+            if v not in seen:
+                seen.append(v)
+    return seen
+
+
+def district_specs(n_schools, n_districts, seed):
+    """One DISTRICTS-shaped row per district, with its school count.
+
+    The first (up to) eight are the sample's districts; more are named after
+    villages of the sample (then `District N`), with a center inside the
+    sample's box. Schools are shared out in proportion to a weight per
+    district (the sample's counts, a sample count picked per extra
+    district), largest remainder first, so 216 schools in 8 districts give
+    exactly the sample's counts. Extra districts draw from their own random
+    stream: the schools' stream stays the sample's.
+    """
+    if n_districts < 1:
+        raise ValueError("--districts must be at least 1, got %d" % n_districts)
+    if n_schools < n_districts:
+        raise ValueError(
+            "--schools (%d) must be at least --districts (%d): every district has a school"
+            % (n_schools, n_districts)
+        )
+    base = [list(d) for d in DISTRICTS[:n_districts]]
+    weights = [d[1] for d in base]
+    extra_rng = random.Random("districts-%d" % seed)
+    rural_counts = [d[1] for d in DISTRICTS if d[7] < d[1]]
+    pool = [v for v in village_pool() if v not in {d[0] for d in DISTRICTS}]
+    extra_rng.shuffle(pool)
+    names = pool[:]
+    for i in range(n_districts - len(base)):
+        name = names.pop(0) if names else "District %d" % (len(base) + i + 1)
+        lat = extra_rng.uniform(LAT_RANGE[0] + EXTRA_MARGIN, LAT_RANGE[1] - EXTRA_MARGIN)
+        lon = extra_rng.uniform(LON_RANGE[0] + EXTRA_MARGIN, LON_RANGE[1] - EXTRA_MARGIN)
+        jitter = extra_rng.uniform(*EXTRA_JITTER)
+        k = extra_rng.randint(8, 30)
+        villages = extra_rng.sample(pool, min(k, len(pool)))
+        base.append([name, 0, lat, lon, jitter, jitter * 1.25, name, 0, villages])
+        weights.append(extra_rng.choice(rural_counts))
+
+    total = sum(weights)
+    counts = [n_schools * w // total for w in weights]
+    order = sorted(range(len(weights)), key=lambda i: (-(n_schools * weights[i] % total), i))
+    for i in order[: n_schools - sum(counts)]:
+        counts[i] += 1
+    # A tiny weight at a small total can round to zero: take from the largest.
+    for i, c in enumerate(counts):
+        if c == 0:
+            counts[max(range(len(counts)), key=lambda j: counts[j])] -= 1
+            counts[i] = 1
+
+    specs = []
+    for d, count in zip(base, counts):
+        name, sample_count, town_count = d[0], d[1], d[7]
+        if sample_count:  # a sample district: scale its share of town schools
+            towns = (town_count * count + sample_count // 2) // sample_count
+        else:
+            towns = int(count * EXTRA_TOWN_SHARE + 0.5)
+        towns = min(max(towns, 1), count)
+        if not d[8]:  # a city of town schools only
+            towns = count
+        specs.append((name, count, d[2], d[3], d[4], d[5], d[6], towns, d[8]))
+    return specs
+
+
+def generate(seed, n_schools=SAMPLE_SCHOOLS, n_districts=SAMPLE_DISTRICTS, olt_fanout=0,
+             intervals=(10, 30, 60)):
+    """Schools and devices rows. `olt_fanout`: schools per OLT (0: one OLT per
+    district); `intervals`: expected seconds between reports of a router,
+    an ONT and an OLT."""
+    if olt_fanout < 0:
+        raise ValueError("--olt-fanout must be 0 (one OLT per district) or more, got %d" % olt_fanout)
+    router_s, ont_s, olt_s = (str(i) for i in intervals)
+    width = max(3, len(str(n_schools)))
     rng = random.Random(seed)
     schools = []  # (id, name, district, lat, lon, uplink)
     devices = []  # (device_id, school_id, role, interval, parent, wan, counter_bits)
+    olt_groups = []  # (OLT id, its first school, [its schools' ONT and router rows])
     n = 0
-    for (district, count, clat, clon, jlat, jlon, town, town_count, villages) in DISTRICTS:
-        first_school = None
-        olt = "olt-" + slug(district)
-        district_rows = []
+    specs = district_specs(n_schools, n_districts, seed)
+    for (district, count, clat, clon, jlat, jlon, town, town_count, villages) in specs:
+        fanout = olt_fanout or count
+        olts = (count + fanout - 1) // fanout
         for i in range(count):
             n += 1
-            sid = "NX-%03d" % n
-            if first_school is None:
-                first_school = sid
+            sid = "NX-%0*d" % (width, n)
+            if i % fanout == 0:
+                olt = "olt-" + slug(district)
+                if olts > 1:
+                    olt += "-%d" % (i // fanout + 1)
+                group = (olt, sid, [])
+                olt_groups.append(group)
             if i < town_count:
                 name = "School No. %d, %s" % (i + 1, town)
                 weights = TOWN_WEIGHTS
@@ -125,17 +223,20 @@ def generate(seed):
             schools.append((sid, name, district, "%.5f" % lat, "%.5f" % lon, str(uplink)))
             ont = "ont-" + sid.lower()
             rtr = "rtr-" + sid.lower()
-            district_rows.append((ont, sid, "ont", "30", olt, "", ""))
+            group[2].append((ont, sid, "ont", ont_s, olt, "", ""))
             # Routers of every third Telegraf/MikroTik school have 32-bit
             # interface counters (index % 3 == 0 is a collectd school, which
             # sends rates). They wrap within minutes at school-hour traffic.
             index = n - 1
             bits = "32" if index % 3 != 0 and (index // 3) % 3 == 0 else ""
-            district_rows.append((rtr, sid, "router", "10", ont, "wan", bits))
-        devices.append((olt, first_school, "olt", "60", "", "", ""))
-        devices.extend(district_rows)
-    assert n == 216, n
+            group[2].append((rtr, sid, "router", router_s, ont, "wan", bits))
+    # Each OLT is recorded under its first school, before its schools' devices.
+    for olt, first_school, rows in olt_groups:
+        devices.append((olt, first_school, "olt", olt_s, "", "", ""))
+        devices.extend(rows)
+    assert n == n_schools, (n, n_schools)
     assert len({s[1] for s in schools}) == len(schools), "school names must be unique"
+    assert len({d[0] for d in devices}) == len(devices), "device ids must be unique"
     return schools, devices
 
 
@@ -153,8 +254,23 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=here, help="output directory (default: next to this script)")
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    ap.add_argument("--schools", type=int, default=SAMPLE_SCHOOLS,
+                    help="number of schools (default %(default)s: the sample)")
+    ap.add_argument("--districts", type=int, default=SAMPLE_DISTRICTS,
+                    help="number of districts; the first 8 are the sample's (default %(default)s)")
+    ap.add_argument("--olt-fanout", type=int, default=0,
+                    help="schools per OLT; 0 (default): one OLT per district")
+    ap.add_argument("--router-interval", type=int, default=10, help="router report interval, s")
+    ap.add_argument("--ont-interval", type=int, default=30, help="ONT report interval, s")
+    ap.add_argument("--olt-interval", type=int, default=60, help="OLT report interval, s")
     args = ap.parse_args()
-    schools, devices = generate(args.seed)
+    try:
+        schools, devices = generate(
+            args.seed, args.schools, args.districts, args.olt_fanout,
+            (args.router_interval, args.ont_interval, args.olt_interval),
+        )
+    except ValueError as e:
+        ap.error(str(e))
     files = {
         "schools.csv": render(["school_id", "name", "district", "lat", "lon", "uplink_mbps"], schools, args.seed),
         "devices.csv": render(

@@ -27,6 +27,7 @@ mod device_configs;
 mod fault;
 mod full_disk;
 mod guide;
+mod inventory_generator;
 mod logs;
 mod outage_truth;
 mod oversize;
