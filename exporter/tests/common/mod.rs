@@ -39,6 +39,15 @@ pub struct Fixture {
 
 /// An exporter at `T0` on `registry` with the pipeline metrics in `pipeline`.
 pub fn fixture(registry: Registry, metrics: PipelineMetrics) -> Fixture {
+    fixture_with(registry, metrics, ExporterConfig::default())
+}
+
+/// [`fixture`] with an exporter configured by `config`.
+pub fn fixture_with(
+    registry: Registry,
+    metrics: PipelineMetrics,
+    config: ExporterConfig,
+) -> Fixture {
     let inventory =
         Arc::new(Inventory::from_csv_text(SCHOOLS, DEVICES).expect("fixture inventory"));
     let clock = Arc::new(ManualClock::new(T0));
@@ -48,7 +57,7 @@ pub fn fixture(registry: Registry, metrics: PipelineMetrics) -> Fixture {
         registry,
         metrics.clone(),
         dead_letters.clone(),
-        ExporterConfig::default(),
+        config,
         clock.clone(),
     );
     Fixture {
