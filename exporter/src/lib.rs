@@ -192,7 +192,7 @@ impl Exporter {
         }
         Exporter {
             inner: Arc::new(Inner {
-                collector: render::LiveCollector::new(live.clone()),
+                collector: render::LiveCollector::new(live.clone(), config.detail),
                 live,
                 registry,
                 metrics,

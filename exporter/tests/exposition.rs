@@ -1,26 +1,47 @@
-//! The `/metrics` text: a golden file for the live-state families, and
-//! `promtool check metrics` on the full output (pipeline metrics included).
+//! The `/metrics` text: golden files for the live-state families at each
+//! detail level, and `promtool check metrics` on the full output (pipeline
+//! metrics included).
 //!
 //! `UPDATE_GOLDEN=1 cargo test -p exporter --test exposition` rewrites the
-//! golden file; review the diff before committing it.
+//! golden files; review the diff before committing it.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 
+use collector::config::{Detail, ExporterConfig};
 use collector::metrics::PipelineMetrics;
 use prometheus::Registry;
 
-fn golden_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/exposition.prom")
+fn golden_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name)
 }
 
+/// The fixture's exposition at the default detail level.
 #[test]
 fn exposition_matches_golden_file() {
     let f = common::isolated();
     f.feed();
-    let text = common::without_scrape_duration(&f.exporter.render());
-    let path = golden_path();
+    assert_golden("exposition.prom", &f.exporter.render());
+}
+
+/// The same at `detail = "full"`: every family, the one-hot state set.
+#[test]
+fn full_detail_exposition_matches_golden_file() {
+    let config = ExporterConfig {
+        detail: Detail::Full,
+        ..ExporterConfig::default()
+    };
+    let f = common::fixture_with(Registry::new(), PipelineMetrics::unregistered(), config);
+    f.feed();
+    assert_golden("exposition-full.prom", &f.exporter.render());
+}
+
+fn assert_golden(name: &str, rendered: &str) {
+    let text = common::without_scrape_duration(rendered);
+    let path = golden_path(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
         std::fs::write(&path, &text).expect("write golden file");
         return;

@@ -224,7 +224,16 @@ async fn dead_letters_are_newest_first() {
 #[tokio::test]
 async fn metrics_are_gzipped_when_the_scraper_asks() {
     use std::io::Read;
-    let f = common::isolated();
+    // detail = "full": the page this compression ratio was measured on.
+    let config = collector::config::ExporterConfig {
+        detail: collector::config::Detail::Full,
+        ..Default::default()
+    };
+    let f = common::fixture_with(
+        prometheus::Registry::new(),
+        collector::metrics::PipelineMetrics::unregistered(),
+        config,
+    );
     f.feed();
     let server = start(&f).await;
     let client = reqwest::Client::new();

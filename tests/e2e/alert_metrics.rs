@@ -53,6 +53,13 @@ const EXCEPTIONS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Series that exist from start-up, but only with the label values of the
+/// current state: a rule selecting another value (`state="down"`) finds a
+/// series once a school is in that state, and needs none before (it reads
+/// the series that are 1; at `[exporter] detail = "standard"` only those
+/// are exported).
+const CURRENT_STATE_ONLY: &[&str] = &["schoolnet_school_state"];
+
 /// Prometheus text: metric name → label sets of its samples.
 fn series(text: &str) -> BTreeMap<String, Vec<BTreeMap<String, String>>> {
     let mut out: BTreeMap<String, Vec<BTreeMap<String, String>>> = BTreeMap::new();
@@ -202,6 +209,9 @@ async fn every_metric_the_rules_read_is_in_the_first_scrape() {
             missing.push(format!("{name} (no series at all)"));
             continue;
         };
+        if CURRENT_STATE_ONLY.contains(&name.as_str()) {
+            continue;
+        }
         for (label, value) in required {
             if !samples.iter().any(|s| s.get(label) == Some(value)) {
                 missing.push(format!("{name}{{{label}=\"{value}\"}}"));

@@ -99,6 +99,9 @@ fn for_test(path: &str, webhook: &str) -> String {
                     "5s"
                 };
                 format!("{indent}for: {wait}")
+            } else if key.starts_with("interval:") {
+                // A rule group's own (slower) evaluation interval.
+                format!("{indent}interval: 1s")
             } else if key.starts_with("group_wait:") || key.starts_with("group_interval:") {
                 format!("{indent}{} 1s", &key[..key.find(':').unwrap() + 1])
             } else {

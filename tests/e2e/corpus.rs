@@ -270,7 +270,8 @@ async fn corpus_replays_to_exact_points_and_series() {
     let broker = Mosquitto::start().await;
     let influx = InfluxDb1::start().await;
     influx.create_database("schoolnet").await;
-    let collector = Collector::start(
+    // Every family the payloads fill (expected.metrics): detail = "full".
+    let collector = Collector::start_with_env(
         &broker.url,
         Some(&corpus_dir().join("inventory")),
         &format!(
@@ -279,6 +280,7 @@ async fn corpus_replays_to_exact_points_and_series() {
              [limits]\nmax_past_s = 1262304000\n",
             influx.url
         ),
+        &[("SCHOOLNET_EXPORTER__DETAIL", "full")],
     )
     .await;
 

@@ -138,7 +138,14 @@ async fn an_olt_and_its_nine_schools_silent_are_stored_and_reported_as_they_happ
         "[influx]\nurl = \"{}\"\napi = \"v1\"\ndatabase = \"schoolnet\"\nbatch_max_age_ms = 200\n",
         influx.url
     );
-    let collector = Collector::start(&broker.url, Some(inv_dir.path()), &extra).await;
+    // Per-device last_seen of routers and ONTs: detail = "full".
+    let collector = Collector::start_with_env(
+        &broker.url,
+        Some(inv_dir.path()),
+        &extra,
+        &[("SCHOOLNET_EXPORTER__DETAIL", "full")],
+    )
+    .await;
     let fleet = Fleet::new(
         &inventory,
         FleetOptions {

@@ -45,7 +45,14 @@ fn device_gauge(metrics: &str, name: &str) -> Option<f64> {
 #[tokio::test(flavor = "multi_thread")]
 async fn routeros_script_payload_fills_every_system_gauge() {
     let broker = Mosquitto::start().await;
-    let collector = Collector::start(&broker.url, None, "").await;
+    // Memory and temperature are exported at detail = "full" only.
+    let collector = Collector::start_with_env(
+        &broker.url,
+        None,
+        "",
+        &[("SCHOOLNET_EXPORTER__DETAIL", "full")],
+    )
+    .await;
 
     let topic = script_topic(DEVICE);
     assert_eq!(topic, format!("mikrotik/{DEVICE}/system"));

@@ -32,7 +32,7 @@ pub use crate::source::mqtt::config::MqttConfig;
 mod sections;
 pub use env::EnvOverrides;
 pub use routes::{compile as compile_routes, default_routes, FieldSpec, RouteConfig};
-pub use sections::{ExporterConfig, LimitsConfig};
+pub use sections::{Detail, ExporterConfig, LimitsConfig};
 
 /// The whole `schoolnet run` configuration.
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -52,6 +52,22 @@ pub struct ExporterConfig {
     /// `grafana_url`; alert rules append their runbook's `#anchor`.
     /// Default: none (the alerts carry the repository path).
     pub runbook_url: Option<String>,
+    /// Which live-state families `/metrics` exports: `standard` (default)
+    /// keeps national scale within ~20 series per school, `full` adds
+    /// the one-hot state set, exporter-side rates and the rarely read
+    /// device and optical gauges (docs/data-model.md, "Detail levels").
+    pub detail: Detail,
+}
+
+/// `exporter.detail`: how much of the live state `/metrics` exports.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Detail {
+    /// What dashboards, alerts and the recording rules read.
+    #[default]
+    Standard,
+    /// Everything the exporter holds.
+    Full,
 }
 
 impl Default for ExporterConfig {
@@ -69,6 +85,7 @@ impl Default for ExporterConfig {
             enable_reload: false,
             grafana_url: None,
             runbook_url: None,
+            detail: Detail::Standard,
         }
     }
 }

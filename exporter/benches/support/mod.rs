@@ -90,6 +90,11 @@ impl LiveView for ExporterView {
 /// An exporter over `inventory` whose state holds `FEED_S` seconds of
 /// simulated traffic of the whole fleet.
 pub fn fed_exporter(inventory: Inventory) -> Fed {
+    fed_exporter_with(inventory, ExporterConfig::default())
+}
+
+/// [`fed_exporter`] with an exporter configured by `config`.
+pub fn fed_exporter_with(inventory: Inventory, config: ExporterConfig) -> Fed {
     let inventory = Arc::new(inventory);
     let start = UNIX_EPOCH + Duration::from_secs(START_S);
     let clock = Arc::new(ManualClock::new(START_S as f64));
@@ -101,7 +106,7 @@ pub fn fed_exporter(inventory: Inventory) -> Fed {
         registry.clone(),
         metrics.clone(),
         dead_letters.clone(),
-        ExporterConfig::default(),
+        config,
         clock.clone(),
     );
     let mut pipeline = Pipeline::new(

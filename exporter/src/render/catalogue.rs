@@ -1,7 +1,14 @@
 //! The metric catalogue: name, help, type, label names and unit scaling of
-//! every family the live-state collector exports. One place to read (and
-//! review) the exporter's whole metric surface.
+//! every family the live-state collector exports, and which of them the
+//! default detail level leaves out. One place to read (and review) the
+//! exporter's whole metric surface.
+//!
+//! `[exporter] detail = "standard"` (the default) keeps a national
+//! inventory within 20 series per school: what alerts, recording rules and
+//! the dashboards' live panels read. `"full"` adds the rest. The decision
+//! per family, and why, is in docs/data-model.md ("Detail levels").
 
+use collector::config::Detail;
 use collector::sample::Field;
 
 /// Prometheus metric type of a family.
@@ -56,7 +63,7 @@ pub const SCHOOL_UP: Spec = gauge(
 );
 pub const SCHOOL_STATE: Spec = gauge(
     "schoolnet_school_state",
-    "Health state of the school with its cause, one-hot: up; degraded (probe_loss, interface_errors, optical_power); down (lwt_offline, stale, link_down, upstream_down); unknown (no message yet).",
+    "Health state of the school with its cause: up; degraded (probe_loss, interface_errors, optical_power); down (lwt_offline, stale, link_down, upstream_down); unknown (no message yet). detail = standard: only the current state, value 1; full: one-hot over every state and cause, 0 for the others.",
     &["school", "district", "state", "cause"],
 );
 pub const SCHOOL_OUTAGE_STARTED: Spec = gauge(
@@ -81,7 +88,7 @@ pub const DEVICE_UP: Spec = gauge(
 );
 pub const DEVICE_LAST_SEEN: Spec = gauge(
     "schoolnet_device_last_seen_timestamp_seconds",
-    "Unix time the collector last received telemetry or an online status from the device (absent before the first).",
+    "Unix time the collector last received telemetry or an online status from the device (absent before the first). detail = standard: OLTs only.",
     DEVICE_ROLE,
 );
 pub const DEVICE_PARENT: Spec = gauge(
@@ -270,9 +277,64 @@ pub fn field_spec(field: Field) -> (Spec, f64) {
     (spec, scale)
 }
 
+/// Whether `detail` exports the family of `field`.
+///
+/// Left to `full`: what Prometheus derives itself (the exporter's byte
+/// rates: `rate()` of the byte counters), what is read per school on a
+/// drill-down rather than across the nation (packet and drop counters,
+/// optical transmit power, temperature, supply voltage and bias, device
+/// memory, load and temperature, probe jitter, client counts; InfluxDB
+/// keeps all of them for the dashboards' history panels). Kept: the inputs
+/// of alerts and recording rules and the national views (traffic,
+/// utilization, errors, link state, receive power, latency and loss, CPU
+/// and uptime).
+pub fn exported(field: Field, detail: Detail) -> bool {
+    use Field::*;
+    detail == Detail::Full
+        || matches!(
+            field,
+            RxBytes
+                | TxBytes
+                | RxErrors
+                | TxErrors
+                | OperUp
+                | Utilization
+                | RxDbm
+                | OltRxDbm
+                | CpuRatio
+                | UptimeS
+                | RttS
+                | LossRatio
+        )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn full_exports_every_field_and_standard_what_the_alerts_read() {
+        for &f in Field::ALL {
+            assert!(exported(f, Detail::Full), "{f:?}");
+        }
+        for f in [
+            Field::RxBytes,
+            Field::Utilization,
+            Field::OperUp,
+            Field::RxDbm,
+            Field::LossRatio,
+        ] {
+            assert!(exported(f, Detail::Standard), "{f:?}: an alert reads it");
+        }
+        for f in [
+            Field::RxBps,
+            Field::TxBps,
+            Field::BiasMa,
+            Field::MemTotalBytes,
+        ] {
+            assert!(!exported(f, Detail::Standard), "{f:?}");
+        }
+    }
 
     #[test]
     fn every_field_family_is_distinct_and_well_formed() {

@@ -23,7 +23,8 @@
 //! The text is written in 64 KB pieces ([`chunks`]) and handed out as an
 //! [`Exposition`] of them: never one growing buffer, never copied into one.
 //!
-//! The metric catalogue lives in [`catalogue`].
+//! The metric catalogue lives in [`catalogue`], with what each detail
+//! level (`[exporter] detail`) exports.
 
 pub mod catalogue;
 pub(crate) mod chunks;
@@ -37,6 +38,7 @@ use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{Registry, TextEncoder};
 
+use collector::config::Detail;
 use collector::inventory::Role;
 use collector::line_protocol::stored_tag_value as tag;
 
@@ -69,11 +71,12 @@ pub(crate) fn encode(live: &LiveCollector, registry: &Registry) -> Exposition {
 /// Writes the school, device and series families of the live state.
 pub(crate) struct LiveCollector {
     live: Arc<Live>,
+    detail: Detail,
 }
 
 impl LiveCollector {
-    pub(crate) fn new(live: Arc<Live>) -> LiveCollector {
-        LiveCollector { live }
+    pub(crate) fn new(live: Arc<Live>, detail: Detail) -> LiveCollector {
+        LiveCollector { live, detail }
     }
 
     /// A collector with the live families' descriptors that collects
@@ -97,6 +100,12 @@ impl LiveCollector {
             unreachable!("FIXED has ten families");
         };
         grace.sample(&Labels::default(), bool01(live.policy.in_grace(now)));
+        let full = self.detail == Detail::Full;
+        // Index as `field_fams`: whether this level exports the field.
+        let exported: Vec<bool> = Field::ALL
+            .iter()
+            .map(|&f| catalogue::exported(f, self.detail))
+            .collect();
         let tracker = live.outages();
         for assessment in assessments {
             let school = &inventory.schools()[assessment.school];
@@ -116,12 +125,16 @@ impl LiveCollector {
             info.sample(&info_labels, 1.0);
             let h = assessment.health;
             school_up.sample(&school_labels, bool01(h.up));
+            // Standard: the current state only (one series per school,
+            // a new one on each transition); full: one-hot over all nine.
             for (state, cause) in STATE_SERIES {
-                let labels = school_labels
-                    .with("state", state.as_str())
-                    .with("cause", cause.map_or("", |c| c.as_str()));
                 let on = h.state == state && h.cause == cause;
-                school_state.sample(&labels, bool01(on));
+                if on || full {
+                    let labels = school_labels
+                        .with("state", state.as_str())
+                        .with("cause", cause.map_or("", |c| c.as_str()));
+                    school_state.sample(&labels, bool01(on));
+                }
             }
             let since = tracker.open_since(assessment.school).unwrap_or(0.0);
             outage_started.sample(&school_labels, since);
@@ -134,7 +147,9 @@ impl LiveCollector {
                 let device_labels = school_labels.with("device", &tag(&device.id));
                 let role_labels = device_labels.with("role", device.role.as_str());
                 device_up.sample(&role_labels, bool01(dh.up));
-                if let Some(t) = dh.last_seen {
+                // Standard: OLTs only, for UpstreamDown (an OLT never heard
+                // from); the school's own last_seen covers its devices.
+                if let Some(t) = dh.last_seen.filter(|_| full || device.role == Role::Olt) {
                     device_seen.sample(&role_labels, t);
                 }
                 // Only a shared upstream parent (an OLT, or another
@@ -151,9 +166,13 @@ impl LiveCollector {
                 }
                 live_state.with_device(slot, |d| {
                     for (key, value) in d.series() {
+                        let index = field_index(key.field);
+                        if !exported[index] {
+                            continue;
+                        }
                         let (spec, scale) = catalogue::field_spec(key.field);
                         let v = value.as_f64() * scale;
-                        let family = &mut field_fams[field_index(key.field)];
+                        let family = &mut field_fams[index];
                         // The fourth label: `role` (system) or the key
                         // label (`interface`, `target`); none otherwise.
                         match spec.labels.get(3) {
