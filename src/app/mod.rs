@@ -196,6 +196,9 @@ fn take_share(config: &Config, inventory: Inventory) -> anyhow::Result<Share> {
     let shard = config.shard;
     let partition = collector::shard::partition(&inventory, shard);
     drop(inventory);
+    if shard.is_sharded() {
+        collector::shard::release_freed_memory();
+    }
     let registry = prometheus::Registry::new();
     let metrics = PipelineMetrics::new(&registry);
     collector::shard::register_metrics(&registry, shard, &partition)

@@ -185,6 +185,18 @@ pub fn partition(inventory: &Inventory, shard: ShardConfig) -> Partition {
     }
 }
 
+/// Gives the heap the caller freed after [`partition`] (the whole
+/// inventory) back to the operating system: glibc keeps freed small
+/// allocations in its arenas, so without this a shard's resident memory
+/// would stay that of the whole inventory.
+pub fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages; no precondition.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Registers `schoolnet_shard_info{index,count}` (always 1),
 /// `schoolnet_shards` and `schoolnet_shard_schools` (schools owned), so
 /// that alert rules can check that the instances together cover every
