@@ -12,7 +12,7 @@
 //!   at most the weight of the last domain LPT gave it, which is the
 //!   smallest domain on that instance. With 100 domains over 4 instances
 //!   that is a few percent of a share (30,000 schools in 100 districts of
-//!   75–800 schools: within 1.05×, see the tests), where hashing the
+//!   54–546 schools: within 1.011×, see the tests), where hashing the
 //!   domains (rendezvous, the previous rule) gave 1.5×.
 //! - The price: the plan depends on every domain's size, so an inventory
 //!   edit that changes sizes can move domains between instances, and a new
