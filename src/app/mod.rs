@@ -11,7 +11,6 @@ mod history;
 mod reload;
 mod summary;
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +23,7 @@ use collector::metrics::PipelineMetrics;
 use collector::pipeline::{History, HistoryError, LiveView, Pipeline};
 use collector::route::RouteTable;
 use collector::sample::{Sample, StatusEvent};
+use collector::shard::Ownership;
 use collector::source::mqtt::{config::PASSWORD_ENV, MqttSource};
 use exporter::http::web_config::WebConfig;
 use exporter::Exporter;
@@ -81,7 +81,7 @@ pub async fn run(
         metrics,
         reloads,
         inventory,
-        foreign_devices,
+        ownership,
     } = take_share(&config, inventory)?;
     let dead_letters = Arc::new(DeadLetters::new(config.exporter.dead_letters));
     let exporter = Exporter::new(
@@ -116,7 +116,7 @@ pub async fn run(
         Arc::new(ExporterView(exporter.clone())),
         history,
     )
-    .with_foreign_devices(foreign_devices)
+    .with_ownership(ownership)
     .with_reconfigure(pipeline_rx);
     if let Some(path) = reload_from {
         let reloader = reload::Reloader {
@@ -170,8 +170,9 @@ struct Share {
     metrics: PipelineMetrics,
     reloads: reload::ReloadMetrics,
     inventory: Arc<Inventory>,
-    /// Devices another shard owns: their messages are skipped, not rejected.
-    foreign_devices: HashSet<Arc<str>>,
+    /// Which messages are this shard's: the others' are skipped, not
+    /// rejected.
+    ownership: Ownership,
 }
 
 /// `schoolnet_build_info{version}` = 1, the convention by which dashboards
@@ -195,6 +196,9 @@ fn take_share(config: &Config, inventory: Inventory) -> anyhow::Result<Share> {
     let shard = config.shard;
     let partition = collector::shard::partition(&inventory, shard);
     drop(inventory);
+    if shard.is_sharded() {
+        collector::shard::release_freed_memory();
+    }
     let registry = prometheus::Registry::new();
     let metrics = PipelineMetrics::new(&registry);
     collector::shard::register_metrics(&registry, shard, &partition)
@@ -207,6 +211,8 @@ fn take_share(config: &Config, inventory: Inventory) -> anyhow::Result<Share> {
             count = shard.count,
             schools = partition.owned.schools().len(),
             domains = format!("{} of {}", partition.domains_owned, partition.domains_total),
+            devices_per_instance = ?partition.loads,
+            subscribe = shard.subscribe.as_str(),
             "shard: this instance owns part of the inventory"
         );
     }
@@ -215,7 +221,7 @@ fn take_share(config: &Config, inventory: Inventory) -> anyhow::Result<Share> {
         metrics,
         reloads,
         inventory: Arc::new(partition.owned),
-        foreign_devices: partition.foreign_devices,
+        ownership: partition.ownership,
     })
 }
 
@@ -255,13 +261,11 @@ fn mqtt_source(
 ) -> anyhow::Result<(MqttSource, mpsc::Sender<Vec<String>>)> {
     let password = read_secret(PASSWORD_ENV, config.mqtt.password_file.as_deref())?;
     let mut mqtt = config.mqtt.clone();
-    let filters = if config.shard.is_sharded() {
+    if config.shard.is_sharded() {
         // Each instance keeps its own persistent session.
         mqtt.client_id = format!("{}-{}", mqtt.client_id, config.shard.index);
-        collector::shard::device_filters(routes, inventory.devices())
-    } else {
-        routes.filters()
-    };
+    }
+    let filters = collector::shard::filters(config.shard, routes, inventory.devices());
     let (filters_tx, filters_rx) = mpsc::channel(1);
     let mut source = MqttSource::new(&mqtt, password, filters, metrics.clone())?
         .with_manual_acks(manual_acks)

@@ -121,11 +121,7 @@ impl Reloader {
         let kept = self.restart_needed(&config);
         let partition = collector::shard::partition(&inventory, self.running.shard);
         let owned = Arc::new(partition.owned);
-        let filters = if self.running.shard.is_sharded() {
-            collector::shard::device_filters(&routes, owned.devices())
-        } else {
-            routes.filters()
-        };
+        let filters = collector::shard::filters(self.running.shard, &routes, owned.devices());
         let summary = format!(
             "{} schools, {} devices, {} routes, {} topic filters",
             owned.schools().len(),
@@ -137,7 +133,7 @@ impl Reloader {
         let change = Reconfigure {
             routes,
             inventory: owned,
-            foreign_devices: partition.foreign_devices,
+            ownership: partition.ownership,
         };
         self.pipeline
             .send(change)

@@ -78,16 +78,18 @@ pub fn check_config(args: CheckConfigArgs) -> anyhow::Result<ExitCode> {
     let mut client_id = c.mqtt.client_id.clone();
     if c.shard.is_sharded() {
         let p = collector::shard::partition(&validated.inventory, c.shard);
-        let filters = collector::shard::device_filters(&validated.routes, p.owned.devices());
+        let filters = collector::shard::filters(c.shard, &validated.routes, p.owned.devices());
         println!(
-            "  shard: instance {} of {} (0-based) owns {} schools, {} devices, {} of {} failure domains; {} topic filters",
+            "  shard: instance {} of {} (0-based) owns {} schools, {} devices, {} of {} failure domains; {} topic filters ({}); devices per instance {:?}",
             c.shard.index,
             c.shard.count,
             p.owned.schools().len(),
             p.owned.devices().len(),
             p.domains_owned,
             p.domains_total,
-            filters.len()
+            filters.len(),
+            c.shard.subscribe.as_str(),
+            p.loads
         );
         client_id = format!("{client_id}-{}", c.shard.index);
     }

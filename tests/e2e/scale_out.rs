@@ -1,8 +1,11 @@
-//! Scale-out on real servers: three `schoolnet run` instances (`[shard]
-//! index` 0..2 of 3) share one mosquitto and one InfluxDB. Every simulated
-//! message is processed by exactly one instance, every school is exported
-//! by exactly one instance, and after one instance is stopped and started
-//! again (persistent session, spool) nothing is lost.
+//! Scale-out on real servers: `schoolnet run` instances (`[shard] index`
+//! 0..n-1 of n) share one mosquitto and one InfluxDB. Every simulated
+//! message is stored by exactly one instance, every school is exported by
+//! exactly one instance, and after one instance is stopped and started
+//! again (persistent session, spool) nothing is lost. Both subscription
+//! modes: per device (three instances, the broker filters) and wildcard
+//! (four instances started together, each drops the others' messages as
+//! `not_owned` before decoding).
 
 use crate::support;
 
@@ -20,7 +23,9 @@ async fn start_shards(broker: &str, influx: &str) -> Vec<Collector> {
         let c = Collector::start_spooled(
             broker,
             influx,
-            &format!("\n[shard]\nindex = {index}\ncount = {INSTANCES}\n"),
+            &format!(
+                "\n[shard]\nindex = {index}\ncount = {INSTANCES}\nsubscribe = \"per_device\"\n"
+            ),
         )
         .await;
         // start_spooled appends the section after [spool]; check the
@@ -78,7 +83,8 @@ async fn stored(c: &Collector) -> u64 {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn three_instances_split_the_fleet_exactly_once_and_survive_a_restart() {
+async fn three_instances_subscribed_per_device_split_the_fleet_exactly_once_and_survive_a_restart()
+{
     let broker = Mosquitto::builder().persistence(true).start().await;
     let influx = InfluxDb1::start().await;
     influx.create_database("schoolnet").await;
@@ -221,4 +227,120 @@ async fn lwt(c: &Collector) -> u64 {
         &["outcome=\"ok\"", "route=\"lwt\""],
     )
     .await as u64
+}
+
+/// The default layout at start-up: four instances started at the same time
+/// against one broker, each subscribed to the routes' wildcard filters.
+/// Each becomes ready, together they export every school once, each stores
+/// exactly its schools' messages and counts every other message as
+/// `not_owned` (no reject, no dead letter), and a device no inventory
+/// lists is rejected by exactly one of them.
+#[tokio::test(flavor = "multi_thread")]
+async fn four_instances_started_together_on_wildcards_drop_the_others_messages_as_not_owned() {
+    const COUNT: u32 = 4;
+    let broker = Mosquitto::builder().persistence(true).start().await;
+    let influx = InfluxDb1::start().await;
+    influx.create_database("schoolnet").await;
+    let mut starting = Vec::new();
+    for index in 0..COUNT {
+        let (b, i) = (broker.url.clone(), influx.url.clone());
+        starting.push(tokio::spawn(async move {
+            let t = std::time::Instant::now();
+            let shard = format!("\n[shard]\nindex = {index}\ncount = {COUNT}\n");
+            let c = Collector::start_spooled(&b, &i, &shard).await;
+            (c, t.elapsed())
+        }));
+    }
+    let mut shards = Vec::new();
+    for (index, starting) in starting.into_iter().enumerate() {
+        let (c, took) = starting.await.expect("instance started");
+        eprintln!("scale-out: instance {index} of {COUNT} ready after {took:?}");
+        shards.push(c);
+    }
+
+    let exported = exported_schools(&shards).await;
+    assert_eq!(exported.len(), 216, "{exported:?}");
+    assert!(
+        exported.values().all(|by| by.len() == 1),
+        "schools exported more or less than once: {exported:?}"
+    );
+    for (i, shard) in shards.iter().enumerate() {
+        let n = exported.values().filter(|v| v[0] == i).count();
+        assert!(n > 0, "instance {i} exports no school");
+        assert_eq!(
+            n,
+            shard.metric_sum("schoolnet_shard_schools", &[]).await as usize
+        );
+    }
+
+    let report = simulate(
+        &broker.url,
+        &["--schools", "216", "--rate", "0", "--count", "2000"],
+    )
+    .await;
+    wait_for_points(
+        &influx,
+        &expected_points(&report),
+        Accounting::Exact,
+        Duration::from_secs(60),
+    )
+    .await;
+    let mut split = Vec::new();
+    for (i, c) in shards.iter().enumerate() {
+        let mine = share(&report, &exported, i);
+        let log = c.process.log_tail();
+        assert_eq!(stored(c).await, mine, "instance {i}: its schools' messages");
+        assert_eq!(
+            processed(c, "not_owned").await,
+            report.sent - mine,
+            "instance {i}: every other message, dropped"
+        );
+        assert_eq!(processed(c, "rejected").await, 0, "{log}");
+        let dead = c.dead_letters().await;
+        assert_eq!(dead["entries"].as_array().map(Vec::len), Some(0), "{dead}");
+        split.push(mine);
+    }
+    eprintln!(
+        "scale-out: {} messages stored {split:?}, each instance received all",
+        report.sent
+    );
+    assert_eq!(split.iter().sum::<u64>(), report.sent);
+
+    // A device in no inventory: one instance (by hash of its id) rejects
+    // it, the others count it as not_owned.
+    let not_owned_before: Vec<u64> = per_instance(&shards, "not_owned").await;
+    support::mosquitto_pub(&broker.url, "tele/rtr-unlisted-7/LWT", "Online");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let rejected = per_instance(&shards, "rejected").await;
+        let not_owned = per_instance(&shards, "not_owned").await;
+        let new_not_owned: u64 =
+            not_owned.iter().sum::<u64>() - not_owned_before.iter().sum::<u64>();
+        if rejected.iter().sum::<u64>() + new_not_owned == u64::from(COUNT) {
+            assert_eq!(
+                rejected.iter().filter(|&&r| r == 1).count(),
+                1,
+                "{rejected:?}"
+            );
+            assert_eq!(new_not_owned, u64::from(COUNT) - 1, "{not_owned:?}");
+            let i = rejected.iter().position(|&r| r == 1).unwrap();
+            let dead = shards[i].dead_letters().await;
+            assert_eq!(dead["entries"][0]["reason"], "unknown_device", "{dead}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the unlisted device's message: rejected {rejected:?}, not_owned {not_owned:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `schoolnet_collector_messages_total{outcome}` of each instance.
+async fn per_instance(shards: &[Collector], outcome: &str) -> Vec<u64> {
+    let mut out = Vec::new();
+    for c in shards {
+        out.push(processed(c, outcome).await);
+    }
+    out
 }

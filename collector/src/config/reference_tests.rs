@@ -159,5 +159,5 @@ fn every_config_key_is_documented_with_its_default() {
 #[test]
 fn the_probe_sees_every_field_of_a_section() {
     let fields = field_names::<crate::shard::ShardConfig>();
-    assert_eq!(fields, BTreeSet::from(["index", "count"]));
+    assert_eq!(fields, BTreeSet::from(["index", "count", "subscribe"]));
 }

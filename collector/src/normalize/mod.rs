@@ -158,6 +158,11 @@ impl Normalizer {
         }
     }
 
+    /// The inventory devices are joined with.
+    pub fn inventory(&self) -> &Inventory {
+        &self.inventory
+    }
+
     /// Swaps in a reloaded inventory; counter state of devices that remain is kept.
     pub fn set_inventory(&mut self, inventory: Arc<Inventory>) {
         self.devices.retain(|d, _| inventory.device(d).is_some());

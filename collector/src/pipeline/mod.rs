@@ -20,7 +20,6 @@ mod startup_metrics;
 
 pub use history::{History, HistoryError};
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -35,6 +34,7 @@ use crate::normalize::{Normalized, Normalizer};
 use crate::reject::{Reject, RejectReason};
 use crate::route::{RouteTable, TopicVars};
 use crate::sample::{Sample, StatusEvent};
+use crate::shard::Ownership;
 use crate::source::mqtt::MqttMessage;
 use hot_metrics::HotMetrics;
 use reject_log::RejectLog;
@@ -61,8 +61,8 @@ pub struct Pipeline {
     live: Arc<dyn LiveView>,
     outbox: history::Outbox,
     reject_log: RejectLog,
-    /// Devices another collector instance owns (see [`crate::shard`]).
-    foreign_devices: HashSet<Arc<str>>,
+    /// Which devices' messages are this instance's (see [`crate::shard`]).
+    ownership: Ownership,
     /// Reloaded routes and inventory, applied between two messages.
     reconfigure: Option<mpsc::Receiver<Reconfigure>>,
     /// The normalizer's output, reused from message to message (emptied
@@ -78,7 +78,7 @@ pub struct Reconfigure {
     pub routes: RouteTable,
     /// This instance's part of the inventory.
     pub inventory: Arc<Inventory>,
-    pub foreign_devices: HashSet<Arc<str>>,
+    pub ownership: Ownership,
 }
 
 impl Pipeline {
@@ -105,7 +105,7 @@ impl Pipeline {
             live,
             outbox: history::Outbox::new(history),
             reject_log: RejectLog::new(),
-            foreign_devices: HashSet::new(),
+            ownership: Ownership::everything(),
             reconfigure: None,
             normalized: Normalized::default(),
             missing: Vec::new(),
@@ -120,12 +120,13 @@ impl Pipeline {
         self
     }
 
-    /// Messages of these devices are another instance's: counted as
-    /// `not_owned` and acknowledged, neither stored nor rejected. They
-    /// arrive through subscriptions a persistent session kept from before
-    /// the instances were re-partitioned.
-    pub fn with_foreign_devices(mut self, devices: HashSet<Arc<str>>) -> Pipeline {
-        self.foreign_devices = devices;
+    /// Messages of devices another instance owns are counted as
+    /// `not_owned` and acknowledged, neither decoded, stored nor rejected.
+    /// They arrive through the routes' wildcard subscriptions (`[shard]
+    /// subscribe = "wildcard"`), or per-device subscriptions a persistent
+    /// session kept from before the instances were re-partitioned.
+    pub fn with_ownership(mut self, ownership: Ownership) -> Pipeline {
+        self.ownership = ownership;
         self
     }
 
@@ -172,7 +173,7 @@ impl Pipeline {
         startup_metrics::register_route_counters(&self.metrics, &change.routes);
         self.routes = change.routes;
         self.normalizer.set_inventory(change.inventory);
-        self.foreign_devices = change.foreign_devices;
+        self.ownership = change.ownership;
     }
 
     /// Routes, decodes and normalizes one message; live state is updated at
@@ -187,11 +188,14 @@ impl Pipeline {
             return;
         };
         let route_name = route.name.clone();
-        if !self.foreign_devices.is_empty()
-            && vars
-                .get("device")
-                .is_some_and(|d| self.foreign_devices.contains(d))
-        {
+        // Before any other check: another instance's message costs this
+        // one a route match and a hash lookup, nothing more.
+        let normalizer = &self.normalizer;
+        if vars.get("device").is_some_and(|d| {
+            !self
+                .ownership
+                .owns(d, || normalizer.inventory().device(d).is_some())
+        }) {
             self.count(index, &route_name, outcome::NOT_OWNED);
             return;
         }
