@@ -101,6 +101,14 @@ struct BenchArgs {
     /// 3 s of latency, 3 s of demo); numbers are not meaningful.
     #[arg(long)]
     smoke: bool,
+    /// Also measure `schoolnet run` without `[spool]` (history queued in
+    /// memory), for the spool's cost per message (issue #21).
+    #[arg(long)]
+    without_spool: bool,
+    /// The simulator's publish rate in the throughput runs, msg/s (0: as
+    /// fast as the broker accepts): CPU per message compared at one rate.
+    #[arg(long, default_value_t = 0.0)]
+    publish_rate: f64,
     /// Also write everything measured as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -182,8 +190,12 @@ async fn bench(mut args: BenchArgs) -> anyhow::Result<()> {
         work: work.path(),
         count: args.count,
         node_red_dir: peer.is_some().then_some(node_red_dir.as_path()),
+        publish_rate: args.publish_rate,
     };
     let mut consumers = vec![ConsumerKind::Baseline, ConsumerKind::Collector];
+    if args.without_spool {
+        consumers.push(ConsumerKind::CollectorNoSpool);
+    }
     if peer.is_some() {
         consumers.push(ConsumerKind::NodeRed);
     }

@@ -30,6 +30,9 @@ const STALL: Duration = Duration::from_secs(10);
 pub enum ConsumerKind {
     Baseline,
     Collector,
+    /// `schoolnet run` without `[spool]` (history queued in memory): what
+    /// the spool's durability costs is the difference to `Collector`.
+    CollectorNoSpool,
     NodeRed,
 }
 
@@ -38,6 +41,7 @@ impl ConsumerKind {
         match self {
             ConsumerKind::Baseline => "plain subscriber (rumqttc, counts only)",
             ConsumerKind::Collector => "schoolnet run (spool + DB)",
+            ConsumerKind::CollectorNoSpool => "schoolnet run (DB, no spool)",
             ConsumerKind::NodeRed => "Node-RED flow (parse, map, DB)",
         }
     }
@@ -79,6 +83,8 @@ pub struct RunContext<'a> {
     pub work: &'a Path,
     pub count: u64,
     pub node_red_dir: Option<&'a Path>,
+    /// The simulator's publish rate, msg/s (0: as fast as the broker accepts).
+    pub publish_rate: f64,
 }
 
 enum Consumer {
@@ -95,12 +101,12 @@ pub async fn run(kind: ConsumerKind, qos: u8, ctx: &RunContext<'_>) -> anyhow::R
         ConsumerKind::Baseline => {
             Consumer::Baseline(baseline::spawn(&broker.url, qos, ctx.count).await?)
         }
-        ConsumerKind::Collector => {
+        ConsumerKind::Collector | ConsumerKind::CollectorNoSpool => {
             let setup = CollectorSetup {
                 broker_url: broker.url.clone(),
                 qos,
                 influx_section: ctx.db.influx_section(),
-                spool_dir: Some(spool.clone()),
+                spool_dir: (kind == ConsumerKind::Collector).then(|| spool.clone()),
                 extra: String::new(),
             };
             Consumer::Collector(Collector::start(&setup).await?)
@@ -127,7 +133,7 @@ pub async fn run(kind: ConsumerKind, qos: u8, ctx: &RunContext<'_>) -> anyhow::R
             "--broker",
             &broker.url,
             "--rate",
-            "0",
+            &ctx.publish_rate.to_string(),
             "--quiet",
         ])
         .args(["--count", &ctx.count.to_string(), "--qos", &qos.to_string()])
