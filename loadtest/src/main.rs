@@ -100,6 +100,11 @@ struct BenchArgs {
     /// Parallel connections of the generator (default: one per core).
     #[arg(long)]
     connections: Option<usize>,
+    /// Publish at this rate, msg/s, instead of as fast as the broker
+    /// accepts (0): CPU per message compared at one rate (the spool's cost,
+    /// issue #21 C). Needs `--generator simulate`, which paces.
+    #[arg(long, default_value_t = 0.0)]
+    publish_rate: f64,
     /// Measure only these consumers (default: all; node-red needs --peer).
     #[arg(long, value_enum, value_delimiter = ',')]
     consumers: Option<Vec<ConsumerKind>>,
@@ -195,6 +200,11 @@ async fn bench(mut args: BenchArgs) -> anyhow::Result<()> {
         args.demo_secs = args.demo_secs.min(3.0);
         args.soak = args.soak.map(|s| s.min(5.0));
     }
+    if args.publish_rate > 0.0 && args.generator != GeneratorKind::Simulate {
+        anyhow::bail!(
+            "--publish-rate needs --generator simulate (the raw generator does not pace)"
+        );
+    }
     let connections = args
         .connections
         .unwrap_or_else(generator::default_connections);
@@ -229,6 +239,7 @@ async fn bench(mut args: BenchArgs) -> anyhow::Result<()> {
         generator: args.generator,
         connections,
         pin: args.pin,
+        target_rate: args.publish_rate,
     };
     let mut runs = Vec::new();
     for i in 0..args.repeat {

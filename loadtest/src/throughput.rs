@@ -111,6 +111,9 @@ pub struct RunContext<'a> {
     pub connections: usize,
     /// Broker on core 0, consumer on core 1.
     pub pin: bool,
+    /// `--publish-rate`: msg/s the simulate generator paces to (0: as fast
+    /// as the broker accepts).
+    pub target_rate: f64,
 }
 
 enum Consumer {
@@ -181,10 +184,13 @@ fn generator_command(
         }
         GeneratorKind::Simulate => {
             let mut c = tokio::process::Command::new(testkit::schoolnet_bin());
-            c.args(["simulate", "--broker", broker_url, "--rate", "0", "--quiet"])
-                .args(["--count", &count, "--qos", &qos])
-                .args(["--client-id", "schoolnet-load-sim", "--connections"])
-                .arg(ctx.connections.to_string());
+            let rate = ctx.target_rate.to_string();
+            c.args([
+                "simulate", "--broker", broker_url, "--rate", &rate, "--quiet",
+            ])
+            .args(["--count", &count, "--qos", &qos])
+            .args(["--client-id", "schoolnet-load-sim", "--connections"])
+            .arg(ctx.connections.to_string());
             c
         }
     };

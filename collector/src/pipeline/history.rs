@@ -2,17 +2,18 @@
 //! may be acknowledged to the broker.
 //!
 //! - [`History::Spool`]: each message's samples become one spool record (its
-//!   line protocol). A flush appends them and hands the group's MQTT
-//!   acknowledgements to the committer task, which commits (one fsync for
-//!   every group queued meanwhile) and only then releases the acks, in
-//!   arrival order: nothing the broker considers delivered can be lost by
-//!   a crash. The pipeline goes on with the next messages during the
-//!   fsync, so the live view never waits for the disk (it did, and the
-//!   load harness's publish → `/metrics` latency was mostly fsyncs). At most [`COMMITS_QUEUED`] groups wait for the committer;
-//!   beyond that the pipeline waits, so a slow disk still slows intake.
-//!   A full spool (or a full disk under it) makes `append` and the
-//!   committer wait for room (see `spool::write`): intake stops, nothing
-//!   is acknowledged, the broker keeps the messages.
+//!   line protocol). A flush appends them and queues the messages' MQTT
+//!   acknowledgements with the committer (see [`commit`](super::commit)),
+//!   which commits in groups (one fsync per group, a few milliseconds or
+//!   1,000 messages) and only then releases the acks, in arrival order:
+//!   nothing the broker considers delivered can be lost by a crash. The
+//!   pipeline goes on with the next messages during the fsync, so the live
+//!   view never waits for the disk (it did, and the load harness's publish
+//!   → `/metrics` latency was mostly fsyncs). A bounded number of messages
+//!   wait for a commit; beyond that the pipeline waits, so a slow disk
+//!   still slows intake. A full spool (or a full disk under it) makes
+//!   `append` and the committer wait for room (see `spool::write`): intake
+//!   stops, nothing is acknowledged, the broker keeps the messages.
 //! - [`History::Queue`]: samples go to the InfluxDB writer through a bounded
 //!   channel (no durability; a crash loses what is queued).
 //! - [`History::None`]: live metrics only.
@@ -34,13 +35,11 @@
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::commit::{Committer, GroupPolicy};
 use crate::line_protocol::{max_sample_len, LineEncoder};
 use crate::sample::{InfluxRecord, Sample};
 use crate::source::mqtt::Ack;
 use crate::spool::{Spool, SpoolError};
-
-/// Groups appended to the spool but not yet committed, at most.
-const COMMITS_QUEUED: usize = 8;
 
 /// Where the pipeline sends history: its end of the storage the binary starts
 /// (`schoolnet`'s `app::history::HistoryService` owns the spool, the writer and
@@ -69,13 +68,11 @@ pub(super) struct Outbox {
     /// The ack forwarder, started with the first acks to send.
     forwarder: Option<Forwarder>,
     /// The spool committer, started with the first spool flush.
-    committer: Option<Committer>,
+    committer: Option<Committer<Ack>>,
 }
 
 /// The ack forwarder task and its input.
 type Forwarder = (mpsc::UnboundedSender<Vec<Ack>>, JoinHandle<()>);
-/// The committer task and its input (one group of acks per flush).
-type Committer = (mpsc::Sender<Vec<Ack>>, JoinHandle<Result<(), SpoolError>>);
 
 impl Outbox {
     pub(super) fn new(history: History) -> Outbox {
@@ -141,6 +138,7 @@ impl Outbox {
                 if self.spooled.is_empty() && self.acks.is_empty() {
                     return Ok(());
                 }
+                let records = self.spooled.len();
                 for (time_ns, lines) in self.spooled.drain(..) {
                     // Waits while the spool is full: at max_bytes with
                     // overflow = block, or its filesystem is (ENOSPC) and
@@ -148,13 +146,23 @@ impl Outbox {
                     // the broker keeps the unacknowledged messages.
                     spool.append(time_ns, &lines).await?;
                 }
-                let spool = spool.clone();
-                let acks = ack_forwarder(&mut self.forwarder).clone();
-                let (tx, _) = self.committer.get_or_insert_with(|| {
-                    let (tx, rx) = mpsc::channel(COMMITS_QUEUED);
-                    (tx, tokio::spawn(commit_loop(spool, rx, acks)))
-                });
-                if tx.send(std::mem::take(&mut self.acks)).await.is_err() {
+                let committer = match &mut self.committer {
+                    Some(c) => c,
+                    None => {
+                        let acks = ack_forwarder(&mut self.forwarder).clone();
+                        self.committer.insert(Committer::start(
+                            spool.clone(),
+                            GroupPolicy::DEFAULT,
+                            move |group| {
+                                let _ = acks.send(group);
+                            },
+                        ))
+                    }
+                };
+                let queued = committer
+                    .queue(records, &mut self.acks, &GroupPolicy::DEFAULT)
+                    .await;
+                if queued.is_err() {
                     // The committer stopped: only on a spool error.
                     return self.finish_commits().await;
                 }
@@ -179,12 +187,8 @@ impl Outbox {
     }
 
     async fn finish_commits(&mut self) -> Result<(), HistoryError> {
-        if let Some((tx, task)) = self.committer.take() {
-            drop(tx);
-            match task.await {
-                Ok(result) => result?,
-                Err(e) => std::panic::resume_unwind(e.into_panic()),
-            }
+        if let Some(committer) = self.committer.take() {
+            committer.finish().await?;
         }
         Ok(())
     }
@@ -207,25 +211,4 @@ fn ack_forwarder(slot: &mut Option<Forwarder>) -> &mpsc::UnboundedSender<Vec<Ack
             (tx, task)
         })
         .0
-}
-
-/// Commits the spool for every group queued since the last commit (one
-/// fsync for all of them), then releases their acks, in order.
-async fn commit_loop(
-    spool: Spool,
-    mut groups: mpsc::Receiver<Vec<Ack>>,
-    acks: mpsc::UnboundedSender<Vec<Ack>>,
-) -> Result<(), SpoolError> {
-    while let Some(mut group) = groups.recv().await {
-        // Every group queued was appended before it was queued, so this
-        // commit covers them all.
-        while let Ok(more) = groups.try_recv() {
-            group.extend(more);
-        }
-        spool.commit().await?;
-        if !group.is_empty() {
-            let _ = acks.send(group);
-        }
-    }
-    Ok(())
 }

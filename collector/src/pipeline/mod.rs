@@ -13,6 +13,7 @@
 //! bounded channel, which is how a slow database slows intake instead of
 //! growing memory.
 
+mod commit;
 mod history;
 mod hot_metrics;
 mod reject_log;

@@ -97,6 +97,7 @@ mod write;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -187,6 +188,8 @@ struct Inner {
     durable_tx: watch::Sender<RecordId>,
     /// Bumped whenever segments are deleted, for appenders waiting for room.
     space_tx: watch::Sender<u64>,
+    /// `fdatasync`s of segment files since open (group commits and seals).
+    fsyncs: AtomicU64,
     _lock: File,
 }
 
@@ -385,6 +388,7 @@ impl Spool {
             let result = (|| -> io::Result<()> {
                 if fsync {
                     file.sync_data()?;
+                    inner.fsyncs.fetch_add(1, Ordering::Relaxed);
                     if dir_dirty {
                         cursor::sync_dir(&inner.config.dir)?;
                     }
@@ -503,10 +507,17 @@ impl Spool {
         self.inner.lock().next_id
     }
 
+    /// `fdatasync`s of segment files since open: group commits and sealed
+    /// segments (none with `fsync = false`). For tests and benchmarks of
+    /// how commits are grouped.
+    pub fn fsyncs(&self) -> u64 {
+        self.inner.fsyncs.load(Ordering::Relaxed)
+    }
+
     /// Test helper: "kill -9": buffered, unflushed bytes are lost and
     /// nothing is persisted on the way out.
     #[cfg(test)]
-    fn crash(self) {
+    pub(crate) fn crash(self) {
         let mut st = self.inner.lock();
         st.buf.clear();
         st.unplaced.clear();

@@ -78,6 +78,7 @@ pub(super) fn open(config: &SpoolConfig, sinks: &[&str]) -> Result<(Spool, Recov
         synced: Condvar::new(),
         durable_tx: watch::Sender::new(durable),
         space_tx: watch::Sender::new(0),
+        fsyncs: std::sync::atomic::AtomicU64::new(0),
         _lock: lock,
     };
     inner.delete_acked(&mut inner.lock());

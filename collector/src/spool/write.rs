@@ -195,6 +195,8 @@ impl Inner {
             if let Err(e) = st.file.sync_data() {
                 return Err(st.fail(&old, e));
             }
+            self.fsyncs
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         let meta = SegmentMeta::new(&self.config.dir, st.active().end_id);
         let file = match open::create_segment(&meta.path) {

@@ -152,6 +152,15 @@ pub async fn feed_from_spool(
 ) -> Result<(), SpoolError> {
     let mut reader = spool.reader(sink)?;
     loop {
+        // Caught up: wait for the next commit before reading, rather than
+        // a blocking-pool round trip to learn that nothing is there (one
+        // per group commit, issue #21).
+        if reader.position() > spool.durable_id() {
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                _ = reader.wait_for_more() => {}
+            }
+        }
         let (back, batch) = tokio::task::spawn_blocking(move || {
             let batch = reader.next_batch(FEED_RECORDS, FEED_BYTES);
             (reader, batch)
