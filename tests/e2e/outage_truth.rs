@@ -444,7 +444,12 @@ async fn an_olt_and_its_nine_schools_silent_are_stored_and_reported_as_they_happ
             "{id}: {downtime} s down, silent {truth} s"
         );
         // Within what the downtime is (1e-6 s), over the window.
-        close(f("availability"), 1.0 - downtime / window, 1e-6 / window, id);
+        close(
+            f("availability"),
+            1.0 - downtime / window,
+            1e-6 / window,
+            id,
+        );
         assert_eq!((f("outages"), f("restored")), (1.0, 1.0), "{id}: {row}");
         for s in p {
             let by_cause = row["downtime_by_cause_s"][&s.cause].as_f64().unwrap();
