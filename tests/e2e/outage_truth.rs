@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 use collector::inventory::Inventory;
 use serde_json::Value;
 use simulator::{run_fleet, Fleet, FleetOptions, SimulateOptions};
-use support::{sum_metric, Collector};
+use support::{school_states, sum_metric, Collector};
 use testkit::{wait_until, InfluxDb1, Mosquitto};
 use tokio_util::sync::CancellationToken;
 
@@ -49,21 +49,6 @@ fn write_inventory(dir: &std::path::Path) -> Inventory {
     std::fs::write(dir.join("schools.csv"), schools).unwrap();
     std::fs::write(dir.join("devices.csv"), devices).unwrap();
     Inventory::load(&dir.join("schools.csv"), &dir.join("devices.csv")).unwrap()
-}
-
-/// `(state, cause)` per school from `schoolnet_school_state`.
-fn school_states(metrics: &str) -> BTreeMap<String, (String, String)> {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with("schoolnet_school_state{") && l.ends_with("} 1"))
-        .map(|l| {
-            let label = |k: &str| {
-                let from = l.find(&format!("{k}=\"")).unwrap() + k.len() + 2;
-                l[from..from + l[from..].find('"').unwrap()].to_string()
-            };
-            (label("school"), (label("state"), label("cause")))
-        })
-        .collect()
 }
 
 fn last_seen(metrics: &str, device: &str) -> f64 {

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime};
 use collector::inventory::Inventory;
 use simulator::{run_fleet, Fleet, FleetOptions, SimulateOptions};
 use support::dom::{element_text, start_tags};
-use support::{sum_metric, Collector};
+use support::{school_states, sum_metric, Collector, States};
 use testkit::{wait_until, Chromium, Mosquitto};
 use tokio_util::sync::CancellationToken;
 
@@ -57,23 +57,6 @@ fn devices_csv() -> String {
         }
     }
     out
-}
-
-/// State and cause ("" when none) per school, from `schoolnet_school_state`.
-type States = BTreeMap<String, (String, String)>;
-
-fn school_states(metrics: &str) -> States {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with("schoolnet_school_state{") && l.ends_with("} 1"))
-        .map(|l| {
-            let label = |k: &str| {
-                let from = l.find(&format!("{k}=\"")).unwrap() + k.len() + 2;
-                l[from..from + l[from..].find('"').unwrap()].to_string()
-            };
-            (label("school"), (label("state"), label("cause")))
-        })
-        .collect()
 }
 
 fn count_by_state<'a>(states: impl Iterator<Item = &'a str>) -> BTreeMap<String, usize> {

@@ -244,6 +244,25 @@ pub fn sum_metric(text: &str, name: &str, labels: &[&str]) -> f64 {
         .sum()
 }
 
+/// State and cause ("" when none) per school.
+pub type States = std::collections::BTreeMap<String, (String, String)>;
+
+/// `(state, cause)` per school from the series of `schoolnet_school_state`
+/// that are 1 (the current state, at either detail level).
+pub fn school_states(metrics: &str) -> States {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("schoolnet_school_state{") && l.ends_with("} 1"))
+        .map(|l| {
+            let label = |k: &str| {
+                let from = l.find(&format!("{k}=\"")).unwrap() + k.len() + 2;
+                l[from..from + l[from..].find('"').unwrap()].to_string()
+            };
+            (label("school"), (label("state"), label("cause")))
+        })
+        .collect()
+}
+
 /// Publishes `payload` on `topic` at QoS 1 with the real `mosquitto_pub`.
 pub fn mosquitto_pub(broker_url: &str, topic: &str, payload: &str) {
     let port = broker_url.rsplit(':').next().unwrap();
