@@ -29,7 +29,7 @@ use tokio::sync::mpsc::Receiver;
 use tracing::info;
 
 pub use batch::encode_batch;
-pub use config::{InfluxApi, InfluxConfig, TOKEN_ENV};
+pub use config::{Gzip, InfluxApi, InfluxConfig, TOKEN_ENV};
 pub use deliver::SHUTDOWN_BUDGET;
 pub use error::WriteError;
 pub use writer::InfluxWriter;

@@ -50,6 +50,7 @@ impl InfluxWriter {
         metrics: PipelineMetrics,
     ) -> Result<InfluxWriter, WriteError> {
         let url = write_url(config)?;
+        let gzip = config.gzip.applies_to(&url);
         // A token file saved with CRLF or a trailing space must not become an
         // invalid header (or a silently wrong credential).
         let token = token.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
@@ -92,7 +93,7 @@ impl InfluxWriter {
             client,
             url,
             auth,
-            gzip: config.gzip,
+            gzip,
             timeout,
             metrics,
         })
