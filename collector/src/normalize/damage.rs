@@ -102,6 +102,12 @@ impl Damaged {
         key: Option<&str>,
         out: &mut Vec<Reject>,
     ) {
+        // Nearly every observation is undamaged: name the series only when
+        // there is something to say (formatting it always cost 3 % of the
+        // collector's CPU at full load).
+        if self.implausible.is_empty() && self.type_changed.is_empty() {
+            return;
+        }
         let series = match key {
             Some(k) => format!("{measurement} `{}` of device `{device}`", k.escape_debug()),
             None => format!("{measurement} of device `{device}`"),

@@ -47,13 +47,8 @@ impl Batch {
             // A spooled record holds all lines of one message: each line is
             // its own point, so a 413 split can still cut between them.
             InfluxRecord::Lines { spool_id, .. } => {
-                let ends = self.body[start..]
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, b)| **b == b'\n')
-                    .map(|(i, _)| start + i + 1)
-                    .collect::<Vec<_>>();
-                self.line_ends.extend(ends);
+                let lines = memchr::memchr_iter(b'\n', &self.body[start..]);
+                self.line_ends.extend(lines.map(|i| start + i + 1));
                 self.spool_upto = Some(*spool_id);
             }
             _ => self.line_ends.push(self.body.len()),
