@@ -90,6 +90,12 @@ pub struct PipelineMetrics {
     /// Spooled records readers skipped because they were damaged on disk
     /// after the spool was opened: never delivered.
     pub spool_damaged_records: IntCounter,
+    /// Bytes the spool's opening cut off the last segment's torn tail
+    /// (appended, never synced, before a crash); 0 after a clean stop.
+    pub spool_recovered_torn_bytes: IntGauge,
+    /// Records the spool's opening found lost: damaged in older segments
+    /// (skipped) or deleted before a sink's cursor reached them.
+    pub spool_recovered_lost_records: IntGauge,
     /// Distinct (device, measurement, key, field) series the normalizer
     /// tracks. Deliberately not per device: that label would be as large as
     /// the inventory; `/api/dead-letters` names a device at its budget.
@@ -272,6 +278,16 @@ impl PipelineMetrics {
                 "Spooled records skipped because they were damaged on disk (bad checksum or framing) after the spool was opened: never delivered.",
             )
             .expect("valid metric"),
+            spool_recovered_torn_bytes: IntGauge::new(
+                "schoolnet_spool_recovered_torn_bytes",
+                "Bytes this process cut off the spool's torn tail when it opened the spool (appended but never synced before a crash); 0 after a clean stop.",
+            )
+            .expect("valid metric"),
+            spool_recovered_lost_records: IntGauge::new(
+                "schoolnet_spool_recovered_lost_records",
+                "Spooled records this process found lost when it opened the spool: damaged on disk (skipped) or deleted before a sink delivered them. Never delivered.",
+            )
+            .expect("valid metric"),
             influx_queue_batches: IntGauge::new(
                 "schoolnet_influx_queue_batches",
                 "Batches waiting for the InfluxDB writer.",
@@ -326,6 +342,8 @@ impl PipelineMetrics {
             Box::new(m.spool_blocked.clone()),
             Box::new(m.spool_blocked_seconds.clone()),
             Box::new(m.spool_damaged_records.clone()),
+            Box::new(m.spool_recovered_torn_bytes.clone()),
+            Box::new(m.spool_recovered_lost_records.clone()),
             Box::new(m.series.clone()),
             Box::new(m.series_limit_hits.clone()),
             Box::new(m.series_budget_per_device.clone()),

@@ -61,6 +61,12 @@ impl HistoryService {
                     tokio::task::spawn_blocking(move || Spool::open(&sc2, &[INFLUX_SINK]))
                         .await?
                         .with_context(|| format!("spool {}", sc.dir.display()))?;
+                metrics
+                    .spool_recovered_torn_bytes
+                    .set(recovery.torn_bytes() as i64);
+                metrics
+                    .spool_recovered_lost_records
+                    .set(recovery.lost_records() as i64);
                 if recovery.is_clean() {
                     info!(dir = %sc.dir.display(), "spool opened");
                 } else {

@@ -384,6 +384,18 @@ async fn torn_spool_tail_is_cut_and_the_rest_delivered() {
         total_points(&torn)
     );
 
+    // The operator sees the cut in /metrics, not only in the log: the torn
+    // tail's bytes (the half record left on disk), and nothing counted lost.
+    let m = collector.metrics().await;
+    assert_eq!(
+        sum_metric(&m, "schoolnet_spool_recovered_torn_bytes", &[]),
+        (len / 2) as f64
+    );
+    assert_eq!(
+        sum_metric(&m, "schoolnet_spool_recovered_lost_records", &[]),
+        0.0
+    );
+
     let expected = minus(&expected_points(&report), &torn);
     wait_for_points(&influx, &expected, Accounting::Exact, DELIVERY).await;
     wait_until(

@@ -60,6 +60,19 @@ impl Recovery {
         self.segments.iter().map(|s| s.1).sum()
     }
 
+    /// Bytes cut off the torn tail (0: none).
+    pub fn torn_bytes(&self) -> u64 {
+        self.truncated.as_ref().map_or(0, |t| t.bytes)
+    }
+
+    /// Records never to be delivered: skipped for damage, or deleted
+    /// before a sink's cursor reached them (counted once per sink).
+    pub fn lost_records(&self) -> u64 {
+        let skipped: u64 = self.corrupt.iter().map(|c| c.records_skipped).sum();
+        let missed: u64 = self.missing.iter().map(|(_, n)| n).sum();
+        skipped + missed
+    }
+
     /// Nothing was cut, skipped, missing or unreadable.
     pub fn is_clean(&self) -> bool {
         self.truncated.is_none()

@@ -241,6 +241,10 @@ fn flipped_byte_is_detected_in_old_and_last_segments() {
     );
     let t = rec.truncated.as_ref().unwrap();
     assert_eq!((t.offset, t.kind), (off_last, ProblemKind::BadChecksum));
+    // What the metrics report: the lost records, and the cut tail's bytes.
+    assert_eq!(rec.lost_records(), first_of_second - 3);
+    assert_eq!(rec.torn_bytes(), t.bytes);
+    assert!(t.bytes > 0);
     let got = read_all(&spool, "a");
     check_payloads(&got);
     assert_eq!(&ids(&got)[..3], &[1, 2, first_of_second]);
