@@ -1,8 +1,11 @@
-//! `/metrics` over real HTTP at national scale: what a scrape costs.
+//! `/metrics` over real HTTP at national scale: what a scrape costs in time
+//! and memory. `scripts/bench-scrape.sh` builds and runs it with the date,
+//! machine and commit.
 //!
 //! ```sh
-//! cargo run --release -p exporter --example scrape-bench              # 30,000 schools, 50 scrapes
-//! cargo run --release -p exporter --example scrape-bench -- --schools 3000 --scrapes 10
+//! cargo run --release -p exporter --example scrape-bench                  # 30,000 schools
+//! cargo run --release -p exporter --example scrape-bench -- --schools 3000 --spaced 5
+//! cargo run --release -p exporter --example scrape-bench -- --compare 5   # parallel vs plain gzip
 //! ```
 //!
 //! Builds the exposition benches' state (a generated inventory: an OLT per
@@ -11,12 +14,23 @@
 //! values), serves it on a loopback port in this process, and scrapes it
 //! with `curl` (`-o /dev/null`, time to the last byte; with
 //! `Accept-Encoding: gzip` like Prometheus, which decompresses on its side,
-//! and without). Sequential scrapes are spaced past the sharing window, so
-//! each one renders; concurrent ones (2 and 4 at once, like an HA pair)
-//! share. Reports latency percentiles, this process's CPU seconds per
-//! scrape (render, gzip and serving: nothing else runs in it meanwhile),
-//! renders and shared scrapes counted by the exporter, and RSS before the
-//! scrapes, at the peak, and after them (once the last render has expired).
+//! and without). Then, in order:
+//!
+//! 1. **time**: `--spaced` scrapes per encoding, each spaced past the
+//!    sharing window so each one renders: curl p50 / p90 / max, this
+//!    process's CPU seconds per scrape (render, gzip and serving: nothing
+//!    else runs in it), bytes;
+//! 2. **memory**: `--back-to-back` scrapes per encoding, each started as
+//!    soon as the previous one finished (so some share a render), then
+//!    `--rounds` rounds of `--concurrent` scrapes at once per encoding; the
+//!    RSS (`VmRSS`) is read right after every scrape (round) finishes, and
+//!    printed with its ratio to the RSS before the first scrape, the peak
+//!    (`VmHWM`) and the RSS once the last render's window has passed.
+//!
+//! `--compare R` instead runs R rounds of `--spaced` gzip scrapes with the
+//! parallel gzip and with plain single-threaded flate2 at level 1,
+//! interleaved, and prints each round's p50 and CPU-s per scrape and the
+//! medians over the rounds.
 
 // Shared with the criterion benches, which use the rest of it.
 #[allow(dead_code)]
@@ -24,19 +38,28 @@
 mod support;
 
 use std::process::Command;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 struct Options {
     schools: usize,
-    scrapes: usize,
+    spaced: usize,
+    back_to_back: usize,
+    concurrent: usize,
     rounds: usize,
+    compare: usize,
+    costs: usize,
 }
 
 fn options() -> Options {
     let mut o = Options {
         schools: 30_000,
-        scrapes: 50,
-        rounds: 10,
+        spaced: 10,
+        back_to_back: 30,
+        concurrent: 4,
+        rounds: 5,
+        compare: 0,
+        costs: 0,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut it = args.iter();
@@ -48,18 +71,23 @@ fn options() -> Options {
         };
         match flag.as_str() {
             "--schools" => o.schools = value(),
-            "--scrapes" => o.scrapes = value(),
+            "--spaced" => o.spaced = value(),
+            "--back-to-back" => o.back_to_back = value(),
+            "--concurrent" => o.concurrent = value(),
             "--rounds" => o.rounds = value(),
+            "--compare" => o.compare = value(),
+            "--costs" => o.costs = value(),
             other => panic!(
-                "unknown option {other}; options: --schools N (30000), --scrapes N (50, sequential), --rounds N (10, concurrent)"
+                "unknown option {other}; options: --schools N (30000), --spaced N (10 per encoding), \
+                 --back-to-back N (30 per encoding), --concurrent N (4), --rounds N (5), --compare R (0), --costs N (0)"
             ),
         }
     }
     o
 }
 
-/// One `curl` scrape: seconds to the last byte, and bytes received.
-fn curl(url: &str, gzip: bool) -> std::io::Result<std::process::Child> {
+/// One `curl` scrape, started.
+fn curl(url: &str, gzip: bool) -> std::process::Child {
     let mut c = Command::new("curl");
     c.args([
         "-sS",
@@ -71,9 +99,13 @@ fn curl(url: &str, gzip: bool) -> std::io::Result<std::process::Child> {
     if gzip {
         c.args(["-H", "Accept-Encoding: gzip"]);
     }
-    c.arg(url).stdout(std::process::Stdio::piped()).spawn()
+    c.arg(url)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("curl is installed")
 }
 
+/// Waits for a scrape: seconds to the last byte, and bytes received.
 fn finish(child: std::process::Child) -> (f64, u64) {
     let out = child.wait_with_output().expect("curl runs");
     assert!(out.status.success(), "curl failed: {out:?}");
@@ -94,17 +126,19 @@ fn cpu_seconds() -> f64 {
     t(usage.ru_utime) + t(usage.ru_stime)
 }
 
-fn kib(field: &str) -> u64 {
+/// A `/proc/self/status` field in MB (10^6 bytes).
+fn status_mb(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
+    let kib: f64 = status
         .lines()
         .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
+        .unwrap_or(f64::NAN);
+    kib * 1024.0 / 1e6
 }
 
-fn mib(kib: u64) -> String {
-    format!("{:.0} MiB", kib as f64 / 1024.0)
+fn rss() -> f64 {
+    status_mb("VmRSS:")
 }
 
 fn counter(registry: &prometheus::Registry, name: &str) -> f64 {
@@ -116,64 +150,255 @@ fn counter(registry: &prometheus::Registry, name: &str) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+fn percentile(values: &[f64], p: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i]
 }
 
-/// Scrapes in groups of `at_once` (the group's scrapes started together),
-/// `groups` times, each group past the previous one's sharing window.
-fn scenario(
-    name: &str,
-    url: &str,
-    gzip: bool,
-    at_once: usize,
-    groups: usize,
-    registry: &prometheus::Registry,
-) {
-    let (renders0, shared0) = (
-        counter(registry, "schoolnet_exporter_renders_total"),
-        counter(registry, "schoolnet_exporter_scrape_shared_total"),
-    );
+/// Past the window in which a render answers new scrapes (as long again as
+/// it took, at most 1 s): the next scrape renders.
+fn past_the_window() {
+    std::thread::sleep(exporter::http::scrape::MAX_SHARE_AFTER + Duration::from_millis(100));
+}
+
+fn encoding(gzip: bool) -> &'static str {
+    if gzip {
+        "gzip"
+    } else {
+        "identity"
+    }
+}
+
+struct Timed {
+    times: Vec<f64>,
+    cpu_per_scrape: f64,
+    bytes: u64,
+}
+
+/// `n` scrapes, each past the previous one's window.
+fn spaced(url: &str, gzip: bool, n: usize) -> Timed {
     let cpu0 = cpu_seconds();
     let mut times = Vec::new();
     let mut bytes = 0;
-    for _ in 0..groups {
-        let children: Vec<_> = (0..at_once)
-            .map(|_| curl(url, gzip).expect("curl is installed"))
-            .collect();
-        for c in children {
-            let (secs, b) = finish(c);
-            times.push(secs);
-            bytes = b;
-        }
-        // Past the window in which the render answers new scrapes (as
-        // long again as it took, at most 1 s): the next group renders.
-        std::thread::sleep(exporter::http::scrape::MAX_SHARE_AFTER + Duration::from_millis(100));
+    for _ in 0..n {
+        let (secs, b) = finish(curl(url, gzip));
+        times.push(secs);
+        bytes = b;
+        past_the_window();
     }
-    let cpu = cpu_seconds() - cpu0;
-    let renders = counter(registry, "schoolnet_exporter_renders_total") - renders0;
-    let shared = counter(registry, "schoolnet_exporter_scrape_shared_total") - shared0;
-    times.sort_by(f64::total_cmp);
+    Timed {
+        times,
+        cpu_per_scrape: (cpu_seconds() - cpu0) / n as f64,
+        bytes,
+    }
+}
+
+struct Server {
+    url: String,
+    registry: prometheus::Registry,
+}
+
+impl Server {
+    fn renders_and_shared(&self) -> (f64, f64) {
+        (
+            counter(&self.registry, "schoolnet_exporter_renders_total"),
+            counter(&self.registry, "schoolnet_exporter_scrape_shared_total"),
+        )
+    }
+}
+
+/// Step 1: time per encoding.
+fn time(server: &Server, o: &Options) {
     println!(
-        "{name:<28} {:>4} {:>7.3} {:>7.3} {:>7.3} {:>9.3} {:>8.3} {:>7} {:>6} {:>9.1}",
-        times.len(),
-        percentile(&times, 0.5),
-        percentile(&times, 0.99),
-        times[times.len() - 1],
-        cpu / times.len() as f64,
-        cpu / renders.max(1.0),
-        renders,
-        shared,
-        bytes as f64 / 1e6,
+        "time: {} scrapes per encoding, each past the previous one's window (renders each); curl time to last byte",
+        o.spaced
     );
+    println!(
+        "{:<9} {:>3} {:>7} {:>7} {:>7} {:>10} {:>9}",
+        "encoding", "n", "p50 s", "p90 s", "max s", "CPU-s/scr", "MB/scrape"
+    );
+    for gzip in [true, false] {
+        let t = spaced(&server.url, gzip, o.spaced);
+        println!(
+            "{:<9} {:>3} {:>7.3} {:>7.3} {:>7.3} {:>10.3} {:>9.1}",
+            encoding(gzip),
+            t.times.len(),
+            percentile(&t.times, 0.5),
+            percentile(&t.times, 0.9),
+            percentile(&t.times, 1.0),
+            t.cpu_per_scrape,
+            t.bytes as f64 / 1e6
+        );
+    }
+}
+
+/// Step 2: RSS right after every scrape.
+fn memory(server: &Server, o: &Options, before: f64) {
+    println!(
+        "memory: RSS (MB) right after each scrape; before the first scrape {before:.0} MB, limit 1.2x = {:.0} MB",
+        before * 1.2
+    );
+    let mut all = Vec::new();
+    let show = |what: String, readings: &[f64], renders: f64, shared: f64| {
+        let list: Vec<String> = readings.iter().map(|r| format!("{r:.0}")).collect();
+        let max = readings.iter().copied().fold(0.0, f64::max);
+        println!(
+            "{what}: renders {renders}, shared {shared}; max {max:.0} MB ({:.2}x)\n  {}",
+            max / before,
+            list.join(" ")
+        );
+    };
+    for gzip in [true, false] {
+        let (r0, s0) = server.renders_and_shared();
+        let readings: Vec<f64> = (0..o.back_to_back)
+            .map(|_| {
+                finish(curl(&server.url, gzip));
+                rss()
+            })
+            .collect();
+        let (r1, s1) = server.renders_and_shared();
+        show(
+            format!("{} back to back, {}", o.back_to_back, encoding(gzip)),
+            &readings,
+            r1 - r0,
+            s1 - s0,
+        );
+        all.extend(readings);
+        past_the_window();
+    }
+    for gzip in [true, false] {
+        let (r0, s0) = server.renders_and_shared();
+        let readings: Vec<f64> = (0..o.rounds)
+            .map(|_| {
+                let children: Vec<_> = (0..o.concurrent).map(|_| curl(&server.url, gzip)).collect();
+                children.into_iter().for_each(|c| {
+                    finish(c);
+                });
+                let after = rss();
+                past_the_window();
+                after
+            })
+            .collect();
+        let (r1, s1) = server.renders_and_shared();
+        show(
+            format!(
+                "{} rounds of {} at once, {}",
+                o.rounds,
+                o.concurrent,
+                encoding(gzip)
+            ),
+            &readings,
+            r1 - r0,
+            s1 - s0,
+        );
+        all.extend(readings);
+    }
+    let max = all.iter().copied().fold(0.0, f64::max);
+    let third = (all.len() / 3).max(1);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    past_the_window();
+    println!(
+        "RSS: before {before:.0} MB; right after a scrape: max {max:.0} MB ({:.2}x), mean of the first third {:.0}, of the last third {:.0}; \
+         after the window {:.0} MB ({:.2}x); peak (VmHWM) {:.0} MB",
+        max / before,
+        mean(&all[..third]),
+        mean(&all[all.len() - third..]),
+        rss(),
+        rss() / before,
+        status_mb("VmHWM:"),
+    );
+}
+
+/// `--costs N`: the render and each gzip variant timed apart, N times,
+/// outside HTTP (wall and process CPU seconds; the state is not changing).
+fn costs(exporter: &exporter::Exporter, n: usize) {
+    let timed = |f: &mut dyn FnMut()| {
+        let (t0, c0) = (Instant::now(), cpu_seconds());
+        f();
+        (t0.elapsed().as_secs_f64(), cpu_seconds() - c0)
+    };
+    let mut rows: Vec<(&str, Vec<(f64, f64)>)> = vec![
+        ("render", Vec::new()),
+        ("parallel gzip (level 1)", Vec::new()),
+        ("plain flate2 level 1", Vec::new()),
+        ("inflate (identity body)", Vec::new()),
+    ];
+    for _ in 0..n {
+        let mut pages = None;
+        rows[0]
+            .1
+            .push(timed(&mut || pages = Some(exporter.render_pages())));
+        let pages = pages.expect("rendered");
+        let mut gz = None;
+        for (row, level) in [(1, 0), (2, 1)] {
+            exporter::http::gzip::PLAIN_LEVEL.store(level, Ordering::Relaxed);
+            let copy = pages.clone().into_chunks();
+            rows[row].1.push(timed(&mut || {
+                gz = Some(exporter::http::gzip::compress(copy.clone()))
+            }));
+        }
+        exporter::http::gzip::PLAIN_LEVEL.store(0, Ordering::Relaxed);
+        let gz = gz.expect("gzipped").into_chunks().concat();
+        rows[3].1.push(timed(&mut || {
+            let mut out = Vec::with_capacity(pages.len());
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut out)
+                .expect("inflates");
+        }));
+    }
+    println!("costs: {n} times each, outside HTTP; median wall s / CPU-s");
+    for (name, v) in rows {
+        let wall: Vec<f64> = v.iter().map(|x| x.0).collect();
+        let cpu: Vec<f64> = v.iter().map(|x| x.1).collect();
+        println!(
+            "{name:<26} {:.3} / {:.3}",
+            percentile(&wall, 0.5),
+            percentile(&cpu, 0.5)
+        );
+    }
+}
+
+/// `--compare`: the parallel gzip against plain flate2, interleaved.
+fn compare(server: &Server, o: &Options) {
+    // 0: parallel (the default); n: plain single-threaded flate2 at level n.
+    let variants = [("parallel gzip (level 1)", 0), ("plain flate2 level 1", 1)];
+    println!(
+        "compare: {} rounds of {} gzip scrapes per variant, interleaved; curl time to last byte",
+        o.compare, o.spaced
+    );
+    let mut p50s = vec![Vec::new(); variants.len()];
+    let mut cpus = vec![Vec::new(); variants.len()];
+    for round in 0..o.compare {
+        for (i, (name, level)) in variants.iter().enumerate() {
+            exporter::http::gzip::PLAIN_LEVEL.store(*level, Ordering::Relaxed);
+            let t = spaced(&server.url, true, o.spaced);
+            let p50 = percentile(&t.times, 0.5);
+            println!(
+                "round {round} {name:<24} p50 {p50:.3} s  p90 {:.3} s  CPU-s/scrape {:.3}  {:.2} MB",
+                percentile(&t.times, 0.9),
+                t.cpu_per_scrape,
+                t.bytes as f64 / 1e6
+            );
+            p50s[i].push(p50);
+            cpus[i].push(t.cpu_per_scrape);
+        }
+    }
+    exporter::http::gzip::PLAIN_LEVEL.store(0, Ordering::Relaxed);
+    for (i, (name, _)) in variants.iter().enumerate() {
+        println!(
+            "median over rounds: {name:<24} p50 {:.3} s  CPU-s/scrape {:.3}",
+            percentile(&p50s[i], 0.5),
+            percentile(&cpus[i], 0.5)
+        );
+    }
 }
 
 fn main() {
     let o = options();
     let started = Instant::now();
     let fed = support::fed_exporter(support::generated_inventory(o.schools));
-    eprintln!(
+    println!(
         "{} schools: state built in {:.1} s",
         o.schools,
         started.elapsed().as_secs_f64()
@@ -186,70 +411,25 @@ fn main() {
     let listener = rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .expect("bind loopback");
-    let url = format!("http://{}/metrics", listener.local_addr().expect("addr"));
+    let server = Server {
+        url: format!("http://{}/metrics", listener.local_addr().expect("addr")),
+        registry: fed.registry.clone(),
+    };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = rt.spawn(fed.exporter.clone().serve(listener, async move {
+    let serving = rt.spawn(fed.exporter.clone().serve(listener, async move {
         let _ = stopped.await;
     }));
 
-    let rss_before = kib("VmRSS:");
+    let before = rss();
     support::reset_peak_rss();
-    println!(
-        "{} schools, {} sequential scrapes spaced past the sharing window, concurrent: {} rounds; curl time to last byte (s)",
-        o.schools, o.scrapes, o.rounds
-    );
-    println!(
-        "{:<28} {:>4} {:>7} {:>7} {:>7} {:>9} {:>8} {:>7} {:>6} {:>9}",
-        "scenario",
-        "n",
-        "p50",
-        "p99",
-        "max",
-        "CPU-s/scr",
-        "CPU-s/r",
-        "renders",
-        "shared",
-        "MB/scrape"
-    );
-    scenario(
-        "gzip, one at a time",
-        &url,
-        true,
-        1,
-        o.scrapes,
-        &fed.registry,
-    );
-    let rss_after_sequential = kib("VmRSS:");
-    scenario(
-        "identity, one at a time",
-        &url,
-        false,
-        1,
-        o.scrapes.min(20),
-        &fed.registry,
-    );
-    scenario("gzip, 2 at once", &url, true, 2, o.rounds, &fed.registry);
-    scenario("gzip, 4 at once", &url, true, 4, o.rounds, &fed.registry);
-    scenario(
-        "identity, 4 at once",
-        &url,
-        false,
-        4,
-        o.rounds.min(5),
-        &fed.registry,
-    );
-    let rss_after = kib("VmRSS:");
-    let peak = kib("VmHWM:");
-    println!(
-        "RSS: before the scrapes {}, after the {} gzip scrapes {} ({:.2}x), after all {} ({:.2}x), peak {}",
-        mib(rss_before),
-        o.scrapes,
-        mib(rss_after_sequential),
-        rss_after_sequential as f64 / rss_before as f64,
-        mib(rss_after),
-        rss_after as f64 / rss_before as f64,
-        mib(peak),
-    );
+    if o.costs > 0 {
+        costs(&fed.exporter, o.costs);
+    } else if o.compare > 0 {
+        compare(&server, &o);
+    } else {
+        time(&server, &o);
+        memory(&server, &o, before);
+    }
     let _ = stop.send(());
-    let _ = rt.block_on(server);
+    let _ = rt.block_on(serving);
 }
