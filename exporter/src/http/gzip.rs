@@ -77,9 +77,9 @@ pub fn compress(pieces: Vec<Bytes>) -> Exposition {
     compress_in_parts(pieces, threads)
 }
 
-/// What [`compress`] uses, for `scrape-bench --compare` (which weighs the
-/// parts against plain flate2 in one process, interleaved): 0 (always, but
-/// in that bench) the parts, n plain single-threaded flate2 at level n.
+/// What [`compress`] uses: 0, the parts (always, outside `scrape-bench
+/// --compare`, which sets it to weigh the parts against plain flate2 in one
+/// process, interleaved), or n: plain single-threaded flate2 at level n.
 #[doc(hidden)]
 pub static PLAIN_LEVEL: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
