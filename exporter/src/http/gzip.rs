@@ -1,11 +1,13 @@
 //! gzip for `/metrics` when the scraper asks for it (Prometheus always
 //! does): the exposition is repetitive text that gzip at its fastest level
-//! shrinks about sixteen times (the 216-school page: 937 KB → 58 KB), which
-//! is what crosses the network and what a TLS proxy has to encrypt.
+//! shrinks about eleven times (the 216-school page: 937 KB → 58 KB; 30,000
+//! schools: 58.7 MB → 5.1 MB), which is what crosses the network and what
+//! a TLS proxy has to encrypt.
 //!
-//! It reads the page's 64 KB pieces in turn and writes its output in pieces
-//! too: no copy of the whole text is made for it, and the output is never
-//! reallocated (at 30,000 schools: 134 MB of text, about 11 MB of gzip).
+//! It takes the page's 64 KB pieces and frees each one as soon as it is
+//! deflated, writing its output in pieces too: no copy of the whole text is
+//! made for it, the output is never reallocated, and the text is gone when
+//! the gzip is done (the render keeps only the gzip, `scrape.rs`).
 //!
 //! A large page is compressed on several threads (up to the cores, at most
 //! [`MAX_THREADS`]), as `pigz` does: each thread deflates a contiguous part
@@ -14,8 +16,11 @@
 //! stream, and the CRC-32s of the parts combine into the page's. The
 //! result is one ordinary gzip member (what every client decodes, `curl
 //! --compressed` included), a fraction of a per cent larger than a
-//! single-threaded gzip, in a fraction of the time: at national scale
-//! gzip costs as much as the render itself.
+//! single-threaded gzip. A hand-written fast path has to pay end to end:
+//! weighed against plain single-threaded flate2 on the 30,000-school page
+//! (`scripts/bench-scrape.sh --compare`, docs/performance.md "Scale"),
+//! plain flate2 does not keep the scrape within 0.3 s with a margin, so
+//! the parts stay.
 
 use std::io::Write as _;
 
@@ -56,7 +61,11 @@ pub fn accepted(headers: &HeaderMap) -> bool {
 /// The text of `pieces` gzipped at the fastest level: a scrape wants it
 /// soon more than small (level 1 is within a few per cent of the default's
 /// size here). On several threads when it is large (see the module doc).
-pub fn compress(pieces: &[Bytes]) -> Exposition {
+pub fn compress(pieces: Vec<Bytes>) -> Exposition {
+    let plain = PLAIN_LEVEL.load(std::sync::atomic::Ordering::Relaxed);
+    if plain > 0 {
+        return compress_plain(pieces, plain);
+    }
     let total: usize = pieces.iter().map(Bytes::len).sum();
     let threads = if total < PARALLEL_FROM {
         1
@@ -68,18 +77,37 @@ pub fn compress(pieces: &[Bytes]) -> Exposition {
     compress_in_parts(pieces, threads)
 }
 
+/// What [`compress`] uses: 0, the parts (always, outside `scrape-bench
+/// --compare`, which sets it to weigh the parts against plain flate2 in one
+/// process, interleaved), or n: plain single-threaded flate2 at level n.
+#[doc(hidden)]
+pub static PLAIN_LEVEL: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Plain flate2: one `GzEncoder` over the pieces, on the calling thread.
+fn compress_plain(pieces: Vec<Bytes>, level: u32) -> Exposition {
+    let mut gz = flate2::write::GzEncoder::new(
+        crate::render::chunks::ChunkedText::default(),
+        Compression::new(level),
+    );
+    for piece in pieces {
+        gz.write_all(&piece).expect("gzip into memory cannot fail");
+    }
+    Exposition::new(gz.finish().expect("gzip into memory cannot fail").finish())
+}
+
 /// [`compress`] with the text cut into `parts` parts of about equal size
 /// (at piece boundaries), each deflated on a thread of its own.
-fn compress_in_parts(pieces: &[Bytes], parts: usize) -> Exposition {
+fn compress_in_parts(pieces: Vec<Bytes>, parts: usize) -> Exposition {
     let groups = split(pieces, parts.max(1));
     let last = groups.len() - 1;
     let deflated: Vec<Deflated> = std::thread::scope(|scope| {
-        let others: Vec<_> = groups[1..]
-            .iter()
+        let mut groups = groups.into_iter();
+        let first = groups.next().unwrap_or_default();
+        let others: Vec<_> = groups
             .enumerate()
             .map(|(i, group)| scope.spawn(move || deflate(group, i + 1 == last)))
             .collect();
-        let first = deflate(groups[0], last == 0);
+        let first = deflate(first, last == 0);
         std::iter::once(first)
             .chain(others.into_iter().map(|t| t.join().expect("gzip thread")))
             .collect()
@@ -100,21 +128,28 @@ fn compress_in_parts(pieces: &[Bytes], parts: usize) -> Exposition {
     Exposition::new(out)
 }
 
-/// Contiguous runs of `pieces`, `parts` of them at most, of about equal
-/// bytes.
-fn split(pieces: &[Bytes], parts: usize) -> Vec<&[Bytes]> {
+/// Contiguous runs of `pieces`, `parts` of them at most (at least one), of
+/// about equal bytes.
+fn split(mut pieces: Vec<Bytes>, parts: usize) -> Vec<Vec<Bytes>> {
     let total: usize = pieces.iter().map(Bytes::len).sum();
     let target = total.div_ceil(parts).max(1);
-    let mut groups = Vec::with_capacity(parts);
-    let (mut start, mut bytes) = (0, 0);
+    let mut ends = Vec::with_capacity(parts);
+    let mut bytes = 0;
     for (i, piece) in pieces.iter().enumerate() {
         bytes += piece.len();
-        if bytes >= target && groups.len() + 1 < parts {
-            groups.push(&pieces[start..=i]);
-            (start, bytes) = (i + 1, 0);
+        if bytes >= target && ends.len() + 1 < parts {
+            ends.push(i + 1);
+            bytes = 0;
         }
     }
-    groups.push(&pieces[start..]);
+    // Cut from the back so the indexes stay valid.
+    let mut groups: Vec<Vec<Bytes>> = ends
+        .iter()
+        .rev()
+        .map(|&end| pieces.split_off(end))
+        .collect();
+    groups.push(pieces);
+    groups.reverse();
     groups
 }
 
@@ -126,13 +161,14 @@ struct Deflated {
     len: u64,
 }
 
-fn deflate(input: &[Bytes], last: bool) -> Deflated {
+/// Each piece of `input` is freed as soon as it is deflated.
+fn deflate(input: Vec<Bytes>, last: bool) -> Deflated {
     let mut z = Compress::new(Compression::fast(), false);
     let mut out = Output::default();
     let mut crc = crc32fast::Hasher::new();
     let mut len = 0u64;
     for piece in input {
-        crc.update(piece);
+        crc.update(&piece);
         len += piece.len() as u64;
         let mut rest = &piece[..];
         while !rest.is_empty() {
@@ -241,10 +277,10 @@ mod tests {
             .chunks(CHUNK - 17)
             .map(Bytes::copy_from_slice)
             .collect();
-        let one = compress_in_parts(&pieces, 1);
+        let one = compress_in_parts(pieces.clone(), 1);
         assert_eq!(gunzip(&one), text);
         for parts in [2, 3, 4, 7] {
-            let gz = compress_in_parts(&pieces, parts);
+            let gz = compress_in_parts(pieces.clone(), parts);
             assert_eq!(gunzip(&gz), text, "{parts} parts");
             // The cost of cutting: a sync flush and a fresh dictionary per part.
             assert!(
@@ -256,10 +292,10 @@ mod tests {
         }
         // More parts than pieces, and nothing at all.
         assert_eq!(
-            gunzip(&compress_in_parts(&pieces[..2], 4)),
+            gunzip(&compress_in_parts(pieces[..2].to_vec(), 4)),
             text[..2 * (CHUNK - 17)]
         );
-        assert_eq!(gunzip(&compress_in_parts(&[], 3)), "");
+        assert_eq!(gunzip(&compress_in_parts(Vec::new(), 3)), "");
     }
 
     /// A decoder other than flate2's own: GNU gzip checks the deflate
@@ -277,7 +313,7 @@ mod tests {
             .chunks(CHUNK)
             .map(Bytes::copy_from_slice)
             .collect();
-        let gz = compress_in_parts(&pieces, 4).chunks().concat();
+        let gz = compress_in_parts(pieces, 4).chunks().concat();
         let mut child = Command::new("gzip")
             .arg("-dc")
             .stdin(Stdio::piped())
@@ -296,6 +332,22 @@ mod tests {
         assert!(out.stdout == text.as_bytes(), "gzip -dc gave other text");
     }
 
+    /// The plain variant `scrape-bench --compare` weighs the parts against.
+    #[test]
+    fn plain_flate2_gzip_comes_back_unchanged_too() {
+        let text = "schoolnet_school_up{school=\"NX-001\"} 1\n".repeat(5000);
+        let pieces: Vec<Bytes> = text
+            .as_bytes()
+            .chunks(3000)
+            .map(Bytes::copy_from_slice)
+            .collect();
+        let plain = compress_plain(pieces.clone(), 1);
+        assert_eq!(gunzip(&plain), text);
+        // The parts cost a little size, not much.
+        let parts = compress_in_parts(pieces, 4);
+        assert!(parts.len() < plain.len() + 4 * 2_000);
+    }
+
     #[test]
     fn compressed_text_comes_back_unchanged() {
         let text = "schoolnet_school_up{school=\"NX-001\"} 1\n".repeat(1000);
@@ -305,7 +357,7 @@ mod tests {
             .chunks(1000)
             .map(Bytes::copy_from_slice)
             .collect();
-        let gz = compress(&pieces);
+        let gz = compress(pieces);
         assert!(gz.len() < text.len() / 10);
         assert_eq!(gunzip(&gz), text);
     }

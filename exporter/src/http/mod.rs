@@ -15,9 +15,9 @@
 //! Rendering walks the whole live state, so `/metrics` and `/api/schools`
 //! run on the blocking pool instead of stalling the async workers. The
 //! large answers (`/metrics`, `/api/schools`, `/api/status`) are gzipped
-//! when the client accepts it. Scrapes that come together share one render
-//! and its gzip ([`scrape`]); the page is sent in the pieces it was written
-//! in ([`body`]).
+//! when the client accepts it. Scrapes that come together share one render,
+//! which is kept gzipped ([`scrape`]); the gzip is sent in its pieces, or
+//! inflated piece by piece for a client that does not take it ([`body`]).
 //!
 //! Optional TLS and basic auth on every route come from
 //! `exporter.web_config_file` ([`web_config`], [`auth`], [`serve`]).
@@ -25,7 +25,7 @@
 pub mod api;
 pub mod auth;
 mod body;
-mod gzip;
+pub mod gzip;
 mod page;
 pub mod scrape;
 pub mod serve;
@@ -70,18 +70,22 @@ async fn metrics(State(exporter): State<Exporter>, headers: HeaderMap) -> Respon
     let arrived = std::time::Instant::now();
     // A task of its own: a scrape whose client hangs up mid-render must
     // not abandon the render that other scrapes wait for.
-    let page = tokio::spawn(async move {
-        let rendered = exporter.shared_render(arrived).await?;
-        tokio::task::spawn_blocking(move || rendered.page(gzipped)).await
-    });
-    let page = match page.await {
-        Ok(Ok(page)) => page,
+    let rendered = tokio::spawn(async move { exporter.shared_render(arrived).await });
+    let rendered = match rendered.await {
+        Ok(Ok(rendered)) => rendered,
         Ok(Err(e)) | Err(e) => {
             tracing::error!(error = %e, "exporter render task failed");
             return (StatusCode::INTERNAL_SERVER_ERROR, "render failed\n").into_response();
         }
     };
-    let body = axum::body::Body::new(body::PiecesBody::new(page));
+    // The render keeps the page gzipped only ([`scrape`]): sent as it is,
+    // or inflated as the client reads.
+    let body = if gzipped {
+        axum::body::Body::new(body::PiecesBody::new(rendered.gzip()))
+    } else {
+        axum::body::Body::new(body::GunzipBody::new(rendered.gzip(), rendered.text_len()))
+    };
+    drop(rendered);
     if gzipped {
         (
             [
@@ -147,7 +151,7 @@ async fn json_maybe_gzipped<T: serde::Serialize>(
     let body = blocking(move || {
         let json = Bytes::from(serde_json::to_vec(&view()).expect("views serialize"));
         if gzipped {
-            gzip::compress(&[json]).into_chunks().concat()
+            gzip::compress(vec![json]).into_chunks().concat()
         } else {
             Vec::from(json)
         }

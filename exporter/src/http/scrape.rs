@@ -1,27 +1,34 @@
 //! One render for scrapes that come together, and how long it is kept.
 //!
-//! A national `/metrics` page costs a fraction of a CPU-second and over
-//! 100 MB to render. Scrapes that arrive while a render is running (a
+//! A national `/metrics` page costs a fraction of a CPU-second and tens of
+//! MB to render. Scrapes that arrive while a render is running (a
 //! Prometheus HA pair, a curl next to Prometheus) wait for it and get the
-//! same pages (single flight): the render, and its gzip, are made once and
-//! handed out as shared `Bytes`. Scrapes never run renders side by side, so
+//! same page (single flight). Scrapes never run renders side by side, so
 //! memory holds at most one render.
+//!
+//! A render is kept in one form only: gzipped, whatever the scrape that
+//! asked for it accepts. The text is compressed as soon as it is written,
+//! each 64 KB piece freed once it is deflated, and the heap is handed back
+//! to the OS right after (`malloc_trim`): between scrapes, and right after
+//! one, the process holds the gzip (a tenth of the text), never the text.
+//! Prometheus asks for gzip and gets those pieces as they are; a scrape
+//! that does not take gzip gets the text inflated from them as it reads
+//! ([`super::body::GunzipBody`]), so one render answers both kinds.
 //!
 //! After it finishes, a render still answers scrapes for as long again as it
 //! took, at most [`MAX_SHARE_AFTER`] (1 s): what a scrape is answered with
 //! then started at most twice the render time (or the render time plus 1 s)
 //! before the scrape arrived. At the sample's 216 schools that is about a
 //! millisecond, so a poller sees new data as soon as it would without
-//! sharing; at 30,000 schools about half a second. Then the render is
-//! dropped (its pages live on only while a response still sends them), and
-//! the freed heap is handed back to the OS (`malloc_trim`), so the process
-//! does not keep the size of a render mapped between scrapes.
+//! sharing; at 30,000 schools a few tenths of a second. Then the render is
+//! dropped (its pieces live on only while a response still sends them),
+//! and the freed heap is handed back to the OS again.
 //!
 //! `schoolnet_exporter_renders_total` counts renders,
 //! `schoolnet_exporter_scrape_shared_total` scrapes answered by a render
 //! made for another scrape.
 
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use prometheus::IntCounter;
@@ -39,15 +46,30 @@ pub(crate) struct SharedRender {
     shared: IntCounter,
 }
 
-/// One render's pages: the text, and its gzip once a scrape asked for it.
+/// One render: its page gzipped, and the length of the text.
 pub(crate) struct Rendered {
     started: Instant,
     finished: Instant,
-    text: Exposition,
-    gzip: OnceLock<Exposition>,
+    gzip: Exposition,
+    text_len: usize,
 }
 
 impl Rendered {
+    /// Renders with `render` and gzips the text, freeing it piece by piece
+    /// (a blocking call: run it on the blocking pool).
+    fn make(render: impl FnOnce() -> Exposition) -> Rendered {
+        let started = Instant::now();
+        let text = render();
+        let text_len = text.len();
+        let gzip = gzip::compress(text.into_chunks());
+        Rendered {
+            started,
+            finished: Instant::now(),
+            gzip,
+            text_len,
+        }
+    }
+
     /// Whether a scrape that arrived at `arrived` may be answered with this
     /// render: it arrived before the render finished (or no later after it
     /// than the render took, at most [`MAX_SHARE_AFTER`]).
@@ -60,16 +82,14 @@ impl Rendered {
         self.finished + took.min(MAX_SHARE_AFTER)
     }
 
-    /// The page in the form asked for. The gzip is made by the first scrape
-    /// that wants it (others wait for it): call from a blocking context.
-    pub(crate) fn page(&self, gzipped: bool) -> Exposition {
-        if gzipped {
-            self.gzip
-                .get_or_init(|| gzip::compress(self.text.chunks()))
-                .clone()
-        } else {
-            self.text.clone()
-        }
+    /// The page gzipped, in its pieces (shared, not copied).
+    pub(crate) fn gzip(&self) -> Exposition {
+        self.gzip.clone()
+    }
+
+    /// Bytes of the page as text.
+    pub(crate) fn text_len(&self) -> usize {
+        self.text_len
     }
 }
 
@@ -77,7 +97,7 @@ impl Drop for Rendered {
     /// Hands the freed heap back to the OS (after the pages are freed;
     /// pieces still held by a response are freed when it finishes).
     fn drop(&mut self) {
-        let pages = (std::mem::take(&mut self.text), self.gzip.take());
+        let pages = std::mem::take(&mut self.gzip);
         let release = move || {
             drop(pages);
             trim_heap();
@@ -93,7 +113,7 @@ impl Drop for Rendered {
 /// Returns free heap pages to the OS: glibc keeps what a render freed in
 /// its per-thread arenas otherwise, and the RSS ratchets up with every
 /// blocking thread that ever rendered. A no-op elsewhere.
-fn trim_heap() {
+pub(crate) fn trim_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only inspects and releases glibc's own free lists.
     unsafe {
@@ -128,14 +148,14 @@ impl SharedRender {
         // The old render goes before the new one is made: never two.
         *latest = None;
         let rendered = tokio::task::spawn_blocking(move || {
-            let started = Instant::now();
-            let text = render();
-            Rendered {
-                started,
-                finished: Instant::now(),
-                text,
-                gzip: OnceLock::new(),
-            }
+            let rendered = Rendered::make(render);
+            // The text's pieces are free now: hand them back before the
+            // page goes out (a few milliseconds), so that when a scraper
+            // has its page the RSS is the RSS before plus the gzip, not
+            // plus the text (with the trim beside the send, the first
+            // reading after a render was sometimes 1.22x).
+            trim_heap();
+            rendered
         })
         .await?;
         let rendered = Arc::new(rendered);
@@ -175,6 +195,17 @@ mod tests {
         ))
     }
 
+    /// The text of a render, from the gzip it keeps.
+    fn text(r: &Rendered) -> String {
+        use std::io::Read as _;
+        let mut out = String::new();
+        flate2::read::GzDecoder::new(&r.gzip().chunks().concat()[..])
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out.len(), r.text_len());
+        out
+    }
+
     /// A render that takes `ms` and counts itself.
     fn slow(count: &Arc<AtomicUsize>, ms: u64) -> impl FnOnce() -> Exposition + Send + 'static {
         let count = count.clone();
@@ -197,7 +228,7 @@ mod tests {
             .collect();
         let mut pages = Vec::new();
         for t in tasks {
-            pages.push(t.await.unwrap().page(false).to_text());
+            pages.push(text(&t.await.unwrap()));
         }
         assert_eq!(count.load(Ordering::SeqCst), 1);
         assert!(pages.iter().all(|p| p == "render 0\n"), "{pages:?}");
@@ -215,7 +246,7 @@ mod tests {
         let late = first.expires() + Duration::from_millis(1);
         tokio::time::sleep_until(late.into()).await;
         let again = s.get(Instant::now(), slow(&count, 20)).await.unwrap();
-        assert_eq!(again.page(false).to_text(), "render 1\n");
+        assert_eq!(text(&again), "render 1\n");
         assert_eq!((s.renders.get(), s.shared.get()), (2, 1));
     }
 
@@ -235,13 +266,53 @@ mod tests {
         let r = |took_ms| Rendered {
             started: t0,
             finished: t0 + Duration::from_millis(took_ms),
-            text: Exposition::default(),
-            gzip: OnceLock::new(),
+            gzip: Exposition::default(),
+            text_len: 0,
         };
         assert_eq!(r(2).expires(), t0 + Duration::from_millis(4));
         assert_eq!(r(400).expires(), t0 + Duration::from_millis(800));
         assert_eq!(r(3000).expires(), t0 + Duration::from_millis(4000));
         assert!(r(400).answers(t0 + Duration::from_millis(800)));
         assert!(!r(400).answers(t0 + Duration::from_millis(801)));
+    }
+
+    /// A piece of text that counts its release.
+    struct Tracked(Vec<u8>, Arc<AtomicUsize>);
+
+    impl AsRef<[u8]> for Tracked {
+        fn as_ref(&self) -> &[u8] {
+            &self.0
+        }
+    }
+
+    impl Drop for Tracked {
+        fn drop(&mut self) {
+            self.1.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_render_keeps_the_gzip_only_and_frees_the_text() {
+        let line = |i: usize| format!("schoolnet_school_up{{school=\"S{i:05}\"}} {}\n", i % 2);
+        let text: String = (0..50_000).map(line).collect();
+        let freed = Arc::new(AtomicUsize::new(0));
+        let pieces: Vec<bytes::Bytes> = text
+            .as_bytes()
+            .chunks(60_000)
+            .map(|c| bytes::Bytes::from_owner(Tracked(c.to_vec(), freed.clone())))
+            .collect();
+        let count = pieces.len();
+        let rendered = Rendered::make(|| Exposition::new(pieces));
+        assert_eq!(
+            freed.load(Ordering::SeqCst),
+            count,
+            "every piece of text is freed"
+        );
+        assert_eq!(rendered.text_len(), text.len());
+        assert!(rendered.gzip().len() * 10 < text.len());
+        assert!(
+            self::text(&rendered) == text,
+            "the gzip is the text byte for byte"
+        );
     }
 }
