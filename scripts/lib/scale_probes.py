@@ -57,21 +57,31 @@ def curl(url, gzip=False):
 
 
 def scrape_stats(url, pid, n, idle_cpu_rate):
-    """n sequential identity scrapes with curl: durations, bytes, CPU-s
-    each (the process's CPU during the scrape minus its idle rate)."""
-    durations, cpus, size = [], [], 0
+    """n sequential scrapes with curl in each encoding, alternating gzip
+    (what Prometheus asks for) and identity: durations, bytes, CPU-s each
+    (the process's CPU during the scrape minus its idle rate). Scrapes are
+    1.5 s apart, longer than the exporter shares a finished render (at most
+    1 s), so every one is a fresh render."""
+    runs = {"gzip": ([], []), "identity": ([], [])}
+    sizes = {}
     for _ in range(n):
-        c0, t0 = cpu_seconds(pid), time.monotonic()
-        out = subprocess.run(curl(url), check=True, capture_output=True, text=True).stdout
-        c1, t1 = cpu_seconds(pid), time.monotonic()
-        secs, size = out.split()
-        durations.append(float(secs))
-        cpus.append(max(0.0, (c1 - c0) - idle_cpu_rate * (t1 - t0)))
-        time.sleep(0.5)
-    gz = subprocess.run(curl(url, gzip=True), check=True, capture_output=True, text=True).stdout
-    return {"p50_s": statistics.median(durations), "durations_s": durations,
-            "cpu_s_per_scrape": statistics.median(cpus), "bytes": int(size),
-            "gzip_bytes": int(gz.split()[1])}
+        for enc in ("gzip", "identity"):
+            c0, t0 = cpu_seconds(pid), time.monotonic()
+            out = subprocess.run(curl(url, gzip=enc == "gzip"), check=True,
+                                 capture_output=True, text=True).stdout
+            c1, t1 = cpu_seconds(pid), time.monotonic()
+            secs, size = out.split()
+            runs[enc][0].append(float(secs))
+            runs[enc][1].append(max(0.0, (c1 - c0) - idle_cpu_rate * (t1 - t0)))
+            sizes[enc] = int(size)
+            time.sleep(1.5)
+    gz, ident = runs["gzip"], runs["identity"]
+    return {"p50_s": statistics.median(gz[0]), "durations_s": gz[0],
+            "cpu_s_per_scrape": statistics.median(gz[1]),
+            "identity_p50_s": statistics.median(ident[0]),
+            "identity_durations_s": ident[0],
+            "identity_cpu_s_per_scrape": statistics.median(ident[1]),
+            "bytes": sizes["identity"], "gzip_bytes": sizes["gzip"]}
 
 
 def concurrent_scrapes(url, n=4):
