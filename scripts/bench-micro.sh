@@ -32,11 +32,12 @@ started=$(date +%s)
 cargo bench --workspace --bench pipeline --bench line_protocol --bench spool \
   --bench exposition -- "${crit[@]}"
 
-# Benchmark id -> target in ns ("" = no target).
+# Benchmark id -> target in ns ("" = no target). The per-message targets
+# of issue 6 (decode + normalize <= 1 us, encode <= 200 ns) were retired as
+# goals by issue #21: micro work has to show up end to end (the load
+# harness, scripts/bench-ceiling.sh), so those rows are measurements only.
 target_ns() {
   case "$1" in
-    decode_normalize/*) echo 1000 ;;
-    line_protocol/*) echo 200 ;;
     exposition/render_216) echo 5000000 ;;
     exposition/render_30000) echo 1500000000 ;;
     *) echo "" ;;
