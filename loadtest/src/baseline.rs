@@ -8,13 +8,19 @@
 //! memory are measured from /proc like the collector's. It prints `ready`
 //! once subscribed, then at the end one JSON line with its samples of
 //! (seconds, messages received) every [`SAMPLE_EVERY`].
+//!
+//! With `--connections N` (the harness's `--consumer-connections`, issue
+//! #21 D) it opens N connections whose filters split the sample
+//! inventory's devices between them, each device on one connection
+//! ([`intake_filters`]), and counts over all of them: whether intake over
+//! several connections raises the rate.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use anyhow::{bail, Context};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, SubscribeFilter};
 use serde::{Deserialize, Serialize};
 use testkit::ChildProcess;
 
@@ -47,69 +53,92 @@ pub struct SubscribeArgs {
     /// Also exit when nothing arrived for this long after the first message.
     #[arg(long, default_value_t = 3.0)]
     pub idle_exit_s: f64,
+    /// MQTT connections: 1 subscribes to `#`; more split the sample
+    /// inventory's devices over them ([`intake_filters`]).
+    #[arg(long, default_value_t = 1)]
+    pub connections: u32,
 }
 
-/// `schoolnet-load subscribe`: subscribes to `#` and counts.
+/// The filter set of each of `connections` intake connections: `#` for
+/// one; for more, the built-in routes' filters per device of the sample
+/// inventory, each device on one connection (so its messages keep their
+/// order), as `collector::shard::split_device_filters` splits them.
+pub fn intake_filters(connections: u32) -> anyhow::Result<Vec<Vec<String>>> {
+    if connections <= 1 {
+        return Ok(vec![vec!["#".to_string()]]);
+    }
+    let dir = crate::collector::inventory_dir();
+    let inventory =
+        collector::inventory::Inventory::load(&dir.join("schools.csv"), &dir.join("devices.csv"))?;
+    let routes = collector::config::compile_routes(&collector::config::default_routes())?;
+    Ok(collector::shard::split_device_filters(
+        &routes,
+        inventory.devices(),
+        connections,
+    ))
+}
+
+/// `schoolnet-load subscribe`: subscribes (to `#`, or split over
+/// `--connections`) and counts.
 pub async fn subscribe(args: SubscribeArgs) -> anyhow::Result<()> {
     let rest = args.broker.trim_start_matches("mqtt://");
     let (host, port) = rest
         .rsplit_once(':')
         .context("broker must be mqtt://host:port")?;
-    let mut opts = MqttOptions::new(
-        format!("baseline-{}", std::process::id()),
-        host,
-        port.parse()?,
-    );
-    // As the collector: 1 MiB incoming packets, 1000 inflight, 30 s keep-alive.
-    opts.set_keep_alive(Duration::from_secs(30))
-        .set_clean_session(true)
-        .set_max_packet_size(1024 * 1024, 64 * 1024)
-        .set_inflight(1000);
+    let port: u16 = port.parse()?;
     let qos = if args.qos == 0 {
         QoS::AtMostOnce
     } else {
         QoS::AtLeastOnce
     };
-    let (client, mut eventloop) = AsyncClient::new(opts, 1024);
     let count = Arc::new(AtomicU64::new(0));
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(16);
+    let mut connections = tokio::task::JoinSet::new();
+    for (i, filters) in intake_filters(args.connections)?.into_iter().enumerate() {
+        let mut opts = MqttOptions::new(format!("baseline-{}-{i}", std::process::id()), host, port);
+        // As the collector: 1 MiB incoming packets, 1000 inflight, 30 s keep-alive.
+        opts.set_keep_alive(Duration::from_secs(30))
+            .set_clean_session(true)
+            .set_max_packet_size(1024 * 1024, 64 * 1024)
+            .set_inflight(1000);
+        connections.spawn(count_on_one_connection(
+            opts,
+            filters,
+            qos,
+            count.clone(),
+            ready_tx.clone(),
+        ));
+    }
+    drop(ready_tx);
+    for _ in 0..args.connections.max(1) {
+        ready_rx
+            .recv()
+            .await
+            .context("a baseline connection ended before it was subscribed")?;
+    }
+    println!("ready");
     let start = Instant::now();
-    let samples = Arc::new(Mutex::new(Vec::new()));
-    let sampler = {
-        let (count, samples) = (count.clone(), samples.clone());
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(SAMPLE_EVERY);
-            loop {
-                tick.tick().await;
-                let s = (start.elapsed().as_secs_f64(), count.load(Ordering::Relaxed));
-                samples.lock().unwrap_or_else(|p| p.into_inner()).push(s);
-            }
-        })
-    };
-    let mut last_msg: Option<Instant> = None;
+    let mut samples = Vec::new();
     let idle = Duration::from_secs_f64(args.idle_exit_s);
+    let (mut last, mut last_change) = (0, Instant::now());
+    let mut tick = tokio::time::interval(SAMPLE_EVERY);
     loop {
-        let wait = last_msg.map_or(Duration::from_secs(600), |t| {
-            idle.saturating_sub(t.elapsed())
-        });
-        let event = match tokio::time::timeout(wait, eventloop.poll()).await {
-            Err(_) => break,
-            Ok(e) => e.context("baseline subscriber: MQTT connection")?,
-        };
-        match event {
-            Event::Incoming(Packet::ConnAck(_)) => client.subscribe("#", qos).await?,
-            Event::Incoming(Packet::SubAck(_)) => println!("ready"),
-            Event::Incoming(Packet::Publish(_)) => {
-                last_msg = Some(Instant::now());
-                if count.fetch_add(1, Ordering::Relaxed) + 1 >= args.expect {
-                    break;
-                }
-            }
-            _ => {}
+        tick.tick().await;
+        let n = count.load(Ordering::Relaxed);
+        samples.push((start.elapsed().as_secs_f64(), n));
+        if n != last {
+            (last, last_change) = (n, Instant::now());
+        }
+        if n >= args.expect || (n > 0 && last_change.elapsed() > idle) {
+            break;
+        }
+        if let Some(done) = connections.try_join_next() {
+            done??;
+            bail!("a baseline connection stopped");
         }
     }
+    connections.abort_all();
     let received = count.load(Ordering::Relaxed);
-    sampler.abort();
-    let mut samples = std::mem::take(&mut *samples.lock().unwrap_or_else(|p| p.into_inner()));
     samples.push((start.elapsed().as_secs_f64(), received));
     let (cpu_s, peak_rss_mib) = own_usage();
     let report = SubscriberReport {
@@ -120,6 +149,45 @@ pub async fn subscribe(args: SubscribeArgs) -> anyhow::Result<()> {
     };
     println!("{}", serde_json::to_string(&report)?);
     Ok(())
+}
+
+/// One connection: subscribes `filters` (200 per SUBSCRIBE, as the
+/// collector), says so on `ready` once every SUBACK is in, then counts
+/// every PUBLISH into `count`.
+async fn count_on_one_connection(
+    opts: MqttOptions,
+    filters: Vec<String>,
+    qos: QoS,
+    count: Arc<AtomicU64>,
+    ready: tokio::sync::mpsc::Sender<()>,
+) -> anyhow::Result<()> {
+    let (client, mut eventloop) = AsyncClient::new(opts, 1024);
+    let mut pending_subacks = 0usize;
+    loop {
+        match eventloop
+            .poll()
+            .await
+            .context("baseline subscriber: MQTT connection")?
+        {
+            Event::Incoming(Packet::ConnAck(_)) => {
+                for chunk in filters.chunks(200) {
+                    let many = chunk.iter().map(|f| SubscribeFilter::new(f.clone(), qos));
+                    client.try_subscribe_many(many)?;
+                    pending_subacks += 1;
+                }
+            }
+            Event::Incoming(Packet::SubAck(_)) => {
+                pending_subacks -= 1;
+                if pending_subacks == 0 {
+                    let _ = ready.send(()).await;
+                }
+            }
+            Event::Incoming(Packet::Publish(_)) => {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+    }
 }
 
 /// CPU seconds and peak RSS (MiB) of this process so far.
@@ -137,13 +205,19 @@ pub(crate) fn own_usage() -> (f64, f64) {
 }
 
 /// The subscriber as a child of the harness, subscribed when returned.
-pub async fn spawn(broker_url: &str, qos: u8, expect: u64) -> anyhow::Result<ChildProcess> {
+pub async fn spawn(
+    broker_url: &str,
+    qos: u8,
+    expect: u64,
+    connections: usize,
+) -> anyhow::Result<ChildProcess> {
     let exe = std::env::current_exe()?;
     let mut child = ChildProcess::builder(exe)
         .name("baseline-subscriber")
         .args(["subscribe", "--broker", broker_url, "--qos"])
         .arg(qos.to_string())
         .args(["--expect", &expect.to_string()])
+        .args(["--connections", &connections.to_string()])
         .spawn();
     child.wait_for_line("ready", Duration::from_secs(20)).await;
     Ok(child)

@@ -55,6 +55,7 @@ pub async fn soak(
         influx_section: db.influx_section(),
         spool_dir: Some(work.join("soak-spool")),
         extra: String::new(),
+        mqtt_connections: 1,
     })
     .await?;
     let mut sim = tokio::process::Command::new(testkit::schoolnet_bin())

@@ -43,6 +43,16 @@ pub enum ConsumerKind {
 }
 
 impl ConsumerKind {
+    /// Whether `--consumer-connections` applies: the rumqttc subscriber
+    /// and the collector can split their intake over several connections,
+    /// each device on one (issue #21 D); mosquitto_sub and Node-RED cannot.
+    pub fn splits_intake(&self) -> bool {
+        matches!(
+            self,
+            ConsumerKind::Baseline | ConsumerKind::Collector | ConsumerKind::CollectorNoSpool
+        )
+    }
+
     pub fn label(&self) -> &'static str {
         match self {
             ConsumerKind::MosquittoSub => "mosquitto_sub (C, counts lines)",
@@ -69,6 +79,9 @@ pub enum GeneratorKind {
 pub struct RunResult {
     pub consumer: ConsumerKind,
     pub qos: u8,
+    /// MQTT connections the consumer's intake was split over
+    /// (`--consumer-connections`; always 1 for mosquitto_sub and Node-RED).
+    pub consumer_connections: usize,
     /// Messages the generator published (and the broker acknowledged).
     pub sent: u64,
     pub received: u64,
@@ -127,6 +140,7 @@ impl Consumer {
     async fn start(
         kind: ConsumerKind,
         qos: u8,
+        connections: usize,
         broker: &testkit::Mosquitto,
         spool: &Path,
         ctx: &RunContext<'_>,
@@ -136,7 +150,7 @@ impl Consumer {
                 Consumer::MosquittoSub(CSubscriber::start("127.0.0.1", broker.port, qos).await?)
             }
             ConsumerKind::Baseline => {
-                Consumer::Baseline(baseline::spawn(&broker.url, qos, ctx.count).await?)
+                Consumer::Baseline(baseline::spawn(&broker.url, qos, ctx.count, connections).await?)
             }
             ConsumerKind::Collector | ConsumerKind::CollectorNoSpool => {
                 let setup = CollectorSetup {
@@ -145,6 +159,7 @@ impl Consumer {
                     influx_section: ctx.db.influx_section(),
                     spool_dir: (kind == ConsumerKind::Collector).then(|| spool.to_path_buf()),
                     extra: String::new(),
+                    mqtt_connections: connections,
                 };
                 Consumer::Collector(Collector::start(&setup).await?)
             }
@@ -203,12 +218,18 @@ fn generator_command(
     Ok(cmd)
 }
 
-/// Runs one measurement of `kind` at `qos`.
-pub async fn run(kind: ConsumerKind, qos: u8, ctx: &RunContext<'_>) -> anyhow::Result<RunResult> {
+/// Runs one measurement of `kind` at `qos`, its intake split over
+/// `connections` MQTT connections (see [`ConsumerKind::splits_intake`]).
+pub async fn run(
+    kind: ConsumerKind,
+    qos: u8,
+    connections: usize,
+    ctx: &RunContext<'_>,
+) -> anyhow::Result<RunResult> {
     let broker = servers::broker(ctx.tuning).await;
     let broker_pid = broker.pid().context("broker pid")?;
     let spool = ctx.work.join(format!("spool-{}", broker.port));
-    let consumer = Consumer::start(kind, qos, &broker, &spool, ctx).await?;
+    let consumer = Consumer::start(kind, qos, connections, &broker, &spool, ctx).await?;
     let pid = consumer.pid();
     if ctx.pin {
         crate::pin::pin_process(broker_pid, 0)?;
@@ -288,6 +309,7 @@ pub async fn run(kind: ConsumerKind, qos: u8, ctx: &RunContext<'_>) -> anyhow::R
     Ok(RunResult {
         consumer: kind,
         qos,
+        consumer_connections: connections,
         sent,
         received,
         rate,
