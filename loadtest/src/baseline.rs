@@ -60,9 +60,13 @@ pub struct SubscribeArgs {
 }
 
 /// The filter set of each of `connections` intake connections: `#` for
-/// one; for more, the built-in routes' filters per device of the sample
-/// inventory, each device on one connection (so its messages keep their
-/// order), as `collector::shard::split_device_filters` splits them.
+/// one; for more, the built-in routes' filters for each device of the
+/// sample inventory (`collector::shard::device_filters`), each device on
+/// exactly one connection chosen by rendezvous hashing of its id, so one
+/// device's messages keep their order while the connections share the
+/// load. The topics carry no level above the device (district, school,
+/// bucket) a wildcard could split on, so the broker holds devices × routes
+/// filters instead of the routes' 10.
 pub fn intake_filters(connections: u32) -> anyhow::Result<Vec<Vec<String>>> {
     if connections <= 1 {
         return Ok(vec![vec!["#".to_string()]]);
@@ -71,11 +75,15 @@ pub fn intake_filters(connections: u32) -> anyhow::Result<Vec<Vec<String>>> {
     let inventory =
         collector::inventory::Inventory::load(&dir.join("schools.csv"), &dir.join("devices.csv"))?;
     let routes = collector::config::compile_routes(&collector::config::default_routes())?;
-    Ok(collector::shard::split_device_filters(
-        &routes,
-        inventory.devices(),
-        connections,
-    ))
+    let mut buckets = vec![Vec::new(); connections as usize];
+    for device in inventory.devices() {
+        let i = collector::shard::plan::unknown_device_owner(&device.id, connections);
+        buckets[i as usize].push(device.clone());
+    }
+    Ok(buckets
+        .iter()
+        .map(|devices| collector::shard::device_filters(&routes, devices))
+        .collect())
 }
 
 /// `schoolnet-load subscribe`: subscribes (to `#`, or split over
@@ -237,4 +245,47 @@ pub fn report_of(child: &ChildProcess) -> anyhow::Result<SubscriberReport> {
             )
         })?;
     Ok(serde_json::from_str(line)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn intake_filters_put_each_device_on_exactly_one_connection() {
+        assert_eq!(intake_filters(1).unwrap(), vec![vec!["#".to_string()]]);
+        let all: HashSet<String> = intake_filters(2).unwrap().concat().into_iter().collect();
+        for n in [2u32, 4] {
+            let split = intake_filters(n).unwrap();
+            assert_eq!(split.len(), n as usize);
+            let mut union = HashSet::new();
+            for filters in &split {
+                assert!(!filters.is_empty(), "{n} connections: one has no devices");
+                for f in filters {
+                    assert!(union.insert(f.clone()), "{f} on two connections");
+                }
+            }
+            assert_eq!(union, all, "{n} connections cover the same filters");
+            // Every filter names its device at the second level: one
+            // device's filters, all routes, on one connection.
+            let mut device_connection = std::collections::HashMap::new();
+            for (i, filters) in split.iter().enumerate() {
+                for f in filters {
+                    let device = f.split('/').nth(1).unwrap();
+                    assert_ne!(device, "+", "{f}");
+                    let first = *device_connection.entry(device.to_string()).or_insert(i);
+                    assert_eq!(first, i, "{device} on connections {first} and {i}");
+                }
+            }
+            let dir = crate::collector::inventory_dir();
+            let inventory = collector::inventory::Inventory::load(
+                &dir.join("schools.csv"),
+                &dir.join("devices.csv"),
+            )
+            .unwrap();
+            assert_eq!(device_connection.len(), inventory.devices().len());
+        }
+    }
 }

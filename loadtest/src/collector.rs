@@ -33,8 +33,6 @@ pub struct CollectorSetup {
     pub spool_dir: Option<PathBuf>,
     /// Extra TOML appended verbatim.
     pub extra: String,
-    /// MQTT connections the intake is split over (issue #21 D experiment).
-    pub mqtt_connections: usize,
 }
 
 /// A running `schoolnet run`.
@@ -76,10 +74,6 @@ impl Collector {
             .args(["run", "--config", path.to_str().context("utf-8 path")?])
             .env("RUST_LOG", "warn")
             .env("NO_COLOR", "1")
-            .env(
-                "SCHOOLNET_EXPERIMENT_MQTT_CONNECTIONS",
-                setup.mqtt_connections.to_string(),
-            )
             .spawn();
         let collector = Collector {
             process,

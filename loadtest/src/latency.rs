@@ -80,7 +80,6 @@ pub async fn run(tuning: BrokerTuning, secs: f64, rate: f64) -> anyhow::Result<L
         influx_section: db.influx_section(),
         spool_dir: Some(spool.path().join("spool")),
         extra: String::new(),
-        mqtt_connections: 1,
     })
     .await?;
     let mut sim = tokio::process::Command::new(testkit::schoolnet_bin())

@@ -108,9 +108,10 @@ struct BenchArgs {
     /// Measure only these consumers (default: all; node-red needs --peer).
     #[arg(long, value_enum, value_delimiter = ',')]
     consumers: Option<Vec<ConsumerKind>>,
-    /// MQTT connections the rumqttc subscriber's and the collector's intake
-    /// is split over, each device's topics on exactly one (issue #21 D);
-    /// a list runs each variant in every repeat, interleaved (e.g. 1,2,4).
+    /// MQTT connections the rumqttc subscriber's intake is split over, each
+    /// device's topics on exactly one (issue #21 D); a list runs each
+    /// variant in every repeat, interleaved (e.g. 1,2,4). Other consumers
+    /// keep one connection.
     #[arg(long, value_delimiter = ',', default_values_t = [1usize])]
     consumer_connections: Vec<usize>,
     /// Pin the broker to core 0 and the consumer to core 1 (taskset-like;

@@ -55,7 +55,6 @@ pub async fn soak(
         influx_section: db.influx_section(),
         spool_dir: Some(work.join("soak-spool")),
         extra: String::new(),
-        mqtt_connections: 1,
     })
     .await?;
     let mut sim = tokio::process::Command::new(testkit::schoolnet_bin())

@@ -44,13 +44,12 @@ pub enum ConsumerKind {
 
 impl ConsumerKind {
     /// Whether `--consumer-connections` applies: the rumqttc subscriber
-    /// and the collector can split their intake over several connections,
-    /// each device on one (issue #21 D); mosquitto_sub and Node-RED cannot.
+    /// can split its intake over several connections, each device on one
+    /// (issue #21 D). The collector measured with a split intake in that
+    /// experiment (commit 26ebb83) and did not get faster, so it keeps one
+    /// connection (docs/performance.md, "Results: the ceiling").
     pub fn splits_intake(&self) -> bool {
-        matches!(
-            self,
-            ConsumerKind::Baseline | ConsumerKind::Collector | ConsumerKind::CollectorNoSpool
-        )
+        matches!(self, ConsumerKind::Baseline)
     }
 
     pub fn label(&self) -> &'static str {
@@ -159,7 +158,6 @@ impl Consumer {
                     influx_section: ctx.db.influx_section(),
                     spool_dir: (kind == ConsumerKind::Collector).then(|| spool.to_path_buf()),
                     extra: String::new(),
-                    mqtt_connections: connections,
                 };
                 Consumer::Collector(Collector::start(&setup).await?)
             }

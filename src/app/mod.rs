@@ -99,8 +99,6 @@ pub async fn run(
     let manual_acks = matches!(history, History::Spool(_)) && config.mqtt.qos == 1;
 
     let (source, filters_tx) = mqtt_source(&config, &routes, &inventory, manual_acks, &metrics)?;
-    let (experiment_routes, inventory_for_split, source_metrics) =
-        (routes.clone(), inventory.clone(), metrics.clone());
     let (pipeline_tx, pipeline_rx) = mpsc::channel(1);
     let (msg_tx, msg_rx) = mpsc::channel(config.mqtt.queue_capacity);
     tokio::spawn(summary::run(
@@ -142,38 +140,7 @@ pub async fn run(
     let http_stop = CancellationToken::new();
     let http =
         tokio::spawn(exporter.serve_with(listener, web, http_stop.clone().cancelled_owned()));
-    // EXPERIMENT (issue #21 D, not for merging as is): intake over N
-    // connections, each device's filters on one of them.
-    let experiment_connections: u32 = std::env::var("SCHOOLNET_EXPERIMENT_MQTT_CONNECTIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
-    let source = if experiment_connections > 1 {
-        drop(source);
-        let password = read_secret(PASSWORD_ENV, config.mqtt.password_file.as_deref())?;
-        let split = collector::shard::split_device_filters(
-            &experiment_routes,
-            inventory_for_split.devices(),
-            experiment_connections,
-        );
-        let mut tasks = Vec::new();
-        for (i, filters) in split.into_iter().enumerate() {
-            let mut mqtt = config.mqtt.clone();
-            mqtt.client_id = format!("{}-c{i}", mqtt.client_id);
-            let s = MqttSource::new(&mqtt, password.clone(), filters, source_metrics.clone())?
-                .with_manual_acks(manual_acks)
-                .with_payload_limit(config.limits.max_payload_bytes);
-            tasks.push(tokio::spawn(s.run(msg_tx.clone(), shutdown.clone())));
-        }
-        drop(msg_tx);
-        tokio::spawn(async move {
-            for t in tasks {
-                let _ = t.await;
-            }
-        })
-    } else {
-        tokio::spawn(source.run(msg_tx, shutdown.clone()))
-    };
+    let source = tokio::spawn(source.run(msg_tx, shutdown.clone()));
     let pipeline = tokio::spawn(pipeline.run(msg_rx));
     if let Some(tx) = started {
         let _ = tx.send(Started {

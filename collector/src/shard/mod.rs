@@ -29,7 +29,7 @@ use crate::config::ConfigError;
 use crate::inventory::{DeviceInfo, Inventory, School};
 use crate::route::RouteTable;
 
-pub use ownership::{device_filters, filters, split_device_filters, Ownership};
+pub use ownership::{device_filters, filters, Ownership};
 pub use plan::failure_domains;
 
 /// `[shard]`: this instance's place among `count` instances.

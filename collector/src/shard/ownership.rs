@@ -86,25 +86,3 @@ pub fn device_filters(routes: &RouteTable, devices: &[Arc<DeviceInfo>]) -> Vec<S
     }
     out
 }
-
-/// `devices`' filters ([`device_filters`]) split over `connections` MQTT
-/// connections of one instance: each device (all of its routes) on exactly
-/// one connection, chosen by rendezvous hashing of its id, so one device's
-/// messages keep their order while the connections share the load. Index
-/// `i` of the result is connection `i`'s filter set. Used by the load
-/// harness's multi-connection intake experiment (issue #21 D).
-pub fn split_device_filters(
-    routes: &RouteTable,
-    devices: &[Arc<DeviceInfo>],
-    connections: u32,
-) -> Vec<Vec<String>> {
-    let n = connections.max(1);
-    let mut buckets: Vec<Vec<Arc<DeviceInfo>>> = vec![Vec::new(); n as usize];
-    for device in devices {
-        buckets[unknown_device_owner(&device.id, n) as usize].push(device.clone());
-    }
-    buckets
-        .iter()
-        .map(|owned| device_filters(routes, owned))
-        .collect()
-}

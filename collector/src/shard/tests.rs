@@ -324,28 +324,3 @@ fn per_device_subscriptions_refuse_device_ids_with_wildcards_wildcard_ones_do_no
     let e = per_device.validate(&routes, &inv).unwrap_err().to_string();
     assert!(e.contains("rtr+a") && e.contains("per_device"), "{e}");
 }
-
-#[test]
-fn split_device_filters_put_each_device_on_exactly_one_connection() {
-    let inv = sample();
-    let routes = compile_routes(&default_routes()).unwrap();
-    let all: HashSet<String> = device_filters(&routes, inv.devices()).into_iter().collect();
-    for n in [1u32, 2, 4] {
-        let split = split_device_filters(&routes, inv.devices(), n);
-        assert_eq!(split.len(), n as usize);
-        let mut union = HashSet::new();
-        for filters in &split {
-            assert!(!filters.is_empty(), "{n} connections: one has no devices");
-            for f in filters {
-                assert!(union.insert(f.clone()), "{f} on two connections");
-            }
-        }
-        assert_eq!(union, all, "{n} connections cover every device's filters");
-        for d in inv.devices() {
-            let holding: Vec<usize> = (0..split.len())
-                .filter(|&i| split[i].iter().any(|f| f.contains(&format!("/{}/", d.id))))
-                .collect();
-            assert_eq!(holding.len(), 1, "{} on connections {holding:?}", d.id);
-        }
-    }
-}
