@@ -12,7 +12,8 @@
 //! With `--connections N` (the harness's `--consumer-connections`, issue
 //! #21 D) it opens N connections whose filters split the sample
 //! inventory's devices between them, each device on one connection
-//! ([`intake_filters`]), and counts over all of them: whether intake over
+//! ([`intake_filters`]), on one runtime thread per connection up to the
+//! number of cores (one when pinned), and counts over all of them: whether intake over
 //! several connections raises the rate.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,6 +28,8 @@ use testkit::ChildProcess;
 /// How often the subscriber samples its counter (the same interval the
 /// harness polls the collector's `/metrics` at).
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(50);
+/// The subscriber gives up when nothing at all arrived for this long.
+const NOTHING_ARRIVED: Duration = Duration::from_secs(600);
 
 /// What `schoolnet-load subscribe` prints at the end.
 #[derive(Debug, Serialize, Deserialize)]
@@ -57,6 +60,11 @@ pub struct SubscribeArgs {
     /// inventory's devices over them ([`intake_filters`]).
     #[arg(long, default_value_t = 1)]
     pub connections: u32,
+    /// Runtime threads (at most one per core): the harness gives one per
+    /// connection, or 1 with `--pin`, where the subscriber has one core
+    /// and a second thread there only adds switches.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
 }
 
 /// The filter set of each of `connections` intake connections: `#` for
@@ -140,6 +148,9 @@ pub async fn subscribe(args: SubscribeArgs) -> anyhow::Result<()> {
         if n >= args.expect || (n > 0 && last_change.elapsed() > idle) {
             break;
         }
+        if n == 0 && start.elapsed() > NOTHING_ARRIVED {
+            bail!("baseline subscriber: no message in {NOTHING_ARRIVED:?}");
+        }
         if let Some(done) = connections.try_join_next() {
             done??;
             bail!("a baseline connection stopped");
@@ -218,6 +229,7 @@ pub async fn spawn(
     qos: u8,
     expect: u64,
     connections: usize,
+    threads: usize,
 ) -> anyhow::Result<ChildProcess> {
     let exe = std::env::current_exe()?;
     let mut child = ChildProcess::builder(exe)
@@ -226,6 +238,7 @@ pub async fn spawn(
         .arg(qos.to_string())
         .args(["--expect", &expect.to_string()])
         .args(["--connections", &connections.to_string()])
+        .args(["--threads", &threads.to_string()])
         .spawn();
     child.wait_for_line("ready", Duration::from_secs(20)).await;
     Ok(child)

@@ -167,13 +167,15 @@ fn parse_duration(s: &str) -> Result<f64, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The generator runs its connections in parallel, one thread per core
-    // at most; everything else needs one worker.
+    // The generator and a subscriber with several connections run them in
+    // parallel, one thread per core at most; everything else needs one
+    // worker.
     let workers = match &cli.command {
         Some(Command::Publish(args)) => args
             .connections
             .unwrap_or_else(generator::default_connections)
             .clamp(1, generator::default_connections()),
+        Some(Command::Subscribe(args)) => args.threads.clamp(1, generator::default_connections()),
         _ => 1,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()

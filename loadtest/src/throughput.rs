@@ -149,7 +149,11 @@ impl Consumer {
                 Consumer::MosquittoSub(CSubscriber::start("127.0.0.1", broker.port, qos).await?)
             }
             ConsumerKind::Baseline => {
-                Consumer::Baseline(baseline::spawn(&broker.url, qos, ctx.count, connections).await?)
+                // Pinned, the subscriber has one core: one thread.
+                let threads = if ctx.pin { 1 } else { connections };
+                Consumer::Baseline(
+                    baseline::spawn(&broker.url, qos, ctx.count, connections, threads).await?,
+                )
             }
             ConsumerKind::Collector | ConsumerKind::CollectorNoSpool => {
                 let setup = CollectorSetup {
