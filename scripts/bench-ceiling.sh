@@ -14,7 +14,9 @@
 #     --no-peer    leave Node-RED out even if scripts/setup-node-red.sh ran
 #     e.g. --count 1000000 --repeat 5, --pin (broker core 0, consumer core 1),
 #          --connections 4, --generator simulate (the old rumqttc generator),
-#          --json FILE; see target/release/schoolnet-load --help
+#          --consumer-connections 1,2,4 (the rumqttc subscriber's intake split
+#          over N connections, issue #21 D), --json FILE; see
+#          target/release/schoolnet-load --help
 #
 # Defaults here: --count 1000000 --repeat 3, latency, demo and soak phases off
 # (they are not about throughput; run schoolnet-load without this script
@@ -29,7 +31,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --no-build) build=0 ;;
     --no-peer) peer=no ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) args+=("$1") ;;
   esac
   shift

@@ -108,6 +108,12 @@ struct BenchArgs {
     /// Measure only these consumers (default: all; node-red needs --peer).
     #[arg(long, value_enum, value_delimiter = ',')]
     consumers: Option<Vec<ConsumerKind>>,
+    /// MQTT connections the rumqttc subscriber's intake is split over, each
+    /// device's topics on exactly one (issue #21 D); a list runs each
+    /// variant in every repeat, interleaved (e.g. 1,2,4). Other consumers
+    /// keep one connection.
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize])]
+    consumer_connections: Vec<usize>,
     /// Pin the broker to core 0 and the consumer to core 1 (taskset-like;
     /// the generator and the database stay unpinned).
     #[arg(long)]
@@ -161,13 +167,15 @@ fn parse_duration(s: &str) -> Result<f64, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The generator runs its connections in parallel, one thread per core
-    // at most; everything else needs one worker.
+    // The generator and a subscriber with several connections run them in
+    // parallel, one thread per core at most; everything else needs one
+    // worker.
     let workers = match &cli.command {
         Some(Command::Publish(args)) => args
             .connections
             .unwrap_or_else(generator::default_connections)
             .clamp(1, generator::default_connections()),
+        Some(Command::Subscribe(args)) => args.threads.clamp(1, generator::default_connections()),
         _ => 1,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -199,6 +207,9 @@ async fn bench(mut args: BenchArgs) -> anyhow::Result<()> {
         args.latency_secs = args.latency_secs.min(3.0);
         args.demo_secs = args.demo_secs.min(3.0);
         args.soak = args.soak.map(|s| s.min(5.0));
+    }
+    if args.consumer_connections.contains(&0) {
+        anyhow::bail!("--consumer-connections: every entry must be at least 1");
     }
     if args.publish_rate > 0.0 && args.generator != GeneratorKind::Simulate {
         anyhow::bail!(
@@ -259,9 +270,22 @@ async fn bench(mut args: BenchArgs) -> anyhow::Result<()> {
             if let Some(only) = &args.consumers {
                 consumers.retain(|k| only.contains(k));
             }
-            for &kind in &consumers {
-                eprint!("run {}/{} QoS {qos} {:?} ... ", i + 1, args.repeat, kind);
-                let r = throughput::run(kind, qos, &ctx).await?;
+            let variants = consumers.iter().flat_map(|&kind| {
+                let splits = if kind.splits_intake() {
+                    args.consumer_connections.clone()
+                } else {
+                    vec![1]
+                };
+                splits.into_iter().map(move |n| (kind, n))
+            });
+            for (kind, n) in variants {
+                eprint!(
+                    "run {}/{} QoS {qos} {:?} ×{n} ... ",
+                    i + 1,
+                    args.repeat,
+                    kind
+                );
+                let r = throughput::run(kind, qos, n, &ctx).await?;
                 eprintln!(
                     "{:.0} msg/s ({} of {} received; generator {:.0} msg/s), {:.1} MiB; \
                      CPU s: consumer {:.2}, generator {:.2}, broker {:.2} ({:.0}% of a core), \

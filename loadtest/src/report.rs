@@ -84,6 +84,8 @@ pub fn commit() -> String {
 pub struct Row {
     pub consumer: ConsumerKind,
     pub qos: u8,
+    /// MQTT connections the intake was split over.
+    pub consumer_connections: usize,
     pub rate: f64,
     pub rates: Vec<f64>,
     /// Median over repeats of (this rate / `mosquitto_sub`'s rate in the
@@ -115,21 +117,24 @@ pub struct Row {
 
 /// Summarizes `runs` (grouped by repeat in the order they ran).
 pub fn rows(runs: &[RunResult]) -> Vec<Row> {
-    let mut keys: Vec<(ConsumerKind, u8)> = Vec::new();
+    let mut keys: Vec<(ConsumerKind, u8, usize)> = Vec::new();
     for r in runs {
-        if !keys.contains(&(r.consumer, r.qos)) {
-            keys.push((r.consumer, r.qos));
+        if !keys.contains(&(r.consumer, r.qos, r.consumer_connections)) {
+            keys.push((r.consumer, r.qos, r.consumer_connections));
         }
     }
     keys.iter()
-        .map(|&(consumer, qos)| {
+        .map(|&(consumer, qos, connections)| {
             let mine: Vec<&RunResult> = runs
                 .iter()
-                .filter(|r| r.consumer == consumer && r.qos == qos)
+                .filter(|r| {
+                    r.consumer == consumer && r.qos == qos && r.consumer_connections == connections
+                })
                 .collect();
+            // The references: one connection each.
             let of = |kind: ConsumerKind| -> Vec<&RunResult> {
                 runs.iter()
-                    .filter(|r| r.consumer == kind && r.qos == qos)
+                    .filter(|r| r.consumer == kind && r.qos == qos && r.consumer_connections == 1)
                     .collect()
             };
             let bases = of(ConsumerKind::MosquittoSub);
@@ -153,6 +158,7 @@ pub fn rows(runs: &[RunResult]) -> Vec<Row> {
             Row {
                 consumer,
                 qos,
+                consumer_connections: connections,
                 rate: pick(|r| r.rate).unwrap_or(f64::NAN),
                 rates: mine.iter().map(|r| r.rate).collect(),
                 ratio_to_baseline: median(&ratios),
@@ -257,7 +263,7 @@ impl Report {
     fn row(&self, consumer: ConsumerKind, qos: u8) -> Option<&Row> {
         self.rows
             .iter()
-            .find(|r| r.consumer == consumer && r.qos == qos)
+            .find(|r| r.consumer == consumer && r.qos == qos && r.consumer_connections == 1)
     }
 
     pub fn print(&self, w: &mut impl Write) -> std::io::Result<()> {
@@ -281,7 +287,7 @@ impl Report {
         writeln!(w)?;
         writeln!(
             w,
-            "{:<32} {:>3} {:>8} {:>5} {:>5} {:>7} {:>9} {:>9} {:>8} {:>6} {:>8} {:>6} {:>5}  runs (msgs/s)",
+            "{:<44} {:>3} {:>8} {:>5} {:>5} {:>7} {:>9} {:>9} {:>8} {:>6} {:>8} {:>6} {:>5}  runs (msgs/s)",
             "consumer",
             "QoS",
             "msgs/s",
@@ -298,10 +304,15 @@ impl Report {
         )?;
         for r in &self.rows {
             let runs: Vec<String> = r.rates.iter().map(|x| thousands(*x)).collect();
+            let label = if r.consumer_connections > 1 {
+                format!("{}, ×{} conns", r.consumer.label(), r.consumer_connections)
+            } else {
+                r.consumer.label().to_string()
+            };
             writeln!(
                 w,
-                "{:<32} {:>3} {:>8} {:>5} {:>5} {:>7.2} {:>5.1} MiB {:>8.1}% {:>9} {:>5.0}% {:>8.2} {:>6} {:>4.0}%  {}",
-                r.consumer.label(),
+                "{:<44} {:>3} {:>8} {:>5} {:>5} {:>7.2} {:>5.1} MiB {:>8.1}% {:>9} {:>5.0}% {:>8.2} {:>6} {:>4.0}%  {}",
+                label,
                 r.qos,
                 thousands(r.rate),
                 r.ratio_to_baseline

@@ -43,6 +43,15 @@ pub enum ConsumerKind {
 }
 
 impl ConsumerKind {
+    /// Whether `--consumer-connections` applies: the rumqttc subscriber
+    /// can split its intake over several connections, each device on one
+    /// (issue #21 D). The collector measured with a split intake in that
+    /// experiment (commit 26ebb83) and did not get faster, so it keeps one
+    /// connection (docs/performance.md, "Results: the ceiling").
+    pub fn splits_intake(&self) -> bool {
+        matches!(self, ConsumerKind::Baseline)
+    }
+
     pub fn label(&self) -> &'static str {
         match self {
             ConsumerKind::MosquittoSub => "mosquitto_sub (C, counts lines)",
@@ -69,6 +78,9 @@ pub enum GeneratorKind {
 pub struct RunResult {
     pub consumer: ConsumerKind,
     pub qos: u8,
+    /// MQTT connections the consumer's intake was split over
+    /// (`--consumer-connections`; always 1 for mosquitto_sub and Node-RED).
+    pub consumer_connections: usize,
     /// Messages the generator published (and the broker acknowledged).
     pub sent: u64,
     pub received: u64,
@@ -127,6 +139,7 @@ impl Consumer {
     async fn start(
         kind: ConsumerKind,
         qos: u8,
+        connections: usize,
         broker: &testkit::Mosquitto,
         spool: &Path,
         ctx: &RunContext<'_>,
@@ -136,7 +149,11 @@ impl Consumer {
                 Consumer::MosquittoSub(CSubscriber::start("127.0.0.1", broker.port, qos).await?)
             }
             ConsumerKind::Baseline => {
-                Consumer::Baseline(baseline::spawn(&broker.url, qos, ctx.count).await?)
+                // Pinned, the subscriber has one core: one thread.
+                let threads = if ctx.pin { 1 } else { connections };
+                Consumer::Baseline(
+                    baseline::spawn(&broker.url, qos, ctx.count, connections, threads).await?,
+                )
             }
             ConsumerKind::Collector | ConsumerKind::CollectorNoSpool => {
                 let setup = CollectorSetup {
@@ -203,12 +220,18 @@ fn generator_command(
     Ok(cmd)
 }
 
-/// Runs one measurement of `kind` at `qos`.
-pub async fn run(kind: ConsumerKind, qos: u8, ctx: &RunContext<'_>) -> anyhow::Result<RunResult> {
+/// Runs one measurement of `kind` at `qos`, its intake split over
+/// `connections` MQTT connections (see [`ConsumerKind::splits_intake`]).
+pub async fn run(
+    kind: ConsumerKind,
+    qos: u8,
+    connections: usize,
+    ctx: &RunContext<'_>,
+) -> anyhow::Result<RunResult> {
     let broker = servers::broker(ctx.tuning).await;
     let broker_pid = broker.pid().context("broker pid")?;
     let spool = ctx.work.join(format!("spool-{}", broker.port));
-    let consumer = Consumer::start(kind, qos, &broker, &spool, ctx).await?;
+    let consumer = Consumer::start(kind, qos, connections, &broker, &spool, ctx).await?;
     let pid = consumer.pid();
     if ctx.pin {
         crate::pin::pin_process(broker_pid, 0)?;
@@ -288,6 +311,7 @@ pub async fn run(kind: ConsumerKind, qos: u8, ctx: &RunContext<'_>) -> anyhow::R
     Ok(RunResult {
         consumer: kind,
         qos,
+        consumer_connections: connections,
         sent,
         received,
         rate,

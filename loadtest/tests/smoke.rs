@@ -150,3 +150,59 @@ fn smoke_run_with_the_simulator_over_two_connections() {
         assert_eq!(run["received"], 2000, "{run}");
     }
 }
+
+/// `--consumer-connections 1,2`: the rumqttc subscriber also runs with its
+/// intake split over two connections (each device on one, issue #21 D), in
+/// the same repeat as the single-connection run. At QoS 1 the split loses
+/// and duplicates nothing: its filters cover every topic the generator
+/// publishes, each on one connection.
+#[test]
+fn smoke_run_with_the_intake_split_over_two_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("load.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_schoolnet-load"))
+        .args(["--smoke", "--qos", "1", "--latency-secs", "0"])
+        .args(["--demo-secs", "0", "--consumer-connections", "1,2"])
+        .args(["--consumers", "mosquitto-sub,baseline,collector", "--json"])
+        .arg(&json)
+        .env("SCHOOLNET_BIN", testkit::schoolnet_bin())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "schoolnet-load --consumer-connections failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("rumqttc subscriber (counts only), ×2 conns"),
+        "{stdout}"
+    );
+    let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let variants: Vec<(String, u64)> = report["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert_eq!(r["sent"], 2000, "{r}");
+            assert_eq!(r["received"], 2000, "{r}");
+            (
+                r["consumer"].as_str().unwrap().to_string(),
+                r["consumer_connections"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, u64)> = [
+        ("MosquittoSub", 1),
+        ("Baseline", 1),
+        ("Baseline", 2),
+        ("Collector", 1),
+    ]
+    .iter()
+    .map(|(c, n)| (c.to_string(), *n))
+    .collect();
+    assert_eq!(variants, want, "the collector keeps one connection");
+    for row in report["rows"].as_array().unwrap() {
+        assert!(row["ratio_to_baseline"].as_f64().unwrap() > 0.0, "{row}");
+    }
+}
