@@ -5,11 +5,15 @@
 # Prometheus's own /api/v1/rules reports how long each group's last
 # evaluation took. Not part of the test suite: run it by hand.
 #
-#   scripts/bench-rules.sh [--minutes N] [--rules DIR] [--schools N] [--detail standard|full] [EXPOSITION.prom]
+#   scripts/bench-rules.sh [--minutes N] [--warmup N] [--rules DIR] [--schools N] [--detail standard|full] [EXPOSITION.prom]
 #     --minutes  how long Prometheus runs before the report (default 10);
 #                range selectors see at most this much data, so rules with
 #                longer windows (increase(...[1h])) cost less here than in
 #                steady state
+#     --warmup   minutes before cycles are counted (default 3, or half of
+#                --minutes if that is less); --minutes 21 --warmup 16
+#                counts only cycles whose [15m] windows are full
+#                (UplinkSaturated)
 #     --rules    directory of *.yml rule files (default deploy/prometheus/rules)
 #     --schools / --detail  without EXPOSITION.prom, render one first with
 #                `cargo run -p exporter --example national_exposition`
@@ -20,13 +24,14 @@
 # do not move between scrapes: sample decoding is cheaper than with live
 # data, series lookups and joins (what dominates here) are the same.
 # Prints, per group: interval, series the scrape holds, evaluation time of
-# every cycle observed after the first 3 minutes (median and max), and the
+# every cycle observed after the warm-up (median and max), and the
 # slowest rules of the last evaluation. Ports are chosen free; everything it
 # starts is stopped on exit.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 minutes=10
+warmup=
 rules=deploy/prometheus/rules
 schools=30000
 detail=standard
@@ -34,10 +39,11 @@ exposition=
 while [ $# -gt 0 ]; do
   case "$1" in
     --minutes) minutes=$2; shift ;;
+    --warmup) warmup=$2; shift ;;
     --rules) rules=$2; shift ;;
     --schools) schools=$2; shift ;;
     --detail) detail=$2; shift ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     -*) echo "scripts/bench-rules.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
     *) exposition=$1 ;;
   esac
@@ -88,10 +94,11 @@ EOF
 pids+=($!)
 
 echo "exposition $exposition ($(grep -vc '^#' "$exposition") series), rules $rules, $minutes min" >&2
-python3 - "$prom" "$minutes" <<'EOF'
+python3 - "$prom" "$minutes" "$warmup" <<'EOF'
 import json, statistics, sys, time, urllib.parse, urllib.request
 
 port, minutes = sys.argv[1], float(sys.argv[2])
+warmup_s = float(sys.argv[3]) * 60 if sys.argv[3] else min(180, minutes * 60 / 2)
 base = f"http://127.0.0.1:{port}"
 
 def get(path):
@@ -99,7 +106,7 @@ def get(path):
         return json.load(r)["data"]
 
 deadline = time.time() + minutes * 60
-warmup = time.time() + min(180, minutes * 60 / 2)
+warmup = time.time() + warmup_s
 seen = {}   # group -> {lastEvaluation: evaluationTime}
 last = None
 while time.time() < deadline:

@@ -6,11 +6,11 @@
 //! (`result=~"retryable|…"`, `role="olt"`), a series with each value must be
 //! there too.
 //!
-//! Metric names are read from the rule expressions and the annotation
-//! templates' queries: every schoolnet metric is named `schoolnet_…`, so
-//! the tokens with that prefix (and no `:`, which marks a recording rule's
-//! output) are the metrics read. The only other metric the rules read is
-//! Prometheus' own `up`.
+//! Metric names are read from the rule expressions and the label and
+//! annotation templates' queries: every schoolnet metric is named
+//! `schoolnet_…`, so the tokens with that prefix (and no `:`, which marks a
+//! recording rule's output) are the metrics read. The only other metric the
+//! rules read is Prometheus' own `up`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -95,13 +95,12 @@ fn metrics_read_by_rules() -> BTreeMap<String, BTreeSet<(String, String)>> {
         for group in rules["groups"].as_array().expect("groups") {
             for rule in group["rules"].as_array().expect("rules") {
                 let mut texts = vec![rule["expr"].as_str().expect("expr").to_string()];
-                if let Some(annotations) = rule["annotations"].as_object() {
-                    texts.extend(
-                        annotations
-                            .values()
-                            .filter_map(|v| v.as_str())
-                            .map(String::from),
-                    );
+                // Label templates query too (the school alerts' `name`).
+                for templated in ["labels", "annotations"] {
+                    if let Some(values) = rule[templated].as_object() {
+                        let values = values.values().filter_map(|v| v.as_str());
+                        texts.extend(values.map(String::from));
+                    }
                 }
                 for t in texts {
                     collect_selectors(&t, &mut out);
