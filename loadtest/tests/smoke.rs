@@ -10,22 +10,32 @@ use std::process::Command;
 
 use serde_json::Value;
 
-#[test]
-fn smoke_run_produces_a_complete_table() {
+/// Runs `schoolnet-load --smoke ARGS --json FILE`; its table (stdout) and
+/// the JSON report, or a failure with both of its outputs.
+fn smoke(args: &[&str]) -> (String, Value) {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("load.json");
     let out = Command::new(env!("CARGO_BIN_EXE_schoolnet-load"))
-        .args(["--smoke", "--json"])
+        .arg("--smoke")
+        .args(args)
+        .arg("--json")
         .arg(&json)
         .env("SCHOOLNET_BIN", testkit::schoolnet_bin())
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
-        "schoolnet-load --smoke failed:\n{stdout}\n{stderr}"
+        "schoolnet-load --smoke {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
     );
+    let report = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    (stdout, report)
+}
+
+#[test]
+fn smoke_run_produces_a_complete_table() {
+    let (stdout, report) = smoke(&[]);
     for want in [
         "commit ",
         "schoolnet-load publish --connections",
@@ -43,7 +53,6 @@ fn smoke_run_produces_a_complete_table() {
         assert!(stdout.contains(want), "table lacks {want:?}:\n{stdout}");
     }
 
-    let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let rows = report["rows"].as_array().unwrap();
     let consumers: Vec<(String, u64)> = rows
         .iter()
@@ -115,34 +124,22 @@ fn smoke_run_produces_a_complete_table() {
 /// simulator waits for each connection's acks).
 #[test]
 fn smoke_run_with_the_simulator_over_two_connections() {
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("load.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_schoolnet-load"))
-        .args([
-            "--smoke",
-            "--qos",
-            "1",
-            "--latency-secs",
-            "0",
-            "--demo-secs",
-            "0",
-        ])
-        .args(["--generator", "simulate", "--connections", "2", "--json"])
-        .arg(&json)
-        .env("SCHOOLNET_BIN", testkit::schoolnet_bin())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "schoolnet-load --generator simulate failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (stdout, report) = smoke(&[
+        "--qos",
+        "1",
+        "--latency-secs",
+        "0",
+        "--demo-secs",
+        "0",
+        "--generator",
+        "simulate",
+        "--connections",
+        "2",
+    ]);
     assert!(
         stdout.contains("schoolnet simulate --rate 0 --connections 2"),
         "{stdout}"
     );
-    let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let runs = report["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 4, "mosquitto_sub, rumqttc, collector ± spool");
     for run in runs {
@@ -158,27 +155,22 @@ fn smoke_run_with_the_simulator_over_two_connections() {
 /// publishes, each on one connection.
 #[test]
 fn smoke_run_with_the_intake_split_over_two_connections() {
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("load.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_schoolnet-load"))
-        .args(["--smoke", "--qos", "1", "--latency-secs", "0"])
-        .args(["--demo-secs", "0", "--consumer-connections", "1,2"])
-        .args(["--consumers", "mosquitto-sub,baseline,collector", "--json"])
-        .arg(&json)
-        .env("SCHOOLNET_BIN", testkit::schoolnet_bin())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "schoolnet-load --consumer-connections failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (stdout, report) = smoke(&[
+        "--qos",
+        "1",
+        "--latency-secs",
+        "0",
+        "--demo-secs",
+        "0",
+        "--consumer-connections",
+        "1,2",
+        "--consumers",
+        "mosquitto-sub,baseline,collector",
+    ]);
     assert!(
         stdout.contains("rumqttc subscriber (counts only), ×2 conns"),
         "{stdout}"
     );
-    let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let variants: Vec<(String, u64)> = report["runs"]
         .as_array()
         .unwrap()
