@@ -19,10 +19,9 @@ use axum::routing::post;
 use axum::{Json, Router};
 use collector::inventory::Inventory;
 use serde_json::Value;
-use simulator::{run_fleet, Fleet, FleetOptions, SimulateOptions};
+use simulator::{Fleet, FleetOptions};
 use support::{sum_metric, Collector, ROOT};
 use testkit::{wait_until, Alertmanager, InfluxDb1, Mosquitto, Prometheus};
-use tokio_util::sync::CancellationToken;
 
 const SCHOOLS: &str = "school_id,name,district,lat,lon,uplink_mbps\n\
     N1,North Lyceum One,North,39.10,45.10,100\nN2,North School Two,North,39.11,45.11,100\n\
@@ -217,13 +216,8 @@ async fn outages_page_the_right_schools_once_and_resolve() {
         })
         .find(|f| f.profiles().iter().all(|p| !p.lossy && !p.weak_optical))
         .unwrap();
-    let control = fleet.control();
-    let stop = CancellationToken::new();
-    let opts = SimulateOptions {
-        broker: broker.url.clone(),
-        ..SimulateOptions::default()
-    };
-    let sim = tokio::spawn(run_fleet(fleet, opts, stop.clone().cancelled_owned()));
+    let sim = support::InProcessFleet::start(fleet, &broker.url);
+    let control = &sim.control;
 
     prometheus
         .wait_for_value(
@@ -426,7 +420,6 @@ async fn outages_page_the_right_schools_once_and_resolve() {
         "the three North schools are down because of their OLT"
     );
 
-    stop.cancel();
-    let report = sim.await.unwrap().unwrap();
+    let report = sim.stop().await;
     assert_eq!(report.errors, 0);
 }

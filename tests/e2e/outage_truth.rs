@@ -18,10 +18,9 @@ use std::time::{Duration, SystemTime};
 
 use collector::inventory::Inventory;
 use serde_json::Value;
-use simulator::{run_fleet, Fleet, FleetOptions, SimulateOptions};
+use simulator::{Fleet, FleetOptions};
 use support::{school_states, sum_metric, Collector};
 use testkit::{wait_until, InfluxDb1, Mosquitto};
-use tokio_util::sync::CancellationToken;
 
 const SCHOOLS: usize = 9;
 const INTERVAL_S: f64 = 2.0;
@@ -139,13 +138,8 @@ async fn an_olt_and_its_nine_schools_silent_are_stored_and_reported_as_they_happ
             start: SystemTime::now(),
         },
     );
-    let control = fleet.control();
-    let stop = CancellationToken::new();
-    let opts = SimulateOptions {
-        broker: broker.url.clone(),
-        ..SimulateOptions::default()
-    };
-    let sim = tokio::spawn(run_fleet(fleet, opts, stop.clone().cancelled_owned()));
+    let sim = support::InProcessFleet::start(fleet, &broker.url);
+    let control = &sim.control;
 
     let ids: Vec<String> = inventory
         .schools()
@@ -447,6 +441,5 @@ async fn an_olt_and_its_nine_schools_silent_are_stored_and_reported_as_they_happ
         }
     }
 
-    stop.cancel();
-    sim.await.unwrap().unwrap();
+    sim.stop().await;
 }

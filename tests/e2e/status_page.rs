@@ -23,11 +23,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use collector::inventory::Inventory;
-use simulator::{run_fleet, Fleet, FleetOptions, SimulateOptions};
+use simulator::{Fleet, FleetOptions};
 use support::dom::{element_text, start_tags};
 use support::{school_states, sum_metric, Collector, States};
 use testkit::{wait_until, Chromium, Mosquitto};
-use tokio_util::sync::CancellationToken;
 
 /// E4, last, is not simulated: it never reports.
 const SCHOOLS: &str = "school_id,name,district,lat,lon,uplink_mbps\n\
@@ -123,13 +122,8 @@ async fn status_page_lists_problems_first_with_districts_map_chips_detail_and_gr
         .unwrap();
     let weak = fleet.profiles().iter().find(|p| p.weak_optical).unwrap();
     let degraded = weak.school.id.to_string();
-    let control = fleet.control();
-    let stop = CancellationToken::new();
-    let opts = SimulateOptions {
-        broker: broker.url.clone(),
-        ..SimulateOptions::default()
-    };
-    let sim = tokio::spawn(run_fleet(fleet, opts, stop.clone().cancelled_owned()));
+    let sim = support::InProcessFleet::start(fleet, &broker.url);
+    let control = &sim.control;
 
     let mut expected: States = inventory
         .schools()
@@ -302,8 +296,7 @@ async fn status_page_lists_problems_first_with_districts_map_chips_detail_and_gr
     check_filter(&chromium, &page).await;
     save_screenshot(&chromium, &page).await;
 
-    stop.cancel();
-    let report = sim.await.unwrap().unwrap();
+    let report = sim.stop().await;
     assert_eq!(report.errors, 0);
     eprintln!("status page test: {:.1?}", test_started.elapsed());
 }

@@ -47,10 +47,9 @@ use dashboards::model::{
 use dashboards::portable::{datasource_selection, import, Way, WAYS};
 use dashboards::structure::check_dashboard;
 use serde_json::Value;
-use simulator::{run_fleet, Fleet, FleetOptions, SimulateOptions};
+use simulator::{Fleet, FleetOptions};
 use support::{Collector, ROOT};
 use testkit::{wait_until, InfluxDb1, Mosquitto, Prometheus};
-use tokio_util::sync::CancellationToken;
 
 const UIDS: [&str; 5] = [
     "schoolnet-overview",
@@ -453,13 +452,8 @@ async fn every_dashboard_query_returns_data_from_a_real_run() {
             start: SystemTime::now(),
         },
     );
-    let control = fleet.control();
-    let stop = CancellationToken::new();
-    let opts = SimulateOptions {
-        broker: broker.url.clone(),
-        ..SimulateOptions::default()
-    };
-    let sim = tokio::spawn(run_fleet(fleet, opts, stop.clone().cancelled_owned()));
+    let sim = support::InProcessFleet::start(fleet, &broker.url);
+    let control = &sim.control;
     prom.wait_for_value(
         "count(schoolnet_school_up == 1)",
         12.0,
@@ -566,7 +560,6 @@ async fn every_dashboard_query_returns_data_from_a_real_run() {
         check_meaning(&answers, way);
     }
 
-    stop.cancel();
-    let report = sim.await.unwrap().unwrap();
+    let report = sim.stop().await;
     assert_eq!(report.errors, 0);
 }

@@ -82,3 +82,39 @@ fn owned(url: &str, args: &[&str]) -> (String, Vec<String>) {
         args.iter().map(|a| a.to_string()).collect(),
     )
 }
+
+/// A fleet simulated in this process (not a child), so that the test keeps
+/// its [`simulator::FleetControl`] to make devices go silent or offline.
+pub struct InProcessFleet {
+    pub control: simulator::FleetControl,
+    stop: tokio_util::sync::CancellationToken,
+    task: JoinHandle<anyhow::Result<SimulateReport>>,
+}
+
+impl InProcessFleet {
+    /// Starts publishing `fleet` to `broker_url` with the default options.
+    pub fn start(fleet: simulator::Fleet, broker_url: &str) -> InProcessFleet {
+        let control = fleet.control();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let opts = simulator::SimulateOptions {
+            broker: broker_url.to_string(),
+            ..simulator::SimulateOptions::default()
+        };
+        let task = tokio::spawn(simulator::run_fleet(
+            fleet,
+            opts,
+            stop.clone().cancelled_owned(),
+        ));
+        InProcessFleet {
+            control,
+            stop,
+            task,
+        }
+    }
+
+    /// Stops publishing; the report, or a failure if the simulator failed.
+    pub async fn stop(self) -> SimulateReport {
+        self.stop.cancel();
+        self.task.await.unwrap().unwrap()
+    }
+}
