@@ -270,8 +270,8 @@ impl Command {
                 QueryCommand::Top(a) => Some(&mut a.common.config),
             },
             Command::Spool(s) => match &mut s.command {
-                SpoolCommand::Status(a) => Some(&mut a.config),
-                SpoolCommand::Inspect(a) => Some(&mut a.config),
+                SpoolCommand::Status(a) => Some(&mut a.target.config),
+                SpoolCommand::Inspect(a) => Some(&mut a.target.config),
             },
             Command::Demo(_) => None,
         }

@@ -50,8 +50,9 @@ pub enum SpoolCommand {
     Inspect(InspectArgs),
 }
 
+/// Which spool, and how to print it: what `status` and `inspect` share.
 #[derive(Debug, Args)]
-pub struct StatusArgs {
+pub struct SpoolTarget {
     /// The spool directory. Default: the config's `[spool] dir`.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
@@ -64,16 +65,15 @@ pub struct StatusArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct InspectArgs {
-    /// The spool directory. Default: the config's `[spool] dir`.
-    #[arg(long, value_name = "DIR")]
-    pub dir: Option<PathBuf>,
-    /// The config whose `[spool] dir` to read (when --dir is not given).
+pub struct StatusArgs {
     #[command(flatten)]
-    pub config: ConfigArgs,
-    /// text: for people; json: every number, times in unix nanoseconds.
-    #[arg(long, value_enum, default_value_t = SpoolFormat::Text)]
-    pub format: SpoolFormat,
+    pub target: SpoolTarget,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    #[command(flatten)]
+    pub target: SpoolTarget,
     /// Also print the first N records of a sink's backlog (payloads as text).
     #[arg(long, value_name = "N")]
     pub records: Option<usize>,
@@ -91,21 +91,28 @@ pub enum SpoolFormat {
 /// `schoolnet spool …`
 pub fn run(args: SpoolArgs) -> anyhow::Result<ExitCode> {
     match args.command {
-        SpoolCommand::Status(a) => status(&spool_dir(a.dir, &a.config)?, a.format),
+        SpoolCommand::Status(a) => status(&a.target.spool_dir()?, a.target.format),
         SpoolCommand::Inspect(a) => inspect(
-            &spool_dir(a.dir, &a.config)?,
-            a.format,
+            &a.target.spool_dir()?,
+            a.target.format,
             a.sink.as_deref(),
             a.records,
         ),
     }
 }
 
-/// `--dir`, else the config's `[spool] dir` (relative to the config file).
-fn spool_dir(dir: Option<PathBuf>, config: &ConfigArgs) -> anyhow::Result<PathBuf> {
-    if let Some(dir) = dir {
-        return Ok(dir);
+impl SpoolTarget {
+    /// `--dir`, else the config's `[spool] dir` (relative to the config file).
+    fn spool_dir(&self) -> anyhow::Result<PathBuf> {
+        if let Some(dir) = &self.dir {
+            return Ok(dir.clone());
+        }
+        spool_dir_of(&self.config)
     }
+}
+
+/// The `[spool] dir` of the config `-c`/`SCHOOLNET_CONFIG` names.
+fn spool_dir_of(config: &ConfigArgs) -> anyhow::Result<PathBuf> {
     let Some(path) = config.path() else {
         bail!("which spool? Give --dir DIR, or -c/--config FILE (or set {CONFIG_ENV}) to use its [spool] dir");
     };
