@@ -358,11 +358,16 @@ impl Spool {
         if made_room {
             inner.place_unplaced(&mut st)?;
         }
+        // What this call owes: the records appended before it. Records
+        // appended while it syncs are written along if they are there, but
+        // not waited for with another fdatasync: they belong to the next
+        // group (chasing them gave a group two or more syncs under load).
+        let owed = st.next_id - 1;
         loop {
             st.check()?;
             // Records after the active segment's end are unplaced.
             let target = st.active().end_id - 1;
-            if st.durable >= target {
+            if st.durable >= owed.min(target) {
                 break;
             }
             if st.syncing {
